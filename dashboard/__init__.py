@@ -1,0 +1,1 @@
+"""The Dash app: pages, components, i18n and assets."""

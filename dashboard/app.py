@@ -1,0 +1,29 @@
+"""The Dash app. ``create_app()`` builds it; gunicorn serves ``create_server()``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app() -> dash.Dash:
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        title="市域 Shiyu",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    app.layout = dash.page_container
+    return app
+
+
+def create_server():
+    """The Flask server, for ``gunicorn 'dashboard.app:create_server()'``."""
+    return create_app().server

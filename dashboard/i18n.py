@@ -1,0 +1,31 @@
+"""UI text in zh-CN (default) and en, kept in one table."""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh-CN", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "title": {"zh-CN": "市域 · 网格化治理", "en": "Shiyu · Grid governance"},
+    "subtitle": {"zh-CN": "事件热力与网格边界", "en": "Incidents and grid boundaries"},
+    "legend_incidents": {"zh-CN": "事件数 / 六边形", "en": "Incidents per hexagon"},
+    "legend_grid": {"zh-CN": "网格边界", "en": "Grid boundary"},
+    "resolution": {"zh-CN": "六边形级别 (H3)", "en": "Hexagon size (H3)"},
+    "in_view": {"zh-CN": "视野内", "en": "In view"},
+    "incidents": {"zh-CN": "事件", "en": "incidents"},
+    "cells": {"zh-CN": "六边形", "en": "hexagons"},
+    "grids": {"zh-CN": "网格", "en": "grids"},
+    "no_data": {"zh-CN": "暂无数据：请先加载网格和事件", "en": "No data yet: load grids and incidents first"},
+    "db_down": {"zh-CN": "数据库暂不可用，显示的是最近一次数据", "en": "Database unavailable; showing the last data received"},
+    "language": {"zh-CN": "English", "en": "中文"},
+    "res_label": {"zh-CN": "r{res} · 约 {km} km²", "en": "r{res} · about {km} km²"},
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    table = TEXT[key]
+    text = table.get(lang) or table["zh-CN"]
+    return text.format(**values) if values else text
+
+
+def pick(lang: str | None, default: str = "zh-CN") -> str:
+    return lang if lang in LANGUAGES else default

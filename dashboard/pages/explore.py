@@ -1,0 +1,127 @@
+"""Explore (``/``): the grid boundaries and H3 incident hexagons of the view, with a legend.
+
+The URL holds the state (``?lang=en&res=9``); the map asks for features of
+its current bounds only, so the payload grows with the view, not the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import dash
+import dash_leaflet as dl
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard.i18n import pick, t
+from geodata.errors import ShiyuError
+from geodata.h3cells import RESOLUTIONS
+from geodata.scope import Scope
+from geodata.settings import settings
+from layers import areas
+from layers.base import Filters
+from layers.registry import build
+
+log = logging.getLogger(__name__)
+dash.register_page(__name__, path="/", title="市域 Shiyu")
+
+HANGZHOU = (119.9, 30.1, 120.4, 30.45)
+AREA_KM2 = {7: 5.16, 8: 0.74, 9: 0.105, 10: 0.015}
+
+
+def fit_view(bbox, width_px: int = 1100, height_px: int = 800) -> tuple[list[float], float]:
+    """Centre and zoom that fit ``bbox`` in a map of about that size (Leaflet's own fitBounds, done ahead:
+    dash-leaflet raises a page error when a map is initialised from ``bounds``)."""
+    west, south, east, north = bbox
+    merc = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    zoom_x = math.log2(width_px * 360 / (256 * max(east - west, 1e-6)))
+    zoom_y = math.log2(height_px * 2 * math.pi / (256 * max(merc(north) - merc(south), 1e-9)))
+    zoom = math.floor(min(zoom_x, zoom_y, 18) * 4) / 4
+    centre_lat = math.degrees(math.atan(math.sinh((merc(north) + merc(south)) / 2)))
+    return [centre_lat, (west + east) / 2], zoom
+
+
+def _bounds_to_bbox(bounds) -> tuple[float, float, float, float]:
+    (south, west), (north, east) = bounds
+    return (max(-180.0, west), max(-90.0, south), min(180.0, east), min(90.0, north))
+
+
+def _legend(result, lang: str) -> list:
+    rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}), html.Span(e.label)], className="legend-row")
+            for e in result.legend]
+    return [html.H2(t("legend_incidents", lang)), *rows,
+            html.H2(t("legend_grid", lang)),
+            html.Div([html.Span(className="swatch outline"), html.Span(t("grids", lang))], className="legend-row")]
+
+
+def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Div:
+    lang = pick(lang, settings().lang)
+    resolution = int(res) if res in {str(r) for r in RESOLUTIONS} else 8
+    notice = ""
+    try:
+        extent = areas.extent(Scope.everything())
+    except ShiyuError as error:
+        log.warning("explore: no extent: %s", error)
+        extent, notice = None, t("db_down", lang)
+    if extent is None and not notice:
+        notice = t("no_data", lang)
+    centre, zoom = fit_view(extent or HANGZHOU)
+    base = [dl.TileLayer(url=settings().tile_url, attribution=settings().tile_attribution)] if settings().tile_url else []
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    return html.Div(className="shell", children=[
+        dcc.Store(id="explore-lang", data=lang),
+        dcc.Store(id="explore-extent", data=list(extent or HANGZHOU)),
+        html.Header(className="topbar", children=[
+            html.H1(t("title", lang)), html.Span(t("subtitle", lang), className="subtitle"), html.Span(className="spacer"),
+            html.A(t("language", lang), href=f"/?lang={other}&res={resolution}", id="explore-lang-switch"),
+        ]),
+        html.Aside(className="side", children=[
+            html.H2(t("resolution", lang)),
+            dcc.RadioItems(id="explore-res", className="res-radio", value=resolution,
+                           options=[{"label": t("res_label", lang, res=r, km=AREA_KM2[r]), "value": r} for r in RESOLUTIONS]),
+            html.Div(id="explore-legend"),
+            html.H2(t("in_view", lang)),
+            html.Div(id="explore-stats"),
+            html.Div(notice, id="explore-notice", className="notice"),
+        ]),
+        html.Div(className="map-wrap", children=[
+            dl.Map(id="explore-map", center=centre, zoom=zoom, zoomSnap=0.25,
+                   style={"height": "100%"}, children=[
+                       *base,
+                       dl.GeoJSON(id="explore-hexes", data={"type": "FeatureCollection", "features": []},
+                                  style={"variable": "shiyu.hexStyle"}, hideout={}),
+                       # Outlines in a pane above the hexagons that lets clicks and hovers through to them.
+                       dl.Pane(name="grids", style={"zIndex": 450, "pointerEvents": "none"}, children=[
+                           dl.GeoJSON(id="explore-grids", data={"type": "FeatureCollection", "features": []},
+                                      style={"variable": "shiyu.gridStyle"}),
+                       ]),
+                       dl.ScaleControl(position="bottomleft", imperial=False),
+                   ]),
+        ]),
+    ])
+
+
+@callback(
+    Output("explore-hexes", "data"), Output("explore-hexes", "hideout"), Output("explore-grids", "data"),
+    Output("explore-legend", "children"), Output("explore-stats", "children"), Output("explore-notice", "children"),
+    Input("explore-map", "bounds"), Input("explore-map", "zoom"), Input("explore-res", "value"),
+    State("explore-lang", "data"), State("explore-extent", "data"),
+)
+def update_map(bounds, zoom, res, lang, extent):
+    lang = pick(lang)
+    try:
+        # dash-leaflet reports bounds only after the first move; until then the view is the fitted extent.
+        bbox = _bounds_to_bbox(bounds) if bounds else tuple(extent)
+        filters = Filters(bbox=bbox, zoom=float(zoom or 12), res=int(res or 8))
+        hexes = build("hexes", filters, Scope.everything())
+        grids = build("areas", filters, Scope.everything())
+    except ShiyuError as error:
+        log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
+        return no_update, no_update, no_update, no_update, no_update, t("db_down", lang)
+    for feature in hexes.features:
+        p = feature["properties"]
+        p["tooltip"] = f"{t('incidents', lang)}: {p['count']}<br>H3 {p['h3']}<br>{t('grids', lang)}: {p['grid_code'] or '—'}"
+    stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
+             for key, value in (("incidents", hexes.summary["incidents"]), ("cells", hexes.summary["cells"]),
+                                ("grids", grids.summary["areas"]))]
+    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang), stats, ""

@@ -1,0 +1,1 @@
+"""Readers, validation and loaders that bring city files into PostGIS."""

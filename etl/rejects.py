@@ -1,0 +1,50 @@
+"""Row errors: collected per row as validation goes, written where a person can act on them."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class RowErrors:
+    """The reasons rows were rejected, keyed by the frame's index; several reasons join with '; '."""
+
+    def __init__(self, index: pd.Index):
+        self.reason = pd.Series(None, index=index, dtype=object)
+
+    def add(self, mask: pd.Series | np.ndarray, message: str | pd.Series) -> None:
+        mask = pd.Series(np.asarray(mask, dtype=bool), index=self.reason.index)
+        if not mask.any():
+            return
+        new = message[mask] if isinstance(message, pd.Series) else pd.Series(message, index=self.reason.index[mask])
+        old = self.reason[mask]
+        self.reason[mask] = np.where(old.isna(), new, old.astype(str) + "; " + new.astype(str))
+
+    @property
+    def rejected(self) -> pd.Series:
+        return self.reason.notna()
+
+    def __len__(self) -> int:
+        return int(self.rejected.sum())
+
+
+def reject_rows(raw: pd.DataFrame, errors: RowErrors, row_numbers: pd.Series, row_label: str) -> pd.DataFrame:
+    """The rejected rows: number, reason and the raw values as read."""
+    mask = errors.rejected
+    out = pd.DataFrame({row_label: row_numbers[mask].astype(int), "reason": errors.reason[mask]})
+    raw_cols = raw.loc[mask, [c for c in raw.columns if c != "geometry"]].astype(str)
+    return pd.concat([out, raw_cols], axis=1)
+
+
+def default_reject_path(source: Path) -> Path:
+    return source.with_name(source.stem + ".rejects.csv")
+
+
+def write_reject_file(rejects: pd.DataFrame, path: Path) -> Path:
+    """Write the reject CSV (UTF-8 with BOM, so Excel on a Chinese Windows opens it right)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rejects.to_csv(path, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
+    return path

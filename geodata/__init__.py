@@ -1,0 +1,1 @@
+"""Database, spatial primitives and shared vocabulary; imports nothing of ours."""

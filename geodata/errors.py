@@ -1,0 +1,37 @@
+"""The small error hierarchy every package raises and only the edges catch.
+
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
+a Dash callback shows the message and logs the cause.
+"""
+
+from __future__ import annotations
+
+
+class ShiyuError(Exception):
+    """Base of every error Shiyu raises on purpose; the message is for people."""
+
+    exit_code = 1
+
+
+class InputError(ShiyuError, ValueError):
+    """Input a person can fix: a missing file, a column that is not there, a bad value."""
+
+    exit_code = 2
+
+
+class BatchRefused(ShiyuError):
+    """A load was refused whole; nothing was written."""
+
+    exit_code = 1
+
+
+class DatabaseUnavailable(ShiyuError):
+    """The database cannot be reached or is not set up."""
+
+    exit_code = 1
+
+
+class ClusterError(ShiyuError):
+    """The embedded PostgreSQL cluster could not be created, started or stopped."""
+
+    exit_code = 1

@@ -1,0 +1,52 @@
+"""H3 cells as BIGINT, computed vectorised.
+
+Cells are stored as signed 64-bit integers (bit 63 of an H3 index is always
+0, so they fit). ``h3`` 4.x has no array call, so the finest resolution comes
+from ``h3ronpy`` in one call and the coarser ones by bit operations, which
+equal ``h3.cell_to_parent``.
+"""
+
+from __future__ import annotations
+
+import h3
+import numpy as np
+from h3ronpy.vector import coordinates_to_cells
+
+RESOLUTIONS = (7, 8, 9, 10)
+_RES_SHIFT = np.uint64(52)
+_RES_MASK = np.uint64(0xF) << _RES_SHIFT
+
+
+def latlng_to_cells(lat: np.ndarray, lng: np.ndarray, res: int) -> np.ndarray:
+    """H3 cells (int64) of points given as latitude and longitude arrays in degrees."""
+    lat = np.ascontiguousarray(lat, dtype=np.float64)
+    lng = np.ascontiguousarray(lng, dtype=np.float64)
+    if lat.size == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.asarray(coordinates_to_cells(lat, lng, res)).astype(np.int64)
+
+
+def cells_to_parent(cells: np.ndarray, res: int) -> np.ndarray:
+    """Parents at ``res`` of cells at a finer resolution: set the resolution, fill the digits below with 7."""
+    u = np.asarray(cells).astype(np.uint64)
+    digits_below = np.uint64((1 << (3 * (15 - res))) - 1)
+    parent = (u & ~_RES_MASK) | (np.uint64(res) << _RES_SHIFT) | digits_below
+    return parent.astype(np.int64)
+
+
+def lonlat_to_cell_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``h3_r7 … h3_r10`` columns for points given as lon/lat arrays."""
+    finest = latlng_to_cells(lat, lon, max(RESOLUTIONS))
+    return {f"h3_r{res}": finest if res == max(RESOLUTIONS) else cells_to_parent(finest, res) for res in RESOLUTIONS}
+
+
+def cell_to_hex(cell: int) -> str:
+    """The usual hex-string form of a cell (``8830e1d8a3fffff``)."""
+    return h3.int_to_str(int(cell))
+
+
+def cell_to_ring_lonlat(cell: int, ndigits: int = 6) -> list[list[float]]:
+    """The closed GeoJSON ring ``[[lon, lat], …]`` of a cell, rounded to ``ndigits``."""
+    ring = [[round(lng, ndigits), round(lat, ndigits)] for lat, lng in h3.cell_to_boundary(h3.int_to_str(int(cell)))]
+    ring.append(ring[0])
+    return ring

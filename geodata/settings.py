@@ -1,0 +1,62 @@
+"""Settings, read from the environment once into one frozen object.
+
+Every setting is declared once in ``SETTINGS`` with its default and help
+text; ``shiyu --help`` and ``docs/`` show the same table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+# (environment variable, default, help)
+SETTINGS: tuple[tuple[str, str, str], ...] = (
+    ("DATABASE_URL", "", "Use this PostgreSQL/PostGIS database instead of the embedded one."),
+    ("SHIYU_DATA_DIR", "var/pg", "Where the embedded PostGIS cluster lives (relative to the working directory)."),
+    ("SHIYU_PG_BIN", "", "Directory of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)."),
+    ("SHIYU_STATEMENT_TIMEOUT_MS", "15000", "Longest any query of the dashboard may run, in milliseconds."),
+    ("SHIYU_POOL_TIMEOUT_S", "5", "Longest a request waits for a database connection, in seconds."),
+    ("SHIYU_TILE_URL", "", "Basemap tile URL template ({z}/{x}/{y}); empty: no basemap, boundaries only."),
+    ("SHIYU_TILE_ATTRIBUTION", "", "Attribution shown for the basemap tiles."),
+    ("SHIYU_LANG", "zh-CN", "Default UI language: zh-CN or en."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    pg_bin: str
+    statement_timeout_ms: int
+    pool_timeout_s: float
+    tile_url: str
+    tile_attribution: str
+    lang: str
+
+
+def _read(environ: dict[str, str] | os._Environ) -> Settings:
+    value = {name: environ.get(name, default) for name, default, _ in SETTINGS}
+    return Settings(
+        database_url=value["DATABASE_URL"].strip(),
+        data_dir=Path(value["SHIYU_DATA_DIR"]).expanduser().absolute(),
+        pg_bin=value["SHIYU_PG_BIN"].strip(),
+        statement_timeout_ms=int(value["SHIYU_STATEMENT_TIMEOUT_MS"]),
+        pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),
+        tile_url=value["SHIYU_TILE_URL"].strip(),
+        tile_attribution=value["SHIYU_TILE_ATTRIBUTION"].strip(),
+        lang=value["SHIYU_LANG"].strip() or "zh-CN",
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process's settings, read on first use (never at import time)."""
+    return _read(os.environ)
+
+
+def reload() -> Settings:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    settings.cache_clear()
+    return settings()

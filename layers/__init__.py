@@ -1,0 +1,1 @@
+"""One module per map layer: Filters + Scope in, features + legend out."""

@@ -1,0 +1,80 @@
+"""Incident counts per H3 cell in view, classed for a sequential colour scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from geodata.db import compose, fetch_all
+from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
+from geodata.scope import Scope
+from layers.base import Filters, LayerResult, LegendEntry
+
+# ColorBrewer YlOrRd, 6 classes: sequential in lightness, safe for colour-blind viewers.
+COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
+# Mean edge length in degrees, roughly, to widen the box so cells on its edge are counted whole.
+_EDGE_DEG = {7: 0.012, 8: 0.0045, 9: 0.0017, 10: 0.0007}
+
+COUNTS_IN_VIEW = """
+SELECT {cell} AS cell, count(*) AS n, mode() WITHIN GROUP (ORDER BY grid_code) AS grid_code
+FROM shiyu.incident
+WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
+  AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+  AND (%(since)s::timestamptz IS NULL OR reported_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR reported_at < %(until)s)
+  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+GROUP BY 1
+"""
+
+
+# Quantiles, with the last break high so the hottest few cells stand apart.
+QUANTILES = (0.2, 0.4, 0.6, 0.8, 0.95)
+
+
+def nice_breaks(counts: np.ndarray) -> list[int]:
+    """Upper bounds of up to six classes from quantiles, rounded to 1-2-5 steps above 10."""
+    if counts.size == 0:
+        return []
+    qs = np.quantile(counts, QUANTILES)
+    breaks: list[int] = []
+    for q in qs:
+        if q < 1:
+            continue
+        magnitude = 10 ** math.floor(math.log10(q))
+        step = min((m * magnitude for m in (1, 2, 5, 10)), key=lambda s: abs(s - q))
+        value = int(max(1, round(q / step) * step)) if q > 10 else int(math.ceil(q))
+        if not breaks or value > breaks[-1]:
+            breaks.append(value)
+    top = int(counts.max())
+    return [b for b in breaks if b < top] + [top]
+
+
+def legend_for(breaks: list[int]) -> list[LegendEntry]:
+    entries, low = [], 1
+    for i, high in enumerate(breaks):
+        entries.append(LegendEntry(f"{low}" if low == high else f"{low}–{high}", COLOURS[i]))
+        low = high + 1
+    return entries
+
+
+def build(filters: Filters, scope: Scope) -> LayerResult:
+    pad = 2 * _EDGE_DEG[filters.res]
+    west, south, east, north = filters.bbox
+    rows = fetch_all(compose(COUNTS_IN_VIEW, cell=f"h3_r{filters.res}"), {
+        "west": west - pad, "south": south - pad, "east": east + pad, "north": north + pad,
+        "scope": scope.path, "since": filters.since, "until": filters.until, "categories": list(filters.categories),
+    })
+    counts = np.array([r["n"] for r in rows], dtype=np.int64)
+    breaks = nice_breaks(counts)
+    features = [{
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(r["cell"])]},
+        "properties": {"h3": cell_to_hex(r["cell"]), "count": r["n"], "grid_code": r["grid_code"],
+                       "tooltip": f"{r['n']}"},
+    } for r in rows]
+    return LayerResult(
+        features,
+        legend_for(breaks),
+        {"cells": len(features), "incidents": int(counts.sum())},
+        {"breaks": breaks, "colours": list(COLOURS[: len(breaks)]), "property": "count"},
+    )

@@ -1,0 +1,23 @@
+"""The layers, by the ids the map, the exports and the OGC API share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from geodata.errors import InputError
+from geodata.scope import Scope
+from layers import areas, hexes
+from layers.base import Filters, LayerResult
+
+LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
+    "areas": areas.build,
+    "hexes": hexes.build,
+}
+
+
+def build(layer: str, filters: Filters, scope: Scope) -> LayerResult:
+    try:
+        builder = LAYERS[layer]
+    except KeyError:
+        raise InputError(f"unknown layer '{layer}'; layers: {', '.join(LAYERS)}") from None
+    return builder(filters, scope)

@@ -1,0 +1,1 @@
+"""The shiyu command: wires the packages together."""

@@ -1,0 +1,5 @@
+import sys
+
+from shiyu.cli import main
+
+sys.exit(main())

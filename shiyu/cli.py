@@ -1,0 +1,200 @@
+"""The ``shiyu`` command. Exit codes: 0 done, 1 refused or failed (nothing written), 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from geodata.errors import BatchRefused, ShiyuError
+from geodata.settings import SETTINGS
+
+SAMPLES = Path(__file__).resolve().parent.parent / "geodata" / "samples"
+
+
+def _cluster():
+    from geodata.cluster import Cluster
+    from geodata.settings import settings
+
+    return Cluster(settings().data_dir, settings().pg_bin)
+
+
+def _migrate(url: str | None = None) -> list[str]:
+    from geodata import db
+    from geodata.migrations import migrate
+
+    with db.connect(url) as conn:
+        return migrate(conn)
+
+
+def _external_db() -> bool:
+    from geodata.settings import settings
+
+    return bool(settings().database_url)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from geodata import db
+
+    if _external_db() and args.action in ("up", "down"):
+        print(f"DATABASE_URL is set: using {db.describe(db.database_url())}; nothing to {'start' if args.action == 'up' else 'stop'}")
+        if args.action == "up":
+            applied = _migrate()
+            print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
+        return 0
+    cluster = _cluster()
+    if args.action == "up":
+        url, started = cluster.up()
+        print(f"{'started' if started else 'already running'}: {url}")
+        applied = _migrate(url)
+        print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    elif args.action == "down":
+        print("stopped" if cluster.down() else "not running")
+    elif args.action == "status":
+        if _external_db():
+            with db.connect() as conn:
+                version = conn.execute("SELECT postgis_full_version()").fetchone()[0].split(" ")[1]
+            print(f"external database {db.describe(db.database_url())}: reachable, PostGIS {version}")
+            return 0
+        status = cluster.status()
+        state = "running" if status.running else ("stopped" if status.exists else "not created")
+        print(f"embedded database under {status.root}: {state}" + (f", {status.url}" if status.url and status.running else ""))
+        return 0 if status.running else 1
+    elif args.action == "url":
+        print(db.database_url() if not args.tcp else cluster.url(tcp=True))
+    elif args.action == "migrate":
+        applied = _migrate()
+        print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    return 0
+
+
+def _print_summary(summary, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.as_json(), ensure_ascii=False))
+        return
+    if summary.mapping:
+        print("columns: " + ", ".join(f"{k} <- {v}" for k, v in summary.mapping.items()))
+    print(f"{summary.status}: read {summary.read}, loaded {summary.loaded}, updated {summary.updated}, "
+          f"unchanged {summary.unchanged}, rejected {summary.rejected}" + (f" (batch {summary.batch_id})" if summary.batch_id else ""))
+    for note in summary.notes:
+        print(f"note: {note}")
+    if summary.reject_file:
+        print(f"rejected rows and reasons: {summary.reject_file}")
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from etl.columns import parse_field_options
+    from etl.load import load_areas, load_incidents
+
+    fields = parse_field_options(args.field)
+    reject_file = Path(args.reject_file) if args.reject_file else None
+    try:
+        if args.kind == "areas":
+            summary = load_areas(Path(args.file), tier=args.tier, source=args.source, fields=fields, crs=args.crs,
+                                 reject_file=reject_file, max_reject_ratio=args.max_reject_ratio, dry_run=args.dry_run)
+        elif args.kind == "incidents":
+            summary = load_incidents(Path(args.file), source=args.source, fields=fields, crs=args.crs or "wgs84",
+                                     encoding=args.encoding, reject_file=reject_file,
+                                     max_reject_ratio=args.max_reject_ratio, allow_other=args.allow_other, dry_run=args.dry_run)
+        else:
+            raise ShiyuError(f"loading {args.kind} is not built yet")
+    except BatchRefused as refused:
+        summary = getattr(refused, "summary", None)
+        if summary is not None and args.json:
+            print(json.dumps(summary.as_json(), ensure_ascii=False))
+            return refused.exit_code
+        raise
+    _print_summary(summary, args.json)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dashboard.app import create_app
+
+    app = create_app()
+    print(f"Shiyu dashboard on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
+    app.run(host=args.host, port=args.port, debug=False)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from etl.load import load_areas, load_incidents
+
+    if _external_db():
+        applied = _migrate()
+    else:
+        url, started = _cluster().up()
+        print(f"database {'started' if started else 'already running'}: {url}")
+        applied = _migrate(url)
+    print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    grids = load_areas(SAMPLES / "sample_grids.geojson", tier="grid", source="sample")
+    _print_summary(grids, False)
+    from geodata.settings import settings
+
+    rejects = settings().data_dir.parent / "rejects" / "sample_incidents.rejects.csv"
+    incidents = load_incidents(SAMPLES / "sample_incidents.csv", source="sample", reject_file=rejects)
+    _print_summary(incidents, False)
+    if args.no_serve:
+        return 0
+    return cmd_serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings_help = "\n".join(f"  {name:<28} {help_} (default: {default or 'unset'})" for name, default, help_ in SETTINGS)
+    parser = argparse.ArgumentParser(
+        prog="shiyu", description="Shiyu 市域: the spatial governance dashboard for grid management.",
+        epilog="environment:\n" + settings_help + "\n\nexit codes: 0 done, 1 refused or failed (nothing written), 2 usage error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("db", help="the embedded PostGIS database (or the one DATABASE_URL names)")
+    p.add_argument("action", choices=["up", "down", "status", "url", "migrate"],
+                   help="up: create/start and migrate; down: stop; status; url: print the connection URL; migrate")
+    p.add_argument("--tcp", action="store_true", help="with url: the TCP URL with password, for QGIS and psql -h")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("load", help="validate a file and load it in one transaction")
+    p.add_argument("kind", choices=["areas", "incidents", "facilities", "patrols"], help="what the file holds")
+    p.add_argument("file", help="the file: GeoJSON for areas, CSV or GeoJSON for incidents")
+    p.add_argument("--tier", choices=["city", "district", "street", "community", "grid"], help="areas: the tier they are")
+    p.add_argument("--crs", help="input coordinate system: wgs84, cgcs2000, gcj02, bd09 or EPSG:n (default wgs84 / the file's own)")
+    p.add_argument("--encoding", default="utf-8-sig", help="text encoding of a CSV (default utf-8, with or without BOM)")
+    p.add_argument("--source", help="name of the feed; ids are unique per source (default: the file name)")
+    p.add_argument("--field", action="append", metavar="CANONICAL=COLUMN", help="which column holds a field, e.g. lon=经度")
+    p.add_argument("--reject-file", help="where to write rejected rows (default: FILE.rejects.csv beside the input)")
+    p.add_argument("--max-reject-ratio", type=float, default=0.1, help="refuse the batch when more rows than this are rejected")
+    p.add_argument("--allow-other", action="store_true", help="load unknown categories as 'other' instead of rejecting them")
+    p.add_argument("--dry-run", action="store_true", help="validate and write the reject file, load nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON object: batch_id, read, loaded, updated, unchanged, rejected, reject_file")
+    p.set_defaults(func=cmd_load)
+
+    for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
+                              ("demo", cmd_demo, "start the database, load the bundled sample, serve the dashboard")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8050)), help="port (default 8050 or $PORT)")
+        if name == "demo":
+            p.add_argument("--no-serve", action="store_true", help="load the sample and stop")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("SHIYU_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ShiyuError as error:
+        print(f"shiyu: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("shiyu: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+import pytest
+
+from tests.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+HEX_PATHS = "#explore-map .leaflet-overlay-pane path"
+GRID_PATHS = "#explore-map .leaflet-grids-pane path"
+
+
+def _wait_for_hexes(page, minimum: int) -> int:
+    page.wait_for_function(f"document.querySelectorAll('{HEX_PATHS}').length >= {minimum}", timeout=30_000)
+    return page.locator(HEX_PATHS).count()
+
+
+def test_map_shows_hexagons_over_grid_boundaries_with_a_clean_console(served, page, conn):
+    cells_in_db = conn.execute("SELECT count(DISTINCT h3_r8) FROM shiyu.incident").fetchone()[0]
+    grids_in_db = conn.execute("SELECT count(*) FROM shiyu.area WHERE tier = 'grid'").fetchone()[0]
+
+    page.goto(served + "/")
+    _wait_for_hexes(page, 10)
+    page.wait_for_function(f"document.querySelectorAll('{GRID_PATHS}').length >= {grids_in_db}", timeout=30_000)
+    page.wait_for_load_state("networkidle")
+
+    # The whole sample is in view at the initial fit: every r8 cell with incidents is drawn.
+    assert page.locator(HEX_PATHS).count() == cells_in_db
+    # Grid outlines are drawn in their own pane, above the hexagons.
+    assert page.locator(GRID_PATHS).count() == grids_in_db
+    z_hex = page.evaluate("getComputedStyle(document.querySelector('.leaflet-overlay-pane')).zIndex")
+    z_grid = page.evaluate("getComputedStyle(document.querySelector('.leaflet-grids-pane')).zIndex")
+    assert int(z_grid) > int(z_hex)
+    legend = page.locator("#explore-legend .legend-row")
+    assert legend.count() >= 3
+    assert page.locator("#explore-stats").inner_text().replace(",", "").count(str(cells_in_db)) == 1
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "explore.png"))
+    assert page.console_errors == []
+
+
+def test_resolution_switch_redraws_finer_hexagons(served, page, conn):
+    cells_r9 = conn.execute("SELECT count(DISTINCT h3_r9) FROM shiyu.incident").fetchone()[0]
+    page.goto(served + "/?lang=en")
+    _wait_for_hexes(page, 10)
+    assert page.locator(".topbar h1").inner_text() == "Shiyu · Grid governance"
+    page.get_by_label("r9", exact=False).check()
+    page.wait_for_function(f"document.querySelectorAll('{HEX_PATHS}').length === {cells_r9}", timeout=30_000)
+    assert page.console_errors == []

@@ -1,0 +1,74 @@
+"""Shared fixtures: one embedded PostGIS cluster per test session, in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from geodata import db
+from geodata.cluster import Cluster
+from geodata.migrations import migrate
+from geodata.settings import reload
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "geodata" / "samples"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+# Durability buys nothing in a throw-away test cluster.
+FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+DATA_TABLES = ("rejected_row", "incident", "facility", "patrol_ping", "area", "load_batch", "audit_log", "app_user")
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    root = Path(tempfile.mkdtemp(prefix="shiyu-test-"))
+    root.chmod(0o755)  # the postgres user must reach it when tests run as root
+    cluster = Cluster(root / "pg", server_settings=FAST)
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        db.close_pool()
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(cluster):
+    url = cluster.url()
+    os.environ["DATABASE_URL"] = url
+    reload()
+    with db.connect(url) as conn:
+        migrate(conn)
+    yield url
+
+
+@pytest.fixture
+def conn(database_url):
+    with db.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def empty_db(database_url):
+    """A database with the schema and no rows."""
+    db.close_pool()
+    with db.connect(database_url, autocommit=True) as connection:
+        connection.execute("TRUNCATE " + ", ".join(f"shiyu.{t}" for t in DATA_TABLES) + " RESTART IDENTITY CASCADE")
+    yield database_url
+
+
+@pytest.fixture
+def sample_db(empty_db):
+    """The bundled sample loaded through the public loaders."""
+    from etl.load import load_areas, load_incidents
+
+    load_areas(SAMPLES / "sample_grids.geojson", tier="grid", source="sample")
+    rejects = Path(tempfile.mkdtemp()) / "rejects.csv"
+    load_incidents(SAMPLES / "sample_incidents.csv", source="sample", reject_file=rejects)
+    yield empty_db

@@ -1,0 +1,36 @@
+import h3
+import numpy as np
+
+from geodata.h3cells import cell_to_ring_lonlat, cells_to_parent, latlng_to_cells, lonlat_to_cell_columns
+
+
+def test_vectorised_cells_equal_h3_per_point():
+    rng = np.random.default_rng(1)
+    lat = rng.uniform(18, 53, 2000)
+    lng = rng.uniform(74, 134, 2000)
+    cells = latlng_to_cells(lat, lng, 10)
+    expected = [h3.str_to_int(h3.latlng_to_cell(a, b, 10)) for a, b in zip(lat, lng)]
+    assert cells.dtype == np.int64
+    assert cells.tolist() == expected
+
+
+def test_parents_by_bit_operations_equal_h3_cell_to_parent():
+    rng = np.random.default_rng(2)
+    cells = latlng_to_cells(rng.uniform(29, 31, 3000), rng.uniform(119, 121, 3000), 10)
+    for res in (0, 5, 7, 8, 9):
+        parents = cells_to_parent(cells, res)
+        assert parents.tolist() == [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res)) for c in cells]
+
+
+def test_cell_columns_nest():
+    cols = lonlat_to_cell_columns(np.array([120.15]), np.array([30.27]))
+    assert h3.get_resolution(h3.int_to_str(int(cols["h3_r8"][0]))) == 8
+    assert h3.cell_to_parent(h3.int_to_str(int(cols["h3_r10"][0])), 7) == h3.int_to_str(int(cols["h3_r7"][0]))
+
+
+def test_ring_is_closed_lon_lat():
+    cell = h3.str_to_int(h3.latlng_to_cell(30.27, 120.15, 8))
+    ring = cell_to_ring_lonlat(cell)
+    assert ring[0] == ring[-1] and len(ring) == 7
+    lon, lat = ring[0]
+    assert 120.1 < lon < 120.2 and 30.2 < lat < 30.3

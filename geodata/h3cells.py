@@ -1,9 +1,13 @@
 """H3 cells as BIGINT, computed vectorised.
 
 Cells are stored as signed 64-bit integers (bit 63 of an H3 index is always
-0, so they fit). ``h3`` 4.x has no array call, so the finest resolution comes
-from ``h3ronpy`` in one call and the coarser ones by bit operations, which
-equal ``h3.cell_to_parent``.
+0, so they fit). ``h3`` 4.x has no array call, so ``h3ronpy`` computes them.
+Every resolution is computed from the point itself: H3 children do not nest
+exactly inside their parent hexagon, so ``cell_to_parent`` of a point's r10
+cell is, for a few per cent of points, not the r8 cell the point lies in —
+and the map must count a point in the hexagon it is drawn in.
+``cells_to_parent`` (bit operations, equal to ``h3.cell_to_parent``) is for
+walking the hierarchy of cells, not of points.
 """
 
 from __future__ import annotations
@@ -36,8 +40,7 @@ def cells_to_parent(cells: np.ndarray, res: int) -> np.ndarray:
 
 def lonlat_to_cell_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:
     """The ``h3_r7 … h3_r10`` columns for points given as lon/lat arrays."""
-    finest = latlng_to_cells(lat, lon, max(RESOLUTIONS))
-    return {f"h3_r{res}": finest if res == max(RESOLUTIONS) else cells_to_parent(finest, res) for res in RESOLUTIONS}
+    return {f"h3_r{res}": latlng_to_cells(lat, lon, res) for res in RESOLUTIONS}
 
 
 def cell_to_hex(cell: int) -> str:

@@ -22,10 +22,15 @@ def test_parents_by_bit_operations_equal_h3_cell_to_parent():
         assert parents.tolist() == [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res)) for c in cells]
 
 
-def test_cell_columns_nest():
-    cols = lonlat_to_cell_columns(np.array([120.15]), np.array([30.27]))
-    assert h3.get_resolution(h3.int_to_str(int(cols["h3_r8"][0]))) == 8
-    assert h3.cell_to_parent(h3.int_to_str(int(cols["h3_r10"][0])), 7) == h3.int_to_str(int(cols["h3_r7"][0]))
+def test_each_column_is_the_cell_the_point_lies_in_not_the_parent_of_a_finer_one():
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(120, 120.3, 5000), rng.uniform(30.1, 30.4, 5000)
+    cols = lonlat_to_cell_columns(lon, lat)
+    for res in (7, 8, 9, 10):
+        assert cols[f"h3_r{res}"].tolist() == [h3.str_to_int(h3.latlng_to_cell(b, a, res)) for a, b in zip(lon, lat)]
+    # Why: a few per cent of points are not in the parent hexagon of their r10 cell.
+    parents = cells_to_parent(cols["h3_r10"], 8)
+    assert 0 < (parents != cols["h3_r8"]).sum() < 0.2 * len(lon)
 
 
 def test_ring_is_closed_lon_lat():

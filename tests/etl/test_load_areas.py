@@ -1,0 +1,46 @@
+import json
+
+from etl.load import load_areas
+from tests.conftest import SAMPLES
+
+
+def test_sample_grids_load_as_valid_multipolygons_with_area(empty_db, conn):
+    summary = load_areas(SAMPLES / "sample_grids.geojson", tier="grid")
+    assert (summary.read, summary.loaded, summary.rejected) == (300, 300, 0)
+    invalid, types, total_km2, owners = conn.execute("""
+        SELECT count(*) FILTER (WHERE NOT ST_IsValid(geom)), array_agg(DISTINCT GeometryType(geom)),
+               sum(area_m2) / 1e6, count(owner_name) FROM shiyu.area""").fetchone()
+    assert invalid == 0 and types == ["MULTIPOLYGON"] and owners == 300
+    # The sample tiles its box exactly: the grids' area equals the box's.
+    box_km2 = conn.execute("SELECT ST_Area(ST_MakeEnvelope(120.08, 30.22, 120.20, 30.31, 4326)::geography) / 1e6").fetchone()[0]
+    assert abs(total_km2 - box_km2) / box_km2 < 1e-4
+    again = load_areas(SAMPLES / "sample_grids.geojson", tier="grid")
+    assert (again.loaded, again.updated, again.unchanged) == (0, 0, 300)
+
+
+def test_parent_code_builds_the_ltree_path(empty_db, conn, tmp_path):
+    square = {"type": "Polygon", "coordinates": [[[120, 30], [120.1, 30], [120.1, 30.1], [120, 30.1], [120, 30]]]}
+    parent = tmp_path / "community.geojson"
+    parent.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "C1", "name": "文新社区"}, "geometry": square}]}), encoding="utf-8")
+    child = tmp_path / "grid.geojson"
+    child.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "C1G1", "name": "第1网格", "parent_code": "C1"}, "geometry": square}]}),
+        encoding="utf-8")
+    load_areas(parent, tier="community")
+    load_areas(child, tier="grid")
+    assert conn.execute("SELECT path::text FROM shiyu.area WHERE code = 'C1G1'").fetchone()[0] == "C1.C1G1"
+
+
+def test_bowtie_polygon_is_rejected_with_the_reason(empty_db, tmp_path):
+    bowtie = {"type": "Polygon", "coordinates": [[[120, 30], [120.1, 30.1], [120.1, 30], [120, 30.1], [120, 30]]]}
+    ok = {"type": "Polygon", "coordinates": [[[120, 30], [120.1, 30], [120.1, 30.1], [120, 30.1], [120, 30]]]}
+    features = [{"type": "Feature", "properties": {"code": f"G{i}"}, "geometry": ok} for i in range(9)]
+    features.append({"type": "Feature", "properties": {"code": "BAD"}, "geometry": bowtie})
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    summary = load_areas(path, tier="grid", max_reject_ratio=0.2)
+    assert (summary.loaded, summary.rejected) == (9, 1)
+    text = (tmp_path / "grids.rejects.csv").read_text(encoding="utf-8-sig")
+    assert "feature,reason" in text.splitlines()[0]
+    assert "10,invalid polygon (Self-intersection" in text

@@ -1,0 +1,50 @@
+import h3
+import numpy as np
+import pandas as pd
+
+from geodata.scope import Scope
+from layers.base import Filters
+from layers.hexes import build, nice_breaks
+from tests.conftest import SAMPLES
+
+
+def _expected_counts(res: int) -> dict[str, int]:
+    """Counts per cell computed straight from the sample file with h3 itself, bad rows dropped."""
+    raw = pd.read_csv(SAMPLES / "sample_incidents.csv", dtype=str)
+    raw = raw.drop_duplicates("id")
+    lon = pd.to_numeric(raw["lon"], errors="coerce")
+    lat = pd.to_numeric(raw["lat"], errors="coerce")
+    keep = lon.between(120, 121) & lat.between(30, 31) & ~raw["category"].eq("外星人入侵") & ~raw["reported_at"].str.startswith("2026-13")
+    cells = [h3.latlng_to_cell(a, b, res) for a, b in zip(lat[keep], lon[keep])]
+    return pd.Series(cells).value_counts().to_dict()
+
+
+def test_hex_counts_equal_h3_counts_of_the_file(sample_db):
+    for res in (8, 9):
+        result = build(Filters(res=res), Scope.everything())
+        got = {f["properties"]["h3"]: f["properties"]["count"] for f in result.features}
+        assert got == _expected_counts(res)
+        assert result.summary["incidents"] == 4996
+
+
+def test_hexes_outside_the_view_are_not_sent(sample_db):
+    whole = build(Filters(res=8), Scope.everything())
+    corner = build(Filters(res=8, bbox=(120.08, 30.22, 120.11, 30.24)), Scope.everything())
+    assert 0 < len(corner.features) < len(whole.features) / 4
+    for feature in corner.features:
+        lat, lng = h3.cell_to_latlng(feature["properties"]["h3"])
+        assert 120.08 - 0.02 < lng < 120.11 + 0.02 and 30.22 - 0.02 < lat < 30.24 + 0.02
+
+
+def test_every_hex_names_an_accountable_grid(sample_db, conn):
+    grids = {row[0] for row in conn.execute("SELECT code FROM shiyu.area")}
+    result = build(Filters(res=8), Scope.everything())
+    assert all(f["properties"]["grid_code"] in grids for f in result.features)
+
+
+def test_breaks_are_increasing_and_cover_the_maximum():
+    counts = np.array([1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377])
+    breaks = nice_breaks(counts)
+    assert breaks == sorted(set(breaks)) and breaks[-1] == 377 and len(breaks) <= 6
+    assert nice_breaks(np.array([], dtype=int)) == []
+    assert nice_breaks(np.array([4, 4, 4])) == [4]

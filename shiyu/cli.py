@@ -112,11 +112,22 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from dashboard.app import create_app
+    """Serve the dashboard under gunicorn, as the Procfile does; each worker builds its own app and pool."""
+    from gunicorn.app.base import BaseApplication
 
-    app = create_app()
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{args.host}:{args.port}", "workers": args.workers, "threads": 4,
+                               "timeout": 60, "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from dashboard.app import create_server
+
+            return create_server()
+
     print(f"Shiyu dashboard on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
-    app.run(host=args.host, port=args.port, debug=False)
+    Server().run()
     return 0
 
 
@@ -177,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8050)), help="port (default 8050 or $PORT)")
+        p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
         if name == "demo":
             p.add_argument("--no-serve", action="store_true", help="load the sample and stop")
         p.set_defaults(func=func)

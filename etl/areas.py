@@ -9,7 +9,8 @@ import pandas as pd
 import shapely
 
 from etl.columns import map_columns
-from etl.incidents import ValidatedBatch, _json_column, _text
+from etl.coords import file_crs, type_names
+from etl.incidents import ValidatedBatch, _text, json_column
 from etl.readers import Table
 from etl.rejects import RowErrors, reject_rows
 from geodata import taxonomy
@@ -19,16 +20,6 @@ from geodata.errors import BatchRefused, InputError
 CANONICAL = ("code", "name", "parent_code", "owner_name", "owner_phone", "tier")
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 REPAIR_AREA_TOLERANCE = 0.01  # a repair may change the area by at most 1 %
-
-
-def _file_crs(table: Table) -> str:
-    crs = getattr(table.frame, "crs", None)
-    if crs is None:
-        return "wgs84"
-    epsg = crs.to_epsg()
-    if epsg is None:
-        raise BatchRefused(f"the file's coordinate system has no EPSG code ({crs.name}); name it with --crs")
-    return f"EPSG:{epsg}"
 
 
 def _to_wgs84(geoms: np.ndarray, crs: str) -> np.ndarray:
@@ -89,12 +80,10 @@ def validate_areas(table: Table, *, tier: str | None, fields: dict[str, str] | N
     errors.add(missing, "feature has no geometry")
     kind = shapely.get_type_id(geoms)
     not_polygon = ~missing & ~np.isin(kind, [3, 6])
-    errors.add(not_polygon, "geometry is a " + pd.Series(shapely.get_type_id(geoms), index=frame.index).map(
-        {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString", 7: "GeometryCollection"}
-    ).fillna("?") + ", expected a Polygon or MultiPolygon")
+    errors.add(not_polygon, "geometry is a " + type_names(geoms).set_axis(frame.index) + ", expected a Polygon or MultiPolygon")
     geoms = np.where(missing | not_polygon, None, geoms)
     geoms = _repair(geoms, errors, frame.index, notes, label)
-    geoms = _to_wgs84(geoms, crs or _file_crs(table))
+    geoms = _to_wgs84(geoms, crs or file_crs(table) or "wgs84")
 
     good = ~errors.rejected
     g = frame.index[good]
@@ -110,7 +99,7 @@ def validate_areas(table: Table, *, tier: str | None, fields: dict[str, str] | N
         "name": name[g].where(name[g] != "", code[g]),
         "owner_name": _text(frame, mapping, "owner_name")[g].replace("", None),
         "owner_phone": _text(frame, mapping, "owner_phone")[g].replace("", None),
-        "attrs": _json_column(frame.loc[g], extra, extra),
+        "attrs": json_column(frame.loc[g], extra, extra),
         "geom": shapely.to_wkb(shapely.set_srid(multi, 4326), hex=True, include_srid=True) if len(multi) else [],
     })
     return ValidatedBatch(records.reset_index(drop=True), reject_rows(frame, errors, table.row_numbers, table.row_label),

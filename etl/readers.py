@@ -1,34 +1,64 @@
 """Readers: files as cities hand them over, turned into plain DataFrames.
 
-Every value of a tabular file is read as text; validation decides what it
-means. A file that cannot be read at all is an error of the whole batch.
+Text (UTF-8 or GBK), Excel, GeoJSON, GeoPackage and Shapefile, chosen by
+suffix. Every attribute value is read as text; validation decides what it
+means. A file that cannot be read at all is an error of the whole batch, told
+in one line that names the file.
+
+>>> read_table("事件.csv").encoding  # doctest: +SKIP
+'gb18030'
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import math
+import numbers
+import zipfile
+from itertools import chain
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import date, datetime, time, timedelta
+from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import is_integer_dtype
 
 from geodata.errors import BatchRefused, InputError
 
 TABULAR = {".csv", ".txt", ".tsv"}
-FEATURES = {".geojson", ".json"}
+WORKBOOKS = {".xlsx", ".xlsm"}
+FEATURES = {".geojson", ".json", ".gpkg", ".shp", ".zip"}
+SUPPORTED = ", ".join(sorted(TABULAR | WORKBOOKS | FEATURES))
+AUTO = "auto"
+
+# Chinese systems that do not write UTF-8 write GBK or GB2312; GB18030 decodes both.
+FALLBACK_ENCODING = "gb18030"
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_CHUNK_BYTES = 1 << 20
+_SNIFF_CHARS = 65536
+_EXACT_FLOAT_INT = 2**53
 
 
 @dataclass(frozen=True)
 class Table:
-    """Rows of a file, with the numbers a person uses to find each row in it."""
+    """Rows of a file, with the numbers a person uses to find each row in it.
+
+    ``row_label`` says what ``row_numbers`` count: ``line`` (text files, the
+    header is line 1), ``row`` (the worksheet's own row numbers) or
+    ``feature`` (1-based). ``layer`` is the sheet or layer that was read.
+    """
 
     frame: pd.DataFrame
-    row_numbers: pd.Series  # CSV: the line number; features: the feature number (1-based)
-    row_label: str  # "line" or "feature"
+    row_numbers: pd.Series
+    row_label: str
     encoding: str
+    layer: str | None = None
 
 
 def require_file(path: Path) -> Path:
+    """``path`` as a Path, or an InputError when it is missing or not a file."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -37,45 +67,371 @@ def require_file(path: Path) -> Path:
     return path
 
 
-def read_csv(path: Path, encoding: str = "utf-8-sig") -> Table:
-    """A CSV file as text columns; line numbers count the header as line 1."""
-    path = require_file(path)
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _codec(path: Path, encoding: str | None) -> str | None:
+    """The Python codec an operator named, or None for ``auto``."""
+    if encoding is None or encoding.strip().lower() == AUTO:
+        return None
     try:
-        with path.open(encoding=encoding, newline="") as fh:
-            sample = fh.read(65536)
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|") if sample else csv.excel
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding=encoding, sep=dialect.delimiter, skipinitialspace=True
-        )
-    except UnicodeDecodeError as exc:
-        raise BatchRefused(f"{path}: not readable as {encoding} (byte {exc.start}); name the encoding with --encoding") from exc
+        return codecs.lookup(encoding.strip()).name
+    except LookupError:
+        raise InputError(f"{path}: unknown encoding '{encoding}'; use auto, utf-8, gbk or gb18030") from None
+
+
+def _undecodable(path: Path, codec: str) -> str | None:
+    """None when the whole file decodes as ``codec``, else where it stops: "byte 12 (0xbe) on line 3"."""
+    decoder, offset, line = codecs.getincrementaldecoder(codec)(), 0, 1
+    with path.open("rb") as fh:
+        for chunk in chain(iter(lambda: fh.read(_CHUNK_BYTES), b""), [b""]):
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                line += exc.object.count(b"\n", len(pending), exc.start)
+                return f"byte {offset - len(pending) + exc.start} (0x{exc.object[exc.start]:02x}) on line {line}"
+            offset, line = offset + len(chunk), line + chunk.count(b"\n")
+    return None
+
+
+def _text_encoding(path: Path, codec: str | None) -> str:
+    if codec is not None:
+        where = _undecodable(path, codec)
+        if where:
+            raise BatchRefused(f"{path}: not readable as {codec}: {where} is not {codec}; "
+                               "name the right encoding with --encoding, or use --encoding auto")
+        return codec
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        raise BatchRefused(f"{path}: is a zip archive (an Excel workbook?), not text; save it as .xlsx or as CSV")
+    candidates = next(((name,) for bom, name in _BOMS if head.startswith(bom)), ("utf-8", FALLBACK_ENCODING))
+    failures = []
+    for name in candidates:
+        failures.append(_undecodable(path, name))
+        if failures[-1] is None:
+            return name
+    what = "neither UTF-8 nor GBK/GB18030 text" if len(candidates) > 1 else f"not {candidates[0]} despite its byte-order mark"
+    raise BatchRefused(f"{path}: {what} ({failures[0]} is not {candidates[0]}); name its encoding with --encoding")
+
+
+def _delimiter(sample: str, path: Path) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:  # a single column, or too little text to tell: trust the suffix
+        return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
+def read_csv(path: Path, encoding: str = AUTO) -> Table:
+    """A ``.csv``, ``.txt`` or ``.tsv`` file as text columns; the delimiter is sniffed.
+
+    Parameters
+    ----------
+    path : Path
+    encoding : str, default "auto"
+        ``auto`` takes UTF-8 with or without BOM (UTF-16 with a BOM), else
+        GB18030, which also reads GBK and GB2312. A Python codec name is used as given.
+
+    Returns
+    -------
+    Table
+        Values as text (empty cells ``""``), line numbers with the header as
+        line 1, and the codec used as ``encoding``.
+
+    Raises
+    ------
+    InputError
+        The file is missing or the encoding name unknown.
+    BatchRefused
+        The file does not decode (the message names the byte and line) or does not parse.
+    """
+    path = require_file(path)
+    codec = _codec(path, encoding)
+    try:
+        codec = _text_encoding(path, codec)
+        with path.open(encoding=codec, newline="") as fh:
+            sample = fh.read(_SNIFF_CHARS)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec, sep=_delimiter(sample, path),
+                            skipinitialspace=True)
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise BatchRefused(f"{path}: not a readable CSV file: {str(exc).strip().splitlines()[0]}") from exc
+        raise BatchRefused(f"{path}: not a readable CSV file: {_reason(exc)}") from exc
     except pd.errors.EmptyDataError as exc:
         raise BatchRefused(f"{path}: the file is empty") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", encoding)
+    except OSError as exc:
+        raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    return Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec)
 
 
-def read_features(path: Path):
-    """A vector file (GeoJSON, …) as a GeoDataFrame, in the file's own CRS."""
-    import pyogrio
+def _cell_text(value: object) -> str:
+    """A value as the text a person sees, in forms the timestamp parser reads."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        # Excel keeps times as fractions of a day; rounding to the second drops the float noise.
+        return (value + timedelta(microseconds=500_000)).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() and abs(value) < _EXACT_FLOAT_INT else repr(value)
+    return str(value)
+
+
+def _sheet_name(path: Path, names: list[str], sheet: str | int | None) -> str:
+    if sheet is None:
+        return names[0]
+    if isinstance(sheet, str) and sheet in names:
+        return sheet
+    index = sheet if isinstance(sheet, int) else int(sheet) if str(sheet).strip().isdigit() else None
+    if index is not None and 0 <= index < len(names):
+        return names[index]
+    listed = ", ".join(f"{i}: '{n}'" for i, n in enumerate(names))
+    raise InputError(f"{path}: no sheet {sheet!r}; the workbook's sheets are {listed}")
+
+
+def _sheet_table(path: Path, name: str, rows: list[list[str]]) -> Table:
+    from openpyxl.utils import get_column_letter
+
+    numbered = [(n, row) for n, row in enumerate(rows, start=1) if any(row)]
+    if not numbered:
+        raise BatchRefused(f"{path}: sheet '{name}' is empty")
+    (_, header), body = numbered[0], numbered[1:]
+    width = max(len(row) for _, row in numbered)
+    header = header + [""] * (width - len(header))
+    keep = [i for i in range(width) if header[i].strip() or any(i < len(row) and row[i] for _, row in body)]
+    names = [header[i].strip() or f"column {get_column_letter(i + 1)}" for i in keep]
+    columns = [f"{c}.{names[:i].count(c)}" if c in names[:i] else c for i, c in enumerate(names)]  # as pandas does
+    frame = pd.DataFrame([[row[i] if i < len(row) else "" for i in keep] for _, row in body], columns=columns, dtype=str)
+    return Table(frame, pd.Series([n for n, _ in body], index=frame.index, dtype=int), "row", "utf-8", name)
+
+
+def read_xlsx(path: Path, sheet: str | int | None = None) -> Table:
+    """One sheet of an ``.xlsx``/``.xlsm`` workbook as text columns (formulas as their cached values).
+
+    Parameters
+    ----------
+    path : Path
+    sheet : str or int, optional
+        The sheet's name or 0-based index; the first sheet by default.
+
+    Returns
+    -------
+    Table
+        Header from the first non-empty row; dates as ``YYYY-MM-DD HH:MM:SS``,
+        whole numbers without ``.0``; the sheet's own row numbers.
+
+    Raises
+    ------
+    InputError
+        The file is missing or has no such sheet (the message lists the sheets).
+    BatchRefused
+        The file is not a workbook or the sheet is empty.
+    """
+    from openpyxl import load_workbook
 
     path = require_file(path)
     try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises DataSourceError and friends, all with GDAL's message
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BatchRefused(f"{path}: not a readable vector file: {message}") from exc
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # BadZipFile, KeyError, InvalidFileException…: all say "not a workbook"
+        raise BatchRefused(f"{path}: not a readable Excel workbook ({_reason(exc)})") from exc
+    try:
+        name = _sheet_name(path, book.sheetnames, sheet)
+        worksheet = book[name]
+        worksheet.reset_dimensions()  # some writers record wrong dimensions, which would cut rows short
+        rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+    except InputError:
+        raise
+    except Exception as exc:  # a chartsheet, broken XML…
+        raise BatchRefused(f"{path}: sheet '{name}' cannot be read ({_reason(exc)})") from exc
+    finally:
+        book.close()
+    return _sheet_table(path, name, rows)
+
+
+def _pick(path: Path, names: list[str], wanted: str | None, what: str) -> str:
+    if not names:
+        raise BatchRefused(f"{path}: holds no {what}")
+    if wanted is None and len(names) == 1:
+        return names[0]
+    if wanted in names:
+        return wanted
+    listed = ", ".join(f"'{n}'" for n in names)
+    if wanted is None:
+        raise InputError(f"{path}: holds {len(names)} {what}s ({listed}); name the one to read with --layer")
+    raise InputError(f"{path}: no {what} '{wanted}'; it holds {listed}")
+
+
+def _check_sidecars(path: Path, present: set[str], stem: str) -> None:
+    # GDAL reads a .shp without its .dbf as features with no attributes at all.
+    missing = [ext for ext in (".shx", ".dbf") if stem.lower() + ext not in present]
+    if missing:
+        raise BatchRefused(f"{path}: the shapefile '{stem}' has no {' or '.join(missing)}; a shapefile comes as "
+                           ".shp, .shx and .dbf side by side (with .prj and .cpg)")
+
+
+def _bare_shapefile(path: Path) -> str | None:
+    """Check the sidecars of a ``.shp``; returns its ``.cpg`` text, if any."""
+    siblings = {p.name.lower(): p for p in path.parent.iterdir() if p.stem.lower() == path.stem.lower()}
+    _check_sidecars(path, set(siblings), path.stem)
+    cpg = siblings.get(path.stem.lower() + ".cpg")
+    return cpg.read_text("ascii", "replace") if cpg else None
+
+
+def _zipped_shapefile(path: Path, layer: str | None) -> tuple[str, str, str | None]:
+    """The ``/vsizip/`` path of the chosen ``.shp`` in a zip, its name and its ``.cpg`` text."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if not m.startswith("__MACOSX/") and not m.endswith("/")]
+            shapefiles = {PurePosixPath(m).stem: m for m in members if m.lower().endswith(".shp")}
+            name = _pick(path, sorted(shapefiles), layer, "shapefile")
+            base = shapefiles[name][:-4].lower()
+            present = {PurePosixPath(m).name.lower() for m in members if m.lower()[:-4] == base}
+            _check_sidecars(path, present, name)
+            cpg = next((m for m in members if m.lower() == base + ".cpg"), None)
+            cpg_text = archive.read(cpg).decode("ascii", "replace") if cpg else None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BatchRefused(f"{path}: not a readable zip archive ({_reason(exc)})") from exc
+    return f"/vsizip/{path.resolve()}/{shapefiles[name]}", name, cpg_text
+
+
+def _cpg_codec(text: str | None) -> str | None:
+    """The codec a ``.cpg`` names; ArcGIS writes Windows code pages as numbers ("936", "ANSI 936")."""
+    name = (text or "").strip().split(" ")[-1]
+    try:
+        return codecs.lookup("cp" + name if name.isdigit() else name).name if name else None
+    except LookupError:
+        return None
+
+
+def _gdal(path: Path, call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except UnicodeDecodeError:
+        raise
+    except Exception as exc:  # pyogrio raises DataSourceError and friends, all carrying GDAL's message
+        raise BatchRefused(f"{path}: not a readable vector file: {_reason(exc)}") from exc
+
+
+def _column_text(column: pd.Series) -> pd.Series:
+    if is_integer_dtype(column.dtype):
+        return column.astype(str)
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.fillna("").astype(str)
+    return column.map(_cell_text).astype(str)
+
+
+def _feature_encodings(path: Path, source: str, layer: str, codec: str | None, cpg: str | None, *,
+                       shapefile: bool) -> list[str | None]:
+    """The encodings to try on a feature file's text, in order; None lets GDAL decide."""
+    import pyogrio
+
+    if codec is not None:
+        return ["utf-8" if codec == "utf-8-sig" else codec]
+    if shapefile and _cpg_codec(cpg):
+        # Passed explicitly so a .cpg counts even where SHAPE_ENCODING is forced in the environment.
+        return [_cpg_codec(cpg)]
+    if shapefile and _gdal(path, pyogrio.read_info, source, layer=layer)["encoding"] == "ISO-8859-1":
+        # GDAL found no declared encoding and would read Latin-1; Chinese DBFs are UTF-8 or GBK.
+        return ["utf-8", FALLBACK_ENCODING, "ISO-8859-1"]
+    return [None, FALLBACK_ENCODING]
+
+
+def read_features(path: Path, *, layer: str | None = None, encoding: str = AUTO) -> Table:
+    """A GeoJSON, GeoPackage or Shapefile (``.shp`` or zipped) layer, in the file's own CRS.
+
+    Parameters
+    ----------
+    path : Path
+    layer : str, optional
+        The GeoPackage layer or the shapefile's name in a zip; needed when there are several.
+    encoding : str, default "auto"
+        ``auto`` honours a shapefile's ``.cpg``; a DBF declaring nothing is read
+        as UTF-8, else GB18030, else Latin-1; other files as UTF-8, else
+        GB18030. A named codec (``gbk``) overrides all of that.
+
+    Returns
+    -------
+    Table
+        A GeoDataFrame with a ``geometry`` column and ``crs`` as the file has
+        it (not reprojected), attributes as text; 1-based feature numbers.
+
+    Raises
+    ------
+    InputError
+        The file is missing, the encoding unknown, or the layer ambiguous or absent (the message lists the layers).
+    BatchRefused
+        GDAL cannot read the file, or its text does not decode.
+    """
+    import pyogrio  # loads GDAL, so only when a feature file is read
+
+    path = require_file(path)
+    suffix = path.suffix.lower()
+    if suffix not in FEATURES:
+        raise InputError(f"{path}: not a feature file ('{suffix}'); expected one of {', '.join(sorted(FEATURES))}")
+    codec = _codec(path, encoding)
+    if suffix == ".zip":
+        source, layer, cpg = _zipped_shapefile(path, layer)
+    else:
+        source = str(path)
+        cpg = _bare_shapefile(path) if suffix == ".shp" else None
+        layer = _pick(path, [str(n) for n in _gdal(path, pyogrio.list_layers, source)[:, 0]], layer, "layer")
+    attempts = _feature_encodings(path, source, layer, codec, cpg, shapefile=suffix in (".shp", ".zip"))
+    for attempt in attempts:
+        try:
+            frame = _gdal(path, pyogrio.read_dataframe, source, layer=layer, encoding=attempt, datetime_as_string=True)
+            break
+        except UnicodeDecodeError as exc:
+            failure = exc
+    else:
+        tried = " or ".join(a or "UTF-8" for a in attempts)
+        raise BatchRefused(f"{path}: its text is not {tried} (byte 0x{failure.object[failure.start]:02x} is not "
+                           f"{failure.encoding}); name its encoding with --encoding")
     frame = frame.reset_index(drop=True)
-    return Table(frame, pd.Series(frame.index + 1, index=frame.index), "feature", "utf-8")
+    for column in frame.columns:
+        if str(frame[column].dtype) != "geometry":
+            frame[column] = _column_text(frame[column])
+    return Table(frame, pd.Series(frame.index + 1, index=frame.index), "feature", attempt or "utf-8", layer)
 
 
-def read_table(path: Path, encoding: str = "utf-8-sig") -> Table:
-    """Any supported incidents/facilities/patrols file, by its suffix."""
-    suffix = Path(path).suffix.lower()
+def read_table(path: Path, encoding: str = AUTO, *, layer: str | None = None,
+               sheet: str | int | None = None) -> Table:
+    """Any supported file, by its suffix: see :func:`read_csv`, :func:`read_xlsx`, :func:`read_features`.
+
+    Parameters
+    ----------
+    path : Path
+    encoding : str, default "auto"
+        For text and feature files.
+    layer : str, optional
+        A feature file's layer; a workbook's sheet when ``sheet`` is not given.
+    sheet : str or int, optional
+        A workbook's sheet, by name or 0-based index.
+
+    Returns
+    -------
+    Table
+        As the reader for the suffix returns it; an unsupported suffix is an
+        InputError listing the supported ones.
+    """
+    path = require_file(path)
+    suffix = path.suffix.lower()
     if suffix in TABULAR:
         return read_csv(path, encoding)
+    if suffix in WORKBOOKS:
+        return read_xlsx(path, sheet if sheet is not None else layer)
     if suffix in FEATURES:
-        return read_features(path)
-    raise InputError(f"{path}: unsupported file type '{suffix}'; expected one of {', '.join(sorted(TABULAR | FEATURES))}")
+        return read_features(path, layer=layer, encoding=encoding)
+    hint = "; save .xls workbooks as .xlsx" if suffix == ".xls" else ""
+    raise InputError(f"{path}: unsupported file type '{suffix or path.name}'; expected one of {SUPPORTED}{hint}")

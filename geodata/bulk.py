@@ -1,4 +1,9 @@
-"""Bulk writes: COPY of a DataFrame into a table whose name the caller owns."""
+"""Bulk writes: COPY of DataFrames, encoded column by column with numpy.
+
+psycopg's ``write_row`` costs about 3 µs a row and pandas ``strftime`` 8 s a
+million timestamps; encoding whole columns and sending one buffer a chunk is
+several times faster (bench/etl.py measures it).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,41 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+NULL = "\\N"
 
-def _as_text(column: pd.Series) -> list[str | None]:
-    """One column as the text COPY expects; missing values become NULL."""
-    if pd.api.types.is_datetime64_any_dtype(column):
-        text = column.dt.strftime("%Y-%m-%d %H:%M:%S.%f%z")
+
+def _escape(text: pd.Series) -> pd.Series:
+    """COPY text escapes, applied only when some value needs them."""
+    joined = "".join(text.tolist())  # one C-speed scan instead of a regex per value
+    if not any(c in joined for c in "\\\t\n\r"):
+        return text
+    return (text.str.replace("\\", "\\\\", regex=False).str.replace("\t", "\\t", regex=False)
+            .str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False))
+
+
+def encode_column(column: pd.Series) -> np.ndarray:
+    """One column as COPY text values (object array of str), NULL for missing."""
+    missing = column.isna().to_numpy()
+    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(column):
+        values = column.dt.tz_convert("UTC") if isinstance(column.dtype, pd.DatetimeTZDtype) else column.dt.tz_localize("UTC")
+        naive = values.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        text = np.char.add(np.datetime_as_string(naive, unit="us"), "+00").astype(object)
+    elif pd.api.types.is_bool_dtype(column):
+        text = np.where(column.fillna(False).to_numpy(dtype=bool), "t", "f").astype(object)
     elif pd.api.types.is_float_dtype(column):
-        text = column.map(repr)
+        text = column.to_numpy(dtype=float, na_value=np.nan).astype(str).astype(object)  # shortest repr that round-trips
+    elif pd.api.types.is_integer_dtype(column):
+        text = column.fillna(0).to_numpy(dtype=np.int64).astype(str).astype(object)
     else:
-        text = column.astype(str)
-    return np.where(column.isna(), None, text).tolist()
+        text = np.array(_escape(column.fillna("").astype(str)).to_numpy(dtype=object), dtype=object)  # writable
+    text[missing] = NULL
+    return text
+
+
+def encode_frame(frame: pd.DataFrame, columns: Sequence[str]) -> bytes:
+    """Rows of ``frame`` as one COPY text buffer."""
+    encoded = [encode_column(frame[c]) for c in columns]
+    return ("\n".join(map("\t".join, zip(*encoded))) + "\n").encode("utf-8") if len(frame) else b""
 
 
 def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> int:
@@ -26,8 +56,6 @@ def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame, column
     columns = list(columns or frame.columns)
     target = sql.Identifier(*table.split("."))
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(target, sql.SQL(", ").join(map(sql.Identifier, columns)))
-    values = [_as_text(frame[c]) for c in columns]
     with conn.cursor() as cur, cur.copy(statement) as copy:
-        for row in zip(*values):
-            copy.write_row(row)
+        copy.write(encode_frame(frame, columns))
     return len(frame)

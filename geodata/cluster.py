@@ -31,6 +31,9 @@ from geodata.errors import ClusterError
 DATABASE = "shiyu"
 OWNER = "shiyu"
 SUPERUSER = "postgres"
+# Sized for bulk loads on a machine of a few GB; the caller's settings win.
+SERVER_DEFAULTS = {"shared_buffers": "512MB", "max_wal_size": "4GB", "maintenance_work_mem": "512MB",
+                   "work_mem": "32MB", "checkpoint_timeout": "15min"}
 INSTALL_HINT = "install it with: apt-get update && apt-get install -y postgresql-15-postgis-3 (./run does this for you)"
 
 
@@ -94,7 +97,7 @@ class Cluster:
         self.log = self.root / "postgres.log"
         self.state_file = self.root / "cluster.json"
         self._pg_bin_setting = pg_bin
-        self.server_settings = dict(server_settings or {})
+        self.server_settings = {**SERVER_DEFAULTS, **(server_settings or {})}
 
     # -- state ---------------------------------------------------------------
     @property

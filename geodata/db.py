@@ -117,6 +117,13 @@ def compose(query: str, **identifiers: str) -> "psycopg.sql.Composed":
     return sql.SQL(query).format(**{key: sql.Identifier(value) for key, value in identifiers.items()})
 
 
+def literal_sql(text: str) -> "psycopg.sql.SQL":
+    """Trusted SQL text (e.g. a definition read back from the catalogue) for use with ``compose``."""
+    from psycopg import sql
+
+    return sql.SQL(text)
+
+
 def fetch_all(query: str | psycopg.sql.Composable, params: Sequence[Any] | dict | None = None) -> list[dict]:
     """Rows of one query as dicts, on a pooled connection."""
     with pooled() as conn, conn.cursor(row_factory=dict_row) as cur:

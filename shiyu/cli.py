@@ -13,6 +13,7 @@ from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "geodata" / "samples"
+PROGRESS_MIN_ROWS = 5000
 
 
 def _cluster():
@@ -85,20 +86,40 @@ def _print_summary(summary, as_json: bool) -> None:
         print(f"rejected rows and reasons: {summary.reject_file}")
 
 
+def _progress_bar(enabled: bool):
+    """A rich progress bar on stderr for long loads; None when silent (--json, or not a terminal)."""
+    if not enabled or not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("loading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
+                   console=__import__("rich.console", fromlist=["Console"]).Console(stderr=True))
+    task = bar.add_task("rows", total=None)
+
+    def update(done: int, total: int) -> None:
+        if total >= PROGRESS_MIN_ROWS:
+            bar.start()
+            bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     from etl.columns import parse_field_options
     from etl.load import load_areas, load_incidents
 
     fields = parse_field_options(args.field)
+    if args.parent_field:
+        fields["parent_code"] = args.parent_field
     reject_file = Path(args.reject_file) if args.reject_file else None
+    common = dict(source=args.source, fields=fields, crs=args.crs, encoding=args.encoding, layer=args.layer,
+                  reject_file=reject_file, max_reject_ratio=args.max_reject_ratio, dry_run=args.dry_run)
+    bar, progress = _progress_bar(not args.json)
     try:
         if args.kind == "areas":
-            summary = load_areas(Path(args.file), tier=args.tier, source=args.source, fields=fields, crs=args.crs,
-                                 reject_file=reject_file, max_reject_ratio=args.max_reject_ratio, dry_run=args.dry_run)
+            summary = load_areas(Path(args.file), tier=args.tier, **common)
         elif args.kind == "incidents":
-            summary = load_incidents(Path(args.file), source=args.source, fields=fields, crs=args.crs or "wgs84",
-                                     encoding=args.encoding, reject_file=reject_file,
-                                     max_reject_ratio=args.max_reject_ratio, allow_other=args.allow_other, dry_run=args.dry_run)
+            summary = load_incidents(Path(args.file), sheet=args.sheet, allow_other=args.allow_other, progress=progress, **common)
         else:
             raise ShiyuError(f"loading {args.kind} is not built yet")
     except BatchRefused as refused:
@@ -107,8 +128,33 @@ def cmd_load(args: argparse.Namespace) -> int:
             print(json.dumps(summary.as_json(), ensure_ascii=False))
             return refused.exit_code
         raise
+    finally:
+        if bar is not None:
+            bar.stop()
     _print_summary(summary, args.json)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from etl.coverage import check_coverage
+    from geodata import db
+
+    with db.connect() as conn:
+        report = check_coverage(conn, tolerance_m2=args.tolerance, patrol_window_days=args.patrol_days)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report.problems_geojson(), ensure_ascii=False), encoding="utf-8")
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, default=str))
+    else:
+        for problem in report.problems():
+            print(f"{problem.check}: {problem.message}")
+        for check, why in report.skipped.items():
+            print(f"{check}: skipped ({why})")
+        counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+        print(("coverage ok: " if report.ok else "coverage problems: ") + counts)
+        if args.out:
+            print(f"problem geometries: {args.out}")
+    return 0 if report.ok else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -170,10 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("load", help="validate a file and load it in one transaction")
     p.add_argument("kind", choices=["areas", "incidents", "facilities", "patrols"], help="what the file holds")
-    p.add_argument("file", help="the file: GeoJSON for areas, CSV or GeoJSON for incidents")
+    p.add_argument("file", help="CSV/TXT, XLSX, GeoJSON, GeoPackage, Shapefile (.shp or zipped)")
     p.add_argument("--tier", choices=["city", "district", "street", "community", "grid"], help="areas: the tier they are")
     p.add_argument("--crs", help="input coordinate system: wgs84, cgcs2000, gcj02, bd09 or EPSG:n (default wgs84 / the file's own)")
-    p.add_argument("--encoding", default="utf-8-sig", help="text encoding of a CSV (default utf-8, with or without BOM)")
+    p.add_argument("--encoding", default="auto", help="text encoding: auto (UTF-8 with or without BOM, else GBK/GB18030), utf-8, gbk, …")
+    p.add_argument("--layer", help="the layer of a GeoPackage, or the shapefile inside a zip, to read")
+    p.add_argument("--sheet", help="incidents in a workbook: the sheet (name or 0-based number; default the first)")
+    p.add_argument("--parent-field", help="areas: the property holding each area's parent code (default: by containment)")
     p.add_argument("--source", help="name of the feed; ids are unique per source (default: the file name)")
     p.add_argument("--field", action="append", metavar="CANONICAL=COLUMN", help="which column holds a field, e.g. lon=经度")
     p.add_argument("--reject-file", help="where to write rejected rows (default: FILE.rejects.csv beside the input)")
@@ -182,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and write the reject file, load nothing")
     p.add_argument("--json", action="store_true", help="print one JSON object: batch_id, read, loaded, updated, unchanged, rejected, reject_file")
     p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("check", help="check the loaded data")
+    p.add_argument("what", choices=["coverage"], help="coverage: gaps, overlaps, areas outside their parent, grids without owner or patrol")
+    p.add_argument("--tolerance", type=float, default=1.0, help="ignore gaps and overlaps smaller than this many m² (default 1)")
+    p.add_argument("--patrol-days", type=int, default=7, help="a grid without a patrol ping in this many days is reported (default 7)")
+    p.add_argument("--out", help="write the problem geometries to this GeoJSON file")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=cmd_check)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, load the bundled sample, serve the dashboard")):
@@ -204,8 +261,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shiyu: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("shiyu: interrupted", file=sys.stderr)
+        print("shiyu: interrupted; nothing of the running batch was written", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: say so in one line; SHIYU_DEBUG=1 shows the traceback
+        if os.environ.get("SHIYU_DEBUG"):
+            raise
+        logging.getLogger("shiyu").debug("unexpected error", exc_info=True)
+        print(f"shiyu: unexpected error ({type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
+              "nothing of the running batch was written; run again with SHIYU_DEBUG=1 for details", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

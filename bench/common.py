@@ -1,0 +1,68 @@
+"""What every benchmark shares: a private embedded cluster and child processes that report time and memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from geodata import db
+from geodata.cluster import Cluster
+from geodata.migrations import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def private_database():
+    """A fresh embedded PostGIS (durable settings, as in production) for one benchmark run."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    root = Path(tempfile.mkdtemp(prefix="shiyu-bench-"))
+    root.chmod(0o755)
+    cluster = Cluster(root / "pg")
+    try:
+        url, _ = cluster.up()
+        with db.connect(url) as conn:
+            migrate(conn)
+        yield url
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_child(module: str, *args: str, url: str) -> dict:
+    """Run ``python -m module --child ARGS`` and return the JSON it prints last."""
+    env = {**os.environ, "DATABASE_URL": url}
+    result = subprocess.run([sys.executable, "-m", module, "--child", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"{module} {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def report_child(seconds: float, **extra) -> None:
+    """Print this child's wall time and peak memory as JSON (the parent reads the last line)."""
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), **extra}))
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

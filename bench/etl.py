@@ -1,0 +1,108 @@
+"""Loading 1,000,000 incidents from CSV, against two baselines measured in the same run.
+
+    python -m bench.etl [--rows N] [--grids N] [--repeat K]
+
+- ours: ``load_incidents`` — read, validate every row, H3 r7–r10, grid
+  assignment against ``--grids`` grids, upsert, indexes, committed;
+- (a) geopandas ``GeoDataFrame.to_postgis`` of the same points (no
+  validation, no H3, no grids);
+- (b) a bare ``COPY … (FORMAT csv)`` of the file into an unindexed table.
+
+Each contender runs in a process of its own, so its peak memory is its own.
+Targets (issue 3): at least 4x faster than (a), at most 5x the time of (b),
+under 2 GB peak. Prints the ratios; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import Timer, median, private_database, report_child, run_child
+from bench.synth import write_grids, write_incidents
+
+MODULE = "bench.etl"
+
+
+def child(kind: str, csv_path: Path) -> None:
+    from geodata import db
+
+    with db.connect(autocommit=True) as conn:
+        conn.execute("TRUNCATE shiyu.rejected_row, shiyu.incident")
+        conn.execute("DROP TABLE IF EXISTS public.bench_raw, public.bench_gpd")
+    if kind == "ours":
+        from etl.load import load_incidents
+
+        with Timer() as timer:
+            summary = load_incidents(csv_path, source="bench")
+        report_child(timer.seconds, loaded=summary.loaded, rejected=summary.rejected, steps=summary.seconds)
+    elif kind == "to_postgis":
+        import geopandas as gpd
+        import pandas as pd
+        from sqlalchemy import create_engine
+
+        url = db.database_url().replace("postgresql://", "postgresql+psycopg://", 1)
+        with Timer() as timer:
+            frame = pd.read_csv(csv_path)
+            points = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326)
+            points.to_postgis("bench_gpd", create_engine(url), schema="public", index=False)
+        report_child(timer.seconds, loaded=len(points))
+    elif kind == "copy":
+        with db.connect() as conn:
+            conn.execute("CREATE TABLE public.bench_raw (id text, category text, reported_at timestamptz, lon float8, lat float8)")
+            with Timer() as timer, conn.cursor() as cur:
+                with cur.copy("COPY public.bench_raw FROM STDIN (FORMAT csv, HEADER)") as copy, csv_path.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        copy.write(block)
+                conn.commit()
+            report_child(timer.seconds, loaded=conn.execute("SELECT count(*) FROM public.bench_raw").fetchone()[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="incidents in the CSV (default 1,000,000)")
+    parser.add_argument("--grids", type=int, default=10_000, help="grids to assign them to (default 10,000)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each contender; medians are reported")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="shiyu-bench-etl-"))
+    grids = write_grids(work / "grids.geojson", args.grids)
+    csv_path = write_incidents(work / "incidents.csv", args.rows)
+    print(f"{args.rows:,} incidents ({csv_path.stat().st_size / 1e6:.0f} MB CSV), {args.grids:,} grids", flush=True)
+    results: dict[str, list[dict]] = {"ours": [], "to_postgis": [], "copy": []}
+    with private_database() as url:
+        run_child_grids(url, grids)
+        for _ in range(args.repeat):
+            for kind in results:
+                results[kind].append(run_child(MODULE, kind, str(csv_path), url=url))
+                print(f"  {kind:<11} {results[kind][-1]['seconds']:7.2f} s  peak {results[kind][-1]['peak_mb']:7.0f} MB",
+                      flush=True)
+    t = {kind: median([r["seconds"] for r in runs]) for kind, runs in results.items()}
+    peak = max(r["peak_mb"] for r in results["ours"])
+    print(f"ours steps (s): {results['ours'][-1]['steps']}")
+    print(f"ours vs (a) to_postgis: {t['to_postgis'] / t['ours']:.2f}x faster   (target >= 4x)")
+    print(f"ours vs (b) bare COPY:  {t['ours'] / t['copy']:.2f}x the time   (target <= 5x)")
+    print(f"ours peak memory:       {peak:.0f} MB   (target < 2048 MB)")
+    return 0
+
+
+def run_child_grids(url: str, grids: Path) -> None:
+    import os
+
+    os.environ["DATABASE_URL"] = url
+    from geodata.settings import reload
+
+    reload()
+    from etl.load import load_areas
+
+    load_areas(grids, tier="grid", source="bench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

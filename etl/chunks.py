@@ -10,10 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from etl import readers
-from geodata.errors import BatchRefused
 
 CHUNK_ROWS = 200_000
 
@@ -25,28 +22,6 @@ class Chunks:
     tables: Iterator[readers.Table]
     estimated_rows: int
     encoding: str
-
-
-def _csv_chunks(path: Path, encoding: str, chunk_rows: int) -> Chunks:
-    codec = readers._text_encoding(path, readers._codec(path, encoding))
-    with path.open(encoding=codec, newline="") as fh:
-        sample = fh.read(readers._SNIFF_CHARS)
-    lines = max(sample.count("\n"), 1)
-    estimate = int(path.stat().st_size / max(len(sample.encode(codec, errors="replace")) / lines, 1))
-
-    def tables() -> Iterator[readers.Table]:
-        try:
-            reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec,
-                                 sep=readers._delimiter(sample, path), skipinitialspace=True, chunksize=chunk_rows)
-            for frame in reader:
-                frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-                yield readers.Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec)
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise BatchRefused(f"{path}: not a readable CSV file: {readers._reason(exc)}") from exc
-        except pd.errors.EmptyDataError as exc:
-            raise BatchRefused(f"{path}: the file is empty") from exc
-
-    return Chunks(tables(), estimate, codec)
 
 
 def _slices(table: readers.Table, chunk_rows: int) -> Iterator[readers.Table]:
@@ -61,6 +36,7 @@ def open_chunks(path: Path, *, encoding: str = "auto", layer: str | None = None,
     """The rows of any supported file as Tables of at most ``chunk_rows`` rows."""
     path = readers.require_file(Path(path))
     if path.suffix.lower() in readers.TABULAR:
-        return _csv_chunks(path, encoding, chunk_rows)
+        tables, codec, estimate = readers.iter_csv(path, encoding, chunk_rows)
+        return Chunks(tables, estimate, codec)
     table = readers.read_table(path, encoding, layer=layer, sheet=sheet)
     return Chunks(_slices(table, chunk_rows), len(table.frame), table.encoding)

@@ -11,6 +11,8 @@ in one line that names the file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import codecs
 import csv
 import math
@@ -125,6 +127,39 @@ def _delimiter(sample: str, path: Path) -> str:
         return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
+def iter_csv(path: Path, encoding: str = AUTO, chunk_rows: int | None = None) -> tuple[Iterator[Table], str, int]:
+    """A text file as Tables of at most ``chunk_rows`` rows (all of it when None), parsed lazily.
+
+    Returns the tables, the codec used and an estimate of the number of rows
+    (for progress). See :func:`read_csv` for encodings and line numbers.
+    """
+    path = require_file(path)
+    codec = _text_encoding(path, _codec(path, encoding))
+    try:
+        with path.open(encoding=codec, newline="") as fh:
+            sample = fh.read(_SNIFF_CHARS)
+    except OSError as exc:
+        raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
+    sample_bytes = max(len(sample.encode(codec, errors="replace")), 1)
+    estimate = int(path.stat().st_size * max(sample.count("\n"), 1) / sample_bytes)
+
+    def tables() -> Iterator[Table]:
+        try:
+            frames = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec, sep=_delimiter(sample, path),
+                                 skipinitialspace=True, chunksize=chunk_rows)
+            for frame in [frames] if chunk_rows is None else frames:
+                frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+                yield Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec)
+        except (pd.errors.ParserError, csv.Error) as exc:
+            raise BatchRefused(f"{path}: not a readable CSV file: {_reason(exc)}") from exc
+        except pd.errors.EmptyDataError as exc:
+            raise BatchRefused(f"{path}: the file is empty") from exc
+        except OSError as exc:
+            raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
+
+    return tables(), codec, estimate
+
+
 def read_csv(path: Path, encoding: str = AUTO) -> Table:
     """A ``.csv``, ``.txt`` or ``.tsv`` file as text columns; the delimiter is sniffed.
 
@@ -148,22 +183,8 @@ def read_csv(path: Path, encoding: str = AUTO) -> Table:
     BatchRefused
         The file does not decode (the message names the byte and line) or does not parse.
     """
-    path = require_file(path)
-    codec = _codec(path, encoding)
-    try:
-        codec = _text_encoding(path, codec)
-        with path.open(encoding=codec, newline="") as fh:
-            sample = fh.read(_SNIFF_CHARS)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec, sep=_delimiter(sample, path),
-                            skipinitialspace=True)
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise BatchRefused(f"{path}: not a readable CSV file: {_reason(exc)}") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise BatchRefused(f"{path}: the file is empty") from exc
-    except OSError as exc:
-        raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-    return Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec)
+    tables, _, _ = iter_csv(path, encoding)
+    return next(tables)
 
 
 def _cell_text(value: object) -> str:

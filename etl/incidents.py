@@ -58,11 +58,12 @@ def json_column(frame: pd.DataFrame, columns: list[str], names: list[str]) -> li
     return [orjson.dumps({k: v for k, v in zip(names, row) if v != ""}).decode() for row in values]
 
 
-def mapping_for(headers: list[str], fields: dict[str, str] | None) -> dict[str, str]:
-    """The column of each canonical field; a file without ids, categories, times or coordinates is refused."""
-    mapping = map_columns([h for h in headers if h != "geometry"], CANONICAL, fields)
+def required_mapping(headers: list[str], canonical: tuple[str, ...], required: tuple[str, ...],
+                     fields: dict[str, str] | None) -> dict[str, str]:
+    """The column of each canonical field; a file without a required field or without coordinates is refused."""
+    mapping = map_columns([h for h in headers if h != "geometry"], canonical, fields)
     has_coordinates = ("lon" in mapping and "lat" in mapping) or "wkt" in mapping or "geometry" in headers
-    missing = [c for c in ("id", "category", "reported_at") if c not in mapping]
+    missing = [c for c in required if c not in mapping]
     if not has_coordinates:
         missing += [c for c in ("lon", "lat") if c not in mapping]
     if missing:
@@ -87,7 +88,7 @@ def validate_incidents(
 ) -> ValidatedBatch:
     """Check every row of an incidents table; returns the records to load and the rejects."""
     frame = table.frame
-    mapping = mapping_for(list(map(str, frame.columns)), fields)
+    mapping = required_mapping(list(map(str, frame.columns)), CANONICAL, ("id", "category", "reported_at"), fields)
     errors = RowErrors(frame.index)
 
     external_id = _text(frame, mapping, "id")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -20,14 +21,18 @@ import pandas as pd
 from etl import areas as area_rules
 from etl import staging
 from etl.chunks import CHUNK_ROWS, open_chunks
+from etl.facilities import validate_facilities
 from etl.incidents import validate_incidents
+from etl.patrols import validate_patrols
 from etl.readers import read_features
+from etl.timestamps import LOCAL_TZ
 from etl.rejects import default_reject_path, write_reject_file
 from geodata import db, taxonomy
 from geodata.bulk import copy_frame
 from geodata.errors import BatchRefused
 
 EXTENT_MARGIN_DEG = 0.02
+EXTENT_NAME = "the loaded areas' extent"
 BULK_MIN_ROWS = 50_000  # a batch this large, and larger than half the table, rebuilds indexes instead of updating them
 STRADDLE_SHARE = 0.01
 
@@ -135,72 +140,80 @@ def _save_rejects(conn, batch_id: int, rejects: pd.DataFrame) -> None:
     conn.execute(SAVE_REJECTS, {"batch_id": batch_id})
 
 
-def _duplicates(conn, label: str, id_column: str | None) -> pd.DataFrame:
-    if not conn.execute(staging.ANY_DUPLICATES).fetchone()[0]:
+def _key_text(value) -> str:
+    if isinstance(value, datetime):  # as the operator wrote it: Beijing time
+        return pd.Timestamp(value).tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _duplicates(conn, kind: staging.PointKind, label: str, mapping: dict[str, str]) -> pd.DataFrame:
+    if not conn.execute(db.compose(staging.ANY_DUPLICATES, key=kind.key)).fetchone()[0]:
         return pd.DataFrame()
-    rows = conn.execute(staging.REMOVE_DUPLICATES).fetchall()
-    return pd.DataFrame({
+    rows = conn.execute(db.compose(staging.REMOVE_DUPLICATES, key=kind.key,
+                                   s_key=tuple(f"s.{k}" for k in kind.key))).fetchall()
+    keys = [[_key_text(v) for v in r[2:]] for r in rows]
+    frame = pd.DataFrame({
         label: [r[0] for r in rows],
-        "reason": [f"duplicate id '{r[1]}' (first at {label} {r[2]})" for r in rows],
-        id_column or "id": [r[1] for r in rows],
+        "reason": [f"duplicate {kind.key_label} '{' at '.join(k)}' (first at {label} {r[1]})" for r, k in zip(rows, keys)],
     })
+    for i, field_name in enumerate(kind.key_fields):
+        frame[mapping.get(field_name, field_name)] = [k[i] for k in keys]
+    return frame
 
 
-def _upsert_incidents(conn, summary: LoadSummary, source: str, staged_rows: int) -> tuple[int, int]:
+def _upsert(conn, kind: staging.PointKind, summary: LoadSummary, params: dict, staged_rows: int) -> tuple[int, int]:
     """Insert new rows and update changed ones; returns (loaded, updated).
 
     A batch that is large against the table rebuilds the secondary indexes
     instead of updating them row by row, and into an empty table the primary
-    key too (measured on 1M rows: 10 s with the key and a foreign key, 3.7 s
-    without them and the key built after). That holds an exclusive lock on
-    the table until the batch commits.
+    key too (measured on 1M incidents: 10 s with the key and a foreign key,
+    3.7 s without them and the key built after). That holds an exclusive lock
+    on the table until the batch commits.
     """
-    params = {"source": source, "batch_id": summary.batch_id}
-    empty = conn.execute(staging.TABLE_EMPTY).fetchone()[0]
-    bulk = staged_rows >= BULK_MIN_ROWS and (empty or staged_rows > conn.execute(staging.TABLE_ROWS).fetchone()[0] / 2)
-    indexes = conn.execute(staging.SECONDARY_INDEXES).fetchall() if bulk else []
-    keys = conn.execute(staging.PRIMARY_KEY).fetchall() if bulk and empty else []
+    table = {"table": f"shiyu.{kind.table}"}
+    empty = conn.execute(db.compose(staging.TABLE_EMPTY, table=table["table"])).fetchone()[0]
+    bulk = staged_rows >= BULK_MIN_ROWS and (empty or staged_rows > conn.execute(staging.TABLE_ROWS, table).fetchone()[0] / 2)
+    indexes = conn.execute(staging.SECONDARY_INDEXES, table).fetchall() if bulk else []
+    keys = conn.execute(staging.PRIMARY_KEY, table).fetchall() if bulk and empty else []
     for name, _ in indexes:
-        conn.execute(db.compose("DROP INDEX shiyu.{name}", name=name))
+        conn.execute(db.compose("DROP INDEX {name}", name=f"shiyu.{name}"))
     for name, _ in keys:
-        conn.execute(db.compose("ALTER TABLE shiyu.incident DROP CONSTRAINT {name}", name=name))
+        conn.execute(db.compose("ALTER TABLE {table} DROP CONSTRAINT {name}", table=table["table"], name=name))
     with summary.timed("upsert"):
         if keys:
-            loaded, updated = conn.execute(staging.INSERT_INCIDENTS, params).rowcount, 0
+            loaded, updated = conn.execute(kind.insert, params).rowcount, 0
         else:
-            loaded, updated = conn.execute(staging.UPSERT_INCIDENTS, params).fetchone()
+            loaded, updated = conn.execute(kind.upsert, params).fetchone()
     with summary.timed("index"):
         for name, definition in keys:
-            conn.execute(db.compose("ALTER TABLE shiyu.incident ADD CONSTRAINT {name} ", name=name) + db.literal_sql(definition))
+            conn.execute(db.compose("ALTER TABLE {table} ADD CONSTRAINT {name} ", table=table["table"], name=name)
+                         + db.literal_sql(definition))
         for _, definition in indexes:
             conn.execute(definition)
         if bulk:
-            conn.execute("ANALYZE shiyu.incident")
+            conn.execute(db.compose("ANALYZE {table}", table=table["table"]))
     return loaded, updated
 
 
-def load_incidents(path: Path, *, source: str | None = None, fields: dict[str, str] | None = None, crs: str | None = None,
-                   encoding: str = "auto", layer: str | None = None, sheet: str | int | None = None,
-                   reject_file: Path | None = None, max_reject_ratio: float = 0.1, allow_other: bool = False,
-                   dry_run: bool = False, now: pd.Timestamp | None = None, progress: Progress | None = None,
-                   chunk_rows: int = CHUNK_ROWS) -> LoadSummary:
-    """Validate an incidents file and upsert it by ``source`` + ``external_id`` in one transaction."""
+def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, source: str | None, encoding: str,
+                 layer: str | None, sheet: str | int | None, reject_file: Path | None, max_reject_ratio: float,
+                 dry_run: bool, progress: Progress | None, chunk_rows: int, options: dict) -> LoadSummary:
+    """The shared pipeline of point files: chunks -> validate -> COPY -> duplicates -> grids -> upsert."""
     path = Path(path)
     chunks = open_chunks(path, encoding=encoding, layer=layer, sheet=sheet, chunk_rows=chunk_rows)
     source = source or path.stem
-    options = {"crs": crs, "fields": fields or {}, "allow_other": allow_other, "max_reject_ratio": max_reject_ratio,
-               "encoding": chunks.encoding, "layer": layer, "sheet": sheet}
+    options = {**options, "encoding": chunks.encoding, "layer": layer, "sheet": sheet, "max_reject_ratio": max_reject_ratio}
     summary = LoadSummary(None, 0, 0, 0, 0, 0, None)
     with db.connect() as conn:
         extent = city_extent(conn)
         try:
             with conn.transaction():
                 summary.batch_id = conn.execute(START_BATCH, {
-                    "kind": "incidents", "source": source, "file_name": path.name, "sha256": sha256_of(path),
+                    "kind": kind.kind, "source": source, "file_name": path.name, "sha256": sha256_of(path),
                     "options": orjson.dumps(options).decode()}).fetchone()[0]
                 conn.execute("SET LOCAL work_mem = '256MB'")
                 conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-                conn.execute(staging.STAGE_RAW)
+                conn.execute(kind.stage_raw)
                 rejects, label = [], "line"
                 tables = iter(chunks.tables)
                 while True:
@@ -209,17 +222,16 @@ def load_incidents(path: Path, *, source: str | None = None, fields: dict[str, s
                     if table is None:
                         break
                     with summary.timed("validate"):
-                        batch = validate_incidents(table, fields=fields, crs=crs, extent=extent, now=now,
-                                                   allow_other=allow_other, extent_name="the loaded areas' extent")
+                        batch = validate(table, extent)
                     summary.read += batch.read
                     summary.mapping, label = batch.mapping, table.row_label
                     rejects.append(batch.rejects)
                     with summary.timed("copy"):
-                        copy_frame(conn, "stage_raw", batch.records, staging.STAGE_COLUMNS)
+                        copy_frame(conn, "stage_raw", batch.records, kind.stage_columns)
                     if progress:
                         progress(summary.read, max(chunks.estimated_rows, summary.read))
                 with summary.timed("duplicates"):
-                    rejects.append(_duplicates(conn, label, summary.mapping.get("id")))
+                    rejects.append(_duplicates(conn, kind, label, summary.mapping))
                 rejected = pd.concat([r for r in rejects if len(r)] or [pd.DataFrame()], ignore_index=True)
                 if len(rejected):
                     rejected = rejected.sort_values(rejected.columns[0], kind="stable").reset_index(drop=True)
@@ -227,19 +239,62 @@ def load_incidents(path: Path, *, source: str | None = None, fields: dict[str, s
                 summary.reject_file = _reject_file(path, rejected, reject_file)
                 _judge(path, summary, max_reject_ratio, dry_run, "rows")
                 with summary.timed("assign_grids"):
-                    conn.execute(staging.STAGE_INCIDENTS)
+                    conn.execute(kind.stage_points)
                     conn.execute(staging.ASSIGN_GRIDS)
                 staged_rows = summary.read - summary.rejected
                 outside = conn.execute(staging.OUTSIDE_GRIDS).fetchone()[0]
-                summary.loaded, summary.updated = _upsert_incidents(conn, summary, source, staged_rows)
+                params = {"source": source, "batch_id": summary.batch_id}
+                summary.loaded, summary.updated = _upsert(conn, kind, summary, params, staged_rows)
                 summary.unchanged = staged_rows - summary.loaded - summary.updated
                 _save_rejects(conn, summary.batch_id, rejected)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})
         except _RollBack as rolled_back:
             return _rolled_back(rolled_back.summary)
     if outside:
-        summary.notes.append(f"{outside} incidents fall in no grid (a coverage gap); they are loaded without a grid_code")
+        summary.notes.append(f"{outside} {kind.kind} fall in no grid (a coverage gap); they are loaded without a grid_code")
     return summary
+
+
+def load_incidents(path: Path, *, source: str | None = None, fields: dict[str, str] | None = None, crs: str | None = None,
+                   encoding: str = "auto", layer: str | None = None, sheet: str | int | None = None,
+                   reject_file: Path | None = None, max_reject_ratio: float = 0.1, allow_other: bool = False,
+                   dry_run: bool = False, now: pd.Timestamp | None = None, progress: Progress | None = None,
+                   chunk_rows: int = CHUNK_ROWS) -> LoadSummary:
+    """Validate an incidents file and upsert it by ``source`` + ``external_id`` in one transaction."""
+    def validate(table, extent):
+        return validate_incidents(table, fields=fields, crs=crs, extent=extent, now=now, allow_other=allow_other,
+                                  extent_name=EXTENT_NAME)
+
+    return _load_points(staging.INCIDENTS, validate, path, source=source, encoding=encoding, layer=layer, sheet=sheet,
+                        reject_file=reject_file, max_reject_ratio=max_reject_ratio, dry_run=dry_run, progress=progress,
+                        chunk_rows=chunk_rows, options={"crs": crs, "fields": fields or {}, "allow_other": allow_other})
+
+
+def load_facilities(path: Path, *, source: str | None = None, fields: dict[str, str] | None = None, crs: str | None = None,
+                    encoding: str = "auto", layer: str | None = None, sheet: str | int | None = None,
+                    reject_file: Path | None = None, max_reject_ratio: float = 0.1, dry_run: bool = False,
+                    progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS) -> LoadSummary:
+    """Validate a facilities file (``id, type, name, lon, lat[, service_radius_m]``) and upsert it by source + id."""
+    def validate(table, extent):
+        return validate_facilities(table, fields=fields, crs=crs, extent=extent, extent_name=EXTENT_NAME)
+
+    return _load_points(staging.FACILITIES, validate, path, source=source, encoding=encoding, layer=layer, sheet=sheet,
+                        reject_file=reject_file, max_reject_ratio=max_reject_ratio, dry_run=dry_run, progress=progress,
+                        chunk_rows=chunk_rows, options={"crs": crs, "fields": fields or {}})
+
+
+def load_patrols(path: Path, *, source: str | None = None, fields: dict[str, str] | None = None, crs: str | None = None,
+                 encoding: str = "auto", layer: str | None = None, sheet: str | int | None = None,
+                 reject_file: Path | None = None, max_reject_ratio: float = 0.1, dry_run: bool = False,
+                 now: pd.Timestamp | None = None, progress: Progress | None = None,
+                 chunk_rows: int = CHUNK_ROWS) -> LoadSummary:
+    """Validate patrol GPS pings (``unit_id, ts, lon, lat``) and upsert them by unit + time."""
+    def validate(table, extent):
+        return validate_patrols(table, fields=fields, crs=crs, extent=extent, extent_name=EXTENT_NAME, now=now)
+
+    return _load_points(staging.PATROLS, validate, path, source=source, encoding=encoding, layer=layer, sheet=sheet,
+                        reject_file=reject_file, max_reject_ratio=max_reject_ratio, dry_run=dry_run, progress=progress,
+                        chunk_rows=chunk_rows, options={"crs": crs, "fields": fields or {}})
 
 
 def _rolled_back(summary: LoadSummary) -> LoadSummary:

@@ -1,86 +1,66 @@
-"""SQL of the incident load: staging, duplicates, grid assignment, bulk index handling, upsert."""
+"""SQL of the point loads (incidents, facilities, patrol pings): staging, duplicates, grids, upsert.
+
+Each kind is a ``PointKind``: its staging columns, its key, and its explicit
+insert and upsert statements. The steps between are shared.
+"""
 
 from __future__ import annotations
 
-STAGE_COLUMNS = ("row_no", "external_id", "category", "severity", "status", "reported_at", "resolved_at", "due_at",
-                 "description", "lon", "lat", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "attrs", "pii")
+from dataclasses import dataclass
 
+
+@dataclass(frozen=True)
+class PointKind:
+    kind: str                   # load_batch.kind
+    table: str                  # the target, in schema shiyu
+    key: tuple[str, ...]        # what makes a row unique within a source
+    key_fields: tuple[str, ...]  # the canonical input fields behind the key
+    key_label: str              # how a duplicate is named to a person
+    order_by: str               # the H3 column that orders staging spatially
+    stage_columns: tuple[str, ...]
+    stage_raw: str
+    stage_points: str
+    insert: str                 # into an empty table: nothing can conflict
+    upsert: str                 # returns (loaded, updated)
+
+
+# Ordered by H3 so each grid's points sit on few pages (measured: grid join 2.6 s -> 1.7 s a million).
 # Rows arrive as plain lon/lat: shipping WKB hex cost more, on both sides, than making the points here.
-STAGE_RAW = """
+_STAGE_POINTS = """
+CREATE TEMP TABLE stage_points ON COMMIT DROP AS
+SELECT {columns}, ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geometry(Point, 4326) AS geom
+FROM stage_raw ORDER BY {order};
+DROP TABLE stage_raw
+"""
+
+INCIDENTS = PointKind(
+    kind="incidents", table="incident", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
+    stage_columns=("row_no", "external_id", "category", "severity", "status", "reported_at", "resolved_at", "due_at",
+                   "description", "lon", "lat", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "attrs", "pii"),
+    stage_raw="""
 CREATE TEMP TABLE stage_raw (
     row_no integer, external_id text, category text, severity smallint, status text,
     reported_at timestamptz, resolved_at timestamptz, due_at timestamptz, description text,
     lon float8, lat float8, h3_r7 bigint, h3_r8 bigint, h3_r9 bigint, h3_r10 bigint, attrs jsonb, pii jsonb
 ) ON COMMIT DROP
-"""
-
-# Ordered by H3 so each grid's points sit on few pages (measured: grid join 2.6 s -> 1.7 s a million).
-STAGE_INCIDENTS = """
-CREATE TEMP TABLE stage_incident ON COMMIT DROP AS
-SELECT row_no, external_id, category, severity, status, reported_at, resolved_at, due_at, description,
-       ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geometry(Point, 4326) AS geom,
-       h3_r7, h3_r8, h3_r9, h3_r10, attrs, pii
-FROM stage_raw ORDER BY h3_r9;
-DROP TABLE stage_raw
-"""
-
-ANY_DUPLICATES = "SELECT EXISTS (SELECT 1 FROM stage_raw GROUP BY external_id HAVING count(*) > 1)"
-
-# The first row of an id (by its place in the file) is kept; the others leave staging and become rejects.
-REMOVE_DUPLICATES = """
-WITH ranked AS (
-    SELECT row_no, min(row_no) OVER (PARTITION BY external_id) AS first_row FROM stage_raw
-), gone AS (
-    DELETE FROM stage_raw s USING ranked r
-    WHERE s.row_no = r.row_no AND r.row_no <> r.first_row
-    RETURNING s.row_no, s.external_id, r.first_row
-)
-SELECT row_no, external_id, first_row FROM gone ORDER BY row_no
-"""
-
-# Grids first: each grid probes the staged points' GiST index with one prepared
-# polygon (measured several times faster than a point-by-point join). A point on
-# a border shared by two grids lies in both closed polygons: the smallest code takes it.
-ASSIGN_GRIDS = """
-CREATE INDEX ON stage_incident USING gist (geom);
-ANALYZE stage_incident;
-CREATE TEMP TABLE stage_grid ON COMMIT DROP AS
-SELECT DISTINCT ON (m.row_no) m.row_no, g.code, g.path
-FROM shiyu.area g
-CROSS JOIN LATERAL (SELECT s.row_no FROM stage_incident s WHERE ST_Intersects(g.geom, s.geom) OFFSET 0) m
-WHERE g.tier = 'grid'
-ORDER BY m.row_no, g.code
-"""
-
-TABLE_EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM shiyu.incident)"
-TABLE_ROWS = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'shiyu.incident'::regclass"
-SECONDARY_INDEXES = """
-SELECT indexname, indexdef FROM pg_indexes
-WHERE schemaname = 'shiyu' AND tablename = 'incident' AND indexname <> 'incident_pkey'
-ORDER BY indexname
-"""
-PRIMARY_KEY = """
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE conrelid = 'shiyu.incident'::regclass AND contype = 'p'
-"""
-
-# Into an empty table (duplicates already left staging) nothing can conflict.
-INSERT_INCIDENTS = """
+""",
+    stage_points=_STAGE_POINTS.format(
+        columns="row_no, external_id, category, severity, status, reported_at, resolved_at, due_at, description, "
+                "h3_r7, h3_r8, h3_r9, h3_r10, attrs, pii", order="h3_r9"),
+    insert="""
 INSERT INTO shiyu.incident (source, external_id, category, severity, status, reported_at, resolved_at, due_at,
                             description, geom, h3_r7, h3_r8, h3_r9, h3_r10, grid_code, path, attrs, pii, batch_id)
 SELECT %(source)s, s.external_id, s.category, s.severity, s.status, s.reported_at, s.resolved_at, s.due_at,
        s.description, s.geom, s.h3_r7, s.h3_r8, s.h3_r9, s.h3_r10, g.code, g.path, s.attrs, s.pii, %(batch_id)s
-FROM stage_incident s LEFT JOIN stage_grid g USING (row_no)
-"""
-OUTSIDE_GRIDS = "SELECT count(*) FROM stage_incident s LEFT JOIN stage_grid g USING (row_no) WHERE g.code IS NULL"
-
-UPSERT_INCIDENTS = """
+FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
+""",
+    upsert="""
 WITH up AS (
     INSERT INTO shiyu.incident AS i (source, external_id, category, severity, status, reported_at, resolved_at, due_at,
                                      description, geom, h3_r7, h3_r8, h3_r9, h3_r10, grid_code, path, attrs, pii, batch_id)
     SELECT %(source)s, s.external_id, s.category, s.severity, s.status, s.reported_at, s.resolved_at, s.due_at,
            s.description, s.geom, s.h3_r7, s.h3_r8, s.h3_r9, s.h3_r10, g.code, g.path, s.attrs, s.pii, %(batch_id)s
-    FROM stage_incident s LEFT JOIN stage_grid g USING (row_no)
+    FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
     ON CONFLICT (source, external_id) DO UPDATE SET
         category = EXCLUDED.category, severity = EXCLUDED.severity, status = EXCLUDED.status,
         reported_at = EXCLUDED.reported_at, resolved_at = EXCLUDED.resolved_at, due_at = EXCLUDED.due_at,
@@ -96,7 +76,108 @@ WITH up AS (
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+""")
+
+FACILITIES = PointKind(
+    kind="facilities", table="facility", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
+    stage_columns=("row_no", "external_id", "type", "name", "service_radius_m", "lon", "lat", "h3_r9", "attrs"),
+    stage_raw="""
+CREATE TEMP TABLE stage_raw (
+    row_no integer, external_id text, type text, name text, service_radius_m float8,
+    lon float8, lat float8, h3_r9 bigint, attrs jsonb
+) ON COMMIT DROP
+""",
+    stage_points=_STAGE_POINTS.format(columns="row_no, external_id, type, name, service_radius_m, h3_r9, attrs",
+                                      order="h3_r9"),
+    insert="""
+INSERT INTO shiyu.facility (source, external_id, type, name, service_radius_m, geom, h3_r9, grid_code, path, attrs, batch_id)
+SELECT %(source)s, s.external_id, s.type, s.name, s.service_radius_m, s.geom, s.h3_r9, g.code, g.path, s.attrs, %(batch_id)s
+FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
+""",
+    upsert="""
+WITH up AS (
+    INSERT INTO shiyu.facility AS f (source, external_id, type, name, service_radius_m, geom, h3_r9, grid_code, path,
+                                     attrs, batch_id)
+    SELECT %(source)s, s.external_id, s.type, s.name, s.service_radius_m, s.geom, s.h3_r9, g.code, g.path, s.attrs,
+           %(batch_id)s
+    FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
+    ON CONFLICT (source, external_id) DO UPDATE SET
+        type = EXCLUDED.type, name = EXCLUDED.name, service_radius_m = EXCLUDED.service_radius_m, geom = EXCLUDED.geom,
+        h3_r9 = EXCLUDED.h3_r9, grid_code = EXCLUDED.grid_code, path = EXCLUDED.path, attrs = EXCLUDED.attrs,
+        batch_id = EXCLUDED.batch_id, updated_at = now()
+    WHERE (f.type, f.name, f.service_radius_m, f.geom, f.grid_code, f.path, f.attrs)
+          IS DISTINCT FROM
+          (EXCLUDED.type, EXCLUDED.name, EXCLUDED.service_radius_m, EXCLUDED.geom, EXCLUDED.grid_code, EXCLUDED.path,
+           EXCLUDED.attrs)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+""")
+
+PATROLS = PointKind(
+    kind="patrols", table="patrol_ping", key=("unit_id", "ts"), key_fields=("unit_id", "ts"), key_label="ping of unit at time", order_by="h3_r10",
+    stage_columns=("row_no", "unit_id", "ts", "lon", "lat", "h3_r10"),
+    stage_raw="""
+CREATE TEMP TABLE stage_raw (row_no integer, unit_id text, ts timestamptz, lon float8, lat float8, h3_r10 bigint)
+ON COMMIT DROP
+""",
+    stage_points=_STAGE_POINTS.format(columns="row_no, unit_id, ts, h3_r10", order="h3_r10"),
+    insert="""
+INSERT INTO shiyu.patrol_ping (unit_id, ts, geom, h3_r10, grid_code, path, batch_id)
+SELECT s.unit_id, s.ts, s.geom, s.h3_r10, g.code, g.path, %(batch_id)s
+FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
+""",
+    upsert="""
+WITH up AS (
+    INSERT INTO shiyu.patrol_ping AS p (unit_id, ts, geom, h3_r10, grid_code, path, batch_id)
+    SELECT s.unit_id, s.ts, s.geom, s.h3_r10, g.code, g.path, %(batch_id)s
+    FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
+    ON CONFLICT (unit_id, ts) DO UPDATE SET
+        geom = EXCLUDED.geom, h3_r10 = EXCLUDED.h3_r10, grid_code = EXCLUDED.grid_code, path = EXCLUDED.path,
+        batch_id = EXCLUDED.batch_id
+    WHERE (p.geom, p.grid_code, p.path) IS DISTINCT FROM (EXCLUDED.geom, EXCLUDED.grid_code, EXCLUDED.path)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+""")
+
+# {key} is the kind's key columns. The first row of a key (by its place in the
+# file) stays; the others leave staging and become rejects.
+ANY_DUPLICATES = "SELECT EXISTS (SELECT 1 FROM stage_raw GROUP BY {key} HAVING count(*) > 1)"
+REMOVE_DUPLICATES = """
+WITH ranked AS (
+    SELECT row_no, min(row_no) OVER (PARTITION BY {key}) AS first_row FROM stage_raw
+), gone AS (
+    DELETE FROM stage_raw s USING ranked r
+    WHERE s.row_no = r.row_no AND r.row_no <> r.first_row
+    RETURNING s.row_no, r.first_row, {s_key}
+)
+SELECT * FROM gone ORDER BY row_no
 """
+
+# Grids first: each grid probes the staged points' GiST index with one prepared
+# polygon (measured several times faster than a point-by-point join). A point on
+# a border shared by two grids lies in both closed polygons: the smallest code takes it.
+ASSIGN_GRIDS = """
+CREATE INDEX ON stage_points USING gist (geom);
+ANALYZE stage_points;
+CREATE TEMP TABLE stage_grid ON COMMIT DROP AS
+SELECT DISTINCT ON (m.row_no) m.row_no, g.code, g.path
+FROM shiyu.area g
+CROSS JOIN LATERAL (SELECT s.row_no FROM stage_points s WHERE ST_Intersects(g.geom, s.geom) OFFSET 0) m
+WHERE g.tier = 'grid'
+ORDER BY m.row_no, g.code
+"""
+OUTSIDE_GRIDS = "SELECT count(*) FROM stage_points s LEFT JOIN stage_grid g USING (row_no) WHERE g.code IS NULL"
+
+TABLE_EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM {table})"
+TABLE_ROWS = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %(table)s::regclass"
+SECONDARY_INDEXES = """
+SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = %(table)s::regclass AND NOT x.indisprimary
+ORDER BY i.relname
+"""
+PRIMARY_KEY = "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %(table)s::regclass AND contype = 'p'"
 
 STAGE_AREAS = """
 CREATE TEMP TABLE stage_area (

@@ -110,11 +110,20 @@ def pooled() -> Iterator[psycopg.Connection]:
         raise _unavailable(database_url(), exc) from exc
 
 
-def compose(query: str, **identifiers: str) -> "psycopg.sql.Composed":
-    """``query`` with ``{name}`` placeholders filled by quoted identifiers (callers pass allow-listed names)."""
+def compose(query: str, **identifiers: str | tuple[str, ...]) -> "psycopg.sql.Composed":
+    """``query`` with ``{name}`` placeholders filled by quoted identifiers (callers pass allow-listed names).
+
+    A tuple becomes a comma-separated list; a name with a dot is schema-qualified.
+    """
     from psycopg import sql
 
-    return sql.SQL(query).format(**{key: sql.Identifier(value) for key, value in identifiers.items()})
+    def ident(name: str) -> "sql.Identifier":
+        return sql.Identifier(*name.split("."))
+
+    return sql.SQL(query).format(**{
+        key: sql.SQL(", ").join(map(ident, value)) if isinstance(value, tuple) else ident(value)
+        for key, value in identifiers.items()
+    })
 
 
 def literal_sql(text: str) -> "psycopg.sql.SQL":

@@ -106,7 +106,7 @@ def _progress_bar(enabled: bool):
 
 def cmd_load(args: argparse.Namespace) -> int:
     from etl.columns import parse_field_options
-    from etl.load import load_areas, load_incidents
+    from etl.load import load_areas, load_facilities, load_incidents, load_patrols
 
     fields = parse_field_options(args.field)
     if args.parent_field:
@@ -120,8 +120,10 @@ def cmd_load(args: argparse.Namespace) -> int:
             summary = load_areas(Path(args.file), tier=args.tier, **common)
         elif args.kind == "incidents":
             summary = load_incidents(Path(args.file), sheet=args.sheet, allow_other=args.allow_other, progress=progress, **common)
+        elif args.kind == "facilities":
+            summary = load_facilities(Path(args.file), sheet=args.sheet, progress=progress, **common)
         else:
-            raise ShiyuError(f"loading {args.kind} is not built yet")
+            summary = load_patrols(Path(args.file), sheet=args.sheet, progress=progress, **common)
     except BatchRefused as refused:
         summary = getattr(refused, "summary", None)
         if summary is not None and args.json:

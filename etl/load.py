@@ -244,7 +244,12 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                 staged_rows = summary.read - summary.rejected
                 outside = conn.execute(staging.OUTSIDE_GRIDS).fetchone()[0]
                 params = {"source": source, "batch_id": summary.batch_id}
+                if kind is staging.INCIDENTS:  # before the upsert, to catch the weeks updated rows leave
+                    conn.execute(staging.TOUCHED_WEEKS, params)
                 summary.loaded, summary.updated = _upsert(conn, kind, summary, params, staged_rows)
+                if kind is staging.INCIDENTS:
+                    with summary.timed("aggregate"):
+                        conn.execute(staging.REFRESH_WEEKS)
                 summary.unchanged = staged_rows - summary.loaded - summary.updated
                 _save_rejects(conn, summary.batch_id, rejected)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})

@@ -141,6 +141,29 @@ WITH up AS (
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """)
 
+# The weeks a batch touched are recomputed from shiyu.incident as a whole, so
+# updates that move an incident between weeks, cells or categories stay right.
+TOUCHED_WEEKS = """
+CREATE TEMP TABLE stage_weeks ON COMMIT DROP AS
+SELECT DISTINCT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week FROM stage_points
+UNION
+SELECT DISTINCT date_trunc('week', i.reported_at AT TIME ZONE 'Asia/Shanghai')::date
+FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
+"""
+REFRESH_WEEKS = """
+DELETE FROM shiyu.incident_week WHERE week IN (SELECT week FROM stage_weeks);
+INSERT INTO shiyu.incident_week (week, category, district, h3_r7, h3_r8, n, n_open, n_overdue)
+SELECT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date, category,
+       CASE WHEN nlevel(path) >= 2 THEN subpath(path, 1, 1)::text ELSE '' END, h3_r7, h3_r8,
+       count(*), count(*) FILTER (WHERE status NOT IN ('verified', 'closed')),
+       count(*) FILTER (WHERE status NOT IN ('verified', 'closed') AND due_at < now())
+FROM shiyu.incident
+WHERE reported_at >= (SELECT min(week) FROM stage_weeks)::timestamp AT TIME ZONE 'Asia/Shanghai'
+  AND reported_at < ((SELECT max(week) FROM stage_weeks) + 7)::timestamp AT TIME ZONE 'Asia/Shanghai'
+  AND date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date IN (SELECT week FROM stage_weeks)
+GROUP BY 1, 2, 3, 4, 5
+"""
+
 # {key} is the kind's key columns. The first row of a key (by its place in the
 # file) stays; the others leave staging and become rejects.
 ANY_DUPLICATES = "SELECT EXISTS (SELECT 1 FROM stage_raw GROUP BY {key} HAVING count(*) > 1)"

@@ -34,12 +34,16 @@ def type_names(geoms: np.ndarray) -> pd.Series:
     return pd.Series(shapely.get_type_id(geoms)).map(_TYPE_NAMES).fillna("nothing")
 
 
-def _points(geoms: np.ndarray, index: pd.Index, what: str, errors: RowErrors) -> tuple[np.ndarray, np.ndarray]:
-    kind = shapely.get_type_id(geoms)
-    not_point = kind != 0
+def _points(geoms: np.ndarray, index: pd.Index, what: str, when_empty: str, errors: RowErrors,
+            reported: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lon/lat of point geometries; anything else is rejected (NaN), unless ``reported`` already."""
+    empty = ~reported & (shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    errors.add(pd.Series(empty, index=index), when_empty)
+    not_point = ~reported & ~empty & (shapely.get_type_id(geoms) != 0)
     errors.add(pd.Series(not_point, index=index),
-               pd.Series(f"{what} is a ", index=index) + type_names(geoms).set_axis(index) + ", expected a point")
-    points = np.where(not_point, None, geoms)
+               lambda: pd.Series(f"{what} is a ", index=index) + type_names(geoms).set_axis(index) + ", expected a point")
+    # get_x refuses empty points on GEOS 3.14: only real points reach it.
+    points = np.where(reported | empty | not_point, None, geoms)
     return shapely.get_x(points), shapely.get_y(points)
 
 
@@ -61,14 +65,13 @@ def raw_coordinates(table: Table, mapping: dict[str, str], errors: RowErrors) ->
         geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
         unreadable = shapely.is_missing(geoms) & (text != "").to_numpy()
         errors.add(pd.Series(unreadable, index=index), lambda: "WKT '" + text.str.slice(0, 60) + "' is not readable")
-        geoms = np.where(unreadable, None, geoms)
-        lon, lat = _points(np.where(shapely.is_missing(geoms), shapely.Point(), geoms), index, "WKT", errors)
+        lon, lat = _points(geoms, index, "WKT", "WKT is empty", errors, reported=unreadable)
         return lon, lat, lambda: ("'" + text.str.slice(0, 60) + "'").where(np.isfinite(lon), "")
     if "geometry" in frame.columns:
         geoms = np.asarray(frame.geometry.values, dtype=object)
-        empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-        errors.add(pd.Series(empty, index=index), "feature has no geometry")
-        lon, lat = _points(np.where(empty, shapely.Point(), geoms), index, "geometry", errors)
+        lon, lat = _points(geoms, index, "geometry", "feature has no geometry", errors,
+                           reported=np.zeros(len(geoms), dtype=bool))
+
         def quoted() -> pd.Series:  # unusable geometries are reported already
             text = pd.Series(np.char.mod("(%.6f, ", lon).astype(object), index=index) + np.char.mod("%.6f)", lat)
             return text.where(np.isfinite(lon), "")

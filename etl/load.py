@@ -115,16 +115,22 @@ def _reject_file(path: Path, rejects: pd.DataFrame, reject_file: Path | None) ->
     return str(write_reject_file(rejects, reject_file or default_reject_path(path))) if len(rejects) else None
 
 
-def _judge(path: Path, summary: LoadSummary, max_reject_ratio: float, dry_run: bool, what: str) -> None:
-    """Roll the batch back when too many rows were rejected, or on a dry run."""
+def _refuse_if_too_many_rejects(summary: LoadSummary, max_reject_ratio: float, what: str) -> None:
+    """Roll the batch back when too many rows were rejected; every other row is then unchanged."""
     ratio = summary.rejected / summary.read if summary.read else 0.0
     if ratio > max_reject_ratio:
         summary.status = "refused"
+        summary.unchanged = summary.read - summary.rejected  # nothing was written, so nothing changed
         summary.error = (f"{summary.rejected} of {summary.read} {what} rejected ({ratio:.0%}, more than --max-reject-ratio "
                          f"{max_reject_ratio:.0%}); nothing was loaded" + (f", see {summary.reject_file}" if summary.reject_file else ""))
         raise _RollBack(summary)
+
+
+def _end_dry_run(summary: LoadSummary, dry_run: bool) -> None:
+    """A dry run does the whole load, counts included, and then rolls it back."""
     if dry_run:
         summary.status = "dry-run"
+        summary.batch_id = None
         raise _RollBack(summary)
 
 
@@ -237,7 +243,7 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                     rejected = rejected.sort_values(rejected.columns[0], kind="stable").reset_index(drop=True)
                 summary.rejected = len(rejected)
                 summary.reject_file = _reject_file(path, rejected, reject_file)
-                _judge(path, summary, max_reject_ratio, dry_run, "rows")
+                _refuse_if_too_many_rejects(summary, max_reject_ratio, "rows")
                 with summary.timed("assign_grids"):
                     conn.execute(kind.stage_points)
                     conn.execute(staging.ASSIGN_GRIDS)
@@ -251,6 +257,7 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                     with summary.timed("aggregate"):
                         conn.execute(staging.REFRESH_WEEKS)
                 summary.unchanged = staged_rows - summary.loaded - summary.updated
+                _end_dry_run(summary, dry_run)
                 _save_rejects(conn, summary.batch_id, rejected)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})
         except _RollBack as rolled_back:
@@ -304,7 +311,6 @@ def load_patrols(path: Path, *, source: str | None = None, fields: dict[str, str
 
 def _rolled_back(summary: LoadSummary) -> LoadSummary:
     summary.batch_id = None
-    summary.loaded = summary.updated = summary.unchanged = 0
     if summary.status == "refused":
         error = BatchRefused(summary.error)
         error.summary = summary
@@ -329,7 +335,7 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
     with db.connect() as conn:
         try:
             with conn.transaction():
-                _judge(path, summary, max_reject_ratio, dry_run, "features")
+                _refuse_if_too_many_rejects(summary, max_reject_ratio, "features")
                 summary.batch_id = conn.execute(START_BATCH, {
                     "kind": "areas", "source": source or path.stem, "file_name": path.name, "sha256": sha256_of(path),
                     "options": orjson.dumps(options).decode()}).fetchone()[0]
@@ -343,6 +349,7 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
                     summary.notes.append(f"{code} straddles its parent {parent}: {outside:.0%} of it lies outside")
                 summary.loaded, summary.updated = conn.execute(staging.UPSERT_AREAS, {"batch_id": summary.batch_id}).fetchone()
                 summary.unchanged = len(batch.records) - summary.loaded - summary.updated
+                _end_dry_run(summary, dry_run)
                 _save_rejects(conn, summary.batch_id, batch.rejects)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})
         except _RollBack as rolled_back:

@@ -1,0 +1,118 @@
+"""A loader killed in the middle of its COPY leaves the database as if it had never run.
+
+The loader runs as the real ``shiyu`` command in a subprocess, tagged with its
+own ``application_name`` (libpq reads ``PGAPPNAME``), so the test can find its
+backend in ``pg_stat_activity`` and kill the process while that backend is in
+the batch's COPY. Every wait is bounded.
+"""
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from shapely.geometry import box
+
+from etl.load import load_areas, load_incidents
+from tests.helpers import ROOT, shiyu
+
+BIG_ROWS = 300_000
+APP_NAME = "shiyu-kill-test"
+CATEGORIES = ("治安", "消防", "邻里纠纷", "交通事故", "城管")
+
+LOADER_IN_COPY = """
+SELECT pid, state, left(query, 60) FROM pg_stat_activity
+WHERE application_name = %s AND state = 'active' AND query LIKE 'COPY%%'
+"""
+INCIDENT_INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'shiyu' AND tablename = 'incident' ORDER BY 1"
+
+
+def write_incidents(path, n, prefix, seed):
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("id", "category", "reported_at", "lon", "lat"))
+        for i in range(n):
+            writer.writerow((f"{prefix}{i:06d}", CATEGORIES[i % len(CATEGORIES)],
+                             f"2024-05-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00",
+                             f"{rng.uniform(120.101, 120.199):.6f}", f"{rng.uniform(30.201, 30.249):.6f}"))
+    return path
+
+
+def wait_for(check, timeout, what, interval=0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def count_by_source(conn, source):
+    return conn.execute("SELECT count(*) FROM shiyu.incident WHERE source = %s", (source,)).fetchone()[0]
+
+
+@pytest.fixture
+def city(empty_db, tmp_path):
+    path = tmp_path / "grid.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "G001", "name": "城区网格"},
+         "geometry": box(120.1, 30.2, 120.2, 30.25).__geo_interface__}]}, ensure_ascii=False), encoding="utf-8")
+    assert load_areas(path, tier="grid").loaded == 1
+    return empty_db
+
+
+def test_loader_killed_mid_copy_leaves_earlier_batch_and_nothing_of_its_own(city, conn, tmp_path):
+    first = load_incidents(write_incidents(tmp_path / "small.csv", 20, "S", seed=1))
+    assert (first.read, first.loaded, first.rejected) == (20, 20, 0)
+    big = write_incidents(tmp_path / "big.csv", BIG_ROWS, "B", seed=2)
+    indexes = conn.execute(INCIDENT_INDEXES).fetchall()
+
+    stderr = (tmp_path / "killed.stderr").open("w")
+    loader = subprocess.Popen([sys.executable, "-m", "shiyu", "load", "incidents", str(big)], cwd=ROOT,
+                              env={**os.environ, "PGAPPNAME": APP_NAME}, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        def in_copy():
+            assert loader.poll() is None, f"the loader ended before its COPY: {(tmp_path / 'killed.stderr').read_text()}"
+            return conn.execute(LOADER_IN_COPY, (APP_NAME,)).fetchone()
+
+        pid, state, query = wait_for(in_copy, 30, "the loader's backend to be in COPY")
+        loader.send_signal(signal.SIGKILL)
+        assert loader.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if loader.poll() is None:
+            loader.kill()
+            loader.wait(timeout=10)
+        stderr.close()
+    assert query.startswith('COPY "stage_raw"') and state == "active"
+
+    wait_for(lambda: conn.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,)).fetchone()[0],
+             15, f"backend {pid} of the killed loader to go away")
+    assert conn.execute("SELECT count(*) FROM pg_locks WHERE pid = %s", (pid,)).fetchone()[0] == 0
+    with conn.transaction():  # nothing left holds a lock on the tables the batch wrote
+        conn.execute("SET LOCAL lock_timeout = '2s'")
+        conn.execute("LOCK TABLE shiyu.incident, shiyu.load_batch, shiyu.rejected_row IN ACCESS EXCLUSIVE MODE")
+
+    assert count_by_source(conn, "small") == 20
+    assert count_by_source(conn, "big") == 0
+    assert conn.execute("SELECT count(*) FROM shiyu.load_batch WHERE source = 'big'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM shiyu.incident").fetchone()[0] == 20
+    assert conn.execute(INCIDENT_INDEXES).fetchall() == indexes
+
+    again = shiyu("load", "incidents", str(big), "--json", timeout=60)
+
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["read"], summary["loaded"], summary["updated"], summary["unchanged"], summary["rejected"]) == (
+        BIG_ROWS, BIG_ROWS, 0, 0, 0)
+    assert count_by_source(conn, "big") == BIG_ROWS
+    assert count_by_source(conn, "small") == 20
+    assert conn.execute("SELECT count(*) FROM shiyu.incident WHERE source = 'big' AND grid_code = 'G001'").fetchone()[0] == BIG_ROWS
+    assert conn.execute("SELECT loaded_count FROM shiyu.load_batch WHERE source = 'big'").fetchall() == [(BIG_ROWS,)]
+    assert conn.execute(INCIDENT_INDEXES).fetchall() == indexes  # the bulk path rebuilt every index it dropped

@@ -179,9 +179,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from etl.load import load_areas, load_incidents
+def _load_demo_file(demo_file, rejects_dir: Path, progress):
+    """Load one generated file through the same public loader an operator would use."""
+    from etl import load
 
+    loader = {"areas": load.load_areas, "incidents": load.load_incidents,
+              "facilities": load.load_facilities, "patrols": load.load_patrols}[demo_file.kind]
+    options = dict(demo_file.options)
+    if demo_file.kind != "areas":
+        options["progress"] = progress
+    return loader(demo_file.path, reject_file=rejects_dir / f"{demo_file.path.stem}.rejects.csv", **options)
+
+
+def _demo_now(manifest: Path, seed: int, incidents: int):
+    """The demo's "now": today's earlier run's, so a re-run regenerates the same files and loads nothing new."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    beijing = ZoneInfo("Asia/Shanghai")
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    try:
+        earlier = json.loads(manifest.read_text(encoding="utf-8"))
+        then = datetime.fromisoformat(earlier["now"])
+        rows = sum(feed["rows"] for feed in earlier["incidents"].values())
+    except (OSError, ValueError, KeyError, TypeError):
+        return now
+    same_day = then.astimezone(beijing).date() == now.astimezone(beijing).date()
+    return then if same_day and earlier.get("seed") == seed and rows == incidents else now
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the database, generate the demo city as the files a city would hand over, load them, serve."""
+    import time
+
+    from etl.democity import generate
+    from geodata.settings import settings
+
+    started_at = time.perf_counter()
     if _external_db():
         applied = _migrate()
     else:
@@ -189,13 +223,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"database {'started' if started else 'already running'}: {url}")
         applied = _migrate(url)
     print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
-    grids = load_areas(SAMPLES / "sample_grids.geojson", tier="grid", source="sample")
-    _print_summary(grids, False)
-    from geodata.settings import settings
-
-    rejects = settings().data_dir.parent / "rejects" / "sample_incidents.rejects.csv"
-    incidents = load_incidents(SAMPLES / "sample_incidents.csv", source="sample", reject_file=rejects)
-    _print_summary(incidents, False)
+    var = settings().data_dir.parent
+    step = lambda name, seconds: print(f"  generated {name} in {seconds:.1f} s", flush=True)  # noqa: E731
+    t = time.perf_counter()
+    now = _demo_now(var / "demo" / "manifest.json", args.seed, args.incidents)
+    files = generate(var / "demo", seed=args.seed, incidents=args.incidents, now=now, progress=step)
+    print(f"demo city written to {var / 'demo'} in {time.perf_counter() - t:.1f} s", flush=True)
+    bar, progress = _progress_bar(True)
+    try:
+        for demo_file in files:
+            t = time.perf_counter()
+            summary = _load_demo_file(demo_file, var / "rejects", progress)
+            if bar is not None:
+                bar.stop()
+            print(f"{demo_file.kind} {demo_file.path.name} ({time.perf_counter() - t:.1f} s)", flush=True)
+            _print_summary(summary, False)
+    finally:
+        if bar is not None:
+            bar.stop()
+    print(f"demo ready in {time.perf_counter() - started_at:.0f} s", flush=True)
     if args.no_serve:
         return 0
     return cmd_serve(args)
@@ -243,13 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
-                              ("demo", cmd_demo, "start the database, load the bundled sample, serve the dashboard")):
+                              ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8050)), help="port (default 8050 or $PORT)")
         p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
         if name == "demo":
-            p.add_argument("--no-serve", action="store_true", help="load the sample and stop")
+            p.add_argument("--no-serve", action="store_true", help="load the demo city and stop")
+            p.add_argument("--incidents", type=int, default=200_000, help="incidents to generate (default 200,000; up to 10,000,000)")
+            p.add_argument("--seed", type=int, default=20261122, help="the generator's seed (same seed, same city)")
         p.set_defaults(func=func)
     return parser
 

@@ -15,8 +15,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import h3
+import numpy as np
 import orjson
 import pandas as pd
+import shapely
 
 from etl import areas as area_rules
 from etl import staging
@@ -28,11 +31,14 @@ from etl.readers import read_features
 from etl.timestamps import LOCAL_TZ
 from etl.rejects import default_reject_path, write_reject_file
 from geodata import db, taxonomy
+from geodata.apportion import cells_of_areas
 from geodata.bulk import copy_frame
 from geodata.errors import BatchRefused
+from geodata.h3cells import RESOLUTIONS
 
 EXTENT_MARGIN_DEG = 0.02
 EXTENT_NAME = "the loaded areas' extent"
+MAX_CELLS_PER_GRID = 200_000
 BULK_MIN_ROWS = 50_000  # a batch this large, and larger than half the table, rebuilds indexes instead of updating them
 STRADDLE_SHARE = 0.01
 
@@ -318,6 +324,31 @@ def _rolled_back(summary: LoadSummary) -> LoadSummary:
     return summary
 
 
+def _replace_grid_cells(conn, grids: pd.DataFrame, notes: list[str]) -> None:
+    """Apportion the H3 cells of these grids (r7-r10) by area, replacing what they had.
+
+    A grid larger than ``MAX_CELLS_PER_GRID`` cells of a resolution (by its
+    bounding box) skips that resolution: a grid is a few km², and a polygon the
+    size of a province would need millions of cells.
+    """
+    polygons = shapely.from_wkb(grids["geom"].to_numpy())
+    codes = np.array(grids["code"].tolist(), dtype=object)
+    west, south, east, north = shapely.bounds(polygons).T
+    box_m2 = (east - west) * (north - south) * 111_320.0**2 * np.cos(np.radians((north + south) / 2))
+    parts = []
+    for res in RESOLUTIONS:
+        fits = box_m2 / h3.average_hexagon_area(res, unit="m^2") <= MAX_CELLS_PER_GRID
+        if (~fits).any():
+            notes.append(f"{(~fits).sum()} grids are too large for H3 r{res} cells (e.g. {codes[~fits][0]}); "
+                         "layers at that resolution leave them out")
+        if fits.any():
+            parts.append(cells_of_areas(codes[fits].tolist(), polygons[fits], res).assign(res=res))
+    cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["res", "cell", "code", "share", "area_share"])
+    conn.execute(staging.STAGE_CELLS)
+    copy_frame(conn, "stage_cell", cells, ("res", "cell", "code", "share", "area_share"))
+    conn.execute(staging.REPLACE_CELLS)
+
+
 def load_areas(path: Path, *, tier: str | None, source: str | None = None, fields: dict[str, str] | None = None,
                crs: str | None = None, encoding: str = "auto", layer: str | None = None,
                reject_file: Path | None = None, max_reject_ratio: float = 0.1, dry_run: bool = False) -> LoadSummary:
@@ -349,6 +380,9 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
                     summary.notes.append(f"{code} straddles its parent {parent}: {outside:.0%} of it lies outside")
                 summary.loaded, summary.updated = conn.execute(staging.UPSERT_AREAS, {"batch_id": summary.batch_id}).fetchone()
                 summary.unchanged = len(batch.records) - summary.loaded - summary.updated
+                if summary.loaded + summary.updated and (batch.records["tier"] == "grid").any():
+                    with summary.timed("cells"):
+                        _replace_grid_cells(conn, batch.records[batch.records["tier"] == "grid"], summary.notes)
                 _end_dry_run(summary, dry_run)
                 _save_rejects(conn, summary.batch_id, batch.rejects)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})

@@ -227,6 +227,12 @@ WHERE NOT ST_CoveredBy(s.geom, p.geom)
 ORDER BY outside DESC
 """
 
+STAGE_CELLS = "CREATE TEMP TABLE stage_cell (res smallint, cell bigint, code text, share real, area_share real) ON COMMIT DROP"
+REPLACE_CELLS = """
+DELETE FROM shiyu.area_cell WHERE code IN (SELECT code FROM stage_area);
+INSERT INTO shiyu.area_cell (res, cell, code, share, area_share) SELECT res, cell, code, share, area_share FROM stage_cell
+"""
+
 UPSERT_AREAS = """
 WITH up AS (
     INSERT INTO shiyu.area AS a (code, tier, parent_code, path, name, owner_name, owner_phone, attrs, geom, area_m2, batch_id)

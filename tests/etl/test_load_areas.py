@@ -44,3 +44,36 @@ def test_bowtie_polygon_is_rejected_with_the_reason(empty_db, tmp_path):
     text = (tmp_path / "grids.rejects.csv").read_text(encoding="utf-8-sig")
     assert "feature,reason" in text.splitlines()[0]
     assert "10,invalid polygon (Self-intersection" in text
+
+
+def test_grid_loads_apportion_their_h3_cells(sample_db, conn):
+    for res in (7, 8, 9, 10):
+        sums = conn.execute("SELECT min(a), max(a) FROM (SELECT code, sum(area_share) AS a FROM shiyu.area_cell "
+                            "WHERE res = %s GROUP BY code) x", (res,)).fetchone()
+        assert abs(sums[0] - 1) < 1e-3 and abs(sums[1] - 1) < 1e-3  # each grid is covered exactly once
+    # Cells wholly inside the sample's box are split among grids without loss.
+    inside = conn.execute("""
+        SELECT count(*), min(s), max(s) FROM (SELECT cell, sum(share) AS s FROM shiyu.area_cell WHERE res = 10
+        GROUP BY cell HAVING sum(share) > 0.999 OR count(*) > 1) x""").fetchone()
+    box_cells = conn.execute("SELECT ST_Area(ST_MakeEnvelope(120.08, 30.22, 120.20, 30.31, 4326)::geography) / 15047.5").fetchone()[0]
+    assert inside[0] > 0.9 * box_cells and inside[2] < 1.0005  # r10 cells average 15,047.5 m²
+    # Every incident's r10 cell is among its grid's cells.
+    missing = conn.execute("""SELECT count(*) FROM shiyu.incident i WHERE NOT EXISTS (
+        SELECT 1 FROM shiyu.area_cell c WHERE c.res = 10 AND c.cell = i.h3_r10 AND c.code = i.grid_code)""").fetchone()[0]
+    assert missing == 0
+    # An unchanged reload leaves the cells alone; a changed grid replaces only its own.
+    before = conn.execute("SELECT count(*) FROM shiyu.area_cell").fetchone()[0]
+    load_areas(SAMPLES / "sample_grids.geojson", tier="grid")
+    assert conn.execute("SELECT count(*) FROM shiyu.area_cell").fetchone()[0] == before
+
+
+def test_a_province_sized_grid_skips_the_fine_resolutions_with_a_note(empty_db, conn, tmp_path):
+    huge = {"type": "Polygon", "coordinates": [[[110, 20], [116, 20], [116, 26], [110, 26], [110, 20]]]}
+    path = tmp_path / "huge.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "HUGE"}, "geometry": huge}]}), encoding="utf-8")
+    summary = load_areas(path, tier="grid")
+    assert summary.loaded == 1
+    assert any("too large for H3 r10 cells (e.g. HUGE)" in note for note in summary.notes)
+    resolutions = [r for (r,) in conn.execute("SELECT DISTINCT res FROM shiyu.area_cell ORDER BY 1")]
+    assert resolutions == [7]  # ~78,000 r7 cells fit; ~540,000 r8 cells would not

@@ -47,6 +47,16 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
     return LayerResult(features, [LegendEntry(filters.tier, "#1f2d3d")], {"areas": len(features), "truncated": truncated})
 
 
+TIERS_PRESENT = """
+SELECT DISTINCT tier FROM shiyu.area WHERE (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+"""
+
+
+def tiers(scope: Scope) -> list[str]:
+    """The tiers that have areas in scope."""
+    return [row["tier"] for row in fetch_all(TIERS_PRESENT, {"scope": scope.path})]
+
+
 EXTENT = """
 SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
 FROM (SELECT ST_Extent(geom) AS e FROM shiyu.area WHERE (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)) x

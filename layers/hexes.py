@@ -29,24 +29,33 @@ GROUP BY 1
 
 # Quantiles, with the last break high so the hottest few cells stand apart.
 QUANTILES = (0.2, 0.4, 0.6, 0.8, 0.95)
+NICE = (1, 2, 5)
+SKEWED = 20  # max / median beyond which classes are spaced in powers of ten
+
+
+def _nice(value: float) -> int:
+    """The 1-2-5 number nearest to ``value`` on a log scale."""
+    magnitude = 10 ** math.floor(math.log10(value))
+    return int(min((m * magnitude for m in (*NICE, 10)), key=lambda step: abs(math.log(step / value))))
 
 
 def nice_breaks(counts: np.ndarray) -> list[int]:
-    """Upper bounds of up to six classes from quantiles, rounded to 1-2-5 steps above 10."""
+    """Upper bounds of up to six classes, the last one the maximum.
+
+    Counts spanning decades (hotspots over a quiet countryside) get classes
+    evenly spaced in log, at 1-2-5 numbers, so both the countryside and the
+    hotspots are told apart; others get quantile classes.
+    """
     if counts.size == 0:
         return []
-    qs = np.quantile(counts, QUANTILES)
-    breaks: list[int] = []
-    for q in qs:
-        if q < 1:
-            continue
-        magnitude = 10 ** math.floor(math.log10(q))
-        step = min((m * magnitude for m in (1, 2, 5, 10)), key=lambda s: abs(s - q))
-        value = int(max(1, round(q / step) * step)) if q > 10 else int(math.ceil(q))
-        if not breaks or value > breaks[-1]:
-            breaks.append(value)
     top = int(counts.max())
-    return [b for b in breaks if b < top] + [top]
+    if top / max(float(np.median(counts)), 1.0) >= SKEWED:
+        candidates = [_nice(10 ** (math.log10(top) * k / len(COLOURS))) for k in range(1, len(COLOURS))]
+    else:
+        candidates = [int(math.ceil(q)) if q <= 10 else int(round(q, -int(math.floor(math.log10(q))) + 1))
+                      for q in np.quantile(counts, QUANTILES) if q >= 1]
+    breaks = sorted({b for b in candidates if 1 <= b < top})
+    return breaks + [top]
 
 
 def legend_for(breaks: list[int]) -> list[LegendEntry]:

@@ -46,20 +46,33 @@ def _bounds_to_bbox(bounds) -> tuple[float, float, float, float]:
     return (max(-180.0, west), max(-90.0, south), min(180.0, east), min(90.0, north))
 
 
-def _legend(result, lang: str) -> list:
+def _legend(result, lang: str, filters: Filters) -> list:
     rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}), html.Span(e.label)], className="legend-row")
             for e in result.legend]
-    return [html.H2(t("legend_incidents", lang)), *rows,
-            html.H2(t("legend_grid", lang)),
-            html.Div([html.Span(className="swatch outline"), html.Span(t("grids", lang))], className="legend-row")]
+    return [html.H2(t("legend_incidents", lang) + f" · r{filters.res}"), *rows,
+            html.H2(t("legend_boundaries", lang)),
+            html.Div([html.Span(className="swatch outline"), html.Span(t(filters.tier, lang))], className="legend-row")]
+
+
+# What the map draws as the zoom grows: coarse tiers and cells far out, fine ones close in.
+ZOOM_STEPS = ((10.5, "district", 7), (12.0, "street", 8), (13.5, "community", 9), (99.0, "grid", 10))
+
+
+def for_zoom(zoom: float, tiers: list[str]) -> tuple[str, int]:
+    """The tier to outline and the H3 resolution to count at this zoom; a tier not loaded gives way to the nearest one."""
+    wanted, res = next((tier, r) for limit, tier, r in ZOOM_STEPS if zoom < limit)
+    order = [tier for _, tier, _ in ZOOM_STEPS]
+    present = [tier for tier in order if tier in tiers] or ["grid"]
+    return min(present, key=lambda tier: abs(order.index(tier) - order.index(wanted))), res
 
 
 def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Div:
     lang = pick(lang, settings().lang)
-    resolution = int(res) if res in {str(r) for r in RESOLUTIONS} else 8
-    notice = ""
+    resolution = int(res) if res in {str(r) for r in RESOLUTIONS} else "auto"
+    notice, tiers = "", []
     try:
         extent = areas.extent(Scope.everything())
+        tiers = areas.tiers(Scope.everything())
     except ShiyuError as error:
         log.warning("explore: no extent: %s", error)
         extent, notice = None, t("db_down", lang)
@@ -71,6 +84,7 @@ def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Di
     return html.Div(className="shell", children=[
         dcc.Store(id="explore-lang", data=lang),
         dcc.Store(id="explore-extent", data=list(extent or HANGZHOU)),
+        dcc.Store(id="explore-tiers", data=tiers),
         html.Header(className="topbar", children=[
             html.H1(t("title", lang)), html.Span(t("subtitle", lang), className="subtitle"), html.Span(className="spacer"),
             html.A(t("language", lang), href=f"/?lang={other}&res={resolution}", id="explore-lang-switch"),
@@ -78,7 +92,8 @@ def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Di
         html.Aside(className="side", children=[
             html.H2(t("resolution", lang)),
             dcc.RadioItems(id="explore-res", className="res-radio", value=resolution,
-                           options=[{"label": t("res_label", lang, res=r, km=AREA_KM2[r]), "value": r} for r in RESOLUTIONS]),
+                           options=[{"label": t("res_auto", lang), "value": "auto"}]
+                           + [{"label": t("res_label", lang, res=r, km=AREA_KM2[r]), "value": r} for r in RESOLUTIONS]),
             html.Div(id="explore-legend"),
             html.H2(t("in_view", lang)),
             html.Div(id="explore-stats"),
@@ -105,14 +120,16 @@ def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Di
     Output("explore-hexes", "data"), Output("explore-hexes", "hideout"), Output("explore-grids", "data"),
     Output("explore-legend", "children"), Output("explore-stats", "children"), Output("explore-notice", "children"),
     Input("explore-map", "bounds"), Input("explore-map", "zoom"), Input("explore-res", "value"),
-    State("explore-lang", "data"), State("explore-extent", "data"),
+    State("explore-lang", "data"), State("explore-extent", "data"), State("explore-tiers", "data"),
 )
-def update_map(bounds, zoom, res, lang, extent):
+def update_map(bounds, zoom, res, lang, extent, tiers):
     lang = pick(lang)
     try:
         # dash-leaflet reports bounds only after the first move; until then the view is the fitted extent.
         bbox = _bounds_to_bbox(bounds) if bounds else tuple(extent)
-        filters = Filters(bbox=bbox, zoom=float(zoom or 12), res=int(res or 8))
+        zoom = float(zoom or 12)
+        tier, auto_res = for_zoom(zoom, tiers or [])
+        filters = Filters(bbox=bbox, zoom=zoom, res=auto_res if res in (None, "auto") else int(res), tier=tier)
         hexes = build("hexes", filters, Scope.everything())
         grids = build("areas", filters, Scope.everything())
     except ShiyuError as error:
@@ -120,8 +137,8 @@ def update_map(bounds, zoom, res, lang, extent):
         return no_update, no_update, no_update, no_update, no_update, t("db_down", lang)
     for feature in hexes.features:
         p = feature["properties"]
-        p["tooltip"] = f"{t('incidents', lang)}: {p['count']}<br>H3 {p['h3']}<br>{t('grids', lang)}: {p['grid_code'] or '—'}"
+        p["tooltip"] = f"{t('incidents', lang)}: {p['count']}<br>H3 r{filters.res} {p['h3']}<br>{t('grid', lang)}: {p['grid_code'] or '—'}"
     stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
              for key, value in (("incidents", hexes.summary["incidents"]), ("cells", hexes.summary["cells"]),
-                                ("grids", grids.summary["areas"]))]
-    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang), stats, ""
+                                (filters.tier, grids.summary["areas"]))]
+    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters), stats, ""

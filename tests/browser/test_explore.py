@@ -17,7 +17,7 @@ def test_map_shows_hexagons_over_grid_boundaries_with_a_clean_console(served, pa
     cells_in_db = conn.execute("SELECT count(DISTINCT h3_r8) FROM shiyu.incident").fetchone()[0]
     grids_in_db = conn.execute("SELECT count(*) FROM shiyu.area WHERE tier = 'grid'").fetchone()[0]
 
-    page.goto(served + "/")
+    page.goto(served + "/?res=8")
     _wait_for_hexes(page, 10)
     page.wait_for_function(f"document.querySelectorAll('{GRID_PATHS}').length >= {grids_in_db}", timeout=30_000)
     page.wait_for_load_state("networkidle")

@@ -46,5 +46,15 @@ def test_breaks_are_increasing_and_cover_the_maximum():
     counts = np.array([1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377])
     breaks = nice_breaks(counts)
     assert breaks == sorted(set(breaks)) and breaks[-1] == 377 and len(breaks) <= 6
+
+
+def test_skewed_counts_get_log_spaced_1_2_5_classes():
+    counts = np.concatenate([np.full(4000, 3), np.arange(1, 100), [6916]])
+    assert nice_breaks(counts) == [5, 20, 100, 500, 2000, 6916]
+
+
+def test_even_counts_get_quantile_classes():
+    counts = np.arange(1, 101)
+    assert nice_breaks(counts) == [21, 41, 60, 80, 95, 100]
     assert nice_breaks(np.array([], dtype=int)) == []
     assert nice_breaks(np.array([4, 4, 4])) == [4]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -18,3 +19,15 @@ def shiyu(*args: str, env: dict[str, str | None] | None = None, timeout: float =
             del full_env[key]
     return subprocess.run([sys.executable, "-m", "shiyu", *args], capture_output=True, text=True, env=full_env,
                           cwd=ROOT, timeout=timeout)
+
+
+INCIDENT_HEADER = ("id", "category", "reported_at", "lon", "lat")
+
+
+def write_csv(path: Path, rows, header=INCIDENT_HEADER, encoding: str = "utf-8") -> Path:
+    """A CSV file with ``header`` and ``rows``, as a feed would send it."""
+    with path.open("w", encoding=encoding, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

@@ -4,7 +4,6 @@ Each test writes its own small file in ``tmp_path`` and checks what landed in
 the real PostGIS. Distances are geodesic metres on the WGS-84 ellipsoid.
 """
 
-import csv
 import json
 import zipfile
 from datetime import datetime, timezone
@@ -16,7 +15,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from etl.load import load_areas, load_incidents
-from tests.helpers import shiyu
+from tests.helpers import shiyu, write_csv
 
 GEOD = pyproj.Geod(ellps="WGS84")
 UTC = timezone.utc
@@ -59,12 +58,6 @@ def metres(a, b):
     return GEOD.inv(a[0], a[1], b[0], b[1])[2]
 
 
-def write_csv(path, header, rows, encoding="utf-8"):
-    with path.open("w", encoding=encoding, newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def load_grid_square(tmp_path, bounds, code="G001", name="城区网格"):
@@ -92,7 +85,7 @@ def stored(conn, source):
 @pytest.mark.parametrize(("option", "codec"), [((), "gb18030"), (("--encoding", "gbk"), "gbk")],
                          ids=["auto", "gbk"])
 def test_gbk_csv_with_chinese_headers_loads_as_taxonomy_codes(city, conn, tmp_path, option, codec):
-    path = write_csv(tmp_path / "事件.csv", CHINESE_HEADERS, CHINESE_ROWS, encoding="gbk")
+    path = write_csv(tmp_path / "事件.csv", CHINESE_ROWS, CHINESE_HEADERS, encoding="gbk")
     assert "治安".encode("gbk") in path.read_bytes()  # really GBK, not UTF-8
 
     result = shiyu("load", "incidents", str(path), *option)
@@ -212,7 +205,7 @@ def test_geopackage_in_cgcs2000_gauss_kruger_is_read_in_its_own_crs(city, conn, 
 def test_wkt_column_gives_the_points_and_non_points_are_rejected(city, conn, tmp_path):
     rows = [[f"W{i}", "治安", "2024-05-01 08:00:00", f"POINT (120.1{i} 30.21)"] for i in range(1, 10)]
     rows.append(["L1", "治安", "2024-05-01 08:00:00", "LINESTRING (120.1 30.2, 120.12 30.21)"])
-    path = write_csv(tmp_path / "wkt.csv", ("id", "category", "reported_at", "wkt"), rows)
+    path = write_csv(tmp_path / "wkt.csv", rows, ("id", "category", "reported_at", "wkt"))
 
     summary = load_incidents(path)
 
@@ -225,7 +218,7 @@ def test_wkt_column_gives_the_points_and_non_points_are_rejected(city, conn, tmp
 def test_unreadable_wkt_row_is_rejected_with_its_reason(city, conn, tmp_path):
     rows = [[f"W{i}", "治安", "2024-05-01 08:00:00", f"POINT (120.1{i} 30.21)"] for i in range(1, 10)]
     rows.append(["BAD", "治安", "2024-05-01 08:00:00", "POINT (120.12"])
-    path = write_csv(tmp_path / "wkt.csv", ("id", "category", "reported_at", "wkt"), rows)
+    path = write_csv(tmp_path / "wkt.csv", rows, ("id", "category", "reported_at", "wkt"))
 
     summary = load_incidents(path)
 
@@ -258,7 +251,7 @@ def eastern_china(empty_db, tmp_path):
 def test_chinese_obfuscated_coordinates_land_within_a_metre_of_published_wgs84(eastern_china, conn, tmp_path, crs, pairs):
     rows = [[f"P{i}", "治安", "2024-05-01 08:00:00", repr(shifted[0]), repr(shifted[1])]
             for i, (_, shifted) in enumerate(pairs)]
-    path = write_csv(tmp_path / f"{crs}.csv", ("id", "category", "reported_at", "lon", "lat"), rows)
+    path = write_csv(tmp_path / f"{crs}.csv", rows, ("id", "category", "reported_at", "lon", "lat"))
 
     result = shiyu("load", "incidents", str(path), "--crs", crs, "--json")
 

@@ -1,4 +1,3 @@
-import csv
 import json
 
 import h3
@@ -8,7 +7,7 @@ import pytest
 from etl.load import load_areas, load_incidents
 from geodata.errors import BatchRefused
 from tests.conftest import SAMPLES
-from tests.helpers import shiyu
+from tests.helpers import shiyu, write_csv
 
 SQUARES = {  # two grids sharing the edge lon = 120.15
     "type": "FeatureCollection",
@@ -21,12 +20,6 @@ SQUARES = {  # two grids sharing the edge lon = 120.15
 }
 
 
-def _write_csv(path, rows, header=("id", "category", "reported_at", "lon", "lat")):
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture
@@ -55,11 +48,11 @@ def test_sample_loads_once_then_is_unchanged(empty_db, conn, tmp_path):
 
 def test_changed_rows_are_updated_and_counted(squares, conn, tmp_path):
     rows = [["A1", "治安", "2026-05-01 08:00:00", "120.12", "30.21"], ["A2", "消防", "2026-05-01 09:00:00", "120.17", "30.22"]]
-    path = _write_csv(tmp_path / "feed.csv", rows)
+    path = write_csv(tmp_path / "feed.csv", rows)
     assert load_incidents(path).loaded == 2
     rows[1][1] = "交通"
     rows.append(["A3", "dispute", "2026-05-02 10:00", "120.13", "30.23"])
-    _write_csv(path, rows)
+    write_csv(path, rows)
     summary = load_incidents(path)
     assert (summary.read, summary.loaded, summary.updated, summary.unchanged, summary.rejected) == (3, 1, 1, 1, 0)
     assert conn.execute("SELECT category FROM shiyu.incident WHERE external_id = 'A2'").fetchone()[0] == "traffic_safety"
@@ -77,7 +70,7 @@ def test_every_incident_gets_the_grid_that_contains_it(sample_db, conn):
 
 
 def test_point_on_a_shared_border_goes_to_exactly_one_grid(squares, conn, tmp_path):
-    path = _write_csv(tmp_path / "border.csv", [["B1", "治安", "2026-05-01 08:00:00", "120.15", "30.22"],
+    path = write_csv(tmp_path / "border.csv", [["B1", "治安", "2026-05-01 08:00:00", "120.15", "30.22"],
                                                  ["B2", "治安", "2026-05-01 08:00:00", "120.15", "30.25"],
                                                  ["B3", "治安", "2026-05-01 08:00:00", "120.1501", "30.22"]])
     load_incidents(path)
@@ -111,7 +104,7 @@ def test_rejects_are_written_with_line_numbers_and_reasons(empty_db, conn, tmp_p
 def test_too_many_rejects_refuse_the_batch_and_write_nothing(squares, conn, tmp_path):
     rows = [[f"R{i}", "治安", "2026-05-01 08:00:00", "120.12", "30.21"] for i in range(8)]
     rows += [["X1", "没有这个类", "2026-05-01 08:00:00", "120.12", "30.21"], ["X2", "治安", "昨天", "120.12", "30.21"]]
-    path = _write_csv(tmp_path / "dirty.csv", rows)
+    path = write_csv(tmp_path / "dirty.csv", rows)
     before = conn.execute("SELECT count(*) FROM shiyu.load_batch").fetchone()[0]
     result = shiyu("load", "incidents", str(path), "--json")
     assert result.returncode == 1
@@ -135,7 +128,7 @@ def test_missing_file_is_a_usage_error(database_url, tmp_path):
 
 
 def test_csv_without_coordinates_is_refused_with_the_columns_it_has(empty_db, tmp_path):
-    path = _write_csv(tmp_path / "nocoords.csv", [["1", "治安", "2026-05-01 08:00:00", "西湖区"]],
+    path = write_csv(tmp_path / "nocoords.csv", [["1", "治安", "2026-05-01 08:00:00", "西湖区"]],
                       header=("id", "category", "reported_at", "address"))
     result = shiyu("load", "incidents", str(path))
     assert result.returncode == 1
@@ -146,7 +139,7 @@ def test_csv_without_coordinates_is_refused_with_the_columns_it_has(empty_db, tm
 
 
 def test_field_option_maps_chinese_headers(squares, conn, tmp_path):
-    path = _write_csv(tmp_path / "cn.csv", [["C1", "治安", "2026-05-01 08:00:00", "120.12", "30.21"]],
+    path = write_csv(tmp_path / "cn.csv", [["C1", "治安", "2026-05-01 08:00:00", "120.12", "30.21"]],
                       header=("编号", "类别", "时间", "东经度", "北纬度"))
     result = shiyu("load", "incidents", str(path), "--field", "lon=东经度", "--field", "lat=北纬度")
     assert result.returncode == 0, result.stderr

@@ -1,20 +1,16 @@
-import csv
 import json
 
 import pytest
 
 from etl import load as load_module
 from etl.load import load_areas, load_facilities, load_incidents, load_patrols
+from tests.helpers import write_csv
 
 SQUARE = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "properties": {"code": "G1", "name": "第1网格"},
      "geometry": {"type": "Polygon", "coordinates": [[[120.1, 30.2], [120.2, 30.2], [120.2, 30.3], [120.1, 30.3], [120.1, 30.2]]]}}]}
 
 
-def _csv(path, header, rows):
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([header, *rows])
-    return path
 
 
 @pytest.fixture
@@ -25,7 +21,7 @@ def square(empty_db, tmp_path):
 
 
 def test_facilities_take_taxonomy_types_default_radii_and_their_grid(square, conn, tmp_path):
-    path = _csv(tmp_path / "fac.csv", ["编号", "设施类型", "名称", "经度", "纬度", "服务半径"], [
+    path = write_csv(tmp_path / "fac.csv", header=["编号", "设施类型", "名称", "经度", "纬度", "服务半径"], rows=[
         ["F1", "派出所", "西溪派出所", "120.15", "30.25", ""],
         ["F2", "微型消防站", "", "120.16", "30.26", "800"],
         ["F3", "外星基地", "?", "120.16", "30.26", ""],
@@ -40,7 +36,7 @@ def test_facilities_take_taxonomy_types_default_radii_and_their_grid(square, con
 
 
 def test_patrol_pings_dedupe_by_unit_and_time(square, conn, tmp_path):
-    path = _csv(tmp_path / "pings.csv", ["unit_id", "ts", "lon", "lat"], [
+    path = write_csv(tmp_path / "pings.csv", header=["unit_id", "ts", "lon", "lat"], rows=[
         ["U1", "2026-11-20 08:00:00", "120.15", "30.25"],
         ["U1", "2026-11-20 08:00:30", "120.1502", "30.2501"],
         ["U1", "2026-11-20 08:00:00", "120.19", "30.29"],
@@ -66,12 +62,12 @@ def test_bulk_batches_rebuild_every_index_and_the_key(square, conn, tmp_path, mo
     before = _indexes(conn, "incident")
     monkeypatch.setattr(load_module, "BULK_MIN_ROWS", 10)
     rows = [[f"B{i}", "治安", "2026-05-01 08:00:00", f"{120.11 + i * 0.0005:.4f}", "30.25"] for i in range(40)]
-    path = _csv(tmp_path / "bulk.csv", ["id", "category", "reported_at", "lon", "lat"], rows)
+    path = write_csv(tmp_path / "bulk.csv", header=["id", "category", "reported_at", "lon", "lat"], rows=rows)
     first = load_incidents(path)
     assert first.loaded == 40 and "index" in first.seconds  # the empty table took the bulk path
     assert _indexes(conn, "incident") == before
     rows[0][1] = "消防"
-    _csv(path, ["id", "category", "reported_at", "lon", "lat"], rows + [["B99", "治安", "2026-05-01 08:00:00", "120.15", "30.25"]])
+    write_csv(path, header=["id", "category", "reported_at", "lon", "lat"], rows=rows + [["B99", "治安", "2026-05-01 08:00:00", "120.15", "30.25"]])
     second = load_incidents(path)  # 41 rows against 40: bulk again, with the key kept for the upsert
     assert (second.loaded, second.updated, second.unchanged) == (1, 1, 39)
     assert _indexes(conn, "incident") == before

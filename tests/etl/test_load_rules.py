@@ -1,6 +1,5 @@
 """The rules a load applies: timestamps, dates out of range, categories, extents, duplicates, refusals, parents."""
 
-import csv
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -9,7 +8,7 @@ import pytest
 from shapely.geometry import box
 
 from etl.load import load_areas, load_incidents
-from tests.helpers import shiyu
+from tests.helpers import shiyu, write_csv
 
 UTC = timezone.utc
 HEADER = ("id", "category", "reported_at", "lon", "lat")
@@ -18,12 +17,6 @@ MAY_DAY = "2024-05-01 08:00:00"  # Beijing time, 2024-05-01 00:00 UTC
 EXTENT_TEXT = "the loaded areas' extent (lon 120.080 to 120.220, lat 30.180 to 30.270)"  # the grids plus 0.02°
 
 
-def write_csv(path, rows, header=HEADER):
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def write_areas(path, features):

@@ -17,8 +17,8 @@ def test_indexes_cover_geometry_h3_time_and_paths(conn):
     rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'shiyu'").fetchall()
     defs = {name: definition for name, definition in rows}
     for table in ("area", "incident", "facility", "patrol_ping"):
-        assert f"USING gist (geom)" in defs[f"{table}_geom_idx"]
-        assert f"USING gist (path)" in defs[f"{table}_path_idx"]
+        assert "USING gist (geom)" in defs[f"{table}_geom_idx"]
+        assert "USING gist (path)" in defs[f"{table}_path_idx"]
     for res in (7, 8, 9, 10):
         assert f"btree (h3_r{res})" in defs[f"incident_h3_r{res}_idx"]
     assert "btree (reported_at)" in defs["incident_reported_idx"]

@@ -12,6 +12,11 @@ window.shiyu = Object.assign({}, window.shiyu, {
     }
     return {fillColor: colour, fillOpacity: 0.78, color: "#5b3a29", weight: 0.4, opacity: 0.5};
   },
+  classStyle: function (feature, context) {
+    const h = context.hideout || {};
+    const colour = (h.classes || {})[feature.properties[h.property || "class"]] || "#f7f7f7";
+    return {fillColor: colour, fillOpacity: 0.85, color: "#444444", weight: 0.4, opacity: 0.6};
+  },
   gridStyle: function () {
     return {fill: true, fillOpacity: 0, color: "#1f2d3d", weight: 1.2, opacity: 0.85};
   },

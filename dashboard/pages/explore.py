@@ -14,7 +14,7 @@ import dash_leaflet as dl
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard.i18n import pick, t
-from geodata.errors import ShiyuError
+from geodata.errors import InputError, ShiyuError
 from geodata.h3cells import RESOLUTIONS
 from geodata.scope import Scope
 from geodata.settings import settings
@@ -47,9 +47,12 @@ def _bounds_to_bbox(bounds) -> tuple[float, float, float, float]:
 
 
 def _legend(result, lang: str, filters: Filters) -> list:
-    rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}), html.Span(e.label)], className="legend-row")
+    classed = "classes" in result.style
+    rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}),
+                      html.Span(t(e.label, lang) if classed else e.label)], className="legend-row")
             for e in result.legend]
-    return [html.H2(t("legend_incidents", lang) + f" · r{filters.res}"), *rows,
+    title = t("legend_hotspots", lang) if classed else t("legend_incidents", lang)
+    return [html.H2(f"{title} · r{filters.res}"), *rows,
             html.H2(t("legend_boundaries", lang)),
             html.Div([html.Span(className="swatch outline"), html.Span(t(filters.tier, lang))], className="legend-row")]
 
@@ -66,8 +69,12 @@ def for_zoom(zoom: float, tiers: list[str]) -> tuple[str, int]:
     return min(present, key=lambda tier: abs(order.index(tier) - order.index(wanted))), res
 
 
-def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Div:
+LAYERS = ("hexes", "hotspots")
+
+
+def layout(lang: str | None = None, res: str | None = None, layer: str | None = None, **_query) -> html.Div:
     lang = pick(lang, settings().lang)
+    layer = layer if layer in LAYERS else "hexes"
     resolution = int(res) if res in {str(r) for r in RESOLUTIONS} else "auto"
     notice, tiers = "", []
     try:
@@ -87,9 +94,12 @@ def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Di
         dcc.Store(id="explore-tiers", data=tiers),
         html.Header(className="topbar", children=[
             html.H1(t("title", lang)), html.Span(t("subtitle", lang), className="subtitle"), html.Span(className="spacer"),
-            html.A(t("language", lang), href=f"/?lang={other}&res={resolution}", id="explore-lang-switch"),
+            html.A(t("language", lang), href=f"/?lang={other}&res={resolution}&layer={layer}", id="explore-lang-switch"),
         ]),
         html.Aside(className="side", children=[
+            html.H2(t("layer", lang)),
+            dcc.RadioItems(id="explore-layer", className="res-radio", value=layer,
+                           options=[{"label": t(f"layer_{name}", lang), "value": name} for name in LAYERS]),
             html.H2(t("resolution", lang)),
             dcc.RadioItems(id="explore-res", className="res-radio", value=resolution,
                            options=[{"label": t("res_auto", lang), "value": "auto"}]
@@ -119,10 +129,12 @@ def layout(lang: str | None = None, res: str | None = None, **_query) -> html.Di
 @callback(
     Output("explore-hexes", "data"), Output("explore-hexes", "hideout"), Output("explore-grids", "data"),
     Output("explore-legend", "children"), Output("explore-stats", "children"), Output("explore-notice", "children"),
+    Output("explore-hexes", "style"),
     Input("explore-map", "bounds"), Input("explore-map", "zoom"), Input("explore-res", "value"),
+    Input("explore-layer", "value"),
     State("explore-lang", "data"), State("explore-extent", "data"), State("explore-tiers", "data"),
 )
-def update_map(bounds, zoom, res, lang, extent, tiers):
+def update_map(bounds, zoom, res, layer, lang, extent, tiers):
     lang = pick(lang)
     try:
         # dash-leaflet reports bounds only after the first move; until then the view is the fitted extent.
@@ -130,15 +142,24 @@ def update_map(bounds, zoom, res, lang, extent, tiers):
         zoom = float(zoom or 12)
         tier, auto_res = for_zoom(zoom, tiers or [])
         filters = Filters(bbox=bbox, zoom=zoom, res=auto_res if res in (None, "auto") else int(res), tier=tier)
-        hexes = build("hexes", filters, Scope.everything())
+        hexes = build(layer if layer in LAYERS else "hexes", filters, Scope.everything())
         grids = build("areas", filters, Scope.everything())
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
-        return no_update, no_update, no_update, no_update, no_update, t("db_down", lang)
+        message = str(error) if isinstance(error, InputError) else t("db_down", lang)
+        return no_update, no_update, no_update, no_update, no_update, message, no_update
+    hotspots = layer == "hotspots"
+    if hotspots:  # not-significant cells stay off the map: they are most of it and say nothing
+        hexes.features = [f for f in hexes.features if f["properties"]["class"] != "ns"]
     for feature in hexes.features:
         p = feature["properties"]
-        p["tooltip"] = f"{t('incidents', lang)}: {p['count']}<br>H3 r{filters.res} {p['h3']}<br>{t('grid', lang)}: {p['grid_code'] or '—'}"
+        extra = f"<br>{t(p['class'], lang)} · z = {p['z']:.2f} · p(FDR) = {p['p_fdr']:.3f}" if hotspots else ""
+        p["tooltip"] = (f"{t('incidents', lang)}: {p['count']}{extra}<br>H3 r{filters.res} {p['h3']}"
+                        f"<br>{t('grid', lang)}: {p['grid_code'] or '—'}")
+    shown = (("incidents", hexes.summary["incidents"]), ("cells", hexes.summary["cells"]))
+    if hotspots:
+        shown += (("significant", len(hexes.features)),)
     stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
-             for key, value in (("incidents", hexes.summary["incidents"]), ("cells", hexes.summary["cells"]),
-                                (filters.tier, grids.summary["areas"]))]
-    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters), stats, ""
+             for key, value in (*shown, (filters.tier, grids.summary["areas"]))]
+    style = {"variable": "shiyu.classStyle" if hotspots else "shiyu.hexStyle"}
+    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters), stats, "", style

@@ -46,3 +46,20 @@ def test_resolution_switch_redraws_finer_hexagons(served, page, conn):
     page.get_by_label("r9", exact=False).check()
     page.wait_for_function(f"document.querySelectorAll('{HEX_PATHS}').length === {cells_r9}", timeout=30_000)
     assert page.console_errors == []
+
+
+def test_hotspot_layer_draws_only_significant_cells_with_their_class_legend(served, page):
+    from layers.base import Filters
+    from layers.hotspots import build
+    from geodata.scope import Scope
+
+    page.goto(served + "/?layer=hotspots&res=8")
+    expected = [f for f in build(Filters(bbox=(120.08, 30.22, 120.20, 30.31), res=8, zoom=13), Scope.everything()).features
+                if f["properties"]["class"] != "ns"]
+    assert expected, "the sample's planted hotspots should be significant"
+    page.wait_for_function(f"document.querySelectorAll('{HEX_PATHS}').length === {len(expected)}", timeout=30_000)
+    legend = page.locator("#explore-legend").inner_text()
+    assert "热点 99% 置信" in legend and "冷点 99% 置信" in legend
+    fills = set(page.eval_on_selector_all(HEX_PATHS, "ps => ps.map(p => p.getAttribute('fill'))"))
+    assert fills <= {"#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf", "#2166ac"}
+    assert page.console_errors == []

@@ -1,0 +1,90 @@
+"""Hotspots: Getis-Ord Gi* on every H3 cell of the study area, FDR-corrected, classed 90/95/99 %.
+
+The study area is every cell of the grids in view and in scope (from
+``shiyu.area_cell``), zero counts included, so a quiet cell next to a busy
+one counts as quiet rather than missing. Every cell names the grid holding
+the largest share of it, so a hot hex names the person accountable for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geodata.db import compose, fetch_all
+from geodata.errors import InputError
+from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
+from geodata.scope import Scope
+from layers.base import Filters, LayerResult, LegendEntry
+from layers.stats import CLASS_COLOURS, CLASSES, getis_ord_gi_star, hex_neighbours
+
+DEFAULT_K = 1
+MAX_CELLS = 60_000  # a study area larger than this is refused: zoom in, or choose a coarser resolution
+
+# The dominant grid of each cell of the grids that reach into the view.
+STUDY_AREA = """
+SELECT DISTINCT ON (c.cell) c.cell, c.code
+FROM shiyu.area a JOIN shiyu.area_cell c ON c.code = a.code AND c.res = %(res)s
+WHERE a.tier = 'grid'
+  AND a.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
+  AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
+ORDER BY c.cell, c.share DESC, c.code
+"""
+
+COUNTS = """
+SELECT {cell} AS cell, count(*) AS n
+FROM shiyu.incident
+WHERE {cell} = ANY(%(cells)s::bigint[])
+  AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+  AND (%(since)s::timestamptz IS NULL OR reported_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR reported_at < %(until)s)
+  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+GROUP BY 1
+"""
+
+# City-wide windows read the weekly cube instead of every incident.
+COUNTS_FROM_WEEKS = """
+SELECT {cell} AS cell, sum(n)::bigint AS n
+FROM shiyu.incident_week
+WHERE {cell} = ANY(%(cells)s::bigint[])
+  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+GROUP BY 1
+"""
+
+
+def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]:
+    column = f"h3_r{filters.res}"
+    weekly = filters.res in (7, 8) and scope.path is None and filters.since is None and filters.until is None
+    query = compose(COUNTS_FROM_WEEKS if weekly else COUNTS, cell=column)
+    rows = fetch_all(query, {"cells": cells.tolist(), "scope": scope.path, "since": filters.since,
+                             "until": filters.until, "categories": list(filters.categories)})
+    return {row["cell"]: int(row["n"]) for row in rows}
+
+
+def build(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> LayerResult:
+    west, south, east, north = filters.bbox
+    study = fetch_all(STUDY_AREA, {"res": filters.res, "west": west, "south": south, "east": east, "north": north,
+                                   "scope": scope.path})
+    if len(study) > MAX_CELLS:
+        raise InputError(f"the study area holds {len(study):,} H3 r{filters.res} cells, more than {MAX_CELLS:,}; "
+                         "zoom in or choose a coarser resolution")
+    cells = np.array([row["cell"] for row in study], dtype=np.int64)
+    by_cell = _counts(filters, scope, cells) if len(cells) else {}
+    counts = np.array([by_cell.get(int(c), 0) for c in cells], dtype=float)
+    result = getis_ord_gi_star(counts, hex_neighbours(cells, k)) if len(cells) > 1 else None
+    features = []
+    for i, row in enumerate(study):
+        z, p, p_fdr, cls = (0.0, 1.0, 1.0, "ns") if result is None else (
+            float(result.z[i]), float(result.p[i]), float(result.p_fdr[i]), str(result.classes[i]))
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(row["cell"])]},
+            "properties": {"h3": cell_to_hex(row["cell"]), "count": int(counts[i]), "z": round(z, 4), "p": p,
+                           "p_fdr": p_fdr, "class": cls, "grid_code": row["code"]},
+        })
+    tally = {c: sum(1 for f in features if f["properties"]["class"] == c) for c in CLASSES}
+    return LayerResult(
+        features,
+        [LegendEntry(c, CLASS_COLOURS[c]) for c in CLASSES],
+        {"cells": len(features), "incidents": int(counts.sum()), "k": k, **tally},
+        {"classes": dict(CLASS_COLOURS), "property": "class"},
+    )

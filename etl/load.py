@@ -27,7 +27,7 @@ from etl.chunks import CHUNK_ROWS, open_chunks
 from etl.facilities import validate_facilities
 from etl.incidents import validate_incidents
 from etl.patrols import validate_patrols
-from etl.readers import read_features
+from etl.vectors import read_features
 from etl.timestamps import LOCAL_TZ
 from etl.rejects import default_reject_path, write_reject_file
 from geodata import db, taxonomy

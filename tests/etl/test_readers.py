@@ -9,7 +9,8 @@ import shapely
 from openpyxl import Workbook
 
 from etl import readers
-from etl.readers import Table, read_csv, read_features, read_table, require_file
+from etl.readers import Table, read_csv, read_table, require_file
+from etl.vectors import read_features
 from etl.timestamps import parse_timestamps
 from geodata.errors import BatchRefused, InputError
 

@@ -242,6 +242,8 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                         copy_frame(conn, "stage_raw", batch.records, kind.stage_columns)
                     if progress:
                         progress(summary.read, max(chunks.estimated_rows, summary.read))
+                if progress:  # the estimate is done with: the bar ends at what was read
+                    progress(summary.read, summary.read)
                 with summary.timed("duplicates"):
                     rejects.append(_duplicates(conn, kind, label, summary.mapping))
                 rejected = pd.concat([r for r in rejects if len(r)] or [pd.DataFrame()], ignore_index=True)

@@ -90,10 +90,11 @@ def _progress_bar(enabled: bool):
     """A rich progress bar on stderr for long loads; None when silent (--json, or not a terminal)."""
     if not enabled or not sys.stderr.isatty():
         return None, None
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("loading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
-                   console=__import__("rich.console", fromlist=["Console"]).Console(stderr=True))
+                   console=Console(stderr=True))
     task = bar.add_task("rows", total=None)
 
     def update(done: int, total: int) -> None:

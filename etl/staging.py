@@ -141,27 +141,32 @@ WITH up AS (
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """)
 
-# The weeks a batch touched are recomputed from shiyu.incident as a whole, so
-# updates that move an incident between weeks, cells or categories stay right.
-TOUCHED_WEEKS = """
-CREATE TEMP TABLE stage_weeks ON COMMIT DROP AS
-SELECT DISTINCT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week FROM stage_points
-UNION
-SELECT DISTINCT date_trunc('week', i.reported_at AT TIME ZONE 'Asia/Shanghai')::date
-FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
+# The weekly cube follows a batch by deltas: the old versions of its rows are
+# subtracted before the upsert and the new ones added after it.
+_WEEK_KEY = """date_trunc('week', i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.category,
+       CASE WHEN nlevel(i.path) >= 2 THEN subpath(i.path, 1, 1)::text ELSE '' END, i.h3_r7, i.h3_r8"""
+STAGE_WEEK_DELTA = """
+CREATE TEMP TABLE stage_week_delta (week date, category text, district text, h3_r7 bigint, h3_r8 bigint,
+                                    n integer, n_open integer) ON COMMIT DROP
 """
-REFRESH_WEEKS = """
-DELETE FROM shiyu.incident_week WHERE week IN (SELECT week FROM stage_weeks);
-INSERT INTO shiyu.incident_week (week, category, district, h3_r7, h3_r8, n, n_open, n_overdue)
-SELECT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date, category,
-       CASE WHEN nlevel(path) >= 2 THEN subpath(path, 1, 1)::text ELSE '' END, h3_r7, h3_r8,
-       count(*), count(*) FILTER (WHERE status NOT IN ('verified', 'closed')),
-       count(*) FILTER (WHERE status NOT IN ('verified', 'closed') AND due_at < now())
-FROM shiyu.incident
-WHERE reported_at >= (SELECT min(week) FROM stage_weeks)::timestamp AT TIME ZONE 'Asia/Shanghai'
-  AND reported_at < ((SELECT max(week) FROM stage_weeks) + 7)::timestamp AT TIME ZONE 'Asia/Shanghai'
-  AND date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date IN (SELECT week FROM stage_weeks)
+WEEK_DELTA_OLD = """
+INSERT INTO stage_week_delta
+SELECT """ + _WEEK_KEY + """, -count(*), -count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
+FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
 GROUP BY 1, 2, 3, 4, 5
+"""
+WEEK_DELTA_NEW = """
+INSERT INTO stage_week_delta
+SELECT """ + _WEEK_KEY + """, count(*), count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
+FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
+GROUP BY 1, 2, 3, 4, 5
+"""
+APPLY_WEEK_DELTA = """
+INSERT INTO shiyu.incident_week AS w (week, category, district, h3_r7, h3_r8, n, n_open)
+SELECT week, category, district, h3_r7, h3_r8, sum(n), sum(n_open) FROM stage_week_delta
+GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0 OR sum(n_open) <> 0
+ON CONFLICT (week, category, district, h3_r7, h3_r8) DO UPDATE SET n = w.n + EXCLUDED.n, n_open = w.n_open + EXCLUDED.n_open;
+DELETE FROM shiyu.incident_week WHERE n = 0
 """
 
 # {key} is the kind's key columns. The first row of a key (by its place in the

@@ -202,29 +202,21 @@ def test_geopackage_in_cgcs2000_gauss_kruger_is_read_in_its_own_crs(city, conn, 
     assert categories == {"GK1": "public_order", "GK2": "city_management", "GK3": "food_drug_safety"}
 
 
-def test_wkt_column_gives_the_points_and_non_points_are_rejected(city, conn, tmp_path):
+@pytest.mark.parametrize("bad, reason", [
+    ("LINESTRING (120.1 30.2, 120.12 30.21)", "WKT is a LineString, expected a point"),
+    ("POINT (120.12", "WKT 'POINT (120.12' is not readable"),
+    ("", "WKT is empty"),
+])
+def test_wkt_column_gives_the_points_and_bad_wkt_is_rejected(city, conn, tmp_path, bad, reason):
     rows = [[f"W{i}", "治安", "2024-05-01 08:00:00", f"POINT (120.1{i} 30.21)"] for i in range(1, 10)]
-    rows.append(["L1", "治安", "2024-05-01 08:00:00", "LINESTRING (120.1 30.2, 120.12 30.21)"])
+    rows.append(["BAD", "治安", "2024-05-01 08:00:00", bad])
     path = write_csv(tmp_path / "wkt.csv", rows, ("id", "category", "reported_at", "wkt"))
 
     summary = load_incidents(path)
 
     assert (summary.read, summary.loaded, summary.rejected) == (10, 9, 1)
     assert conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM shiyu.incident WHERE external_id = 'W2'").fetchone() == (120.12, 30.21)
-    stored_reason = conn.execute("SELECT row_number, reason FROM shiyu.rejected_row").fetchall()
-    assert stored_reason == [(11, "WKT is a LineString, expected a point")]
-
-
-def test_unreadable_wkt_row_is_rejected_with_its_reason(city, conn, tmp_path):
-    rows = [[f"W{i}", "治安", "2024-05-01 08:00:00", f"POINT (120.1{i} 30.21)"] for i in range(1, 10)]
-    rows.append(["BAD", "治安", "2024-05-01 08:00:00", "POINT (120.12"])
-    path = write_csv(tmp_path / "wkt.csv", rows, ("id", "category", "reported_at", "wkt"))
-
-    summary = load_incidents(path)
-
-    assert (summary.read, summary.loaded, summary.rejected) == (10, 9, 1)
-    assert conn.execute("SELECT row_number, reason FROM shiyu.rejected_row").fetchall() == [
-        (11, "WKT 'POINT (120.12' is not readable")]
+    assert conn.execute("SELECT row_number, reason FROM shiyu.rejected_row").fetchall() == [(11, reason)]
 
 
 def test_geopackage_feature_without_geometry_is_rejected(city, conn, tmp_path):

@@ -351,7 +351,8 @@ def _replace_grid_cells(conn, grids: pd.DataFrame, notes: list[str]) -> None:
     cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["res", "cell", "code", "share", "area_share"])
     conn.execute(staging.STAGE_CELLS)
     copy_frame(conn, "stage_cell", cells, ("res", "cell", "code", "share", "area_share"))
-    conn.execute(staging.REPLACE_CELLS)
+    conn.execute(staging.DELETE_CELLS, {"codes": list(codes)})
+    conn.execute(staging.INSERT_CELLS)
 
 
 def load_areas(path: Path, *, tier: str | None, source: str | None = None, fields: dict[str, str] | None = None,
@@ -383,11 +384,13 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
                         conn.execute(staging.ASSIGN_PARENTS, {"tier": child, "parent_tier": taxonomy.TIERS[level - 1]})
                 for code, parent, outside in conn.execute(staging.STRADDLERS, {"share": STRADDLE_SHARE}).fetchall():
                     summary.notes.append(f"{code} straddles its parent {parent}: {outside:.0%} of it lies outside")
-                summary.loaded, summary.updated = conn.execute(staging.UPSERT_AREAS, {"batch_id": summary.batch_id}).fetchone()
+                summary.loaded, summary.updated, changed = conn.execute(
+                    staging.UPSERT_AREAS, {"batch_id": summary.batch_id}).fetchone()
                 summary.unchanged = len(batch.records) - summary.loaded - summary.updated
-                if summary.loaded + summary.updated and (batch.records["tier"] == "grid").any():
+                grids = batch.records[(batch.records["tier"] == "grid") & batch.records["code"].isin(changed)]
+                if len(grids):  # only new and changed grids: the others' cells stand
                     with summary.timed("cells"):
-                        _replace_grid_cells(conn, batch.records[batch.records["tier"] == "grid"], summary.notes)
+                        _replace_grid_cells(conn, grids, summary.notes)
                 _end_dry_run(summary, dry_run)
                 _save_rejects(conn, summary.batch_id, batch.rejects)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})

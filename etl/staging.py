@@ -233,10 +233,8 @@ ORDER BY outside DESC
 """
 
 STAGE_CELLS = "CREATE TEMP TABLE stage_cell (res smallint, cell bigint, code text, share real, area_share real) ON COMMIT DROP"
-REPLACE_CELLS = """
-DELETE FROM shiyu.area_cell WHERE code IN (SELECT code FROM stage_area);
-INSERT INTO shiyu.area_cell (res, cell, code, share, area_share) SELECT res, cell, code, share, area_share FROM stage_cell
-"""
+DELETE_CELLS = "DELETE FROM shiyu.area_cell WHERE code = ANY(%(codes)s::text[])"
+INSERT_CELLS = "INSERT INTO shiyu.area_cell (res, cell, code, share, area_share) SELECT res, cell, code, share, area_share FROM stage_cell"
 
 UPSERT_AREAS = """
 WITH up AS (
@@ -252,7 +250,7 @@ WITH up AS (
           IS DISTINCT FROM
           (EXCLUDED.tier, EXCLUDED.parent_code, EXCLUDED.path, EXCLUDED.name, EXCLUDED.owner_name,
            EXCLUDED.owner_phone, EXCLUDED.attrs, EXCLUDED.geom)
-    RETURNING (xmax = 0) AS inserted
+    RETURNING a.code, (xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), coalesce(array_agg(code), '{}') FROM up
 """

@@ -61,10 +61,27 @@ def test_grid_loads_apportion_their_h3_cells(sample_db, conn):
     missing = conn.execute("""SELECT count(*) FROM shiyu.incident i WHERE NOT EXISTS (
         SELECT 1 FROM shiyu.area_cell c WHERE c.res = 10 AND c.cell = i.h3_r10 AND c.code = i.grid_code)""").fetchone()[0]
     assert missing == 0
-    # An unchanged reload leaves the cells alone; a changed grid replaces only its own.
+    # An unchanged reload leaves the cells alone.
     before = conn.execute("SELECT count(*) FROM shiyu.area_cell").fetchone()[0]
-    load_areas(SAMPLES / "sample_grids.geojson", tier="grid")
+    again = load_areas(SAMPLES / "sample_grids.geojson", tier="grid")
+    assert again.unchanged == 300 and "cells" not in again.seconds
     assert conn.execute("SELECT count(*) FROM shiyu.area_cell").fetchone()[0] == before
+
+
+def test_a_changed_grid_replaces_only_its_own_cells(sample_db, conn, tmp_path):
+    grids = json.loads((SAMPLES / "sample_grids.geojson").read_text(encoding="utf-8"))
+    first = grids["features"][0]
+    code = first["properties"]["code"]
+    others_before = conn.execute("SELECT count(*) FROM shiyu.area_cell WHERE code <> %s", (code,)).fetchone()[0]
+    first["geometry"] = {"type": "Polygon", "coordinates": [[[120.081, 30.301], [120.082, 30.301], [120.082, 30.302],
+                                                             [120.081, 30.302], [120.081, 30.301]]]}
+    path = tmp_path / "changed.geojson"
+    path.write_text(json.dumps(grids, ensure_ascii=False), encoding="utf-8")
+    summary = load_areas(path, tier="grid")
+    assert (summary.updated, summary.unchanged) == (1, 299)
+    assert conn.execute("SELECT count(*) FROM shiyu.area_cell WHERE code <> %s", (code,)).fetchone()[0] == others_before
+    area_share = conn.execute("SELECT sum(area_share) FROM shiyu.area_cell WHERE code = %s AND res = 10", (code,)).fetchone()[0]
+    assert abs(area_share - 1) < 1e-3  # the small square's own cells, nothing left of the old shape
 
 
 def test_a_province_sized_grid_skips_the_fine_resolutions_with_a_note(empty_db, conn, tmp_path):

@@ -20,6 +20,10 @@ TEXT: dict[str, dict[str, str]] = {
     "cold90": {"zh-CN": "冷点 90% 置信", "en": "Cold spot, 90 % confidence"},
     "cold95": {"zh-CN": "冷点 95% 置信", "en": "Cold spot, 95 % confidence"},
     "cold99": {"zh-CN": "冷点 99% 置信", "en": "Cold spot, 99 % confidence"},
+    "layer_emerging": {"zh-CN": "新兴热点趋势", "en": "Emerging hot spots"},
+    "legend_emerging": {"zh-CN": "热点趋势 (近 12 周)", "en": "Hot spot trends (last 12 weeks)"},
+    "last_week": {"zh-CN": "最近一周", "en": "last week"},
+    "no pattern detected": {"zh-CN": "无明显模式", "en": "No pattern detected"},
     "significant": {"zh-CN": "显著六边形", "en": "significant hexagons"},
     "res_auto": {"zh-CN": "随缩放自动", "en": "Follow the zoom"},
     "city": {"zh-CN": "市", "en": "city"},
@@ -37,6 +41,13 @@ TEXT: dict[str, dict[str, str]] = {
     "language": {"zh-CN": "English", "en": "中文"},
     "res_label": {"zh-CN": "r{res} · 约 {km} km²", "en": "r{res} · about {km} km²"},
 }
+
+
+_PATTERNS_ZH = {"new": "新增", "consecutive": "连续", "intensifying": "加剧", "persistent": "持续",
+                "diminishing": "减弱", "sporadic": "零星", "oscillating": "振荡", "historical": "历史"}
+TEXT.update({f"{pattern} {side} spot": {"zh-CN": f"{zh}{'热点' if side == 'hot' else '冷点'}",
+                                        "en": f"{pattern.capitalize()} {side} spot"}
+             for pattern, zh in _PATTERNS_ZH.items() for side in ("hot", "cold")})
 
 
 def t(key: str, lang: str, **values: object) -> str:

@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 from geodata.errors import InputError
 from geodata.scope import Scope
-from layers import areas, hexes, hotspots
+from layers import areas, emerging, hexes, hotspots
 from layers.base import Filters, LayerResult
 
 LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
     "areas": areas.build,
     "hexes": hexes.build,
     "hotspots": hotspots.build,
+    "emerging": emerging.build,
 }
 
 

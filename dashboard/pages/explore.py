@@ -51,7 +51,9 @@ def _legend(result, lang: str, filters: Filters) -> list:
     rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}),
                       html.Span(t(e.label, lang) if classed else e.label)], className="legend-row")
             for e in result.legend]
-    title = t("legend_hotspots", lang) if classed else t("legend_incidents", lang)
+    title = t("legend_incidents", lang)
+    if classed:
+        title = t("legend_emerging", lang) if "weeks" in result.summary else t("legend_hotspots", lang)
     return [html.H2(f"{title} · r{filters.res}"), *rows,
             html.H2(t("legend_boundaries", lang)),
             html.Div([html.Span(className="swatch outline"), html.Span(t(filters.tier, lang))], className="legend-row")]
@@ -69,7 +71,8 @@ def for_zoom(zoom: float, tiers: list[str]) -> tuple[str, int]:
     return min(present, key=lambda tier: abs(order.index(tier) - order.index(wanted))), res
 
 
-LAYERS = ("hexes", "hotspots")
+LAYERS = ("hexes", "hotspots", "emerging")
+QUIET = {"hotspots": "ns", "emerging": "no pattern detected"}  # classes left off the map: most cells, saying nothing
 
 
 def layout(lang: str | None = None, res: str | None = None, layer: str | None = None, **_query) -> html.Div:
@@ -141,25 +144,32 @@ def update_map(bounds, zoom, res, layer, lang, extent, tiers):
         bbox = _bounds_to_bbox(bounds) if bounds else tuple(extent)
         zoom = float(zoom or 12)
         tier, auto_res = for_zoom(zoom, tiers or [])
-        filters = Filters(bbox=bbox, zoom=zoom, res=auto_res if res in (None, "auto") else int(res), tier=tier)
+        res = auto_res if res in (None, "auto") else int(res)
+        if layer == "emerging":  # kept weekly at r7 and r8 only
+            res = min(res, 8)
+        filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier)
         hexes = build(layer if layer in LAYERS else "hexes", filters, Scope.everything())
         grids = build("areas", filters, Scope.everything())
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)
         return no_update, no_update, no_update, no_update, no_update, message, no_update
-    hotspots = layer == "hotspots"
-    if hotspots:  # not-significant cells stay off the map: they are most of it and say nothing
-        hexes.features = [f for f in hexes.features if f["properties"]["class"] != "ns"]
+    classed = layer in QUIET
+    if classed:
+        hexes.features = [f for f in hexes.features if f["properties"]["class"] != QUIET[layer]]
     for feature in hexes.features:
         p = feature["properties"]
-        extra = f"<br>{t(p['class'], lang)} · z = {p['z']:.2f} · p(FDR) = {p['p_fdr']:.3f}" if hotspots else ""
+        extra = ""
+        if layer == "hotspots":
+            extra = f"<br>{t(p['class'], lang)} · z = {p['z']:.2f} · p(FDR) = {p['p_fdr']:.3f}"
+        elif layer == "emerging":
+            extra = f"<br>{t(p['class'], lang)} · z ({t('last_week', lang)}) = {p['z_last']:.2f}"
         p["tooltip"] = (f"{t('incidents', lang)}: {p['count']}{extra}<br>H3 r{filters.res} {p['h3']}"
                         f"<br>{t('grid', lang)}: {p['grid_code'] or '—'}")
     shown = (("incidents", hexes.summary["incidents"]), ("cells", hexes.summary["cells"]))
-    if hotspots:
+    if classed:
         shown += (("significant", len(hexes.features)),)
     stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
              for key, value in (*shown, (filters.tier, grids.summary["areas"]))]
-    style = {"variable": "shiyu.classStyle" if hotspots else "shiyu.hexStyle"}
+    style = {"variable": "shiyu.classStyle" if classed else "shiyu.hexStyle"}
     return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters), stats, "", style

@@ -63,3 +63,14 @@ def test_hotspot_layer_draws_only_significant_cells_with_their_class_legend(serv
     fills = set(page.eval_on_selector_all(HEX_PATHS, "ps => ps.map(p => p.getAttribute('fill'))"))
     assert fills <= {"#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf", "#2166ac"}
     assert page.console_errors == []
+
+
+def test_emerging_layer_loads_with_its_legend_and_a_clean_console(served, page):
+    page.goto(served + "/?layer=emerging&res=8&lang=en")
+    page.wait_for_function("document.querySelector('#explore-legend h2') && "
+                           "document.querySelector('#explore-legend h2').innerText.startsWith('Hot spot trends')",
+                           timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    stats = page.locator("#explore-stats").inner_text()
+    assert "significant hexagons" in stats
+    assert page.console_errors == []

@@ -14,10 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import dict_row
 
 from geodata.cluster import Cluster
-from geodata.errors import ClusterError, DatabaseUnavailable
+from geodata.errors import ClusterError, DatabaseUnavailable, QueryTooSlow
 from geodata.settings import settings
 
 log = logging.getLogger(__name__)
@@ -100,12 +101,15 @@ def close_pool() -> None:
 
 @contextmanager
 def pooled() -> Iterator[psycopg.Connection]:
-    """A pooled connection inside one transaction; failures become DatabaseUnavailable."""
+    """A pooled connection inside one transaction; failures become DatabaseUnavailable or QueryTooSlow."""
     from psycopg_pool import PoolTimeout
 
     try:
         with pool().connection() as conn:
             yield conn
+    except psycopg.errors.QueryCanceled as exc:  # an OperationalError too, but the database is there
+        raise QueryTooSlow(f"the query took longer than the {settings().statement_timeout_ms / 1000:g} s limit; "
+                           "zoom in or narrow the filters") from exc
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise _unavailable(database_url(), exc) from exc
 

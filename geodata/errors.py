@@ -35,3 +35,9 @@ class ClusterError(ShiyuError):
     """The embedded PostgreSQL cluster could not be created, started or stopped."""
 
     exit_code = 1
+
+
+class QueryTooSlow(ShiyuError):
+    """A query ran past the statement timeout; the request should be narrowed."""
+
+    exit_code = 1

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from geodata.errors import InputError
+from geodata.scope import Scope
 from geodata.h3cells import RESOLUTIONS
 
 # (west, south, east, north) in degrees
@@ -51,3 +52,11 @@ class LayerResult:
 
     def geojson(self) -> dict:
         return {"type": "FeatureCollection", "features": self.features}
+
+
+CUBE_RESOLUTIONS = (7, 8)
+
+
+def weekly_cube_covers(filters: Filters, scope: Scope) -> bool:
+    """Whether ``shiyu.incident_week`` can answer: a coarse resolution, the whole city, no time window."""
+    return filters.res in CUBE_RESOLUTIONS and scope.path is None and filters.since is None and filters.until is None

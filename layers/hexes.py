@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import h3
 import numpy as np
 from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import Filters, LayerResult, LegendEntry
+from layers.base import Filters, LayerResult, LegendEntry, weekly_cube_covers
 
 # ColorBrewer YlOrRd, 6 classes: sequential in lightness, safe for colour-blind viewers.
 COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
@@ -16,7 +17,7 @@ COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
 _EDGE_DEG = {7: 0.012, 8: 0.0045, 9: 0.0017, 10: 0.0007}
 
 COUNTS_IN_VIEW = """
-SELECT {cell} AS cell, count(*) AS n, mode() WITHIN GROUP (ORDER BY grid_code) AS grid_code
+SELECT {cell} AS cell, count(*) AS n
 FROM shiyu.incident
 WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
   AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
@@ -37,6 +38,22 @@ def _nice(value: float) -> int:
     """The 1-2-5 number nearest to ``value`` on a log scale."""
     magnitude = 10 ** math.floor(math.log10(value))
     return int(min((m * magnitude for m in (*NICE, 10)), key=lambda step: abs(math.log(step / value))))
+
+
+# City-wide views at r7/r8 read the weekly cube: its size follows the cells, not the incidents.
+COUNTS_FROM_WEEKS = """
+SELECT {cell} AS cell, sum(n)::bigint AS n
+FROM shiyu.incident_week
+WHERE cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[])
+GROUP BY 1
+"""
+
+# The grid accountable for a hex: the one holding the largest share of it.
+DOMINANT_GRID = """
+SELECT DISTINCT ON (cell) cell, code FROM shiyu.area_cell
+WHERE res = %(res)s AND cell = ANY(%(cells)s::bigint[])
+ORDER BY cell, share DESC, code
+"""
 
 
 def nice_breaks(counts: np.ndarray) -> list[int]:
@@ -66,21 +83,33 @@ def legend_for(breaks: list[int]) -> list[LegendEntry]:
     return entries
 
 
-def build(filters: Filters, scope: Scope) -> LayerResult:
+def _counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
+    """(cell, count) of the cells in view, the view widened so cells on its edge are counted whole."""
     pad = 2 * _EDGE_DEG[filters.res]
     west, south, east, north = filters.bbox
-    rows = fetch_all(compose(COUNTS_IN_VIEW, cell=f"h3_r{filters.res}"), {
+    column = f"h3_r{filters.res}"
+    if weekly_cube_covers(filters, scope):
+        rows = fetch_all(compose(COUNTS_FROM_WEEKS, cell=column), {"categories": list(filters.categories)})
+        centres = [h3.cell_to_latlng(h3.int_to_str(r["cell"])) for r in rows]
+        return [(r["cell"], int(r["n"])) for r, (lat, lng) in zip(rows, centres)
+                if west - pad <= lng <= east + pad and south - pad <= lat <= north + pad]
+    rows = fetch_all(compose(COUNTS_IN_VIEW, cell=column), {
         "west": west - pad, "south": south - pad, "east": east + pad, "north": north + pad,
         "scope": scope.path, "since": filters.since, "until": filters.until, "categories": list(filters.categories),
     })
-    counts = np.array([r["n"] for r in rows], dtype=np.int64)
+    return [(r["cell"], int(r["n"])) for r in rows]
+
+
+def build(filters: Filters, scope: Scope) -> LayerResult:
+    cells = _counts(filters, scope)
+    grid_of = {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": [c for c, _ in cells]})}
+    counts = np.array([n for _, n in cells], dtype=np.int64)
     breaks = nice_breaks(counts)
     features = [{
         "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(r["cell"])]},
-        "properties": {"h3": cell_to_hex(r["cell"]), "count": r["n"], "grid_code": r["grid_code"],
-                       "tooltip": f"{r['n']}"},
-    } for r in rows]
+        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(cell)]},
+        "properties": {"h3": cell_to_hex(cell), "count": n, "grid_code": grid_of.get(cell)},
+    } for cell, n in cells]
     return LayerResult(
         features,
         legend_for(breaks),

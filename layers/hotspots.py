@@ -14,7 +14,7 @@ from geodata.db import compose, fetch_all
 from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import Filters, LayerResult, LegendEntry
+from layers.base import Filters, LayerResult, LegendEntry, weekly_cube_covers
 from layers.stats import CLASS_COLOURS, CLASSES, getis_ord_gi_star, hex_neighbours
 
 DEFAULT_K = 1
@@ -53,8 +53,7 @@ GROUP BY 1
 
 def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]:
     column = f"h3_r{filters.res}"
-    weekly = filters.res in (7, 8) and scope.path is None and filters.since is None and filters.until is None
-    query = compose(COUNTS_FROM_WEEKS if weekly else COUNTS, cell=column)
+    query = compose(COUNTS_FROM_WEEKS if weekly_cube_covers(filters, scope) else COUNTS, cell=column)
     rows = fetch_all(query, {"cells": cells.tolist(), "scope": scope.path, "since": filters.since,
                              "until": filters.until, "categories": list(filters.categories)})
     return {row["cell"]: int(row["n"]) for row in rows}

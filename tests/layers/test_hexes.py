@@ -58,3 +58,20 @@ def test_even_counts_get_quantile_classes():
     assert nice_breaks(counts) == [21, 41, 60, 80, 95, 100]
     assert nice_breaks(np.array([], dtype=int)) == []
     assert nice_breaks(np.array([4, 4, 4])) == [4]
+
+
+def test_city_wide_r7_r8_read_the_weekly_cube_and_agree_with_the_raw_incidents(sample_db):
+    from datetime import datetime, timezone
+
+    for res in (7, 8):
+        weekly = build(Filters(res=res), Scope.everything())  # no window: the cube
+        raw = build(Filters(res=res, since=datetime(2000, 1, 1, tzinfo=timezone.utc)), Scope.everything())
+        assert sorted((f["properties"]["h3"], f["properties"]["count"], f["properties"]["grid_code"]) for f in weekly.features) \
+            == sorted((f["properties"]["h3"], f["properties"]["count"], f["properties"]["grid_code"]) for f in raw.features)
+
+
+def test_a_hex_names_the_grid_holding_the_largest_share_of_it(sample_db, conn):
+    dominant = dict(conn.execute("SELECT DISTINCT ON (cell) cell, code FROM shiyu.area_cell WHERE res = 9 "
+                                 "ORDER BY cell, share DESC, code").fetchall())
+    result = build(Filters(res=9), Scope.everything())
+    assert all(f["properties"]["grid_code"] == dominant[h3.str_to_int(f["properties"]["h3"])] for f in result.features)

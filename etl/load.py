@@ -258,15 +258,13 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                 staged_rows = summary.read - summary.rejected
                 outside = conn.execute(staging.OUTSIDE_GRIDS).fetchone()[0]
                 params = {"source": source, "batch_id": summary.batch_id}
-                if kind is staging.INCIDENTS:  # the old versions of the batch's rows leave the weekly cube
-                    with summary.timed("aggregate"):
-                        conn.execute(staging.STAGE_WEEK_DELTA)
-                        conn.execute(staging.WEEK_DELTA_OLD, params)
+                with summary.timed("aggregate"):
+                    for statement in kind.before_upsert:
+                        conn.execute(statement, params)
                 summary.loaded, summary.updated = _upsert(conn, kind, summary, params, staged_rows)
-                if kind is staging.INCIDENTS:
-                    with summary.timed("aggregate"):
-                        conn.execute(staging.WEEK_DELTA_NEW, params)
-                        conn.execute(staging.APPLY_WEEK_DELTA)
+                with summary.timed("aggregate"):
+                    for statement in kind.after_upsert:
+                        conn.execute(statement, params)
                 summary.unchanged = staged_rows - summary.loaded - summary.updated
                 _end_dry_run(summary, dry_run)
                 _save_rejects(conn, summary.batch_id, rejected)

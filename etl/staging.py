@@ -22,6 +22,8 @@ class PointKind:
     stage_points: str
     insert: str                 # into an empty table: nothing can conflict
     upsert: str                 # returns (loaded, updated)
+    before_upsert: tuple[str, ...] = ()  # statements (bound to source and batch_id) around the upsert,
+    after_upsert: tuple[str, ...] = ()   # e.g. to keep an aggregate in step
 
 
 # Ordered by H3 so each grid's points sit on few pages (measured: grid join 2.6 s -> 1.7 s a million).
@@ -32,6 +34,34 @@ SELECT {columns}, ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geometry(Point, 4326
 FROM stage_raw ORDER BY {order};
 DROP TABLE stage_raw
 """
+
+# The weekly cube follows a batch by deltas: the old versions of its rows are
+# subtracted before the upsert and the new ones added after it.
+_WEEK_KEY = """date_trunc('week', i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.category,
+       CASE WHEN nlevel(i.path) >= 2 THEN subpath(i.path, 1, 1)::text ELSE '' END, i.h3_r7, i.h3_r8"""
+STAGE_WEEK_DELTA = """
+CREATE TEMP TABLE stage_week_delta (week date, category text, district text, h3_r7 bigint, h3_r8 bigint,
+                                    n integer, n_open integer) ON COMMIT DROP
+"""
+WEEK_DELTA_OLD = """
+INSERT INTO stage_week_delta
+SELECT """ + _WEEK_KEY + """, -count(*), -count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
+FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
+GROUP BY 1, 2, 3, 4, 5
+"""
+WEEK_DELTA_NEW = """
+INSERT INTO stage_week_delta
+SELECT """ + _WEEK_KEY + """, count(*), count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
+FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
+GROUP BY 1, 2, 3, 4, 5
+"""
+APPLY_WEEK_DELTA = """
+INSERT INTO shiyu.incident_week AS w (week, category, district, h3_r7, h3_r8, n, n_open)
+SELECT week, category, district, h3_r7, h3_r8, sum(n), sum(n_open) FROM stage_week_delta
+GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0 OR sum(n_open) <> 0
+ON CONFLICT (week, category, district, h3_r7, h3_r8) DO UPDATE SET n = w.n + EXCLUDED.n, n_open = w.n_open + EXCLUDED.n_open
+"""
+DROP_EMPTY_WEEKS = "DELETE FROM shiyu.incident_week WHERE n = 0"
 
 INCIDENTS = PointKind(
     kind="incidents", table="incident", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
@@ -76,7 +106,9 @@ WITH up AS (
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
-""")
+""",
+    before_upsert=(STAGE_WEEK_DELTA, WEEK_DELTA_OLD),
+    after_upsert=(WEEK_DELTA_NEW, APPLY_WEEK_DELTA, DROP_EMPTY_WEEKS))
 
 FACILITIES = PointKind(
     kind="facilities", table="facility", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
@@ -140,34 +172,6 @@ WITH up AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """)
-
-# The weekly cube follows a batch by deltas: the old versions of its rows are
-# subtracted before the upsert and the new ones added after it.
-_WEEK_KEY = """date_trunc('week', i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.category,
-       CASE WHEN nlevel(i.path) >= 2 THEN subpath(i.path, 1, 1)::text ELSE '' END, i.h3_r7, i.h3_r8"""
-STAGE_WEEK_DELTA = """
-CREATE TEMP TABLE stage_week_delta (week date, category text, district text, h3_r7 bigint, h3_r8 bigint,
-                                    n integer, n_open integer) ON COMMIT DROP
-"""
-WEEK_DELTA_OLD = """
-INSERT INTO stage_week_delta
-SELECT """ + _WEEK_KEY + """, -count(*), -count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
-FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-GROUP BY 1, 2, 3, 4, 5
-"""
-WEEK_DELTA_NEW = """
-INSERT INTO stage_week_delta
-SELECT """ + _WEEK_KEY + """, count(*), count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
-FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-GROUP BY 1, 2, 3, 4, 5
-"""
-APPLY_WEEK_DELTA = """
-INSERT INTO shiyu.incident_week AS w (week, category, district, h3_r7, h3_r8, n, n_open)
-SELECT week, category, district, h3_r7, h3_r8, sum(n), sum(n_open) FROM stage_week_delta
-GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0 OR sum(n_open) <> 0
-ON CONFLICT (week, category, district, h3_r7, h3_r8) DO UPDATE SET n = w.n + EXCLUDED.n, n_open = w.n_open + EXCLUDED.n_open;
-DELETE FROM shiyu.incident_week WHERE n = 0
-"""
 
 # {key} is the kind's key columns. The first row of a key (by its place in the
 # file) stays; the others leave staging and become rejects.

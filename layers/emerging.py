@@ -15,7 +15,7 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from layers.base import Filters, LayerResult, LegendEntry
-from layers.hotspots import MAX_CELLS, STUDY_AREA
+from layers.hotspots import study_area
 from layers.stats import EMERGING_CATEGORIES, EMERGING_COLOURS, emerging_from_counts, hex_neighbours
 
 DEFAULT_WEEKS = 12
@@ -51,11 +51,7 @@ def _district(scope: Scope) -> str | None:
 def build(filters: Filters, scope: Scope, weeks: int = DEFAULT_WEEKS, k: int = 1) -> LayerResult:
     if filters.res not in RESOLUTIONS:
         raise InputError(f"emerging hot spots are computed at H3 r7 and r8, not r{filters.res}")
-    west, south, east, north = filters.bbox
-    study = fetch_all(STUDY_AREA, {"res": filters.res, "west": west, "south": south, "east": east, "north": north,
-                                   "scope": scope.path})
-    if len(study) > MAX_CELLS:
-        raise InputError(f"the study area holds {len(study):,} cells, more than {MAX_CELLS:,}; zoom in")
+    study = study_area(filters, scope)
     bins = sorted(row["week"] for row in fetch_all(WEEKS, {"weeks": weeks}))
     cells = np.array([row["cell"] for row in study], dtype=np.int64)
     counts = np.zeros((len(cells), len(bins)))

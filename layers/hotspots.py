@@ -59,13 +59,19 @@ def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]
     return {row["cell"]: int(row["n"]) for row in rows}
 
 
-def build(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> LayerResult:
+def study_area(filters: Filters, scope: Scope) -> list[dict]:
+    """The cells (with their dominant grid) of the grids in view and scope; too many is an InputError."""
     west, south, east, north = filters.bbox
     study = fetch_all(STUDY_AREA, {"res": filters.res, "west": west, "south": south, "east": east, "north": north,
                                    "scope": scope.path})
     if len(study) > MAX_CELLS:
         raise InputError(f"the study area holds {len(study):,} H3 r{filters.res} cells, more than {MAX_CELLS:,}; "
                          "zoom in or choose a coarser resolution")
+    return study
+
+
+def build(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> LayerResult:
+    study = study_area(filters, scope)
     cells = np.array([row["cell"] for row in study], dtype=np.int64)
     by_cell = _counts(filters, scope, cells) if len(cells) else {}
     counts = np.array([by_cell.get(int(c), 0) for c in cells], dtype=float)

@@ -46,15 +46,15 @@ def _bounds_to_bbox(bounds) -> tuple[float, float, float, float]:
     return (max(-180.0, west), max(-90.0, south), min(180.0, east), min(90.0, north))
 
 
-def _legend(result, lang: str, filters: Filters) -> list:
+LEGEND_TITLES = {"hexes": "legend_incidents", "hotspots": "legend_hotspots", "emerging": "legend_emerging"}
+
+
+def _legend(result, lang: str, filters: Filters, layer: str) -> list:
     classed = "classes" in result.style
     rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}),
                       html.Span(t(e.label, lang) if classed else e.label)], className="legend-row")
             for e in result.legend]
-    title = t("legend_incidents", lang)
-    if classed:
-        title = t("legend_emerging", lang) if "weeks" in result.summary else t("legend_hotspots", lang)
-    return [html.H2(f"{title} · r{filters.res}"), *rows,
+    return [html.H2(f"{t(LEGEND_TITLES[layer], lang)} · r{filters.res}"), *rows,
             html.H2(t("legend_boundaries", lang)),
             html.Div([html.Span(className="swatch outline"), html.Span(t(filters.tier, lang))], className="legend-row")]
 
@@ -139,6 +139,7 @@ def layout(lang: str | None = None, res: str | None = None, layer: str | None = 
 )
 def update_map(bounds, zoom, res, layer, lang, extent, tiers):
     lang = pick(lang)
+    layer = layer if layer in LAYERS else "hexes"
     try:
         # dash-leaflet reports bounds only after the first move; until then the view is the fitted extent.
         bbox = _bounds_to_bbox(bounds) if bounds else tuple(extent)
@@ -148,7 +149,7 @@ def update_map(bounds, zoom, res, layer, lang, extent, tiers):
         if layer == "emerging":  # kept weekly at r7 and r8 only
             res = min(res, 8)
         filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier)
-        hexes = build(layer if layer in LAYERS else "hexes", filters, Scope.everything())
+        hexes = build(layer, filters, Scope.everything())
         grids = build("areas", filters, Scope.everything())
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
@@ -172,4 +173,4 @@ def update_map(bounds, zoom, res, layer, lang, extent, tiers):
     stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
              for key, value in (*shown, (filters.tier, grids.summary["areas"]))]
     style = {"variable": "shiyu.classStyle" if classed else "shiyu.hexStyle"}
-    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters), stats, "", style
+    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters, layer), stats, "", style

@@ -12,7 +12,6 @@ from pathlib import Path
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 
-SAMPLES = Path(__file__).resolve().parent.parent / "geodata" / "samples"
 PROGRESS_MIN_ROWS = 5000
 
 

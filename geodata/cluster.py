@@ -10,19 +10,27 @@ Layout below the root folder::
     run/            the unix socket (trust, readable only by its owner)
     postgres.log    the server log
     cluster.json    the port and the password of the ``shiyu`` role
+
+When the root folder lies where the ``postgres`` user cannot go (a clone in
+``/root``, or in a ``mktemp -d`` folder, both mode 0700), the server's own
+files (data, run, log) live under ``/var/lib/shiyu/<hash of the root>``
+instead; ``cluster.json`` stays in the root.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import pwd
+import stat
 import secrets
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,6 +42,7 @@ SUPERUSER = "postgres"
 # Sized for bulk loads on a machine of a few GB; the caller's settings win.
 SERVER_DEFAULTS = {"shared_buffers": "512MB", "max_wal_size": "4GB", "maintenance_work_mem": "512MB",
                    "work_mem": "32MB", "checkpoint_timeout": "15min"}
+SERVER_HOMES = Path("/var/lib/shiyu")
 INSTALL_HINT = "install it with: apt-get update && apt-get install -y postgresql-15-postgis-3 (./run does this for you)"
 
 
@@ -65,6 +74,25 @@ def _postgis_installed(pg_bin: Path) -> bool:
     return Path(share, "extension", "postgis.control").is_file()
 
 
+def reachable_by(user: str, path: Path) -> bool:
+    """Whether ``user`` may pass through every existing folder on the way to ``path``."""
+    entry = pwd.getpwnam(user)
+    groups = set(os.getgrouplist(user, entry.pw_gid))
+    for folder in [*reversed(Path(path).absolute().parents), Path(path).absolute()]:
+        if not folder.exists():
+            break  # what is still missing is made by us, with the default mode
+        info = folder.stat()
+        if info.st_uid == entry.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in groups:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
+
+
 def free_port() -> int:
     """A localhost TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -92,12 +120,30 @@ class Cluster:
 
     def __init__(self, root: Path, pg_bin: str = "", server_settings: dict[str, str] | None = None):
         self.root = Path(root).absolute()
-        self.data = self.root / "data"
-        self.run_dir = self.root / "run"
-        self.log = self.root / "postgres.log"
         self.state_file = self.root / "cluster.json"
         self._pg_bin_setting = pg_bin
         self.server_settings = {**SERVER_DEFAULTS, **(server_settings or {})}
+
+    # -- where things are ------------------------------------------------------
+    @cached_property
+    def home(self) -> Path:
+        """Where the server's own files live: the root, unless the server's user cannot reach it."""
+        owner = self._owner()
+        if owner is None or reachable_by(owner, self.root):
+            return self.root
+        return SERVER_HOMES / hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "postgres.log"
 
     # -- state ---------------------------------------------------------------
     @property
@@ -156,16 +202,19 @@ class Cluster:
 
     def _prepare_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.run_dir.mkdir(exist_ok=True)
+        if self.home != self.root:
+            SERVER_HOMES.mkdir(parents=True, exist_ok=True)
+            SERVER_HOMES.chmod(0o755)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         owner = self._owner()
         if owner:
-            for path in (self.root, self.run_dir):
+            for path in (self.home, self.run_dir):
                 shutil.chown(path, owner, owner)
             self.run_dir.chmod(0o700)
-            probe = subprocess.run(["runuser", "-u", owner, "--", "test", "-w", str(self.root)], capture_output=True)
+            probe = subprocess.run(["runuser", "-u", owner, "--", "test", "-w", str(self.home)], capture_output=True)
             if probe.returncode != 0:
                 raise ClusterError(
-                    f"the '{owner}' user cannot reach {self.root}: give its parent folders o+x, or set SHIYU_DATA_DIR elsewhere"
+                    f"the '{owner}' user cannot write to {self.home}: give it write access, or set SHIYU_DATA_DIR elsewhere"
                 )
 
     # -- lifecycle -----------------------------------------------------------------
@@ -232,4 +281,5 @@ class Cluster:
     def destroy(self) -> None:
         """Stop the cluster and delete its files (tests)."""
         self.down()
+        shutil.rmtree(self.home, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)

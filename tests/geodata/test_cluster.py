@@ -1,10 +1,13 @@
+import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from geodata.cluster import find_pg_bin
+from geodata.cluster import Cluster, find_pg_bin, reachable_by
 from tests.helpers import shiyu
 
 
@@ -89,3 +92,25 @@ def test_no_database_at_all_is_explained(tmp_path, action):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert ("not created" in result.stdout) if action == "status" else ("shiyu db up" in result.stderr)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_db_up_in_a_folder_postgres_cannot_enter_keeps_the_server_files_elsewhere(tmp_path_factory):
+    private = Path(tempfile.mkdtemp())  # mode 0700, as mktemp -d makes it and as /root is
+    assert private.stat().st_mode & 0o777 == 0o700
+    root = private / "clone" / "var" / "pg"
+    env = _env_without_database_url(SHIYU_DATA_DIR=str(root))
+    cluster = Cluster(root)
+    assert not reachable_by("postgres", root)
+    assert cluster.home.parent == Path("/var/lib/shiyu")
+    try:
+        up = shiyu("db", "up", env=env)
+        assert up.returncode == 0, up.stderr
+        assert f"host={cluster.run_dir}" in up.stdout.replace("%2F", "/")
+        assert (root / "cluster.json").is_file() and (cluster.home / "data" / "PG_VERSION").is_file()
+        with psycopg.connect(shiyu("db", "url", env=env).stdout.strip()) as conn:
+            assert conn.execute("SELECT count(*) FROM shiyu.schema_migration").fetchone()[0] >= 1
+    finally:
+        cluster.destroy()
+        shutil.rmtree(private, ignore_errors=True)
+    assert not cluster.home.exists()

@@ -6,7 +6,7 @@ import orjson
 
 from geodata.db import fetch_all
 from geodata.scope import Scope
-from layers.base import Filters, LayerResult, LegendEntry
+from layers.base import Filters, LayerResult, LegendEntry, view_path
 
 MAX_FEATURES = 5000
 
@@ -32,7 +32,7 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
     west, south, east, north = filters.bbox
     rows = fetch_all(AREAS_IN_VIEW, {
         "tier": filters.tier, "west": west, "south": south, "east": east, "north": north,
-        "scope": scope.path, "tolerance": pixel_degrees(filters.zoom), "limit": MAX_FEATURES + 1,
+        "scope": view_path(filters, scope), "tolerance": pixel_degrees(filters.zoom), "limit": MAX_FEATURES + 1,
     })
     truncated = len(rows) > MAX_FEATURES
     features = [{

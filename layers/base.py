@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from geodata.db import fetch_all
 from geodata.errors import InputError
-from geodata.scope import Scope
 from geodata.h3cells import RESOLUTIONS
+from geodata.scope import Scope
+from geodata.taxonomy import CATEGORIES, STATUSES, TIERS
 
 # (west, south, east, north) in degrees
 BBox = tuple[float, float, float, float]
@@ -26,6 +28,8 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     categories: tuple[str, ...] = ()
+    severities: tuple[int, ...] = ()
+    statuses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         west, south, east, north = self.bbox
@@ -33,6 +37,59 @@ class Filters:
             raise InputError(f"bbox {self.bbox} is not west, south, east, north in degrees")
         if self.res not in RESOLUTIONS:
             raise InputError(f"H3 resolution {self.res} is not one of {RESOLUTIONS}")
+        if self.tier not in TIERS:
+            raise InputError(f"tier '{self.tier}' is not one of {', '.join(TIERS)}")
+        _check_known("category", self.categories, CATEGORIES)
+        _check_known("status", self.statuses, STATUSES)
+        _check_known("severity", self.severities, SEVERITIES)
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise InputError(f"the time window starts ({self.since:%Y-%m-%d %H:%M}) after it ends ({self.until:%Y-%m-%d %H:%M})")
+
+    @property
+    def narrows_incidents(self) -> bool:
+        """Whether anything beyond categories narrows the incidents (so the weekly cube cannot answer)."""
+        return bool(self.since or self.until or self.severities or self.statuses)
+
+
+SEVERITIES = (1, 2, 3, 4)
+
+
+def _check_known(what: str, values: tuple, known) -> None:
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise InputError(f"unknown {what} {', '.join(map(str, unknown))}; known: {', '.join(map(str, known))}")
+
+
+# Every incident query of every layer narrows by the same filters, bound, never formatted in.
+INCIDENT_FILTERS = """
+    (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+    AND (%(since)s::timestamptz IS NULL OR reported_at >= %(since)s)
+    AND (%(until)s::timestamptz IS NULL OR reported_at < %(until)s)
+    AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+    AND (cardinality(%(severities)s::smallint[]) = 0 OR severity = ANY(%(severities)s::smallint[]))
+    AND (cardinality(%(statuses)s::text[]) = 0 OR status = ANY(%(statuses)s::text[]))
+"""
+
+AREA_PATH = "SELECT path::text AS path FROM shiyu.area WHERE code = %(code)s"
+
+
+def view_path(filters: Filters, scope: Scope) -> str | None:
+    """The subtree the query may read: the chosen area's, which must lie inside the scope, else the scope's."""
+    if filters.area_code is None:
+        return scope.path
+    rows = fetch_all(AREA_PATH, {"code": filters.area_code})
+    path = rows[0]["path"] if rows else None
+    inside = path is not None and (scope.path is None or path == scope.path or path.startswith(scope.path + "."))
+    if not inside:
+        raise InputError(f"there is no area '{filters.area_code}' in your scope")
+    return path
+
+
+def incident_params(filters: Filters, scope: Scope) -> dict:
+    """The bound values of ``INCIDENT_FILTERS``."""
+    return {"scope": view_path(filters, scope), "since": filters.since, "until": filters.until,
+            "categories": list(filters.categories), "severities": list(filters.severities),
+            "statuses": list(filters.statuses)}
 
 
 @dataclass
@@ -58,5 +115,6 @@ CUBE_RESOLUTIONS = (7, 8)
 
 
 def weekly_cube_covers(filters: Filters, scope: Scope) -> bool:
-    """Whether ``shiyu.incident_week`` can answer: a coarse resolution, the whole city, no time window."""
-    return filters.res in CUBE_RESOLUTIONS and scope.path is None and filters.since is None and filters.until is None
+    """Whether ``shiyu.incident_week`` can answer: a coarse resolution, the whole city, nothing but categories."""
+    return (filters.res in CUBE_RESOLUTIONS and scope.path is None and filters.area_code is None
+            and not filters.narrows_incidents)

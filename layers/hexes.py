@@ -9,7 +9,7 @@ import numpy as np
 from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import Filters, LayerResult, LegendEntry, weekly_cube_covers
+from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, weekly_cube_covers
 
 # ColorBrewer YlOrRd, 6 classes: sequential in lightness, safe for colour-blind viewers.
 COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
@@ -20,10 +20,7 @@ COUNTS_IN_VIEW = """
 SELECT {cell} AS cell, count(*) AS n
 FROM shiyu.incident
 WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
-  AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
-  AND (%(since)s::timestamptz IS NULL OR reported_at >= %(since)s)
-  AND (%(until)s::timestamptz IS NULL OR reported_at < %(until)s)
-  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+  AND """ + INCIDENT_FILTERS + """
 GROUP BY 1
 """
 
@@ -95,8 +92,7 @@ def _counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
                 if west - pad <= lng <= east + pad and south - pad <= lat <= north + pad]
     rows = fetch_all(compose(COUNTS_IN_VIEW, cell=column), {
         "west": west - pad, "south": south - pad, "east": east + pad, "north": north + pad,
-        "scope": scope.path, "since": filters.since, "until": filters.until, "categories": list(filters.categories),
-    })
+        **incident_params(filters, scope)})
     return [(r["cell"], int(r["n"])) for r in rows]
 
 

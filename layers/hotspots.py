@@ -14,7 +14,7 @@ from geodata.db import compose, fetch_all
 from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import Filters, LayerResult, LegendEntry, weekly_cube_covers
+from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path, weekly_cube_covers
 from layers.stats import CLASS_COLOURS, CLASSES, getis_ord_gi_star, hex_neighbours
 
 DEFAULT_K = 1
@@ -34,10 +34,7 @@ COUNTS = """
 SELECT {cell} AS cell, count(*) AS n
 FROM shiyu.incident
 WHERE {cell} = ANY(%(cells)s::bigint[])
-  AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
-  AND (%(since)s::timestamptz IS NULL OR reported_at >= %(since)s)
-  AND (%(until)s::timestamptz IS NULL OR reported_at < %(until)s)
-  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+  AND """ + INCIDENT_FILTERS + """
 GROUP BY 1
 """
 
@@ -54,8 +51,7 @@ GROUP BY 1
 def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]:
     column = f"h3_r{filters.res}"
     query = compose(COUNTS_FROM_WEEKS if weekly_cube_covers(filters, scope) else COUNTS, cell=column)
-    rows = fetch_all(query, {"cells": cells.tolist(), "scope": scope.path, "since": filters.since,
-                             "until": filters.until, "categories": list(filters.categories)})
+    rows = fetch_all(query, {"cells": cells.tolist(), **incident_params(filters, scope)})
     return {row["cell"]: int(row["n"]) for row in rows}
 
 
@@ -63,7 +59,7 @@ def study_area(filters: Filters, scope: Scope) -> list[dict]:
     """The cells (with their dominant grid) of the grids in view and scope; too many is an InputError."""
     west, south, east, north = filters.bbox
     study = fetch_all(STUDY_AREA, {"res": filters.res, "west": west, "south": south, "east": east, "north": north,
-                                   "scope": scope.path})
+                                   "scope": view_path(filters, scope)})
     if len(study) > MAX_CELLS:
         raise InputError(f"the study area holds {len(study):,} H3 r{filters.res} cells, more than {MAX_CELLS:,}; "
                          "zoom in or choose a coarser resolution")

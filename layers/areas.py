@@ -1,19 +1,23 @@
-"""Area boundaries of one tier, clipped to the view and simplified for the zoom."""
+"""Area boundaries of one tier in view, simplified for the zoom, each with its KPIs (``layers/kpis.py``)."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import orjson
 
 from geodata.db import fetch_all
 from geodata.scope import Scope
 from layers.base import Filters, LayerResult, LegendEntry, view_path
+from layers.kpis import area_kpis
 
 MAX_FEATURES = 5000
 
 # Simplify in degrees by about one screen pixel at the zoom; the box is built in
 # 4326, the column's SRID, so the GiST index is used.
 AREAS_IN_VIEW = """
-SELECT a.code, a.name, a.tier, a.owner_name, a.area_m2,
+SELECT a.code, a.name, a.tier, a.owner_name, a.area_m2, a.path::text AS path,
        ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, %(tolerance)s), 6) AS geometry
 FROM shiyu.area a
 WHERE a.tier = %(tier)s
@@ -28,6 +32,33 @@ def pixel_degrees(zoom: float) -> float:
     return 360.0 / (256 * 2**zoom)
 
 
+# ColorBrewer YlGnBu, 5 classes: sequential, safe for colour-blind viewers, apart from the hexes' YlOrRd.
+COLOURS = ("#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494")
+CHOROPLETH = "per_km2"
+
+
+def density_breaks(values: np.ndarray) -> list[float]:
+    """Upper bounds of up to five quantile classes at two significant figures, the last one the maximum."""
+    values = values[values > 0]
+    if values.size == 0:
+        return []
+    top = float(values.max())
+    rounded = {float(f"{q:.2g}") for q in np.quantile(values, (0.2, 0.4, 0.6, 0.8))}
+    return sorted(b for b in rounded if 0 < b < top) + [top]
+
+
+def _legend(breaks: list[float]) -> list[LegendEntry]:
+    entries, low = [LegendEntry("0", "#f0f0f0")], 0.0
+    for i, high in enumerate(breaks):
+        entries.append(LegendEntry(f"{_short(low)}–{_short(high)}", COLOURS[i]))
+        low = high
+    return entries
+
+
+def _short(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.{max(1, 1 - math.floor(math.log10(value)))}f}"
+
+
 def build(filters: Filters, scope: Scope) -> LayerResult:
     west, south, east, north = filters.bbox
     rows = fetch_all(AREAS_IN_VIEW, {
@@ -35,16 +66,22 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
         "scope": view_path(filters, scope), "tolerance": pixel_degrees(filters.zoom), "limit": MAX_FEATURES + 1,
     })
     truncated = len(rows) > MAX_FEATURES
+    rows = rows[:MAX_FEATURES]
+    kpis = area_kpis(rows, filters, scope)
     features = [{
         "type": "Feature",
         "geometry": orjson.loads(r["geometry"]),
         "properties": {
             "code": r["code"], "name": r["name"], "tier": r["tier"], "grid_code": r["code"] if r["tier"] == "grid" else None,
-            "owner": r["owner_name"], "area_km2": round(r["area_m2"] / 1e6, 3),
+            "owner": r["owner_name"], **kpis[r["code"]],
             "tooltip": f"{r['name']} ({r['code']})" + (f" · {r['owner_name']}" if r["owner_name"] else ""),
         },
-    } for r in rows[:MAX_FEATURES]]
-    return LayerResult(features, [LegendEntry(filters.tier, "#1f2d3d")], {"areas": len(features), "truncated": truncated})
+    } for r in rows]
+    breaks = density_breaks(np.array([k[CHOROPLETH] for k in kpis.values()], dtype=float))
+    totals = {name: sum(k[name] for k in kpis.values()) for name in ("incidents", "resolved", "overdue")}
+    return LayerResult(
+        features, _legend(breaks), {"areas": len(features), "truncated": truncated, **totals},
+        {"property": CHOROPLETH, "breaks": breaks, "colours": list(COLOURS[: len(breaks)]), "zero": "#f0f0f0"})
 
 
 TIERS_PRESENT = """

@@ -1,0 +1,73 @@
+"""Per-area KPIs at any tier, rolled up from the incidents themselves.
+
+An incident belongs to every area on its ``path`` (city.district.street.
+community.grid), so the KPIs of an area at depth d are one GROUP BY over
+``subpath(path, 0, d)``: counts of children add up to their parent exactly,
+and medians are medians of the pooled incidents, never medians of medians.
+
+- ``incidents``: incidents matching the filters;
+- ``per_km2``: incidents per km² of the area;
+- ``resolved_share``: the share of them verified or closed;
+- ``median_hours``: median hours from report to resolution, of those resolved;
+- ``overdue``: not resolved and past the due time its category's SLA set, now.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from geodata.db import fetch_all
+from geodata.scope import Scope
+from geodata.taxonomy import CLOSED_STATUSES
+from layers.base import INCIDENT_FILTERS, Filters, incident_params
+
+COUNTS = ("incidents", "resolved", "overdue")
+# ``path <@ ltree[]`` tests every element for every row: beyond a few areas, one pass over the scope is cheaper.
+MAX_PATHS = 64
+
+KPIS_BY_PATH = """
+SELECT subpath(path, 0, %(depth)s)::text AS path,
+       count(*) AS incidents,
+       count(*) FILTER (WHERE status = ANY(%(closed)s::text[])) AS resolved,
+       count(*) FILTER (WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s) AS overdue,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - reported_at) / 3600)
+           FILTER (WHERE resolved_at IS NOT NULL) AS median_hours
+FROM shiyu.incident
+WHERE (%(paths)s::ltree[] IS NULL OR path <@ %(paths)s::ltree[]) AND nlevel(path) >= %(depth)s
+  AND (%(grids)s::text[] IS NULL OR grid_code = ANY(%(grids)s::text[]))
+  AND """ + INCIDENT_FILTERS + """
+GROUP BY 1
+"""
+
+
+def empty_kpis(area_m2: float) -> dict:
+    return {"incidents": 0, "resolved": 0, "overdue": 0, "per_km2": 0.0, "resolved_share": None,
+            "median_hours": None, "area_km2": round(area_m2 / 1e6, 3)}
+
+
+def area_kpis(areas: list[dict], filters: Filters, scope: Scope, now: datetime | None = None) -> dict[str, dict]:
+    """KPIs by area code of ``areas`` (dicts with ``code``, ``tier``, ``path`` and ``area_m2``)."""
+    by_depth: dict[int, list[str]] = defaultdict(list)
+    for area in areas:
+        by_depth[area["path"].count(".") + 1].append(area["path"])
+    # grids are found through the btree on grid_code, whatever their number
+    grids = [a["code"] for a in areas] if areas and all(a.get("tier") == "grid" for a in areas) else None
+    params = {**incident_params(filters, scope), "grids": grids, "closed": list(CLOSED_STATUSES),
+              "now": now or datetime.now().astimezone()}
+    rows: dict[str, dict] = {}
+    for depth, paths in by_depth.items():
+        narrow = paths if len(paths) <= MAX_PATHS and grids is None else None
+        for row in fetch_all(KPIS_BY_PATH, {**params, "depth": depth, "paths": narrow}):
+            rows[row["path"]] = row
+    result = {}
+    for area in areas:
+        kpis = empty_kpis(area["area_m2"])
+        row = rows.get(area["path"])
+        if row is not None:
+            kpis.update({name: int(row[name]) for name in COUNTS})
+            kpis["per_km2"] = round(row["incidents"] / max(area["area_m2"] / 1e6, 1e-9), 3)
+            kpis["resolved_share"] = round(row["resolved"] / row["incidents"], 4)
+            kpis["median_hours"] = None if row["median_hours"] is None else round(float(row["median_hours"]), 2)
+        result[area["code"]] = kpis
+    return result

@@ -1,0 +1,105 @@
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import Geod
+
+from geodata.errors import InputError
+from geodata.scope import Scope
+from geodata.taxonomy import CATEGORIES, TIERS
+from layers.areas import build
+from layers.base import Filters
+from tests.layers.tiers import BEIJING, CITY, load_tiers, write_incidents
+
+N = 3000
+WGS84 = Geod(ellps="WGS84")
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory, database_url):
+    from tests.conftest import DATA_TABLES
+    from geodata import db
+
+    db.close_pool()
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(f"shiyu.{t}" for t in DATA_TABLES) + " RESTART IDENTITY CASCADE")
+    folder = tmp_path_factory.mktemp("tiers")
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    boxes = load_tiers(folder)
+    written = write_incidents(folder, N, now)
+    return boxes, written, now
+
+
+def _by_code(tier, **filters):
+    result = build(Filters(bbox=CITY, zoom=10, tier=tier, **filters), Scope.everything())
+    return {f["properties"]["code"]: f["properties"] for f in result.features}
+
+
+def test_counts_of_children_add_up_to_their_parent_at_every_tier(city):
+    boxes, _, _ = city
+    for parent_tier, child_tier in zip(TIERS, TIERS[1:]):
+        parents, children = _by_code(parent_tier), _by_code(child_tier)
+        assert set(parents) == set(boxes[parent_tier]) and set(children) == set(boxes[child_tier])
+        for code, kpis in parents.items():
+            mine = [c for c in children if c[:-1] == code]
+            assert len(mine) == 2
+            for name in ("incidents", "resolved", "overdue"):
+                assert kpis[name] == sum(children[c][name] for c in mine), (parent_tier, code, name)
+    assert _by_code("city")["C"]["incidents"] == N
+
+
+def test_grid_kpis_equal_an_independent_count_of_the_points(city):
+    boxes, written, now = city
+    grids = _by_code("grid")
+    sla = np.array([CATEGORIES[c].sla_hours for c in written["category"]])
+    open_ = ~np.isin(written["status"], ("verified", "closed"))
+    due = np.array([r + timedelta(hours=float(h)) for r, h in zip(written["reported"], sla)])
+    overdue = open_ & (due < now)
+    for code, (w, s, e, n) in boxes["grid"].items():
+        inside = (written["lon"] > w) & (written["lon"] < e) & (written["lat"] > s) & (written["lat"] < n)
+        kpis = grids[code]
+        assert kpis["incidents"] == inside.sum()
+        assert kpis["resolved"] == (inside & ~open_).sum()
+        assert kpis["overdue"] == (inside & overdue).sum()
+        assert kpis["resolved_share"] == pytest.approx((inside & ~open_).sum() / inside.sum(), abs=1e-4)
+        assert kpis["per_km2"] == pytest.approx(inside.sum() / kpis["area_km2"], rel=1e-3)
+        geodesic_m2 = abs(WGS84.geometry_area_perimeter(shapely.box(w, s, e, n))[0])
+        assert kpis["area_km2"] == pytest.approx(geodesic_m2 / 1e6, rel=1e-3)
+
+
+def test_median_hours_to_resolve_pools_the_incidents_of_the_area(city):
+    _, written, _ = city
+    done = np.array([r is not None for r in written["resolved"]])
+    hours = [(r - t).total_seconds() / 3600 for r, t in zip(written["resolved"][done], written["reported"][done])]
+    assert _by_code("city")["C"]["median_hours"] == pytest.approx(np.median(hours), abs=0.01)
+
+
+def test_status_and_severity_filters_narrow_every_kpi(city):
+    _, written, _ = city
+    closed = _by_code("city", statuses=("closed",))["C"]
+    assert closed["incidents"] == closed["resolved"] == (written["status"] == "closed").sum()
+    assert closed["overdue"] == 0
+    serious = _by_code("district", severities=(3, 4))
+    assert sum(k["incidents"] for k in serious.values()) == (written["severity"] >= 3).sum()
+
+
+def test_an_area_code_narrows_to_its_subtree_inside_the_scope(city):
+    street = _by_code("grid", area_code="C12")
+    assert sorted(street) == ["C1211", "C1212", "C1221", "C1222"]
+    district = Scope("C.C1")
+    inside = build(Filters(bbox=CITY, tier="grid", area_code="C11"), district)
+    assert {f["properties"]["code"][:3] for f in inside.features} == {"C11"}
+    with pytest.raises(InputError, match="no area 'C21' in your scope"):
+        build(Filters(bbox=CITY, tier="grid", area_code="C21"), district)
+
+
+def test_filters_refuse_unknown_values():
+    with pytest.raises(InputError, match="unknown status"):
+        Filters(statuses=("lost",))
+    with pytest.raises(InputError, match="unknown severity"):
+        Filters(severities=(9,))
+    with pytest.raises(InputError, match="unknown category"):
+        Filters(categories=("ufo",))
+    with pytest.raises(InputError, match="starts"):
+        Filters(since=datetime(2026, 2, 1, tzinfo=BEIJING), until=datetime(2026, 1, 1, tzinfo=BEIJING))

@@ -109,12 +109,3 @@ class LayerResult:
 
     def geojson(self) -> dict:
         return {"type": "FeatureCollection", "features": self.features}
-
-
-CUBE_RESOLUTIONS = (7, 8)
-
-
-def weekly_cube_covers(filters: Filters, scope: Scope) -> bool:
-    """Whether ``shiyu.incident_week`` can answer: a coarse resolution, the whole city, nothing but categories."""
-    return (filters.res in CUBE_RESOLUTIONS and scope.path is None and filters.area_code is None
-            and not filters.narrows_incidents)

@@ -1,67 +1,82 @@
 """Emerging hot spots: how each cell's Gi* z-score evolves over weekly bins.
 
-Per cell of the grids in view, counts per week come from the weekly cube
-(``shiyu.incident_week``, so r7 and r8 only); Gi* runs on every bin, then the
-Mann–Kendall trend of each cell's z-scores and the categories of ArcGIS Pro's
-Emerging Hot Spot Analysis (``layers/stats.py`` quotes the definitions).
+Per cell of the grids in view, counts per Monday-started Beijing week: the
+complete weeks before the one ``filters.until`` falls in (else the newest
+incident's), so a week still under way does not read as a drop. They come
+from the weekly cube when it can answer (``layers/cube.py``), else from the
+incidents. Gi* runs on every bin, then the Mann–Kendall trend of each cell's
+z-scores and the categories of ArcGIS Pro's Emerging Hot Spot Analysis
+(``layers/stats.py`` quotes the definitions).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date, datetime, time, timedelta
+
 import numpy as np
 
 from geodata.db import compose, fetch_all
-from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import Filters, LayerResult, LegendEntry
+from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params
+from layers.cube import BEIJING, CUBE_FILTERS, cube_params
 from layers.hotspots import study_area
 from layers.stats import EMERGING_CATEGORIES, EMERGING_COLOURS, emerging_from_counts, hex_neighbours
 
 DEFAULT_WEEKS = 12
-RESOLUTIONS = (7, 8)
 
-# The last complete weeks before the newest week with data, so a week still under way does not read as a drop.
-WEEKS = """
-SELECT DISTINCT week FROM shiyu.incident_week
-WHERE week < (SELECT max(week) FROM shiyu.incident_week)
-ORDER BY week DESC LIMIT %(weeks)s
+NEWEST = "SELECT max(reported_at) AS newest FROM shiyu.incident"
+
+COUNTS_BY_WEEK_FROM_CUBE = """
+SELECT {cell} AS cell, week, sum(n)::bigint AS n
+FROM shiyu.incident_week
+WHERE {cell} = ANY(%(cells)s::bigint[]) AND """ + CUBE_FILTERS + """
+GROUP BY 1, 2
 """
 
 COUNTS_BY_WEEK = """
-SELECT {cell} AS cell, week, sum(n)::bigint AS n
-FROM shiyu.incident_week
-WHERE {cell} = ANY(%(cells)s::bigint[]) AND week = ANY(%(weeks)s::date[])
-  AND (%(district)s::text IS NULL OR district = %(district)s)
-  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+SELECT {cell} AS cell, date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week, count(*) AS n
+FROM shiyu.incident
+WHERE {cell} = ANY(%(cells)s::bigint[]) AND """ + INCIDENT_FILTERS + """
 GROUP BY 1, 2
 """
 
 
-def _district(scope: Scope) -> str | None:
-    """The district a scope allows; finer scopes are not in the cube."""
-    if scope.path is None:
-        return None
-    labels = scope.path.split(".")
-    if len(labels) != 2:
-        raise InputError("emerging hot spots are kept per district: choose the city or one district")
-    return labels[1]
+def week_bins(filters: Filters, weeks: int) -> list[date]:
+    """The Mondays of the ``weeks`` complete weeks before the week the window ends in."""
+    end = filters.until or fetch_all(NEWEST)[0]["newest"]
+    if end is None:
+        return []
+    local = end.astimezone(BEIJING)
+    current = local.date() - timedelta(days=local.weekday())
+    return [current - timedelta(weeks=k) for k in range(weeks, 0, -1)]
+
+
+def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list[date]) -> np.ndarray:
+    counts = np.zeros((len(cells), len(bins)))
+    if not len(cells) or not bins:
+        return counts
+    window = dataclasses.replace(filters, since=datetime.combine(bins[0], time(0), BEIJING),
+                                 until=datetime.combine(bins[-1] + timedelta(weeks=1), time(0), BEIJING))
+    cube = cube_params(window, scope)
+    column = f"h3_r{filters.res}"
+    if cube is None:
+        rows = fetch_all(compose(COUNTS_BY_WEEK, cell=column), {"cells": cells.tolist(), **incident_params(window, scope)})
+    else:
+        rows = fetch_all(compose(COUNTS_BY_WEEK_FROM_CUBE, cell=column), {"cells": cells.tolist(), **cube})
+    position = {int(c): i for i, c in enumerate(cells)}
+    column_of = {week: j for j, week in enumerate(bins)}
+    for row in rows:
+        counts[position[row["cell"]], column_of[row["week"]]] = row["n"]
+    return counts
 
 
 def build(filters: Filters, scope: Scope, weeks: int = DEFAULT_WEEKS, k: int = 1) -> LayerResult:
-    if filters.res not in RESOLUTIONS:
-        raise InputError(f"emerging hot spots are computed at H3 r7 and r8, not r{filters.res}")
     study = study_area(filters, scope)
-    bins = sorted(row["week"] for row in fetch_all(WEEKS, {"weeks": weeks}))
+    bins = week_bins(filters, weeks)
     cells = np.array([row["cell"] for row in study], dtype=np.int64)
-    counts = np.zeros((len(cells), len(bins)))
-    if len(cells) and bins:
-        position = {int(c): i for i, c in enumerate(cells)}
-        column = {week: j for j, week in enumerate(bins)}
-        for row in fetch_all(compose(COUNTS_BY_WEEK, cell=f"h3_r{filters.res}"), {
-                "cells": cells.tolist(), "weeks": bins, "district": _district(scope),
-                "categories": list(filters.categories)}):
-            counts[position[row["cell"]], column[row["week"]]] = row["n"]
+    counts = _weekly_counts(filters, scope, cells, bins)
     if len(cells) > 1 and len(bins) >= 2:
         result = emerging_from_counts(counts, hex_neighbours(cells, k))
         categories, z = result.categories, result.z

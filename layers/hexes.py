@@ -9,7 +9,8 @@ import numpy as np
 from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, weekly_cube_covers
+from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params
+from layers.cube import CUBE_FILTERS, cube_params
 
 # ColorBrewer YlOrRd, 6 classes: sequential in lightness, safe for colour-blind viewers.
 COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
@@ -41,7 +42,7 @@ def _nice(value: float) -> int:
 COUNTS_FROM_WEEKS = """
 SELECT {cell} AS cell, sum(n)::bigint AS n
 FROM shiyu.incident_week
-WHERE cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[])
+WHERE """ + CUBE_FILTERS + """
 GROUP BY 1
 """
 
@@ -85,8 +86,9 @@ def _counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
     pad = 2 * _EDGE_DEG[filters.res]
     west, south, east, north = filters.bbox
     column = f"h3_r{filters.res}"
-    if weekly_cube_covers(filters, scope):
-        rows = fetch_all(compose(COUNTS_FROM_WEEKS, cell=column), {"categories": list(filters.categories)})
+    cube = cube_params(filters, scope)
+    if cube is not None:
+        rows = fetch_all(compose(COUNTS_FROM_WEEKS, cell=column), cube)
         centres = [h3.cell_to_latlng(h3.int_to_str(r["cell"])) for r in rows]
         return [(r["cell"], int(r["n"])) for r, (lat, lng) in zip(rows, centres)
                 if west - pad <= lng <= east + pad and south - pad <= lat <= north + pad]

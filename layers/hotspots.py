@@ -14,7 +14,8 @@ from geodata.db import compose, fetch_all
 from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path, weekly_cube_covers
+from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
+from layers.cube import CUBE_FILTERS, cube_params
 from layers.stats import CLASS_COLOURS, CLASSES, getis_ord_gi_star, hex_neighbours
 
 DEFAULT_K = 1
@@ -43,15 +44,16 @@ COUNTS_FROM_WEEKS = """
 SELECT {cell} AS cell, sum(n)::bigint AS n
 FROM shiyu.incident_week
 WHERE {cell} = ANY(%(cells)s::bigint[])
-  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+  AND """ + CUBE_FILTERS + """
 GROUP BY 1
 """
 
 
 def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]:
     column = f"h3_r{filters.res}"
-    query = compose(COUNTS_FROM_WEEKS if weekly_cube_covers(filters, scope) else COUNTS, cell=column)
-    rows = fetch_all(query, {"cells": cells.tolist(), **incident_params(filters, scope)})
+    cube = cube_params(filters, scope)
+    query = compose(COUNTS if cube is None else COUNTS_FROM_WEEKS, cell=column)
+    rows = fetch_all(query, {"cells": cells.tolist(), **(incident_params(filters, scope) if cube is None else cube)})
     return {row["cell"]: int(row["n"]) for row in rows}
 
 

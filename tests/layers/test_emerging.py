@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import h3
 import numpy as np
@@ -6,9 +6,10 @@ import pytest
 
 from etl.load import load_incidents
 from etl.sample import HOTSPOTS
-from geodata.errors import InputError
+from geodata.taxonomy import STATUSES
 from geodata.scope import Scope
 from layers.base import Filters
+from layers.cube import BEIJING
 from layers.emerging import build
 from tests.helpers import write_csv
 
@@ -49,6 +50,22 @@ def test_counts_per_week_equal_the_raw_incidents_of_those_weeks(with_a_new_clust
     assert result.summary["incidents"] == raw
 
 
-def test_fine_resolutions_are_refused_with_a_reason(sample_db):
-    with pytest.raises(InputError, match="r7 and r8, not r9"):
-        build(Filters(bbox=SAMPLE_BOX, res=9, zoom=14), Scope.everything())
+def test_what_the_cube_cannot_answer_is_counted_from_the_incidents_alike(with_a_new_cluster, conn):
+    newest = with_a_new_cluster
+    until = datetime.combine(newest, time(0), BEIJING)
+    from_cube = build(Filters(bbox=SAMPLE_BOX, res=8, zoom=13, until=until), Scope.everything(), weeks=6)
+    every_status = Filters(bbox=SAMPLE_BOX, res=8, zoom=13, until=until, statuses=tuple(STATUSES))
+    from_incidents = build(every_status, Scope.everything(), weeks=6)  # statuses are not in the cube
+    assert [f["properties"] for f in from_cube.features] == [f["properties"] for f in from_incidents.features]
+    fine = build(Filters(bbox=SAMPLE_BOX, res=9, zoom=14, until=until), Scope.everything(), weeks=6)
+    assert fine.summary["incidents"] == from_cube.summary["incidents"] > 300
+    assert fine.summary["first_week"] == str(newest - timedelta(weeks=6))
+
+
+def test_the_bins_end_before_the_week_the_window_ends_in(sample_db):
+    from layers.emerging import week_bins
+
+    friday = datetime(2026, 11, 20, 15, 0, tzinfo=BEIJING)
+    monday = datetime(2026, 11, 16, 0, 0, tzinfo=BEIJING)
+    assert week_bins(Filters(until=friday), 3) == [date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9)]
+    assert week_bins(Filters(until=monday), 3) == week_bins(Filters(until=friday), 3)

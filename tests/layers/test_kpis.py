@@ -10,25 +10,9 @@ from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, TIERS
 from layers.areas import build
 from layers.base import Filters
-from tests.layers.tiers import BEIJING, CITY, load_tiers, write_incidents
+from tests.layers.tiers import BEIJING, CITY, N_INCIDENTS
 
-N = 3000
 WGS84 = Geod(ellps="WGS84")
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory, database_url):
-    from tests.conftest import DATA_TABLES
-    from geodata import db
-
-    db.close_pool()
-    with db.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE " + ", ".join(f"shiyu.{t}" for t in DATA_TABLES) + " RESTART IDENTITY CASCADE")
-    folder = tmp_path_factory.mktemp("tiers")
-    now = datetime.now(BEIJING).replace(microsecond=0)
-    boxes = load_tiers(folder)
-    written = write_incidents(folder, N, now)
-    return boxes, written, now
 
 
 def _by_code(tier, **filters):
@@ -46,7 +30,7 @@ def test_counts_of_children_add_up_to_their_parent_at_every_tier(city):
             assert len(mine) == 2
             for name in ("incidents", "resolved", "overdue"):
                 assert kpis[name] == sum(children[c][name] for c in mine), (parent_tier, code, name)
-    assert _by_code("city")["C"]["incidents"] == N
+    assert _by_code("city")["C"]["incidents"] == N_INCIDENTS
 
 
 def test_grid_kpis_equal_an_independent_count_of_the_points(city):

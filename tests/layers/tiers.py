@@ -51,6 +51,7 @@ def load_tiers(folder: Path) -> dict[str, dict[str, tuple]]:
     return boxes
 
 
+N_INCIDENTS = 3000
 STATUSES = ("reported", "dispatched", "handling", "verified", "closed")
 CATEGORIES = ("dispute", "fire_safety", "traffic_safety", "city_management")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from geodata.taxonomy import CATEGORIES, STATUSES
+
 LANGUAGES = ("zh-CN", "en")
 
 TEXT: dict[str, dict[str, str]] = {
@@ -40,7 +42,10 @@ TEXT: dict[str, dict[str, str]] = {
     "db_down": {"zh-CN": "数据库暂不可用，显示的是最近一次数据", "en": "Database unavailable; showing the last data received"},
     "language": {"zh-CN": "English", "en": "中文"},
     "res_label": {"zh-CN": "r{res} · 约 {km} km²", "en": "r{res} · about {km} km²"},
+    "legend_points": {"zh-CN": "事件 (按类型)", "en": "Incidents by category"},
 }
+# Category and status names are kept with the taxonomy, in both languages.
+TEXT.update({code: {"zh-CN": entry.name_zh, "en": entry.name_en} for code, entry in {**CATEGORIES, **STATUSES}.items()})
 
 
 _PATTERNS_ZH = {"new": "新增", "consecutive": "连续", "intensifying": "加剧", "persistent": "持续",

@@ -1,4 +1,9 @@
-"""Incident counts per H3 cell in view, classed for a sequential colour scale."""
+"""Incident counts per H3 cell in view, classed for a sequential colour scale.
+
+Zoomed in to ``POINTS_ZOOM`` or beyond, when the view holds at most
+``MAX_POINTS`` incidents, the incidents themselves are returned instead (the
+map clusters them); personal data never leaves the database here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
+from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES
 from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params
 from layers.cube import CUBE_FILTERS, cube_params
 
@@ -98,7 +104,47 @@ def _counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
     return [(r["cell"], int(r["n"])) for r in rows]
 
 
+POINTS_ZOOM = 15
+MAX_POINTS = 3000
+
+POINTS_IN_VIEW = """
+SELECT source, external_id, category, severity, status, reported_at, grid_code,
+       status <> ALL(%(closed)s::text[]) AND due_at < now() AS overdue,
+       round(ST_X(geom)::numeric, 6)::float8 AS lon, round(ST_Y(geom)::numeric, 6)::float8 AS lat
+FROM shiyu.incident
+WHERE ST_Intersects(geom, ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))
+  AND """ + INCIDENT_FILTERS + """
+ORDER BY reported_at DESC, source, external_id
+LIMIT %(limit)s
+"""
+
+
+def _points(filters: Filters, scope: Scope) -> LayerResult | None:
+    """The incidents in view, newest first, or None when there are more than the map should draw."""
+    west, south, east, north = filters.bbox
+    rows = fetch_all(POINTS_IN_VIEW, {"west": west, "south": south, "east": east, "north": north,
+                                      "closed": list(CLOSED_STATUSES), "limit": MAX_POINTS + 1,
+                                      **incident_params(filters, scope)})
+    if len(rows) > MAX_POINTS:
+        return None
+    features = [{
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+        "properties": {"id": f"{r['source']}:{r['external_id']}", "category": r["category"], "severity": r["severity"],
+                       "status": r["status"], "reported_at": r["reported_at"].isoformat(), "overdue": bool(r["overdue"]),
+                       "grid_code": r["grid_code"]},
+    } for r in rows]
+    legend = [LegendEntry(code, CATEGORIES[code].colour) for code in sorted({f["properties"]["category"] for f in features})]
+    return LayerResult(features, legend, {"points": len(features), "incidents": len(features)},
+                       {"mode": "points", "cluster": True, "property": "category",
+                        "colours": {code: c.colour for code, c in CATEGORIES.items()}})
+
+
 def build(filters: Filters, scope: Scope) -> LayerResult:
+    if filters.zoom >= POINTS_ZOOM:
+        points = _points(filters, scope)
+        if points is not None:
+            return points
     cells = _counts(filters, scope)
     grid_of = {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": [c for c, _ in cells]})}
     counts = np.array([n for _, n in cells], dtype=np.int64)
@@ -112,5 +158,5 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
         features,
         legend_for(breaks),
         {"cells": len(features), "incidents": int(counts.sum())},
-        {"breaks": breaks, "colours": list(COLOURS[: len(breaks)]), "property": "count"},
+        {"mode": "hexes", "breaks": breaks, "colours": list(COLOURS[: len(breaks)]), "property": "count"},
     )

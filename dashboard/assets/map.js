@@ -17,6 +17,11 @@ window.shiyu = Object.assign({}, window.shiyu, {
     const colour = (h.classes || {})[feature.properties[h.property || "class"]] || "#f7f7f7";
     return {fillColor: colour, fillOpacity: 0.85, color: "#444444", weight: 0.4, opacity: 0.6};
   },
+  incidentPoint: function (feature, latlng, context) {
+    const h = context.hideout || {};
+    const colour = (h.colours || {})[feature.properties.category] || "#555555";
+    return L.circleMarker(latlng, {radius: 6, fillColor: colour, fillOpacity: 0.9, color: "#ffffff", weight: 1.5});
+  },
   gridStyle: function () {
     return {fill: true, fillOpacity: 0, color: "#1f2d3d", weight: 1.2, opacity: 0.85};
   },

@@ -118,6 +118,10 @@ def layout(lang: str | None = None, res: str | None = None, layer: str | None = 
                        *base,
                        dl.GeoJSON(id="explore-hexes", data={"type": "FeatureCollection", "features": []},
                                   style={"variable": "shiyu.hexStyle"}, hideout={}),
+                       # Zoomed in far enough, the incidents themselves, clustered in the browser.
+                       dl.GeoJSON(id="explore-points", data={"type": "FeatureCollection", "features": []},
+                                  cluster=True, zoomToBoundsOnClick=True, superClusterOptions={"radius": 60},
+                                  pointToLayer={"variable": "shiyu.incidentPoint"}, hideout={}),
                        # Outlines in a pane above the hexagons that lets clicks and hovers through to them.
                        dl.Pane(name="grids", style={"zIndex": 450, "pointerEvents": "none"}, children=[
                            dl.GeoJSON(id="explore-grids", data={"type": "FeatureCollection", "features": []},
@@ -132,7 +136,7 @@ def layout(lang: str | None = None, res: str | None = None, layer: str | None = 
 @callback(
     Output("explore-hexes", "data"), Output("explore-hexes", "hideout"), Output("explore-grids", "data"),
     Output("explore-legend", "children"), Output("explore-stats", "children"), Output("explore-notice", "children"),
-    Output("explore-hexes", "style"),
+    Output("explore-hexes", "style"), Output("explore-points", "data"), Output("explore-points", "hideout"),
     Input("explore-map", "bounds"), Input("explore-map", "zoom"), Input("explore-res", "value"),
     Input("explore-layer", "value"),
     State("explore-lang", "data"), State("explore-extent", "data"), State("explore-tiers", "data"),
@@ -146,15 +150,15 @@ def update_map(bounds, zoom, res, layer, lang, extent, tiers):
         zoom = float(zoom or 12)
         tier, auto_res = for_zoom(zoom, tiers or [])
         res = auto_res if res in (None, "auto") else int(res)
-        if layer == "emerging":  # kept weekly at r7 and r8 only
-            res = min(res, 8)
         filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier)
         hexes = build(layer, filters, Scope.everything())
         grids = build("areas", filters, Scope.everything())
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)
-        return no_update, no_update, no_update, no_update, no_update, message, no_update
+        return no_update, no_update, no_update, no_update, no_update, message, no_update, no_update, no_update
+    if hexes.style.get("mode") == "points":
+        return _points(hexes, grids, filters, layer, lang)
     classed = layer in QUIET
     if classed:
         hexes.features = [f for f in hexes.features if f["properties"]["class"] != QUIET[layer]]
@@ -173,4 +177,23 @@ def update_map(bounds, zoom, res, layer, lang, extent, tiers):
     stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
              for key, value in (*shown, (filters.tier, grids.summary["areas"]))]
     style = {"variable": "shiyu.classStyle" if classed else "shiyu.hexStyle"}
-    return hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters, layer), stats, "", style
+    return (hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters, layer), stats, "", style,
+            EMPTY, {})
+
+
+EMPTY = {"type": "FeatureCollection", "features": []}
+
+
+def _points(points, grids, filters: Filters, layer: str, lang: str) -> tuple:
+    """The incidents themselves: drawn by the clustered layer, the hexagon layer emptied."""
+    for feature in points.features:
+        p = feature["properties"]
+        p["tooltip"] = (f"{t(p['category'], lang)} · {t(p['status'], lang)}<br>{p['reported_at'][:16].replace('T', ' ')}"
+                        f"<br>{t('grid', lang)}: {p['grid_code'] or '—'}")
+    stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
+             for key, value in (("incidents", points.summary["incidents"]), (filters.tier, grids.summary["areas"]))]
+    legend = [html.H2(t("legend_points", lang)),
+              *[html.Div([html.Span(className="swatch dot", style={"background": e.colour}),
+                          html.Span(t(e.label, lang))], className="legend-row") for e in points.legend]]
+    return (EMPTY, {}, grids.geojson(), legend, stats, "", {"variable": "shiyu.hexStyle"},
+            points.geojson(), points.style)

@@ -74,3 +74,24 @@ def test_emerging_layer_loads_with_its_legend_and_a_clean_console(served, page):
     stats = page.locator("#explore-stats").inner_text()
     assert "significant hexagons" in stats
     assert page.console_errors == []
+
+
+def test_zoomed_in_the_map_draws_the_incidents_themselves_clustered(served, page, conn):
+    page.goto(served + "/?lang=en")
+    _wait_for_hexes(page, 10)
+    box = page.locator("#explore-map").bounding_box()
+    # Three levels in around the middle of the sample, by double clicks as a user would.
+    for zoom in range(3):
+        page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_function("document.querySelector('#explore-map').classList.contains('leaflet-zoom-anim') === false")
+    page.wait_for_function("document.querySelector('#explore-legend h2') && "
+                           "document.querySelector('#explore-legend h2').innerText === 'Incidents by category'",
+                           timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.leaflet-marker-pane .marker-cluster').length"
+                           " + document.querySelectorAll('#explore-map .leaflet-overlay-pane path').length > 0",
+                           timeout=30_000)
+    stats = page.locator("#explore-stats").inner_text().replace(",", "")
+    shown = int(stats.split("incidents")[1].split()[0])
+    assert 0 < shown <= 3000
+    assert page.console_errors == []
+    page.screenshot(path=str(ARTIFACTS / "explore-points.png"))

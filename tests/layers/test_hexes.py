@@ -75,3 +75,28 @@ def test_a_hex_names_the_grid_holding_the_largest_share_of_it(sample_db, conn):
                                  "ORDER BY cell, share DESC, code").fetchall())
     result = build(Filters(res=9), Scope.everything())
     assert all(f["properties"]["grid_code"] == dominant[h3.str_to_int(f["properties"]["h3"])] for f in result.features)
+
+
+def test_zoomed_in_a_view_of_few_incidents_returns_the_incidents_without_personal_data(sample_db, conn):
+    from layers.hexes import MAX_POINTS, POINTS_ZOOM
+
+    box = (120.12, 30.27, 120.13, 30.28)
+    expected = conn.execute("""SELECT source || ':' || external_id FROM shiyu.incident
+                               WHERE ST_Intersects(geom, ST_MakeEnvelope(120.12, 30.27, 120.13, 30.28, 4326))
+                               ORDER BY reported_at DESC, source, external_id""").fetchall()
+    assert 0 < len(expected) <= MAX_POINTS
+    points = build(Filters(bbox=box, zoom=POINTS_ZOOM, res=10), Scope.everything())
+    assert points.style["mode"] == "points"
+    assert [f["properties"]["id"] for f in points.features] == [row[0] for row in expected]
+    assert all(f["geometry"]["type"] == "Point" for f in points.features)
+    assert not {"pii", "reporter_name", "reporter_phone", "description"} & set(points.features[0]["properties"])
+    assert build(Filters(bbox=box, zoom=POINTS_ZOOM - 1, res=10), Scope.everything()).style["mode"] == "hexes"
+
+
+def test_a_crowded_view_stays_in_hexagons_however_far_zoomed(sample_db, conn):
+    from layers.hexes import MAX_POINTS, POINTS_ZOOM
+
+    total = conn.execute("SELECT count(*) FROM shiyu.incident").fetchone()[0]
+    assert total > MAX_POINTS
+    crowded = build(Filters(bbox=(120.0, 30.1, 120.3, 30.4), zoom=POINTS_ZOOM + 2, res=10), Scope.everything())
+    assert crowded.style["mode"] == "hexes" and crowded.summary["incidents"] == total

@@ -12,6 +12,8 @@ walking the hierarchy of cells, not of points.
 
 from __future__ import annotations
 
+import functools
+
 import h3
 import numpy as np
 from h3ronpy.vector import coordinates_to_cells
@@ -48,8 +50,10 @@ def cell_to_hex(cell: int) -> str:
     return h3.int_to_str(int(cell))
 
 
+# Views repeat (a wall refreshes the same city every 30 s): 65,536 rings are about 50 MB.
+@functools.lru_cache(maxsize=65_536)
 def cell_to_ring_lonlat(cell: int, ndigits: int = 6) -> list[list[float]]:
-    """The closed GeoJSON ring ``[[lon, lat], …]`` of a cell, rounded to ``ndigits``."""
+    """The closed GeoJSON ring ``[[lon, lat], …]`` of a cell, rounded to ``ndigits``; shared, so never mutate it."""
     ring = [[round(lng, ndigits), round(lat, ndigits)] for lat, lng in h3.cell_to_boundary(h3.int_to_str(int(cell)))]
     ring.append(ring[0])
     return ring

@@ -73,18 +73,21 @@ def build(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> LayerResult:
     cells = np.array([row["cell"] for row in study], dtype=np.int64)
     by_cell = _counts(filters, scope, cells) if len(cells) else {}
     counts = np.array([by_cell.get(int(c), 0) for c in cells], dtype=float)
-    result = getis_ord_gi_star(counts, hex_neighbours(cells, k)) if len(cells) > 1 else None
-    features = []
-    for i, row in enumerate(study):
-        z, p, p_fdr, cls = (0.0, 1.0, 1.0, "ns") if result is None else (
-            float(result.z[i]), float(result.p[i]), float(result.p_fdr[i]), str(result.classes[i]))
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(row["cell"])]},
-            "properties": {"h3": cell_to_hex(row["cell"]), "count": int(counts[i]), "z": round(z, 4), "p": p,
-                           "p_fdr": p_fdr, "class": cls, "grid_code": row["code"]},
-        })
-    tally = {c: sum(1 for f in features if f["properties"]["class"] == c) for c in CLASSES}
+    if len(cells) > 1:
+        result = getis_ord_gi_star(counts, hex_neighbours(cells, k))
+        z, p, p_fdr, classes = np.round(result.z, 4), result.p, result.p_fdr, result.classes
+    else:
+        z, p, p_fdr, classes = np.zeros(len(cells)), np.ones(len(cells)), np.ones(len(cells)), np.full(len(cells), "ns")
+    # Whole columns to Python at once: indexing numpy scalar by scalar costs more than the statistics.
+    features = [{
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(row["cell"])]},
+        "properties": {"h3": cell_to_hex(row["cell"]), "count": n, "z": zi, "p": pi, "p_fdr": qi, "class": ci,
+                       "grid_code": row["code"]},
+    } for row, n, zi, pi, qi, ci in zip(study, counts.astype(int).tolist(), z.tolist(), p.tolist(), p_fdr.tolist(),
+                                        classes.tolist())]
+    tally = dict.fromkeys(CLASSES, 0) | dict(zip(*np.unique(classes, return_counts=True)))
+    tally = {c: int(n) for c, n in tally.items()}
     return LayerResult(
         features,
         [LegendEntry(c, CLASS_COLOURS[c]) for c in CLASSES],

@@ -9,7 +9,7 @@ from shapely.geometry import Point, box
 from etl.load import load_areas, load_incidents
 from geodata.errors import InputError
 from geodata.scope import Scope
-from layers import warnings
+from layers import early_warning
 from layers.base import Filters
 from tests.helpers import write_csv
 
@@ -100,7 +100,7 @@ def _got(result, key="grid_code"):
 def _build(**kwargs):
     unit = kwargs.pop("unit", "grid")
     scope = kwargs.pop("scope", Scope.everything())
-    return warnings.build(Filters(until=T, **kwargs), scope, unit=unit)
+    return early_warning.build(Filters(until=T, **kwargs), scope, unit=unit)
 
 
 def test_a_spike_over_the_same_hours_of_past_weeks_is_flagged_with_its_poisson_bound(city):
@@ -140,7 +140,7 @@ def test_a_quiet_grid_uses_the_prior_and_needs_min_count(city, monkeypatch):
     g4 = {f["properties"]["window"]: f["properties"] for f in _build().features if f["properties"]["grid_code"] == "G4"}
     assert g4["24h"]["baseline"] == 0 and g4["24h"]["upper"] == int(poisson.ppf(0.999, 0.5 / 8))
     assert "过去8周同时段无事件" in g4["24h"]["reason_zh"]
-    monkeypatch.setattr(warnings, "ALPHA", 0.05)  # a looser bound that two incidents exceed
+    monkeypatch.setattr(early_warning, "ALPHA", 0.05)  # a looser bound that two incidents exceed
     assert 2 > poisson.ppf(0.95, 0.5 / 8)
     flagged = {f["properties"]["grid_code"] for f in _build().features}
     assert "G4" in flagged and "G5" not in flagged

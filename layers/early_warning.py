@@ -266,7 +266,7 @@ def reasons(flag: dict, categories: list, spans: int, place_zh: str, place_en: s
     return zh, en
 
 
-def _shapes_and_grids(filters: Filters, unit: str, units: list) -> tuple[dict, dict]:
+def _shapes_and_grids(filters: Filters, unit: str, units: list, path: str | None) -> tuple[dict, dict]:
     """The geometry of each flagged unit and the grid accountable for it."""
     if not units:
         return {}, {}
@@ -274,7 +274,8 @@ def _shapes_and_grids(filters: Filters, unit: str, units: list) -> tuple[dict, d
         rows = fetch_all(GRID_SHAPES, {"codes": units, "tolerance": pixel_degrees(filters.zoom)})
         return {r["code"]: orjson.loads(r["geometry"]) for r in rows}, {u: u for u in units}
     shapes = {u: {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(u)]} for u in units}
-    return shapes, {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": units})}
+    return shapes, {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": units,
+                                                                        "scope": path})}
 
 
 def _places(unit: str, u, grid: str | None) -> tuple[str, str]:
@@ -297,7 +298,7 @@ def build(filters: Filters, scope: Scope, unit: str = "grid") -> LayerResult:
     flagged = flagged[:MAX_FEATURES]
     units = sorted({f["unit"] for f in flagged})
     categories = _categories(filters, narrowing, unit, units, until)
-    shapes, grid_of = _shapes_and_grids(filters, unit, units)
+    shapes, grid_of = _shapes_and_grids(filters, unit, units, narrowing["scope"])
     features = []
     for flag in flagged:
         u, window = flag["unit"], flag["window"]

@@ -15,7 +15,7 @@ from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES
-from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params
+from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.cube import CUBE_FILTERS, cube_params
 
 # ColorBrewer YlOrRd, 6 classes: sequential in lightness, safe for colour-blind viewers.
@@ -52,11 +52,13 @@ WHERE """ + CUBE_FILTERS + """
 GROUP BY 1
 """
 
-# The grid accountable for a hex: the one holding the largest share of it.
+# The grid accountable for a hex: the one in scope holding the largest share of it.
 DOMINANT_GRID = """
-SELECT DISTINCT ON (cell) cell, code FROM shiyu.area_cell
-WHERE res = %(res)s AND cell = ANY(%(cells)s::bigint[])
-ORDER BY cell, share DESC, code
+SELECT DISTINCT ON (c.cell) c.cell, c.code
+FROM shiyu.area_cell c JOIN shiyu.area a ON a.code = c.code
+WHERE c.res = %(res)s AND c.cell = ANY(%(cells)s::bigint[])
+  AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
+ORDER BY c.cell, c.share DESC, c.code
 """
 
 
@@ -146,7 +148,8 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
         if points is not None:
             return points
     cells = _counts(filters, scope)
-    grid_of = {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": [c for c, _ in cells]})}
+    grid_of = {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": [c for c, _ in cells],
+                                                                    "scope": view_path(filters, scope)})}
     counts = np.array([n for _, n in cells], dtype=np.int64)
     breaks = nice_breaks(counts)
     features = [{

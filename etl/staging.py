@@ -146,6 +146,25 @@ WITH up AS (
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """)
 
+# The per-day patrol cube is recomputed, not patched, for the Beijing days a batch
+# touches: a recount cannot drift on re-loads, and a day is cheap (the demo's
+# 192k pings of a day: 0.26 s through patrol_ping_ts_idx). Unanalysed, the days
+# table is guessed at 2,550 rows and the recount plan turns to JIT (measured 0.5 s).
+PATROL_DAYS = """
+CREATE TEMP TABLE stage_patrol_day ON COMMIT DROP AS
+SELECT DISTINCT (ts AT TIME ZONE 'Asia/Shanghai')::date AS day FROM stage_points
+"""
+ANALYZE_PATROL_DAYS = "ANALYZE stage_patrol_day"
+DELETE_PATROL_DAYS = "DELETE FROM shiyu.patrol_cell_day c USING stage_patrol_day d WHERE c.day = d.day"
+INSERT_PATROL_DAYS = """
+INSERT INTO shiyu.patrol_cell_day (day, h3_r10, pings, last_ts)
+SELECT d.day, p.h3_r10, count(*), max(p.ts)
+FROM stage_patrol_day d
+JOIN shiyu.patrol_ping p ON p.ts >= d.day::timestamp AT TIME ZONE 'Asia/Shanghai'
+                        AND p.ts < (d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'
+GROUP BY 1, 2
+"""
+
 PATROLS = PointKind(
     kind="patrols", table="patrol_ping", key=("unit_id", "ts"), key_fields=("unit_id", "ts"), key_label="ping of unit at time", order_by="h3_r10",
     stage_columns=("row_no", "unit_id", "ts", "lon", "lat", "h3_r10"),
@@ -171,7 +190,8 @@ WITH up AS (
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
-""")
+""",
+    after_upsert=(PATROL_DAYS, ANALYZE_PATROL_DAYS, DELETE_PATROL_DAYS, INSERT_PATROL_DAYS))
 
 # {key} is the kind's key columns. The first row of a key (by its place in the
 # file) stays; the others leave staging and become rejects.

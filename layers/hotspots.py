@@ -8,6 +8,8 @@ the largest share of it, so a hot hex names the person accountable for it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from geodata.db import compose, fetch_all
@@ -68,29 +70,46 @@ def study_area(filters: Filters, scope: Scope) -> list[dict]:
     return study
 
 
-def build(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> LayerResult:
+@dataclass
+class Analysis:
+    """Gi* of every cell of the study area, as columns."""
+
+    cells: np.ndarray       # int64 H3 ids
+    grid_codes: list[str]   # the grid accountable for each
+    counts: np.ndarray
+    z: np.ndarray
+    p: np.ndarray
+    p_fdr: np.ndarray
+    classes: np.ndarray
+
+
+def analyse(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> Analysis:
+    """Counts, Gi* and classes of the study area, without building features (for layers that need the classes)."""
     study = study_area(filters, scope)
     cells = np.array([row["cell"] for row in study], dtype=np.int64)
     by_cell = _counts(filters, scope, cells) if len(cells) else {}
     counts = np.array([by_cell.get(int(c), 0) for c in cells], dtype=float)
     if len(cells) > 1:
         result = getis_ord_gi_star(counts, hex_neighbours(cells, k))
-        z, p, p_fdr, classes = np.round(result.z, 4), result.p, result.p_fdr, result.classes
+        z, p, p_fdr, classes = result.z, result.p, result.p_fdr, result.classes
     else:
         z, p, p_fdr, classes = np.zeros(len(cells)), np.ones(len(cells)), np.ones(len(cells)), np.full(len(cells), "ns")
+    return Analysis(cells, [row["code"] for row in study], counts, z, p, p_fdr, classes)
+
+
+def build(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> LayerResult:
+    a = analyse(filters, scope, k)
     # Whole columns to Python at once: indexing numpy scalar by scalar costs more than the statistics.
     features = [{
         "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(row["cell"])]},
-        "properties": {"h3": cell_to_hex(row["cell"]), "count": n, "z": zi, "p": pi, "p_fdr": qi, "class": ci,
-                       "grid_code": row["code"]},
-    } for row, n, zi, pi, qi, ci in zip(study, counts.astype(int).tolist(), z.tolist(), p.tolist(), p_fdr.tolist(),
-                                        classes.tolist())]
-    tally = dict.fromkeys(CLASSES, 0) | dict(zip(*np.unique(classes, return_counts=True)))
-    tally = {c: int(n) for c, n in tally.items()}
+        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(cell)]},
+        "properties": {"h3": cell_to_hex(cell), "count": n, "z": zi, "p": pi, "p_fdr": qi, "class": ci, "grid_code": code},
+    } for cell, code, n, zi, pi, qi, ci in zip(a.cells.tolist(), a.grid_codes, a.counts.astype(int).tolist(),
+                                               np.round(a.z, 4).tolist(), a.p.tolist(), a.p_fdr.tolist(), a.classes.tolist())]
+    tally = dict.fromkeys(CLASSES, 0) | {c: int(n) for c, n in zip(*np.unique(a.classes, return_counts=True))}
     return LayerResult(
         features,
         [LegendEntry(c, CLASS_COLOURS[c]) for c in CLASSES],
-        {"cells": len(features), "incidents": int(counts.sum()), "k": k, **tally},
+        {"cells": len(features), "incidents": int(a.counts.sum()), "k": k, **tally},
         {"classes": dict(CLASS_COLOURS), "property": "class"},
     )

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from geodata.errors import InputError
 from geodata.scope import Scope
-from layers import areas, early_warning, emerging, facilities, hexes, hotspots
+from layers import areas, coverage, early_warning, emerging, facilities, hexes, hotspots
 from layers.base import Filters, LayerResult
 
 LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
@@ -14,6 +14,7 @@ LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
     "hexes": hexes.build,
     "hotspots": hotspots.build,
     "emerging": emerging.build,
+    "coverage": coverage.build,
     "facilities": facilities.build,
     "warnings": early_warning.build,
 }

@@ -9,7 +9,7 @@ import orjson
 
 from geodata.db import fetch_all
 from geodata.scope import Scope
-from layers.base import Filters, LayerResult, LegendEntry, view_path
+from layers.base import Filters, LayerResult, LegendEntry, pixel_degrees, view_path
 from layers.kpis import area_kpis
 
 MAX_FEATURES = 5000
@@ -26,10 +26,6 @@ WHERE a.tier = %(tier)s
 ORDER BY a.code
 LIMIT %(limit)s
 """
-
-
-def pixel_degrees(zoom: float) -> float:
-    return 360.0 / (256 * 2**zoom)
 
 
 # ColorBrewer YlGnBu, 5 classes: sequential, safe for colour-blind viewers, apart from the hexes' YlOrRd.

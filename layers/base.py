@@ -70,6 +70,11 @@ INCIDENT_FILTERS = """
     AND (cardinality(%(statuses)s::text[]) = 0 OR status = ANY(%(statuses)s::text[]))
 """
 
+def pixel_degrees(zoom: float) -> float:
+    """About one screen pixel in degrees at ``zoom``: what boundaries are simplified by."""
+    return 360.0 / (256 * 2**zoom)
+
+
 AREA_PATH = "SELECT path::text AS path FROM shiyu.area WHERE code = %(code)s"
 
 

@@ -58,8 +58,7 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
-from layers.areas import pixel_degrees
-from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params
+from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, pixel_degrees
 from layers.hexes import DOMINANT_GRID
 
 ALPHA = 0.001

@@ -9,7 +9,10 @@ and medians are medians of the pooled incidents, never medians of medians.
 - ``per_km2``: incidents per km² of the area;
 - ``resolved_share``: the share of them verified or closed;
 - ``median_hours``: median hours from report to resolution, of those resolved;
-- ``overdue``: not resolved and past the due time its category's SLA set, now.
+- ``overdue``: not resolved and past the due time its category's SLA set, now;
+- ``patrol_share``: the part of the area of its grids that a patrol visited in
+  the window (``layers/coverage.py``), so an area's share is the area-weighted
+  mean of its grids'.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from geodata.db import fetch_all
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
 from layers.base import INCIDENT_FILTERS, Filters, incident_params
+from layers.coverage import shares_by_path
 
 COUNTS = ("incidents", "resolved", "overdue")
 # ``path <@ ltree[]`` tests every element for every row: beyond a few areas, one pass over the scope is cheaper.
@@ -43,7 +47,7 @@ GROUP BY 1
 
 def empty_kpis(area_m2: float) -> dict:
     return {"incidents": 0, "resolved": 0, "overdue": 0, "per_km2": 0.0, "resolved_share": None,
-            "median_hours": None, "area_km2": round(area_m2 / 1e6, 3)}
+            "median_hours": None, "patrol_share": None, "area_km2": round(area_m2 / 1e6, 3)}
 
 
 def area_kpis(areas: list[dict], filters: Filters, scope: Scope, now: datetime | None = None) -> dict[str, dict]:
@@ -56,13 +60,17 @@ def area_kpis(areas: list[dict], filters: Filters, scope: Scope, now: datetime |
     params = {**incident_params(filters, scope), "grids": grids, "closed": list(CLOSED_STATUSES),
               "now": now or datetime.now().astimezone()}
     rows: dict[str, dict] = {}
+    patrolled: dict[str, float] = {}
     for depth, paths in by_depth.items():
         narrow = paths if len(paths) <= MAX_PATHS and grids is None else None
         for row in fetch_all(KPIS_BY_PATH, {**params, "depth": depth, "paths": narrow}):
             rows[row["path"]] = row
+        patrolled |= shares_by_path(depth, paths if len(paths) <= MAX_PATHS else None, filters, scope)
     result = {}
     for area in areas:
         kpis = empty_kpis(area["area_m2"])
+        share = patrolled.get(area["path"])
+        kpis["patrol_share"] = None if share is None else round(share, 4)
         row = rows.get(area["path"])
         if row is not None:
             kpis.update({name: int(row[name]) for name in COUNTS})

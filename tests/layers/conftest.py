@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.layers.tiers import BEIJING, N_INCIDENTS, load_tiers, write_incidents
+from tests.layers.tiers import BEIJING, N_INCIDENTS, load_tiers, write_incidents, write_pings
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,7 @@ def city(tmp_path_factory, database_url):
     now = datetime.now(BEIJING).replace(microsecond=0)
     boxes = load_tiers(folder)
     written = write_incidents(folder, N_INCIDENTS, now)
+    write_pings(folder, now)
     return boxes, written, now
 
 

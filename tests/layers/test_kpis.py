@@ -33,6 +33,23 @@ def test_counts_of_children_add_up_to_their_parent_at_every_tier(city):
     assert _by_code("city")["C"]["incidents"] == N_INCIDENTS
 
 
+def test_patrol_share_rolls_up_as_the_area_weighted_mean_of_the_grids_coverage_measures(city):
+    from layers.coverage import build as coverage
+
+    boxes, _, _ = city
+    measured = {f["properties"]["grid_code"]: f["properties"]["share"]
+                for f in coverage(Filters(bbox=CITY, zoom=10), Scope.everything()).features if f["properties"]["kind"] == "grid"}
+    assert measured["C1111"] > 0 and measured["C2222"] > 0 and measured["C1221"] == 0
+    grids = _by_code("grid")
+    for code, share in measured.items():
+        assert grids[code]["patrol_share"] == pytest.approx(share, abs=1e-3)
+    for tier in TIERS[:-1]:
+        for code, kpis in _by_code(tier).items():
+            mine = [g for g in grids if g.startswith(code)]
+            weighted = sum(measured[g] * grids[g]["area_km2"] for g in mine) / sum(grids[g]["area_km2"] for g in mine)
+            assert kpis["patrol_share"] == pytest.approx(weighted, abs=2e-3), (tier, code)
+
+
 def test_grid_kpis_equal_an_independent_count_of_the_points(city):
     boxes, written, now = city
     grids = _by_code("grid")

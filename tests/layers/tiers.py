@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from etl.load import load_areas, load_incidents
+from etl.load import load_areas, load_incidents, load_patrols
 from tests.helpers import write_csv
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -76,3 +76,16 @@ def write_incidents(folder: Path, n: int, now: datetime, seed: int = 7) -> dict[
     assert summary.loaded == n, summary
     return {"lon": np.round(lon, 6), "lat": np.round(lat, 6), "status": status, "category": category,
             "severity": severity, "reported": np.array(reported), "resolved": np.array(resolved, dtype=object)}
+
+
+def write_pings(folder: Path, now: datetime, seed: int = 11) -> dict[str, np.ndarray]:
+    """Two patrol units' pings over the last three days, one sweeping the west half of district C1, one a corner of C2."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    lon = np.concatenate([rng.uniform(120.01, 120.09, n), rng.uniform(120.31, 120.39, n // 4)])
+    lat = np.concatenate([rng.uniform(30.01, 30.39, n), rng.uniform(30.31, 30.39, n // 4)])
+    unit = np.array(["U1"] * n + ["U2"] * (n // 4))
+    ts = [now - timedelta(minutes=10 * i + 5) for i in range(len(lon))]
+    rows = [[unit[i], f"{ts[i]:%Y-%m-%d %H:%M:%S}", f"{lon[i]:.6f}", f"{lat[i]:.6f}"] for i in range(len(lon))]
+    load_patrols(write_csv(folder / "pings.csv", rows, header=("unit_id", "ts", "lon", "lat")), source="tiers")
+    return {"lon": lon, "lat": lat}

@@ -81,9 +81,12 @@ def test_zoomed_in_the_map_draws_the_incidents_themselves_clustered(served, page
     _wait_for_hexes(page, 10)
     box = page.locator("#explore-map").bounding_box()
     # Three levels in around the middle of the sample, by double clicks as a user would.
-    for zoom in range(3):
+    scale = "(() => { const s = document.querySelector('.leaflet-control-scale-line'); return s.innerText + s.style.width; })()"
+    for _ in range(3):
+        before = page.evaluate(scale)
         page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_function("document.querySelector('#explore-map').classList.contains('leaflet-zoom-anim') === false")
+        # A double click during the previous zoom's animation is dropped: wait until this one has shown.
+        page.wait_for_function(f"{scale} !== {before!r} && !document.querySelector('.leaflet-zoom-anim')")
     page.wait_for_function("document.querySelector('#explore-legend h2') && "
                            "document.querySelector('#explore-legend h2').innerText === 'Incidents by category'",
                            timeout=30_000)

@@ -21,6 +21,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SHIYU_TILE_URL", "", "Basemap tile URL template ({z}/{x}/{y}); empty: no basemap, boundaries only."),
     ("SHIYU_TILE_ATTRIBUTION", "", "Attribution shown for the basemap tiles."),
     ("SHIYU_LANG", "zh-CN", "Default UI language: zh-CN or en."),
+    ("SHIYU_WALL_REFRESH_S", "30", "How often the command-centre wall (/wall) refreshes itself, in seconds."),
+    ("SHIYU_STALE_AFTER_MIN", "60", "The wall warns that its data is stale when the newest load is older than this, in minutes."),
 )
 
 
@@ -34,6 +36,8 @@ class Settings:
     tile_url: str
     tile_attribution: str
     lang: str
+    wall_refresh_s: float
+    stale_after_min: float
 
 
 def _read(environ: dict[str, str] | os._Environ) -> Settings:
@@ -47,6 +51,8 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         tile_url=value["SHIYU_TILE_URL"].strip(),
         tile_attribution=value["SHIYU_TILE_ATTRIBUTION"].strip(),
         lang=value["SHIYU_LANG"].strip() or "zh-CN",
+        wall_refresh_s=float(value["SHIYU_WALL_REFRESH_S"]),
+        stale_after_min=float(value["SHIYU_STALE_AFTER_MIN"]),
     )
 
 

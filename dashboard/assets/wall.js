@@ -1,0 +1,25 @@
+// Style functions of the wall's map (dashboard/pages/wall.py); breaks and colours come through `hideout`.
+window.shiyu = Object.assign({}, window.shiyu, {
+  wallDistrict: function (feature, context) {
+    const h = context.hideout || {};
+    const value = feature.properties[h.property || "per_km2"] || 0;
+    const breaks = h.breaks || [];
+    const colours = h.colours || [];
+    let colour = h.zero || "#f0f0f0";
+    if (value > 0) {
+      colour = colours.length ? colours[colours.length - 1] : colour;
+      for (let i = 0; i < breaks.length; i++) {
+        if (value <= breaks[i]) { colour = colours[i]; break; }
+      }
+    }
+    return {fillColor: colour, fillOpacity: 0.5, color: "#e6edf5", weight: 2, opacity: 0.9};
+  },
+  wallHotspot: function (feature, context) {
+    const h = context.hideout || {};
+    const colour = (h.classes || {})[feature.properties[h.property || "class"]] || "#f7f7f7";
+    return {fillColor: colour, fillOpacity: 0.85, color: colour, weight: 0.5, opacity: 0.9};
+  },
+  wallBelow: function () {
+    return {fill: false, color: "#F0E442", weight: 2.5, opacity: 0.95, dashArray: "6 4"};
+  },
+});

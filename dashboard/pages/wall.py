@@ -1,0 +1,322 @@
+"""The command-centre wall (``/wall``): the whole city at a glance, refreshing itself, nothing to click.
+
+``?lang=en`` switches to English, ``?refresh=SECONDS`` overrides
+``SHIYU_WALL_REFRESH_S`` (tests use 2) and ``?rotate=1`` moves the map
+through the districts, one per refresh. When the database cannot be reached,
+every data output keeps its last value and only the status line changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from datetime import datetime, timedelta, timezone
+
+import dash
+import dash_leaflet as dl
+import orjson
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard.i18n import pick, t
+from geodata.errors import ShiyuError
+from geodata.scope import Scope
+from geodata.settings import settings
+from layers import areas, coverage, early_warning, hotspots, panels
+from layers.base import Filters
+from layers.stats import CLASS_COLOURS
+
+log = logging.getLogger(__name__)
+dash.register_page(__name__, path="/wall", title="市域 · 指挥中心")
+
+HANGZHOU = (119.9, 30.1, 120.4, 30.45)
+EVERYTHING = Scope.everything()
+DAYS = 30
+MAP_ZOOM = 11  # boundaries are simplified by about a pixel at this zoom: the city fills a wall-sized map near it
+HOT_RES = 7
+MAX_OUTLINES = 3000  # grids below the patrol threshold drawn; the thinnest coverage first
+MAX_ALERTS = 8
+MAX_LATEST = 12
+MIN_REFRESH_S = 1.0
+EMPTY = {"type": "FeatureCollection", "features": []}
+# Okabe–Ito: sky blue for the trend, orange for the bars, yellow for the thinly patrolled grids.
+TREND_COLOUR, BAR_COLOUR, BELOW_COLOUR = "#56B4E9", "#E69F00", "#F0E442"
+TEXT_COLOUR, GRID_COLOUR = "#dbe4ee", "rgba(219, 228, 238, 0.12)"
+
+
+def _initial_view(bbox) -> tuple[list[float], float]:
+    """Centre and zoom fitting ``bbox`` in about a 1080p wall's map; the first refresh fits it exactly."""
+    west, south, east, north = bbox
+    merc = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    zoom = min(math.log2(1000 * 360 / (256 * max(east - west, 1e-6))),
+               math.log2(700 * 2 * math.pi / (256 * max(merc(north) - merc(south), 1e-9))), 18)
+    return [(south + north) / 2, (west + east) / 2], math.floor(zoom * 4) / 4
+
+
+def _bounds(bbox) -> list[list[float]]:
+    west, south, east, north = bbox
+    return [[south, west], [north, east]]
+
+
+def _refresh_ms(refresh: str | None) -> int:
+    try:
+        seconds = float(refresh) if refresh else settings().wall_refresh_s
+    except ValueError:
+        seconds = settings().wall_refresh_s
+    # A refresh must outlast the wait for a connection: Dash drops a response overtaken by the next tick's request,
+    # so with a dead database and a shorter interval no answer, and no stale warning, would ever arrive.
+    return int(max(seconds, MIN_REFRESH_S, settings().pool_timeout_s + 1) * 1000)
+
+
+def _tile(key: str, value_id: str, lang: str, **values) -> html.Div:
+    return html.Div(className="wall-tile", children=[
+        html.Div(t(key, lang, **values), className="wall-tile-label"), html.Div("—", id=value_id, className="wall-tile-value")])
+
+
+def layout(lang: str | None = None, refresh: str | None = None, rotate: str | None = None, **_query) -> html.Div:
+    lang = pick(lang, settings().lang)
+    try:
+        extent = areas.extent(EVERYTHING)
+    except ShiyuError as error:
+        log.warning("wall: no extent: %s", error)
+        extent = None
+    extent = list(extent or HANGZHOU)
+    centre, zoom = _initial_view(extent)
+    base = [dl.TileLayer(url=settings().tile_url, attribution=settings().tile_attribution)] if settings().tile_url else []
+    return html.Div(className="wall", lang=lang, children=[
+        dcc.Store(id="wall-lang", data=lang),
+        dcc.Store(id="wall-extent", data=extent),
+        dcc.Store(id="wall-rotate", data=rotate == "1"),
+        dcc.Store(id="wall-districts", data=[]),
+        dcc.Store(id="wall-vh", data=None),
+        dcc.Store(id="wall-last-good", data=None),
+        dcc.Store(id="wall-map-hash", data=None),
+        dcc.Interval(id="wall-interval", interval=_refresh_ms(refresh)),
+        html.Header(className="wall-top", children=[
+            html.H1(t("wall_title", lang)),
+            html.Span(className="wall-spacer"),
+            html.Span("", id="wall-updated", className="wall-updated"),
+            html.Div("", id="wall-status", className="wall-status"),
+        ]),
+        html.Aside(className="wall-left", children=[
+            html.Section(className="wall-panel", children=[
+                html.H2(t("wall_trend", lang, days=DAYS)), dcc.Graph(id="wall-trend", className="wall-graph", config=_STATIC)]),
+            html.Section(className="wall-panel", children=[
+                html.H2(t("wall_categories", lang, days=DAYS)),
+                dcc.Graph(id="wall-categories", className="wall-graph", config=_STATIC)]),
+        ]),
+        html.Main(className="wall-centre", children=[
+            html.Div(className="wall-kpis", children=[
+                _tile("wall_today", "wall-kpi-today", lang), _tile("wall_open", "wall-kpi-open", lang),
+                _tile("wall_overdue", "wall-kpi-overdue", lang), _tile("wall_resolved", "wall-kpi-resolved", lang, days=DAYS),
+                _tile("wall_patrol", "wall-kpi-patrol", lang)]),
+            html.Div(className="wall-map-wrap", children=[
+                html.Div(id="wall-legend", className="wall-legend"),
+                dl.Map(id="wall-map", center=centre, zoom=zoom, zoomSnap=0.25, zoomControl=False, dragging=False,
+                       scrollWheelZoom=False, doubleClickZoom=False, boxZoom=False, keyboard=False, touchZoom=False,
+                       attributionControl=bool(base), style={"height": "100%"}, children=[
+                           *base,
+                           dl.GeoJSON(id="wall-districts-layer", data=EMPTY, style={"variable": "shiyu.wallDistrict"},
+                                      hideout={}, interactive=False),
+                           dl.GeoJSON(id="wall-hot", data=EMPTY, style={"variable": "shiyu.wallHotspot"}, hideout={},
+                                      interactive=False),
+                           dl.GeoJSON(id="wall-below", data=EMPTY, style={"variable": "shiyu.wallBelow"}, interactive=False),
+                       ]),
+                html.Div("", id="wall-district-name", className="wall-map-title"),
+            ]),
+        ]),
+        html.Aside(className="wall-right", children=[
+            html.Section(className="wall-panel wall-alerts", children=[
+                html.H2(t("wall_alerts", lang)), html.Ul(id="wall-alerts", className="wall-list")]),
+            html.Section(className="wall-panel wall-latest", children=[
+                html.H2(t("wall_latest", lang)), html.Ul(id="wall-ticker", className="wall-list")]),
+        ]),
+    ])
+
+
+_STATIC = {"staticPlot": True, "displayModeBar": False, "responsive": True}
+
+# Plotly sizes fonts in pixels: the browser reports one vh so charts read the same at 1080p and 4K.
+clientside_callback("function (lang) { return window.innerHeight / 100; }",
+                    Output("wall-vh", "data"), Input("wall-lang", "data"))
+
+
+def _clock(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    local = moment.astimezone(panels.BEIJING)
+    same_day = local.date() == datetime.now(panels.BEIJING).date()
+    return f"{local:%H:%M}" if same_day else f"{local:%m-%d %H:%M}"
+
+
+def _status(as_of: datetime | None, lang: str) -> tuple[str, str]:
+    """The status line and its class, from the newest load."""
+    if as_of is None:
+        return t("wall_never_loaded", lang), "wall-status stale"
+    minutes = settings().stale_after_min
+    if datetime.now(timezone.utc) - as_of > timedelta(minutes=minutes):
+        return t("wall_stale_old", lang, time=_clock(as_of), minutes=f"{minutes:g}"), "wall-status stale"
+    return t("wall_as_of", lang, time=_clock(as_of)), "wall-status"
+
+
+def _percent(share: float | None) -> str:
+    """Whole percent, with one decimal below 10 % so thin patrol coverage does not read as none."""
+    if share is None:
+        return "—"
+    return f"{share * 100:.1f}%" if share < 0.1 else f"{share * 100:.0f}%"
+
+
+def _layout_base(vh: float) -> dict:
+    return dict(template="plotly_dark", paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                font={"size": round(1.6 * vh), "color": TEXT_COLOUR}, showlegend=False,
+                margin={"l": round(4.5 * vh), "r": round(1.5 * vh), "t": round(1 * vh), "b": round(3.5 * vh)})
+
+
+def _trend_figure(trend: list, vh: float) -> go.Figure:
+    days = [d.isoformat() for d, _ in trend]
+    figure = go.Figure(go.Scatter(x=days, y=[n for _, n in trend], mode="lines", fill="tozeroy",
+                                  line={"color": TREND_COLOUR, "width": max(2, round(0.35 * vh))},
+                                  fillcolor="rgba(86, 180, 233, 0.25)"))
+    figure.update_layout(**_layout_base(vh))
+    figure.update_xaxes(showgrid=False, tickformat="%m-%d", nticks=5)
+    figure.update_yaxes(gridcolor=GRID_COLOUR, rangemode="tozero", nticks=4)
+    return figure
+
+
+def _category_figure(breakdown: list, lang: str, vh: float) -> go.Figure:
+    rows = breakdown[:7][::-1]  # the largest on top
+    figure = go.Figure(go.Bar(x=[n for _, n in rows], y=[t(c, lang) for c, _ in rows], orientation="h",
+                              marker={"color": BAR_COLOUR}, text=[f"{n:,}" for _, n in rows], textposition="inside",
+                              insidetextanchor="end", textfont={"size": round(1.8 * vh), "color": "#1a1200"}))
+    base = _layout_base(vh)
+    base["margin"]["l"] = round(1 * vh)
+    figure.update_layout(**base, bargap=0.25)
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(automargin=True, ticksuffix="  ")
+    return figure
+
+
+def _alert_items(warnings, lang: str) -> list:
+    features = warnings.features[:MAX_ALERTS]
+    if not features:
+        return [html.Li(t("wall_no_alerts", lang), className="wall-empty")]
+    reason = "reason_zh" if lang == "zh-CN" else "reason_en"
+    return [html.Li(className="wall-alert", children=[
+        html.Span(f["properties"]["window"], className=f"wall-tag w{f['properties']['window']}"),
+        html.Span(f["properties"][reason], className="wall-alert-text")]) for f in features]
+
+
+def _latest_items(latest: list[dict], lang: str) -> list:
+    if not latest:
+        return [html.Li(t("wall_no_latest", lang), className="wall-empty")]
+    return [html.Li(className="wall-report" + (" overdue" if r["overdue"] else ""), children=[
+        html.Span(f"{r['reported_at']:%H:%M}", className="wall-report-time"),
+        html.Span(t(r["category"], lang), className="wall-report-category"),
+        html.Span(r["grid_name"] or r["grid_code"] or "—", className="wall-report-place"),
+        html.Span(t("wall_overdue_tag", lang) if r["overdue"] else t(r["status"], lang), className="wall-report-status"),
+        html.Span(" ".join(p for p in (r["reporter"], r["phone"]) if p), className="wall-report-who"),
+    ]) for r in latest]
+
+
+@callback(
+    Output("wall-kpi-today", "children"), Output("wall-kpi-open", "children"), Output("wall-kpi-overdue", "children"),
+    Output("wall-kpi-resolved", "children"), Output("wall-kpi-patrol", "children"),
+    Output("wall-trend", "figure"), Output("wall-categories", "figure"), Output("wall-alerts", "children"),
+    Output("wall-ticker", "children"), Output("wall-last-good", "data"),
+    Output("wall-status", "children"), Output("wall-status", "className"), Output("wall-updated", "children"),
+    Input("wall-interval", "n_intervals"), Input("wall-vh", "data"),
+    State("wall-lang", "data"), State("wall-extent", "data"), State("wall-last-good", "data"),
+)
+def refresh_panels(_ticks, vh, lang, extent, last_good):
+    if vh is None:  # the browser has not reported its size yet; it will in a moment
+        raise PreventUpdate
+    lang = pick(lang)
+    filters = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES)
+    try:
+        as_of = panels.data_as_of()
+        kpis = panels.headline(filters, EVERYTHING, days=DAYS)
+        trend = panels.daily_trend(filters, EVERYTHING, days=DAYS)
+        breakdown = panels.category_breakdown(filters, EVERYTHING, days=DAYS)
+        latest = panels.latest_incidents(filters, EVERYTHING, n=MAX_LATEST)
+        warnings = early_warning.build(filters, EVERYTHING)
+    except ShiyuError as error:
+        log.warning("wall: refresh failed: %s", error, exc_info=error.__cause__ is not None)
+        shown = _clock(datetime.fromisoformat(last_good)) if last_good else "—"
+        return (*[no_update] * 10, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
+    status, status_class = _status(as_of, lang)
+    return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
+            _percent(kpis["patrol_share"]), _trend_figure(trend, vh), _category_figure(breakdown, lang, vh),
+            _alert_items(warnings, lang), _latest_items(latest, lang), as_of and as_of.isoformat(),
+            status, status_class, f"{datetime.now(panels.BEIJING):%H:%M:%S}")
+
+
+def _bbox_of(geometry: dict) -> list[float]:
+    points = [p for polygon in geometry["coordinates"] for ring in polygon for p in ring] \
+        if geometry["type"] == "MultiPolygon" else [p for ring in geometry["coordinates"] for p in ring]
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    return [min(lons), min(lats), max(lons), max(lats)]
+
+
+def _legend(districts, hot, lang: str) -> list:
+    swatch = lambda colour, extra="": html.Span(className=f"wall-swatch {extra}", style={"background": colour})  # noqa: E731
+    rows = [html.Div(t("wall_legend_density", lang), className="wall-legend-title")]
+    rows += [html.Div([swatch(e.colour), html.Span(e.label)], className="wall-legend-row") for e in districts.legend[1:]]
+    rows += [html.Div([swatch(CLASS_COLOURS["hot99"]), html.Span(t("wall_legend_hot", lang))], className="wall-legend-row"),
+             html.Div([swatch(CLASS_COLOURS["cold99"]), html.Span(t("wall_legend_cold", lang))], className="wall-legend-row"),
+             html.Div([swatch("transparent", "outline"), html.Span(t("wall_legend_below", lang))],
+                      className="wall-legend-row")]
+    return rows
+
+
+@callback(
+    Output("wall-districts-layer", "data"), Output("wall-districts-layer", "hideout"), Output("wall-hot", "data"),
+    Output("wall-hot", "hideout"), Output("wall-below", "data"), Output("wall-legend", "children"),
+    Output("wall-districts", "data"), Output("wall-map-hash", "data"),
+    Input("wall-interval", "n_intervals"),
+    State("wall-lang", "data"), State("wall-extent", "data"), State("wall-map-hash", "data"),
+)
+def refresh_map(_ticks, lang, extent, last_hash):
+    lang = pick(lang)
+    filters = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES, tier="district")
+    try:
+        districts = areas.build(filters, EVERYTHING)
+        hot = hotspots.build(filters, EVERYTHING)
+        patrols = coverage.build(filters, EVERYTHING)
+    except ShiyuError as error:
+        log.warning("wall: map refresh failed: %s", error, exc_info=error.__cause__ is not None)
+        return (no_update,) * 8
+    hot.features = [f for f in hot.features if f["properties"]["class"] != "ns"]
+    below = sorted((f for f in patrols.features if f["properties"].get("kind") == "grid" and f["properties"]["below"]),
+                   key=lambda f: (f["properties"]["share"], f["properties"]["grid_code"]))[:MAX_OUTLINES]
+    outlines = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": f["geometry"], "properties": {"grid_code": f["properties"]["grid_code"]}}
+        for f in below]}
+    # A refresh that found nothing new sends nothing: the map is not redrawn.
+    payload = (districts.geojson(), districts.style, hot.geojson(), hot.style, outlines)
+    digest = hashlib.sha256(orjson.dumps(payload)).hexdigest()
+    stops = [{"name": f["properties"]["name"], "bbox": _bbox_of(f["geometry"])} for f in districts.features]
+    if digest == last_hash:
+        return (*[no_update] * 5, _legend(districts, hot, lang), no_update, no_update)
+    return (*payload, _legend(districts, hot, lang), stops, digest)
+
+
+@callback(
+    Output("wall-map", "viewport"), Output("wall-district-name", "children"),
+    Input("wall-interval", "n_intervals"), Input("wall-districts", "data"),
+    State("wall-rotate", "data"), State("wall-extent", "data"), State("wall-lang", "data"),
+)
+def move_view(ticks, districts, rotate, extent, lang):
+    """Fit the city when its districts first arrive (the map has its final size by then), and never again unless the
+    districts change; with rotation, each refresh moves on to the next district (the city in between laps)."""
+    ticks = ticks or 0
+    if not rotate or not districts:
+        if dash.ctx.triggered_id == "wall-districts":
+            return {"bounds": _bounds(extent), "options": {"animate": False}}, ""
+        raise PreventUpdate
+    stops = [None, *districts]
+    stop = stops[ticks % len(stops)]
+    if stop is None:
+        return {"bounds": _bounds(extent), "transition": "flyToBounds"}, ""
+    return {"bounds": _bounds(stop["bbox"]), "transition": "flyToBounds"}, t("wall_district", pick(lang), name=stop["name"])

@@ -1,0 +1,195 @@
+"""The command-centre wall in a real Chromium at 1080p and 4K, on the five-tier city and on a database that goes away."""
+
+import os
+import shutil
+import tempfile
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from geodata.cluster import Cluster, free_port
+from geodata.scope import Scope
+from tests.conftest import ARTIFACTS, DATA_TABLES, FAST
+from tests.helpers import write_csv
+from tests.layers.tiers import BEIJING, load_tiers, write_incidents, write_pings
+
+pytestmark = pytest.mark.browser
+
+SCREENS = {"1080p": (1920, 1080), "4k": (3840, 2160)}
+DISTRICT_STROKE = "#e6edf5"  # wall.js draws district boundaries, and only them, in this colour
+DISTRICT_PATHS = f"document.querySelectorAll('#wall-map path[stroke=\"{DISTRICT_STROKE}\"]').length"
+
+
+def _serve():
+    from dashboard.app import create_app
+
+    server = make_server("127.0.0.1", free_port(), create_app().server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture(scope="module")
+def wall_city(database_url, tmp_path_factory):
+    """The five-tier city (2 districts, 16 grids) with incidents, patrols and a few masked reporters, served."""
+    from geodata import db
+    from etl.load import load_incidents
+
+    db.close_pool()
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(f"shiyu.{t}" for t in DATA_TABLES) + " RESTART IDENTITY CASCADE")
+    folder = tmp_path_factory.mktemp("wall")
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    load_tiers(folder)
+    write_incidents(folder, 3000, now)
+    write_pings(folder, now)
+    load_incidents(write_csv(folder / "hotline.csv", [
+        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
+        ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
+    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
+    server, thread = _serve()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def screen(browser, request):
+    width, height = SCREENS[request.param]
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1, locale="zh-CN")
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
+    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    page.screen_name = request.param
+    yield page
+    context.close()
+
+
+def _shown(share: float) -> str:
+    """A share as the tiles show it: whole percent, one decimal below 10 %."""
+    return f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+
+
+def _wait_for_data(page, districts: int = 2) -> None:
+    page.wait_for_function(f"{DISTRICT_PATHS} >= {districts}", timeout=60_000)
+    page.wait_for_function("document.querySelector('#wall-kpi-open').innerText !== '—'", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#wall-trend .scatterlayer path').length > 0", timeout=60_000)
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.mark.parametrize("screen", list(SCREENS), indirect=True)
+def test_wall_shows_the_panels_numbers_and_the_district_map_with_a_clean_console(wall_city, screen):
+    from layers import panels
+    from layers.base import Filters
+
+    page = screen
+    page.goto(wall_city + "/wall")
+    _wait_for_data(page)
+    kpis = panels.headline(Filters(), Scope.everything())
+    tiles = {name: page.locator(f"#wall-kpi-{name}").inner_text() for name in ("today", "open", "overdue", "resolved", "patrol")}
+    assert tiles == {"today": f"{kpis['today']:,}", "open": f"{kpis['open']:,}", "overdue": f"{kpis['overdue']:,}",
+                     "resolved": _shown(kpis["resolved_share"]), "patrol": _shown(kpis["patrol_share"])}
+    assert page.evaluate(DISTRICT_PATHS) == 2
+    assert page.locator(".wall-status").inner_text().startswith("数据截至 ")
+    assert "stale" not in page.locator("#wall-status").get_attribute("class")
+    ticker = page.locator("#wall-ticker").inner_text()
+    assert "张** 138****1234" in ticker and "张三丰" not in ticker and "13812341234" not in ticker
+    # Readable from five metres: KPI numbers about 6 % of the screen's height, labels at least 1.6 %.
+    height = SCREENS[page.screen_name][1]
+    value_px = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.wall-tile-value')).fontSize)")
+    label_px = page.evaluate("Math.min(...[...document.querySelectorAll('.wall-tile-label, .wall-panel h2, .wall-report')]"
+                             ".map(e => parseFloat(getComputedStyle(e).fontSize)))")
+    assert value_px >= 0.06 * height and label_px >= 0.016 * height
+    # Nothing spills out of the screen: the page does not scroll.
+    assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"wall-{page.screen_name}.png"))
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("screen", ["1080p"], indirect=True)
+def test_wall_refreshes_itself_without_losing_the_map(wall_city, screen):
+    page = screen
+    page.goto(wall_city + "/wall?refresh=2&lang=en")
+    _wait_for_data(page)
+    assert page.locator(".wall-top h1").inner_text() == "Shiyu · Command centre"
+    first = page.locator("#wall-updated").inner_text()
+    page.wait_for_function(f"document.querySelector('#wall-updated').innerText !== {first!r}", timeout=30_000)
+    assert page.evaluate(DISTRICT_PATHS) == 2
+    assert page.locator("#wall-status").inner_text().startswith("Data as of ")
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("screen", ["1080p"], indirect=True)
+def test_rotation_moves_the_map_to_each_district_in_turn(wall_city, screen):
+    page = screen
+    page.goto(wall_city + "/wall?refresh=2&rotate=1")
+    _wait_for_data(page)
+    page.wait_for_function("document.querySelector('#wall-district-name').innerText.includes('区域C1')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#wall-district-name').innerText.includes('区域C2')", timeout=30_000)
+    assert page.console_errors == []
+
+
+@pytest.fixture
+def doomed_database(database_url, tmp_path):
+    """A second, small cluster the app is pointed at, which the test may stop; the session's cluster is left alone."""
+    from geodata import db
+    from geodata.migrations import migrate
+    from geodata.settings import reload
+    from etl.load import load_areas, load_incidents
+    from tests.layers.tiers import _geojson, tier_boxes
+
+    root = Path(tempfile.mkdtemp(prefix="shiyu-wall-"))
+    root.chmod(0o755)  # the postgres user must reach it when tests run as root
+    cluster = Cluster(root / "pg", server_settings=FAST)
+    pool_timeout = os.environ.get("SHIYU_POOL_TIMEOUT_S")
+    try:
+        cluster.up()
+        os.environ["DATABASE_URL"] = cluster.url()
+        os.environ["SHIYU_POOL_TIMEOUT_S"] = "1"  # so the page may refresh every 2 s (it waits longer than the pool)
+        reload()
+        db.close_pool()
+        with db.connect(cluster.url()) as conn:
+            migrate(conn)
+        load_areas(_geojson(tmp_path / "districts.geojson", tier_boxes()["district"]), tier="district", source="wall")
+        now = datetime.now(BEIJING)
+        load_incidents(write_csv(tmp_path / "few.csv", [
+            [f"F{i}", "治安", f"{now - timedelta(hours=i):%Y-%m-%d %H:%M:%S}", 120.05 + 0.03 * i, 30.2] for i in range(10)]))
+        server, thread = _serve()
+        yield cluster, f"http://127.0.0.1:{server.server_port}"
+        server.shutdown()
+        thread.join(timeout=10)
+    finally:
+        os.environ["DATABASE_URL"] = database_url
+        if pool_timeout is None:
+            os.environ.pop("SHIYU_POOL_TIMEOUT_S", None)
+        else:
+            os.environ["SHIYU_POOL_TIMEOUT_S"] = pool_timeout
+        reload()
+        db.close_pool()
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("screen", ["1080p"], indirect=True)
+def test_an_unreachable_database_turns_the_status_into_a_warning_and_keeps_the_last_map(doomed_database, screen):
+    cluster, url = doomed_database
+    page = screen
+    page.goto(url + "/wall?refresh=2")
+    page.wait_for_function(f"{DISTRICT_PATHS} === 2", timeout=60_000)
+    page.wait_for_function("document.querySelector('#wall-kpi-today').innerText !== '—'", timeout=60_000)
+    assert page.locator("#wall-status").inner_text().startswith("数据截至 ")
+    shown_before = page.locator("#wall-kpi-today").inner_text()
+
+    cluster.down()
+    page.wait_for_selector("#wall-status.down", timeout=60_000)
+    assert page.locator("#wall-status").inner_text().startswith("数据库无法连接")
+    assert page.locator("#wall-status").is_visible()
+    assert page.evaluate(DISTRICT_PATHS) == 2
+    assert page.locator("#wall-kpi-today").inner_text() == shown_before
+    page.screenshot(path=str(ARTIFACTS / "wall-stale.png"))
+    assert page.console_errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import numpy as np
 import orjson
@@ -10,7 +11,7 @@ import orjson
 from geodata.db import fetch_all
 from geodata.scope import Scope
 from layers.base import Filters, LayerResult, LegendEntry, pixel_degrees, view_path
-from layers.kpis import area_kpis
+from layers.kpis import area_kpis, kpi_window
 
 MAX_FEATURES = 5000
 
@@ -63,7 +64,9 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
     })
     truncated = len(rows) > MAX_FEATURES
     rows = rows[:MAX_FEATURES]
-    kpis = area_kpis(rows, filters, scope)
+    now = datetime.now().astimezone()
+    kpis = area_kpis(rows, filters, scope, now)
+    window = kpi_window(filters, now)
     features = [{
         "type": "Feature",
         "geometry": orjson.loads(r["geometry"]),
@@ -76,7 +79,8 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
     breaks = density_breaks(np.array([k[CHOROPLETH] for k in kpis.values()], dtype=float))
     totals = {name: sum(k[name] for k in kpis.values()) for name in ("incidents", "resolved", "overdue")}
     return LayerResult(
-        features, _legend(breaks), {"areas": len(features), "truncated": truncated, **totals},
+        features, _legend(breaks), {"areas": len(features), "truncated": truncated, **totals,
+                                          "since": window.since.isoformat(), "until": (window.until or now).isoformat()},
         {"property": CHOROPLETH, "breaks": breaks, "colours": list(COLOURS[: len(breaks)]), "zero": "#f0f0f0"})
 
 

@@ -5,6 +5,11 @@ community.grid), so the KPIs of an area at depth d are one GROUP BY over
 ``subpath(path, 0, d)``: counts of children add up to their parent exactly,
 and medians are medians of the pooled incidents, never medians of medians.
 
+The counts cover the filters' window, by default the ``DEFAULT_DAYS`` before
+its end (or now): a KPI of the whole table would grow with the table, and a
+command centre reads "this month" anyway. ``overdue`` counts, of those
+incidents, the ones overdue now.
+
 - ``incidents``: incidents matching the filters;
 - ``per_km2``: incidents per km² of the area;
 - ``resolved_share``: the share of them verified or closed;
@@ -17,8 +22,9 @@ and medians are medians of the pooled incidents, never medians of medians.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from geodata.db import fetch_all
 from geodata.scope import Scope
@@ -26,6 +32,7 @@ from geodata.taxonomy import CLOSED_STATUSES
 from layers.base import INCIDENT_FILTERS, Filters, incident_params
 from layers.coverage import shares_by_path
 
+DEFAULT_DAYS = 30
 COUNTS = ("incidents", "resolved", "overdue")
 # ``path <@ ltree[]`` tests every element for every row: beyond a few areas, one pass over the scope is cheaper.
 MAX_PATHS = 64
@@ -50,15 +57,24 @@ def empty_kpis(area_m2: float) -> dict:
             "median_hours": None, "patrol_share": None, "area_km2": round(area_m2 / 1e6, 3)}
 
 
+def kpi_window(filters: Filters, now: datetime | None = None) -> Filters:
+    """The filters with a start: the user's, else ``DEFAULT_DAYS`` before the end of the window (or now)."""
+    if filters.since is not None:
+        return filters
+    end = filters.until or now or datetime.now().astimezone()
+    return dataclasses.replace(filters, since=end - timedelta(days=DEFAULT_DAYS))
+
+
 def area_kpis(areas: list[dict], filters: Filters, scope: Scope, now: datetime | None = None) -> dict[str, dict]:
-    """KPIs by area code of ``areas`` (dicts with ``code``, ``tier``, ``path`` and ``area_m2``)."""
+    """KPIs by area code of ``areas`` (dicts with ``code``, ``tier``, ``path`` and ``area_m2``), over ``kpi_window``."""
+    now = now or datetime.now().astimezone()
+    windowed = kpi_window(filters, now)
     by_depth: dict[int, list[str]] = defaultdict(list)
     for area in areas:
         by_depth[area["path"].count(".") + 1].append(area["path"])
     # grids are found through the btree on grid_code, whatever their number
     grids = [a["code"] for a in areas] if areas and all(a.get("tier") == "grid" for a in areas) else None
-    params = {**incident_params(filters, scope), "grids": grids, "closed": list(CLOSED_STATUSES),
-              "now": now or datetime.now().astimezone()}
+    params = {**incident_params(windowed, scope), "grids": grids, "closed": list(CLOSED_STATUSES), "now": now}
     rows: dict[str, dict] = {}
     patrolled: dict[str, float] = {}
     for depth, paths in by_depth.items():

@@ -104,3 +104,14 @@ def test_filters_refuse_unknown_values():
         Filters(categories=("ufo",))
     with pytest.raises(InputError, match="starts"):
         Filters(since=datetime(2026, 2, 1, tzinfo=BEIJING), until=datetime(2026, 1, 1, tzinfo=BEIJING))
+
+
+def test_kpis_cover_the_thirty_days_before_the_window_ends_unless_told(city):
+    _, written, now = city
+    until = now - timedelta(days=10)
+    expected = sum(1 for t in written["reported"] if until - timedelta(days=30) <= t < until)
+    assert _by_code("city", until=until)["C"]["incidents"] == expected < len(written["reported"])
+    since = now - timedelta(days=3)
+    assert _by_code("city", since=since)["C"]["incidents"] == sum(1 for t in written["reported"] if t >= since)
+    summary = build(Filters(bbox=CITY, tier="city", until=until), Scope.everything()).summary
+    assert summary["since"] == (until - timedelta(days=30)).isoformat() and summary["until"] == until.isoformat()

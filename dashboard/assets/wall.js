@@ -20,6 +20,6 @@ window.shiyu = Object.assign({}, window.shiyu, {
     return {fillColor: colour, fillOpacity: 0.85, color: colour, weight: 0.5, opacity: 0.9};
   },
   wallBelow: function () {
-    return {fill: false, color: "#F0E442", weight: 2.5, opacity: 0.95, dashArray: "6 4"};
+    return {fill: false, color: "#F0E442", weight: 1.2, opacity: 0.7, dashArray: "4 3"};
   },
 });

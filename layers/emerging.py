@@ -20,7 +20,7 @@ from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params
-from layers.cube import BEIJING, CUBE_FILTERS, cube_params
+from layers.cube import BEIJING, cube_for
 from layers.hotspots import study_area
 from layers.stats import EMERGING_CATEGORIES, EMERGING_COLOURS, emerging_from_counts, hex_neighbours
 
@@ -30,8 +30,8 @@ NEWEST = "SELECT max(reported_at) AS newest FROM shiyu.incident"
 
 COUNTS_BY_WEEK_FROM_CUBE = """
 SELECT {cell} AS cell, week, sum(n)::bigint AS n
-FROM shiyu.incident_week
-WHERE {cell} = ANY(%(cells)s::bigint[]) AND """ + CUBE_FILTERS + """
+FROM <cube>
+WHERE {cell} = ANY(%(cells)s::bigint[]) AND <where>
 GROUP BY 1, 2
 """
 
@@ -59,12 +59,12 @@ def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list
         return counts
     window = dataclasses.replace(filters, since=datetime.combine(bins[0], time(0), BEIJING),
                                  until=datetime.combine(bins[-1] + timedelta(weeks=1), time(0), BEIJING))
-    cube = cube_params(window, scope)
+    cube = cube_for(window, scope)  # a window, so the weekly cube or none
     column = f"h3_r{filters.res}"
     if cube is None:
         rows = fetch_all(compose(COUNTS_BY_WEEK, cell=column), {"cells": cells.tolist(), **incident_params(window, scope)})
     else:
-        rows = fetch_all(compose(COUNTS_BY_WEEK_FROM_CUBE, cell=column), {"cells": cells.tolist(), **cube})
+        rows = fetch_all(compose(cube.query(COUNTS_BY_WEEK_FROM_CUBE), cell=column), {"cells": cells.tolist(), **cube.params})
     position = {int(c): i for i, c in enumerate(cells)}
     column_of = {week: j for j, week in enumerate(bins)}
     for row in rows:

@@ -16,12 +16,14 @@ from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES
 from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
-from layers.cube import CUBE_FILTERS, cube_params
+from layers.cube import cube_for
 
 # ColorBrewer YlOrRd, 6 classes: sequential in lightness, safe for colour-blind viewers.
 COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
 # Mean edge length in degrees, roughly, to widen the box so cells on its edge are counted whole.
 _EDGE_DEG = {7: 0.012, 8: 0.0045, 9: 0.0017, 10: 0.0007}
+# A cell's area in square degrees near 30° N, roughly: how many cells a box holds.
+AREA_DEG2 = {7: 5.16 / 111.0 / 96.0, 8: 0.737 / 111.0 / 96.0, 9: 0.105 / 111.0 / 96.0, 10: 0.015 / 111.0 / 96.0}
 
 COUNTS_IN_VIEW = """
 SELECT {cell} AS cell, count(*) AS n
@@ -44,13 +46,15 @@ def _nice(value: float) -> int:
     return int(min((m * magnitude for m in (*NICE, 10)), key=lambda step: abs(math.log(step / value))))
 
 
-# City-wide views at r7/r8 read the weekly cube: its size follows the cells, not the incidents.
-COUNTS_FROM_WEEKS = """
+# Views a cube answers (layers/cube.py) read it: its size follows the cells, not the incidents. A view of
+# few cells names them, so the key is probed; a city-wide one reads the cube and keeps the cells in view.
+COUNTS_FROM_CUBE = """
 SELECT {cell} AS cell, sum(n)::bigint AS n
-FROM shiyu.incident_week
-WHERE """ + CUBE_FILTERS + """
+FROM <cube>
+WHERE (%(cells)s::bigint[] IS NULL OR {cell} = ANY(%(cells)s::bigint[])) AND <where>
 GROUP BY 1
 """
+MAX_NAMED_CELLS = 20_000
 
 # The grid accountable for a hex: the one in scope holding the largest share of it.
 DOMINANT_GRID = """
@@ -89,21 +93,36 @@ def legend_for(breaks: list[int]) -> list[LegendEntry]:
     return entries
 
 
+def _cells_in_box(box: tuple[float, float, float, float], res: int) -> list[int] | None:
+    """The cells whose centre lies in ``box``, or None when there would be more than ``MAX_NAMED_CELLS``."""
+    west, south, east, north = box
+    if (east - west) * (north - south) / AREA_DEG2[res] > MAX_NAMED_CELLS:
+        return None
+    polygon = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
+    return [h3.str_to_int(c) for c in h3.h3shape_to_cells(polygon, res)]
+
+
 def _counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
-    """(cell, count) of the cells in view, the view widened so cells on its edge are counted whole."""
+    """(cell, count) of the cells whose centre lies in the view widened by two edges, each counted whole."""
     pad = 2 * _EDGE_DEG[filters.res]
     west, south, east, north = filters.bbox
+    box = (west - pad, south - pad, east + pad, north + pad)
     column = f"h3_r{filters.res}"
-    cube = cube_params(filters, scope)
+    cube = cube_for(filters, scope)
     if cube is not None:
-        rows = fetch_all(compose(COUNTS_FROM_WEEKS, cell=column), cube)
-        centres = [h3.cell_to_latlng(h3.int_to_str(r["cell"])) for r in rows]
-        return [(r["cell"], int(r["n"])) for r, (lat, lng) in zip(rows, centres)
-                if west - pad <= lng <= east + pad and south - pad <= lat <= north + pad]
-    rows = fetch_all(compose(COUNTS_IN_VIEW, cell=column), {
-        "west": west - pad, "south": south - pad, "east": east + pad, "north": north + pad,
-        **incident_params(filters, scope)})
-    return [(r["cell"], int(r["n"])) for r in rows]
+        named = _cells_in_box(box, filters.res)
+        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column), {**cube.params, "cells": named})
+        if named is not None:
+            return [(r["cell"], int(r["n"])) for r in rows]
+    else:
+        # A cell whose centre is in the box reaches one more edge beyond it: read that far, keep by centre.
+        reach = 1.2 * _EDGE_DEG[filters.res]
+        rows = fetch_all(compose(COUNTS_IN_VIEW, cell=column), {
+            "west": box[0] - reach, "south": box[1] - reach, "east": box[2] + reach, "north": box[3] + reach,
+            **incident_params(filters, scope)})
+    centres = [h3.cell_to_latlng(h3.int_to_str(r["cell"])) for r in rows]
+    return [(r["cell"], int(r["n"])) for r, (lat, lng) in zip(rows, centres)
+            if box[0] <= lng <= box[2] and box[1] <= lat <= box[3]]
 
 
 POINTS_ZOOM = 15

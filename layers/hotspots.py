@@ -17,7 +17,7 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
-from layers.cube import CUBE_FILTERS, cube_params
+from layers.cube import cube_for
 from layers.stats import CLASS_COLOURS, CLASSES, getis_ord_gi_star, hex_neighbours
 
 DEFAULT_K = 1
@@ -41,21 +41,22 @@ WHERE {cell} = ANY(%(cells)s::bigint[])
 GROUP BY 1
 """
 
-# City-wide windows read the weekly cube instead of every incident.
-COUNTS_FROM_WEEKS = """
+# Views a cube answers (layers/cube.py) read it instead of every incident.
+COUNTS_FROM_CUBE = """
 SELECT {cell} AS cell, sum(n)::bigint AS n
-FROM shiyu.incident_week
-WHERE {cell} = ANY(%(cells)s::bigint[])
-  AND """ + CUBE_FILTERS + """
+FROM <cube>
+WHERE {cell} = ANY(%(cells)s::bigint[]) AND <where>
 GROUP BY 1
 """
 
 
 def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]:
     column = f"h3_r{filters.res}"
-    cube = cube_params(filters, scope)
-    query = compose(COUNTS if cube is None else COUNTS_FROM_WEEKS, cell=column)
-    rows = fetch_all(query, {"cells": cells.tolist(), **(incident_params(filters, scope) if cube is None else cube)})
+    cube = cube_for(filters, scope)
+    if cube is None:
+        rows = fetch_all(compose(COUNTS, cell=column), {"cells": cells.tolist(), **incident_params(filters, scope)})
+    else:
+        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column), {"cells": cells.tolist(), **cube.params})
     return {row["cell"]: int(row["n"]) for row in rows}
 
 

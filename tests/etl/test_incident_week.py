@@ -15,8 +15,20 @@ WHERE raw.n IS DISTINCT FROM cube.n OR raw.n_open IS DISTINCT FROM cube.n_open
 """
 
 
-def test_weekly_cube_equals_the_raw_counts_after_loads_and_updates(sample_db, conn, tmp_path):
+CELLS_VS_RAW = """
+SELECT count(*) FROM (
+    SELECT category, h3_r7, h3_r8, h3_r9, count(*) AS n, count(*) FILTER (WHERE status NOT IN ('verified', 'closed')) AS n_open
+    FROM shiyu.incident GROUP BY 1, 2, 3, 4
+) raw FULL JOIN (
+    SELECT category, h3_r7, h3_r8, h3_r9, sum(n) AS n, sum(n_open) AS n_open FROM shiyu.incident_cell GROUP BY 1, 2, 3, 4
+) cube USING (category, h3_r7, h3_r8, h3_r9)
+WHERE raw.n IS DISTINCT FROM cube.n OR raw.n_open IS DISTINCT FROM cube.n_open
+"""
+
+
+def test_weekly_and_all_time_cubes_equal_the_raw_counts_after_loads_and_updates(sample_db, conn, tmp_path):
     assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_week").fetchone()[0] == 4996
     # Move an incident to another week, category and place; reopen another: the cube follows.
     path = tmp_path / "update.csv"
@@ -26,8 +38,10 @@ def test_weekly_cube_equals_the_raw_counts_after_loads_and_updates(sample_db, co
                                   ["S00002", "消防安全", "2026-09-11 02:32:00", "120.126802", "30.272069", "处置中"]])
     summary = load_incidents(path, source="sample")
     assert (summary.updated, summary.loaded) == (2, 0)
-    assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0 and conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_week").fetchone()[0] == 4996
+    assert conn.execute("SELECT sum(n) FROM shiyu.incident_cell").fetchone()[0] == 4996
+    assert conn.execute("SELECT count(*) FROM shiyu.incident_cell WHERE n = 0").fetchone()[0] == 0
 
 
 def test_cube_district_is_the_second_label_of_the_path(empty_db, conn, tmp_path):

@@ -6,7 +6,7 @@ from geodata.scope import Scope
 from geodata.taxonomy import STATUSES
 from layers import hexes, hotspots
 from layers.base import Filters
-from layers.cube import BEIJING, cube_params
+from layers.cube import BEIJING, cube_for
 from tests.layers.tiers import CITY
 
 
@@ -15,26 +15,32 @@ def _monday_before(moment: datetime, weeks: int) -> datetime:
     return datetime.combine(monday, time(0), BEIJING)
 
 
+def _counts(result) -> dict[str, int]:
+    return {f["properties"]["h3"]: f["properties"]["count"] for f in result.features}
+
+
 @pytest.mark.parametrize("layer", [hexes, hotspots])
-def test_the_cube_answers_a_district_and_a_week_aligned_window_as_the_incidents_do(city, layer):
+def test_the_cubes_answer_as_the_incidents_do(city, layer):
     _, _, now = city
     window = {"since": _monday_before(now, 3), "until": _monday_before(now, 0)}
-    for scope, extra in ((Scope("C.C2"), {}), (Scope.everything(), window), (Scope.everything(), {"area_code": "C1"})):
-        cubed = Filters(bbox=CITY, res=8, zoom=10, **extra)
-        assert cube_params(cubed, scope) is not None
-        raw = Filters(bbox=CITY, res=8, zoom=10, statuses=tuple(STATUSES), **extra)  # statuses force the incidents
-        assert cube_params(raw, scope) is None
+    cases = ((Scope("C.C2"), 8, {}, "incident_cell"), (Scope.everything(), 9, {}, "incident_cell"),
+             (Scope.everything(), 8, window, "incident_week"), (Scope.everything(), 7, {"area_code": "C1"}, "incident_cell"),
+             (Scope.everything(), 9, {"bbox": (120.05, 30.05, 120.12, 30.1), "categories": ("dispute",)}, "incident_cell"))
+    for scope, res, extra, table in cases:
+        extra = {"bbox": CITY, **extra}
+        cubed = Filters(res=res, zoom=10, **extra)
+        assert cube_for(cubed, scope).table == table
+        raw = Filters(res=res, zoom=10, statuses=tuple(STATUSES), **extra)  # statuses force the incidents
+        assert cube_for(raw, scope) is None
         a, b = layer.build(cubed, scope), layer.build(raw, scope)
-        assert sorted(f["properties"]["h3"] for f in a.features) == sorted(f["properties"]["h3"] for f in b.features)
-        assert {f["properties"]["h3"]: f["properties"]["count"] for f in a.features} == \
-               {f["properties"]["h3"]: f["properties"]["count"] for f in b.features}
-        assert a.summary["incidents"] > 0
+        assert _counts(a) == _counts(b) and a.summary["incidents"] > 0, (scope, res, extra)
 
 
-def test_what_the_cube_cannot_answer_goes_to_the_incidents(city):
+def test_what_no_cube_can_answer_goes_to_the_incidents(city):
     _, _, now = city
-    assert cube_params(Filters(res=9), Scope.everything()) is None
-    assert cube_params(Filters(res=8, since=now - timedelta(days=2)), Scope.everything()) is None  # inside a week
-    assert cube_params(Filters(res=8), Scope("C.C1.C11")) is None  # finer than a district
-    assert cube_params(Filters(res=8, severities=(4,)), Scope.everything()) is None
-    assert cube_params(Filters(res=7, categories=("dispute",)), Scope("C.C1"))["district"] == "C1"
+    assert cube_for(Filters(res=10), Scope.everything()) is None
+    assert cube_for(Filters(res=9, since=_monday_before(now, 2)), Scope.everything()) is None  # no r9 by week
+    assert cube_for(Filters(res=8, since=now - timedelta(days=2)), Scope.everything()) is None  # inside a week
+    assert cube_for(Filters(res=8), Scope("C.C1.C11")) is None  # finer than a district
+    assert cube_for(Filters(res=8, severities=(4,)), Scope.everything()) is None
+    assert cube_for(Filters(res=7, categories=("dispute",)), Scope("C.C1")).params["district"] == "C1"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geodata.taxonomy import CATEGORIES, STATUSES
+from geodata.taxonomy import CATEGORIES, FACILITY_TYPES, STATUSES
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -68,8 +68,28 @@ TEXT: dict[str, dict[str, str]] = {
     "wall_district": {"zh-CN": "当前区县：{name}", "en": "District: {name}"},
     "wall_overdue_tag": {"zh-CN": "超期", "en": "overdue"},
 }
-# Category and status names are kept with the taxonomy, in both languages.
-TEXT.update({code: {"zh-CN": entry.name_zh, "en": entry.name_en} for code, entry in {**CATEGORIES, **STATUSES}.items()})
+# Category, status and facility-type names are kept with the taxonomy, in both languages.
+TEXT.update({code: {"zh-CN": entry.name_zh, "en": entry.name_en}
+             for code, entry in {**CATEGORIES, **STATUSES, **FACILITY_TYPES}.items()})
+TEXT.update({
+    "layer_coverage": {"zh-CN": "巡查覆盖", "en": "Patrol coverage"},
+    "layer_facilities": {"zh-CN": "设施服务范围", "en": "Facility reach"},
+    "layer_warnings": {"zh-CN": "预警", "en": "Early warnings"},
+    "legend_coverage": {"zh-CN": "网格巡查覆盖率 (近7天)", "en": "Share of each grid patrolled (7 days)"},
+    "legend_facilities": {"zh-CN": "设施与服务盲区", "en": "Facilities and blind spots"},
+    "legend_warnings": {"zh-CN": "超出自身基线的网格", "en": "Grids above their own baseline"},
+    "hot but unpatrolled": {"zh-CN": "热点但未巡查", "en": "Hot but unpatrolled"},
+    "no r10 cells": {"zh-CN": "无 r10 单元", "en": "No r10 cells"},
+    "blind_spot": {"zh-CN": "服务盲区", "en": "Blind spot"},
+    "24 h": {"zh-CN": "近24小时", "en": "Last 24 h"},
+    "7 d": {"zh-CN": "近7天", "en": "Last 7 days"},
+    "patrolled": {"zh-CN": "巡查覆盖", "en": "patrolled"},
+    "last_visit": {"zh-CN": "最近巡查", "en": "last visit"},
+    "never": {"zh-CN": "窗口内无", "en": "none in the window"},
+    "uncovered": {"zh-CN": "未覆盖", "en": "not reached by"},
+    "facilities": {"zh-CN": "设施", "en": "facilities"},
+    "flagged": {"zh-CN": "预警", "en": "flagged"},
+})
 
 
 _PATTERNS_ZH = {"new": "新增", "consecutive": "连续", "intensifying": "加剧", "persistent": "持续",

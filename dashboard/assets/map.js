@@ -22,6 +22,35 @@ window.shiyu = Object.assign({}, window.shiyu, {
     const colour = (h.colours || {})[feature.properties.category] || "#555555";
     return L.circleMarker(latlng, {radius: 6, fillColor: colour, fillOpacity: 0.9, color: "#ffffff", weight: 1.5});
   },
+  // Coverage, facilities and warnings: features of several kinds in one layer.
+  kindStyle: function (feature, context) {
+    const h = context.hideout || {};
+    const p = feature.properties;
+    let colour = "#969696";
+    if (p.kind === "facility") {  // Leaflet styles the circle markers too
+      return {fillColor: (h.classes || {})[p.type] || colour, fillOpacity: 0.95, color: "#ffffff", weight: 1.2, radius: 5};
+    }
+    if (p.kind === "hot_unpatrolled") colour = h.hot_unpatrolled;
+    else if (p.kind === "blind_spot") colour = (h.classes || {}).blind_spot;
+    else if (p.window) colour = (h.colours || {})[p.window];
+    else if (p.share !== null && p.share !== undefined) {
+      const breaks = h.breaks || [], colours = h.colours || [];
+      colour = colours[colours.length - 1];
+      for (let i = 0; i < breaks.length; i++) { if (p.share < breaks[i]) { colour = colours[i]; break; } }
+    } else if (h.missing) colour = h.missing;
+    const cell = p.kind === "hot_unpatrolled" || p.kind === "blind_spot";
+    let fillOpacity = cell ? 0.8 : 0.65;
+    if (p.kind === "blind_spot") {  // the more types a cell is beyond the reach of, the darker
+      fillOpacity = 0.1 + 0.75 * p.uncovered.length / Math.max((h.types || []).length, 1);
+    }
+    return {fillColor: colour, fillOpacity: fillOpacity, color: cell ? "#444444" : "#1f2d3d",
+            weight: cell ? 0.3 : 0.6, opacity: cell ? 0.4 : 0.7};
+  },
+  facilityPoint: function (feature, latlng, context) {
+    const h = context.hideout || {};
+    const colour = (h.classes || {})[feature.properties.type] || "#555555";
+    return L.circleMarker(latlng, {radius: 5, fillColor: colour, fillOpacity: 0.95, color: "#ffffff", weight: 1.2});
+  },
   gridStyle: function () {
     return {fill: true, fillOpacity: 0, color: "#1f2d3d", weight: 1.2, opacity: 0.85};
   },

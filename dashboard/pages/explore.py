@@ -13,7 +13,7 @@ import dash
 import dash_leaflet as dl
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard.i18n import pick, t
+from dashboard.i18n import TEXT, pick, t
 from geodata.errors import InputError, ShiyuError
 from geodata.h3cells import RESOLUTIONS
 from geodata.scope import Scope
@@ -46,13 +46,13 @@ def _bounds_to_bbox(bounds) -> tuple[float, float, float, float]:
     return (max(-180.0, west), max(-90.0, south), min(180.0, east), min(90.0, north))
 
 
-LEGEND_TITLES = {"hexes": "legend_incidents", "hotspots": "legend_hotspots", "emerging": "legend_emerging"}
+LEGEND_TITLES = {"hexes": "legend_incidents", "hotspots": "legend_hotspots", "emerging": "legend_emerging",
+                 "coverage": "legend_coverage", "facilities": "legend_facilities", "warnings": "legend_warnings"}
 
 
 def _legend(result, lang: str, filters: Filters, layer: str) -> list:
-    classed = "classes" in result.style
     rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}),
-                      html.Span(t(e.label, lang) if classed else e.label)], className="legend-row")
+                      html.Span(t(e.label, lang) if e.label in TEXT else e.label)], className="legend-row")
             for e in result.legend]
     return [html.H2(f"{t(LEGEND_TITLES[layer], lang)} · r{filters.res}"), *rows,
             html.H2(t("legend_boundaries", lang)),
@@ -71,7 +71,8 @@ def for_zoom(zoom: float, tiers: list[str]) -> tuple[str, int]:
     return min(present, key=lambda tier: abs(order.index(tier) - order.index(wanted))), res
 
 
-LAYERS = ("hexes", "hotspots", "emerging")
+LAYERS = ("hexes", "hotspots", "emerging", "coverage", "facilities", "warnings")
+KINDED = ("coverage", "facilities", "warnings")  # features of several kinds, styled by shiyu.kindStyle
 QUIET = {"hotspots": "ns", "emerging": "no pattern detected"}  # classes left off the map: most cells, saying nothing
 
 
@@ -117,7 +118,8 @@ def layout(lang: str | None = None, res: str | None = None, layer: str | None = 
                    style={"height": "100%"}, children=[
                        *base,
                        dl.GeoJSON(id="explore-hexes", data={"type": "FeatureCollection", "features": []},
-                                  style={"variable": "shiyu.hexStyle"}, hideout={}),
+                                  style={"variable": "shiyu.hexStyle"}, hideout={},
+                                  pointToLayer={"variable": "shiyu.facilityPoint"}),
                        # Zoomed in far enough, the incidents themselves, clustered in the browser.
                        dl.GeoJSON(id="explore-points", data={"type": "FeatureCollection", "features": []},
                                   cluster=True, zoomToBoundsOnClick=True, superClusterOptions={"radius": 60},
@@ -163,25 +165,51 @@ def update_map(bounds, zoom, res, layer, lang, extent, tiers):
     if classed:
         hexes.features = [f for f in hexes.features if f["properties"]["class"] != QUIET[layer]]
     for feature in hexes.features:
-        p = feature["properties"]
-        extra = ""
-        if layer == "hotspots":
-            extra = f"<br>{t(p['class'], lang)} · z = {p['z']:.2f} · p(FDR) = {p['p_fdr']:.3f}"
-        elif layer == "emerging":
-            extra = f"<br>{t(p['class'], lang)} · z ({t('last_week', lang)}) = {p['z_last']:.2f}"
-        p["tooltip"] = (f"{t('incidents', lang)}: {p['count']}{extra}<br>H3 r{filters.res} {p['h3']}"
-                        f"<br>{t('grid', lang)}: {p['grid_code'] or '—'}")
-    shown = (("incidents", hexes.summary["incidents"]), ("cells", hexes.summary["cells"]))
-    if classed:
-        shown += (("significant", len(hexes.features)),)
+        feature["properties"]["tooltip"] = _tooltip(layer, feature["properties"], lang, filters.res)
     stats = [html.Div([html.Span(t(key, lang)), html.B(f"{value:,}")], className="stat")
-             for key, value in (*shown, (filters.tier, grids.summary["areas"]))]
-    style = {"variable": "shiyu.classStyle" if classed else "shiyu.hexStyle"}
+             for key, value in (*_shown(layer, hexes), (filters.tier, grids.summary["areas"]))]
+    variable = "shiyu.kindStyle" if layer in KINDED else "shiyu.classStyle" if classed else "shiyu.hexStyle"
+    style = {"variable": variable}
     return (hexes.geojson(), hexes.style, grids.geojson(), _legend(hexes, lang, filters, layer), stats, "", style,
             EMPTY, {})
 
 
 EMPTY = {"type": "FeatureCollection", "features": []}
+
+
+def _shown(layer: str, result) -> tuple:
+    """The numbers of the "in view" panel for this layer."""
+    summary = result.summary
+    if layer == "coverage":
+        return (("grids", summary["grids"]), ("hot but unpatrolled", summary["hot_unpatrolled"] or 0))
+    if layer == "facilities":
+        return (("facilities", summary["facilities"]), ("blind_spot", summary["blind_spots"]))
+    if layer == "warnings":
+        return (("flagged", len(result.features)),)
+    shown = (("incidents", summary["incidents"]), ("cells", summary["cells"]))
+    return shown + ((("significant", len(result.features)),) if layer in QUIET else ())
+
+
+def _tooltip(layer: str, p: dict, lang: str, res: int) -> str:
+    grid = f"{t('grid', lang)}: {p.get('grid_code') or '—'}"
+    if layer == "warnings":
+        return p["reason_zh" if lang == "zh-CN" else "reason_en"]
+    if layer == "coverage" and p["kind"] == "grid":
+        share = "—" if p["share"] is None else f"{p['share']:.0%}"
+        last = p["last_visit"][:16].replace("T", " ") if p["last_visit"] else t("never", lang)
+        return f"{p['name']} ({p['grid_code']}) · {p['owner'] or '—'}<br>{t('patrolled', lang)}: {share} · {t('last_visit', lang)}: {last}"
+    if layer == "facilities" and p["kind"] == "facility":
+        return f"{t(p['type'], lang)} · {p['name']}<br>{p['radius_m']:,} m<br>{grid}"
+    if layer == "facilities":
+        return f"{t('uncovered', lang)}: {', '.join(t(k, lang) for k in p['uncovered'])}<br>{grid}"
+    extra = ""
+    if layer == "hotspots":
+        extra = f"<br>{t(p['class'], lang)} · z = {p['z']:.2f} · p(FDR) = {p['p_fdr']:.3f}"
+    elif layer == "emerging":
+        extra = f"<br>{t(p['class'], lang)} · z ({t('last_week', lang)}) = {p['z_last']:.2f}"
+    elif layer == "coverage":
+        extra = f"<br>{t('hot but unpatrolled', lang)}"
+    return f"{t('incidents', lang)}: {p['count']}{extra}<br>H3 r{res} {p['h3']}<br>{grid}"
 
 
 def _points(points, grids, filters: Filters, layer: str, lang: str) -> tuple:

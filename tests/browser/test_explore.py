@@ -98,3 +98,24 @@ def test_zoomed_in_the_map_draws_the_incidents_themselves_clustered(served, page
     assert 0 < shown <= 3000
     assert page.console_errors == []
     page.screenshot(path=str(ARTIFACTS / "explore-points.png"))
+
+
+@pytest.mark.parametrize("layer, title", [("coverage", "Share of each grid patrolled (7 days)"),
+                                          ("facilities", "Facilities and blind spots"),
+                                          ("warnings", "Grids above their own baseline")])
+def test_the_coverage_facility_and_warning_layers_draw_with_their_legend(served, page, conn, layer, title):
+    page.goto(served + f"/?layer={layer}&lang=en&res=8")
+    page.wait_for_function("document.querySelector('#explore-legend h2') && "
+                           f"document.querySelector('#explore-legend h2').innerText.startsWith({title!r})", timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    if layer == "coverage":  # no patrol in the sample: every grid in the lowest class, every hot cell unpatrolled
+        from layers.stats import CLASS_COLOURS
+
+        grids = conn.execute("SELECT count(*) FROM shiyu.area WHERE tier = 'grid'").fetchone()[0]
+        stats = page.locator("#explore-stats").inner_text().replace(",", "").split()
+        hot = int(stats[stats.index("unpatrolled") + 1])
+        assert hot > 0  # the sample's planted hotspots
+        page.wait_for_function(f"document.querySelectorAll('{HEX_PATHS}').length === {grids + hot}", timeout=30_000)
+        fills = page.eval_on_selector_all(HEX_PATHS, "ps => ps.map(p => p.getAttribute('fill'))")
+        assert fills.count("#ffffcc") == grids and fills.count(CLASS_COLOURS["hot99"]) == hot
+    assert page.console_errors == []

@@ -45,11 +45,6 @@ class Filters:
         if self.since is not None and self.until is not None and self.since >= self.until:
             raise InputError(f"the time window starts ({self.since:%Y-%m-%d %H:%M}) after it ends ({self.until:%Y-%m-%d %H:%M})")
 
-    @property
-    def narrows_incidents(self) -> bool:
-        """Whether anything beyond categories narrows the incidents (so the weekly cube cannot answer)."""
-        return bool(self.since or self.until or self.severities or self.statuses)
-
 
 SEVERITIES = (1, 2, 3, 4)
 
@@ -69,6 +64,7 @@ INCIDENT_FILTERS = """
     AND (cardinality(%(severities)s::smallint[]) = 0 OR severity = ANY(%(severities)s::smallint[]))
     AND (cardinality(%(statuses)s::text[]) = 0 OR status = ANY(%(statuses)s::text[]))
 """
+
 
 def pixel_degrees(zoom: float) -> float:
     """About one screen pixel in degrees at ``zoom``: what boundaries are simplified by."""

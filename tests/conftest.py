@@ -24,6 +24,13 @@ FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 DATA_TABLES = ("rejected_row", "incident", "incident_week", "incident_cell", "area_cell", "facility", "patrol_ping", "patrol_cell_day", "area", "load_batch", "audit_log", "app_user")
 
 
+def empty(database_url: str) -> None:
+    """Remove every row of every data table (the pool is closed first: its connections may hold locks)."""
+    db.close_pool()
+    with db.connect(database_url, autocommit=True) as connection:
+        connection.execute("TRUNCATE " + ", ".join(f"shiyu.{t}" for t in DATA_TABLES) + " RESTART IDENTITY CASCADE")
+
+
 @pytest.fixture(scope="session")
 def cluster():
     root = Path(tempfile.mkdtemp(prefix="shiyu-test-"))
@@ -57,9 +64,7 @@ def conn(database_url):
 @pytest.fixture
 def empty_db(database_url):
     """A database with the schema and no rows."""
-    db.close_pool()
-    with db.connect(database_url, autocommit=True) as connection:
-        connection.execute("TRUNCATE " + ", ".join(f"shiyu.{t}" for t in DATA_TABLES) + " RESTART IDENTITY CASCADE")
+    empty(database_url)
     yield database_url
 
 

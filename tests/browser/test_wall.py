@@ -12,9 +12,9 @@ from werkzeug.serving import make_server
 
 from geodata.cluster import Cluster, free_port
 from geodata.scope import Scope
-from tests.conftest import ARTIFACTS, DATA_TABLES, FAST
+from tests.conftest import ARTIFACTS, FAST, empty
 from tests.helpers import write_csv
-from tests.layers.tiers import BEIJING, load_tiers, write_incidents, write_pings
+from tests.layers.tiers import BEIJING, load_city
 
 pytestmark = pytest.mark.browser
 
@@ -35,17 +35,12 @@ def _serve():
 @pytest.fixture(scope="module")
 def wall_city(database_url, tmp_path_factory):
     """The five-tier city (2 districts, 16 grids) with incidents, patrols and a few masked reporters, served."""
-    from geodata import db
     from etl.load import load_incidents
 
-    db.close_pool()
-    with db.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE " + ", ".join(f"shiyu.{t}" for t in DATA_TABLES) + " RESTART IDENTITY CASCADE")
+    empty(database_url)
     folder = tmp_path_factory.mktemp("wall")
     now = datetime.now(BEIJING).replace(microsecond=0)
-    load_tiers(folder)
-    write_incidents(folder, 3000, now)
-    write_pings(folder, now)
+    load_city(folder, now)
     load_incidents(write_csv(folder / "hotline.csv", [
         ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
         ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],

@@ -89,3 +89,11 @@ def write_pings(folder: Path, now: datetime, seed: int = 11) -> dict[str, np.nda
     rows = [[unit[i], f"{ts[i]:%Y-%m-%d %H:%M:%S}", f"{lon[i]:.6f}", f"{lat[i]:.6f}"] for i in range(len(lon))]
     load_patrols(write_csv(folder / "pings.csv", rows, header=("unit_id", "ts", "lon", "lat")), source="tiers")
     return {"lon": lon, "lat": lat}
+
+
+def load_city(folder: Path, now: datetime) -> tuple[dict[str, dict[str, tuple]], dict[str, np.ndarray]]:
+    """Tiers, ``N_INCIDENTS`` incidents and two patrol units' pings: (the boxes by tier, the incidents written)."""
+    boxes = load_tiers(folder)
+    written = write_incidents(folder, N_INCIDENTS, now)
+    write_pings(folder, now)
+    return boxes, written

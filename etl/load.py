@@ -350,6 +350,7 @@ def _replace_grid_cells(conn, grids: pd.DataFrame, notes: list[str]) -> None:
     conn.execute(staging.STAGE_CELLS)
     copy_frame(conn, "stage_cell", cells, ("res", "cell", "code", "share", "area_share"))
     conn.execute(staging.DELETE_CELLS, {"codes": list(codes)})
+    conn.execute(staging.DELETE_CELL_COUNTS, {"codes": list(codes)})
     conn.execute(staging.INSERT_CELLS)
 
 

@@ -265,7 +265,11 @@ ORDER BY outside DESC
 
 STAGE_CELLS = "CREATE TEMP TABLE stage_cell (res smallint, cell bigint, code text, share real, area_share real) ON COMMIT DROP"
 DELETE_CELLS = "DELETE FROM shiyu.area_cell WHERE code = ANY(%(codes)s::text[])"
-INSERT_CELLS = "INSERT INTO shiyu.area_cell (res, cell, code, share, area_share) SELECT res, cell, code, share, area_share FROM stage_cell"
+DELETE_CELL_COUNTS = "DELETE FROM shiyu.area_cell_count WHERE code = ANY(%(codes)s::text[])"
+INSERT_CELLS = """
+INSERT INTO shiyu.area_cell (res, cell, code, share, area_share) SELECT res, cell, code, share, area_share FROM stage_cell;
+INSERT INTO shiyu.area_cell_count (code, res, cells) SELECT code, res, count(*) FROM stage_cell GROUP BY 1, 2
+"""
 
 UPSERT_AREAS = """
 WITH up AS (

@@ -77,10 +77,10 @@ GRID_COVERAGE = VISITED + """, hit AS (
     CROSS JOIN LATERAL (SELECT code, area_share FROM shiyu.area_cell c WHERE c.res = 10 AND c.cell = v.cell OFFSET 0) c
     GROUP BY c.code
 )
-SELECT a.code, a.name, a.owner_name, a.area_m2, n.cells, coalesce(h.visited_cells, 0) AS visited_cells,
-       h.visited_share, h.last_visit
+SELECT a.code, a.name, a.owner_name, a.area_m2, coalesce(n.cells, 0) AS cells,
+       coalesce(h.visited_cells, 0) AS visited_cells, h.visited_share, h.last_visit
 FROM shiyu.area a
-CROSS JOIN LATERAL (SELECT count(*) AS cells FROM shiyu.area_cell c WHERE c.code = a.code AND c.res = 10) n
+LEFT JOIN shiyu.area_cell_count n ON n.code = a.code AND n.res = 10
 LEFT JOIN hit h ON h.code = a.code
 WHERE a.tier = 'grid'
   AND a.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
@@ -100,7 +100,7 @@ FROM shiyu.area a LEFT JOIN grid_share s ON s.code = a.code
 WHERE a.tier = 'grid' AND nlevel(a.path) >= %(depth)s
   AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
   AND (%(paths)s::ltree[] IS NULL OR a.path <@ %(paths)s::ltree[])
-  AND EXISTS (SELECT 1 FROM shiyu.area_cell c WHERE c.code = a.code AND c.res = 10)
+  AND EXISTS (SELECT 1 FROM shiyu.area_cell_count n WHERE n.code = a.code AND n.res = 10)
 GROUP BY 1
 """
 

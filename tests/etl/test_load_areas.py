@@ -82,6 +82,10 @@ def test_a_changed_grid_replaces_only_its_own_cells(sample_db, conn, tmp_path):
     assert conn.execute("SELECT count(*) FROM shiyu.area_cell WHERE code <> %s", (code,)).fetchone()[0] == others_before
     area_share = conn.execute("SELECT sum(area_share) FROM shiyu.area_cell WHERE code = %s AND res = 10", (code,)).fetchone()[0]
     assert abs(area_share - 1) < 1e-3  # the small square's own cells, nothing left of the old shape
+    counted = conn.execute("""SELECT count(*) FROM shiyu.area_cell_count n FULL JOIN (
+                                  SELECT code, res, count(*) AS cells FROM shiyu.area_cell GROUP BY 1, 2) c USING (code, res)
+                              WHERE n.cells IS DISTINCT FROM c.cells""").fetchone()[0]
+    assert counted == 0  # the counts follow the cells
 
 
 def test_a_province_sized_grid_skips_the_fine_resolutions_with_a_note(empty_db, conn, tmp_path):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from geodata.db import fetch_all
 from geodata.errors import InputError
 from geodata.h3cells import RESOLUTIONS
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, STATUSES, TIERS
+
+# Days, weeks and times without an offset are Beijing's, as the loaders read them.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 # (west, south, east, north) in degrees
 BBox = tuple[float, float, float, float]
@@ -32,6 +36,10 @@ class Filters:
     statuses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for bound in ("since", "until"):  # a naive bound is Beijing time, for every layer alike
+            moment = getattr(self, bound)
+            if moment is not None and moment.tzinfo is None:
+                object.__setattr__(self, bound, moment.replace(tzinfo=BEIJING))
         west, south, east, north = self.bbox
         if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
             raise InputError(f"bbox {self.bbox} is not west, south, east, north in degrees")
@@ -64,6 +72,11 @@ INCIDENT_FILTERS = """
     AND (cardinality(%(severities)s::smallint[]) = 0 OR severity = ANY(%(severities)s::smallint[]))
     AND (cardinality(%(statuses)s::text[]) = 0 OR status = ANY(%(statuses)s::text[]))
 """
+
+
+def beijing_midnight(day: date) -> datetime:
+    """The start of a Beijing day."""
+    return datetime.combine(day, time(0), BEIJING)
 
 
 def pixel_degrees(zoom: float) -> float:

@@ -31,7 +31,6 @@ with the day of ``until``, or of now. Naive times are read as Beijing time.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import h3
 import numpy as np
@@ -42,10 +41,9 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from layers import hotspots
-from layers.base import Filters, LayerResult, LegendEntry, pixel_degrees, view_path
+from layers.base import BEIJING, Filters, LayerResult, LegendEntry, beijing_midnight, pixel_degrees, view_path
 from layers.stats import CLASS_COLOURS
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_DAYS = 7
 PATROL_RES = 10
@@ -123,10 +121,6 @@ WHERE EXISTS (SELECT 1 FROM shiyu.patrol_cell_day d
 
 def _beijing(moment: datetime) -> datetime:
     return moment.replace(tzinfo=BEIJING) if moment.tzinfo is None else moment.astimezone(BEIJING)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), BEIJING)
 
 
 def patrol_window(filters: Filters, now: datetime | None = None) -> tuple[date, date]:
@@ -218,7 +212,7 @@ def build(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
         raise InputError(f"the coverage threshold must be between 0 and 1, not {threshold}")
     now = _beijing(now or datetime.now(timezone.utc))
     first_day, end_day = patrol_window(filters, now)
-    start, end = _midnight(first_day), _midnight(end_day)
+    start, end = beijing_midnight(first_day), beijing_midnight(end_day)
     rows = sorted(_grid_rows(filters, scope, first_day, end_day), key=lambda r: r["code"])
     grids = [_grid_properties(r, threshold, min(end, now)) for r in rows]
     summary = _summary(rows, grids, threshold)

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 from geodata.scope import Scope
-from layers.base import Filters, view_path
+from layers.base import BEIJING, Filters, view_path
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 CELL_RESOLUTIONS = (7, 8, 9)
 WEEK_RESOLUTIONS = (7, 8)
 

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import h3
 import numpy as np
@@ -58,7 +57,7 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
-from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, pixel_degrees
+from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, pixel_degrees
 from layers.hexes import DOMINANT_GRID
 
 ALPHA = 0.001
@@ -69,7 +68,6 @@ MAX_FEATURES = 2000
 TOP_CATEGORIES = 3
 UNITS = ("grid", "cell")
 WINDOWS = ("24h", "7d")
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 WEEK = timedelta(weeks=1)
 DAY = timedelta(days=1)
 
@@ -133,10 +131,8 @@ WHERE tier = 'grid' AND code = ANY(%(codes)s::text[])
 
 
 def reference_time(filters: Filters) -> datetime:
-    """T: ``filters.until`` (naive = Beijing time) or now."""
-    if filters.until is None:
-        return datetime.now(timezone.utc)
-    return filters.until if filters.until.tzinfo else filters.until.replace(tzinfo=LOCAL_TZ)
+    """T: ``filters.until`` (``Filters`` reads a naive one as Beijing time) or now."""
+    return filters.until or datetime.now(timezone.utc)
 
 
 def baseline_spans(first: datetime | None, until: datetime) -> dict[str, int]:
@@ -313,7 +309,7 @@ def build(filters: Filters, scope: Scope, unit: str = "grid") -> LayerResult:
     summary = {
         "flagged_24h": sum(1 for f in flagged if f["window"] == "24h"),
         "flagged_7d": sum(1 for f in flagged if f["window"] == "7d"),
-        "reference_time": until.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
+        "reference_time": until.astimezone(BEIJING).isoformat(timespec="seconds"),
         "unit": unit, "units_examined": examined,
         "baseline_spans_24h": spans["24h"], "baseline_spans_7d": spans["7d"], "truncated": truncated,
     }

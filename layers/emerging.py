@@ -12,15 +12,15 @@ z-scores and the categories of ArcGIS Pro's Emerging Hot Spot Analysis
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 
 from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
-from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params
-from layers.cube import BEIJING, cube_for
+from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, beijing_midnight, incident_params
+from layers.cube import cube_for
 from layers.hotspots import study_area
 from layers.stats import EMERGING_CATEGORIES, EMERGING_COLOURS, emerging_from_counts, hex_neighbours
 
@@ -57,8 +57,7 @@ def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list
     counts = np.zeros((len(cells), len(bins)))
     if not len(cells) or not bins:
         return counts
-    window = dataclasses.replace(filters, since=datetime.combine(bins[0], time(0), BEIJING),
-                                 until=datetime.combine(bins[-1] + timedelta(weeks=1), time(0), BEIJING))
+    window = dataclasses.replace(filters, since=beijing_midnight(bins[0]), until=beijing_midnight(bins[-1] + timedelta(weeks=1)))
     cube = cube_for(window, scope)  # a window, so the weekly cube or none
     column = f"h3_r{filters.res}"
     if cube is None:

@@ -23,17 +23,15 @@ Personal data leaves this module masked (``geodata.pii``) or not at all.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta, timezone
 
 from geodata.db import fetch_all
 from geodata.pii import mask_name, mask_phone
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
-from layers.base import INCIDENT_FILTERS, Filters, incident_params
+from layers.base import BEIJING, INCIDENT_FILTERS, Filters, beijing_midnight, incident_params
 from layers.coverage import shares_by_path
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 DEFAULT_DAYS = 30
 MAX_LATEST = 100
 
@@ -82,10 +80,6 @@ def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(timezone.utc)).astimezone(BEIJING)
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), BEIJING)
-
-
 def _window(filters: Filters, scope: Scope, first: datetime | None, end: datetime | None) -> dict:
     """``incident_params`` with the panel's own window in place of the user's."""
     return {**incident_params(filters, scope), "since": first, "until": end}
@@ -94,8 +88,8 @@ def _window(filters: Filters, scope: Scope, first: datetime | None, end: datetim
 def headline(filters: Filters, scope: Scope, now: datetime | None = None, days: int = DEFAULT_DAYS) -> dict:
     """Today's, open and overdue incidents, the resolved share of the last ``days`` days and patrol coverage."""
     now = _now(now)
-    today = _midnight(now.date())
-    first = _midnight(now.date() - timedelta(days=days - 1))
+    today = beijing_midnight(now.date())
+    first = beijing_midnight(now.date() - timedelta(days=days - 1))
     row = fetch_all(HEADLINE, {**_window(filters, scope, None, None), "today": today, "first": first, "now": now,
                                "closed": list(CLOSED_STATUSES)})[0]
     recent = int(row["recent"])
@@ -115,7 +109,7 @@ def daily_trend(filters: Filters, scope: Scope, days: int = DEFAULT_DAYS,
     """(Beijing day, incidents reported that day) for the last ``days`` days up to today, quiet days as 0."""
     now = _now(now)
     first_day = now.date() - timedelta(days=days - 1)
-    rows = fetch_all(DAILY, _window(filters, scope, _midnight(first_day), _midnight(now.date() + timedelta(days=1))))
+    rows = fetch_all(DAILY, _window(filters, scope, beijing_midnight(first_day), beijing_midnight(now.date() + timedelta(days=1))))
     counts = {r["day"]: int(r["n"]) for r in rows}
     return [(day, counts.get(day, 0)) for day in (first_day + timedelta(days=k) for k in range(days))]
 
@@ -124,8 +118,8 @@ def category_breakdown(filters: Filters, scope: Scope, days: int = DEFAULT_DAYS,
                        now: datetime | None = None) -> list[tuple[str, int]]:
     """(category, incidents) over the same days as ``daily_trend``, the largest first."""
     now = _now(now)
-    first = _midnight(now.date() - timedelta(days=days - 1))
-    rows = fetch_all(BY_CATEGORY, _window(filters, scope, first, _midnight(now.date() + timedelta(days=1))))
+    first = beijing_midnight(now.date() - timedelta(days=days - 1))
+    rows = fetch_all(BY_CATEGORY, _window(filters, scope, first, beijing_midnight(now.date() + timedelta(days=1))))
     return [(r["category"], int(r["n"])) for r in rows]
 
 

@@ -14,7 +14,8 @@ from geodata.cluster import Cluster, free_port
 from geodata.scope import Scope
 from tests.conftest import ARTIFACTS, FAST, empty
 from tests.helpers import write_csv
-from tests.layers.tiers import BEIJING, load_city
+from layers.base import BEIJING
+from tests.layers.tiers import load_city
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,8 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import empty
-from tests.layers.tiers import BEIJING, load_city
+from layers.base import BEIJING
+from tests.layers.tiers import load_city
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ from geodata.scope import Scope
 from geodata.taxonomy import STATUSES
 from layers import hexes, hotspots
 from layers.base import Filters
-from layers.cube import BEIJING, cube_for
+from layers.base import BEIJING
+from layers.cube import cube_for
 from tests.layers.tiers import CITY
 
 

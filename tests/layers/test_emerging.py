@@ -9,7 +9,7 @@ from etl.sample import HOTSPOTS
 from geodata.taxonomy import STATUSES
 from geodata.scope import Scope
 from layers.base import Filters
-from layers.cube import BEIJING
+from layers.base import BEIJING
 from layers.emerging import build
 from tests.helpers import write_csv
 

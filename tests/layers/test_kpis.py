@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -10,7 +10,8 @@ from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, TIERS
 from layers.areas import build
 from layers.base import Filters
-from tests.layers.tiers import BEIJING, CITY, N_INCIDENTS
+from layers.base import BEIJING
+from tests.layers.tiers import CITY, N_INCIDENTS
 
 WGS84 = Geod(ellps="WGS84")
 
@@ -115,3 +116,9 @@ def test_kpis_cover_the_thirty_days_before_the_window_ends_unless_told(city):
     assert _by_code("city", since=since)["C"]["incidents"] == sum(1 for t in written["reported"] if t >= since)
     summary = build(Filters(bbox=CITY, tier="city", until=until), Scope.everything()).summary
     assert summary["since"] == (until - timedelta(days=30)).isoformat() and summary["until"] == until.isoformat()
+
+
+def test_a_naive_window_bound_is_beijing_time_for_every_layer():
+    naive = Filters(since=datetime(2026, 11, 1, 8, 0), until=datetime(2026, 11, 20, 8, 0))
+    assert naive.since == datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
+    assert naive.until.utcoffset() == timedelta(hours=8)

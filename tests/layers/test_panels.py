@@ -14,7 +14,8 @@ from geodata.taxonomy import CATEGORIES
 from layers import panels
 from layers.base import Filters
 from tests.helpers import write_csv
-from tests.layers.tiers import BEIJING, CITY
+from layers.base import BEIJING
+from tests.layers.tiers import CITY
 
 EVERYTHING = Scope.everything()
 TO_METRES = Transformer.from_crs("EPSG:4326", "EPSG:32651", always_xy=True).transform  # UTM 51N: Hangzhou's zone
@@ -73,7 +74,6 @@ def test_headline_counts_today_open_overdue_and_the_resolved_share_of_thirty_day
 
 
 def test_headline_patrol_share_is_the_visited_part_of_the_whole_city_area(wall_city):
-    from shapely.ops import transform
     _, _, now, _ = wall_city
     rng = np.random.default_rng(11)  # tiers.write_pings' own seed and draws: the pings the city fixture loaded
     n = 400

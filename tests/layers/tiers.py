@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from etl.load import load_areas, load_incidents, load_patrols
 from tests.helpers import write_csv
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 CITY = (120.0, 30.0, 120.4, 30.4)
 # Each tier halves its parent along one axis: 1 city, 2 districts, 4 streets, 8 communities, 16 grids.
 SPLITS = (("district", 0), ("street", 1), ("community", 0), ("grid", 1))

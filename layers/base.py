@@ -84,6 +84,10 @@ def pixel_degrees(zoom: float) -> float:
     return 360.0 / (256 * 2**zoom)
 
 
+# Overdue (超期): not yet verified or closed, and past the due time its category's SLA set, at %(now)s.
+# Bind ``closed`` to ``CLOSED_STATUSES``.
+OVERDUE = "(status <> ALL(%(closed)s::text[]) AND due_at < %(now)s)"
+
 AREA_PATH = "SELECT path::text AS path FROM shiyu.area WHERE code = %(code)s"
 
 

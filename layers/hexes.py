@@ -8,6 +8,7 @@ map clusters them); personal data never leaves the database here.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 import h3
 import numpy as np
@@ -15,7 +16,7 @@ from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES
-from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
+from layers.base import INCIDENT_FILTERS, OVERDUE, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.cube import cube_for
 
 # ColorBrewer YlOrRd, 6 classes: sequential in lightness, safe for colour-blind viewers.
@@ -130,7 +131,7 @@ MAX_POINTS = 3000
 
 POINTS_IN_VIEW = """
 SELECT source, external_id, category, severity, status, reported_at, grid_code,
-       status <> ALL(%(closed)s::text[]) AND due_at < now() AS overdue,
+       """ + OVERDUE + """ AS overdue,
        round(ST_X(geom)::numeric, 6)::float8 AS lon, round(ST_Y(geom)::numeric, 6)::float8 AS lat
 FROM shiyu.incident
 WHERE ST_Intersects(geom, ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))
@@ -144,7 +145,8 @@ def _points(filters: Filters, scope: Scope) -> LayerResult | None:
     """The incidents in view, newest first, or None when there are more than the map should draw."""
     west, south, east, north = filters.bbox
     rows = fetch_all(POINTS_IN_VIEW, {"west": west, "south": south, "east": east, "north": north,
-                                      "closed": list(CLOSED_STATUSES), "limit": MAX_POINTS + 1,
+                                      "closed": list(CLOSED_STATUSES), "now": datetime.now(timezone.utc),
+                                      "limit": MAX_POINTS + 1,
                                       **incident_params(filters, scope)})
     if len(rows) > MAX_POINTS:
         return None

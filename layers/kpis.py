@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from geodata.db import fetch_all
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
-from layers.base import INCIDENT_FILTERS, Filters, incident_params
+from layers.base import INCIDENT_FILTERS, OVERDUE, Filters, incident_params
 from layers.coverage import shares_by_path
 
 DEFAULT_DAYS = 30
@@ -41,7 +41,7 @@ KPIS_BY_PATH = """
 SELECT subpath(path, 0, %(depth)s)::text AS path,
        count(*) AS incidents,
        count(*) FILTER (WHERE status = ANY(%(closed)s::text[])) AS resolved,
-       count(*) FILTER (WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s) AS overdue,
+       count(*) FILTER (WHERE """ + OVERDUE + """) AS overdue,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - reported_at) / 3600)
            FILTER (WHERE resolved_at IS NOT NULL) AS median_hours
 FROM shiyu.incident

@@ -29,7 +29,7 @@ from geodata.db import fetch_all
 from geodata.pii import mask_name, mask_phone
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
-from layers.base import BEIJING, INCIDENT_FILTERS, Filters, beijing_midnight, incident_params
+from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight, incident_params
 from layers.coverage import shares_by_path
 
 DEFAULT_DAYS = 30
@@ -38,7 +38,7 @@ MAX_LATEST = 100
 HEADLINE = """
 SELECT count(*) FILTER (WHERE reported_at >= %(today)s AND reported_at < %(now)s) AS today,
        count(*) FILTER (WHERE status <> ALL(%(closed)s::text[])) AS open,
-       count(*) FILTER (WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s) AS overdue,
+       count(*) FILTER (WHERE """ + OVERDUE + """) AS overdue,
        count(*) FILTER (WHERE reported_at >= %(first)s AND reported_at < %(now)s) AS recent,
        count(*) FILTER (WHERE reported_at >= %(first)s AND reported_at < %(now)s
                           AND status = ANY(%(closed)s::text[])) AS recent_resolved
@@ -65,7 +65,7 @@ ORDER BY 2 DESC, 1
 LATEST = """
 SELECT source, external_id, reported_at, category, severity, status, grid_code,
        (SELECT a.name FROM shiyu.area a WHERE a.code = i.grid_code) AS grid_name,
-       status <> ALL(%(closed)s::text[]) AND due_at < %(now)s AS overdue,
+       """ + OVERDUE + """ AS overdue,
        pii ->> 'reporter_name' AS reporter_name, pii ->> 'reporter_phone' AS reporter_phone
 FROM shiyu.incident i
 WHERE """ + INCIDENT_FILTERS + """

@@ -17,6 +17,7 @@ import dash
 import dash_leaflet as dl
 import orjson
 import plotly.graph_objects as go
+import shapely.geometry
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -25,7 +26,7 @@ from geodata.errors import ShiyuError
 from geodata.scope import Scope
 from geodata.settings import settings
 from layers import areas, coverage, early_warning, hotspots, panels
-from layers.base import Filters
+from layers.base import BEIJING, Filters
 from layers.stats import CLASS_COLOURS
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,8 @@ clientside_callback("function (lang) { return window.innerHeight / 100; }",
 def _clock(moment: datetime | None) -> str:
     if moment is None:
         return "—"
-    local = moment.astimezone(panels.BEIJING)
-    same_day = local.date() == datetime.now(panels.BEIJING).date()
+    local = moment.astimezone(BEIJING)
+    same_day = local.date() == datetime.now(BEIJING).date()
     return f"{local:%H:%M}" if same_day else f"{local:%m-%d %H:%M}"
 
 
@@ -249,14 +250,7 @@ def refresh_panels(_ticks, vh, lang, extent, last_good):
     return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
             _percent(kpis["patrol_share"]), _trend_figure(trend, vh), _category_figure(breakdown, lang, vh),
             _alert_items(warnings, lang), _latest_items(latest, lang), as_of and as_of.isoformat(),
-            status, status_class, f"{datetime.now(panels.BEIJING):%H:%M:%S}")
-
-
-def _bbox_of(geometry: dict) -> list[float]:
-    points = [p for polygon in geometry["coordinates"] for ring in polygon for p in ring] \
-        if geometry["type"] == "MultiPolygon" else [p for ring in geometry["coordinates"] for p in ring]
-    lons, lats = [p[0] for p in points], [p[1] for p in points]
-    return [min(lons), min(lats), max(lons), max(lats)]
+            status, status_class, f"{datetime.now(BEIJING):%H:%M:%S}")
 
 
 def _legend(districts, hot, lang: str) -> list:
@@ -296,7 +290,8 @@ def refresh_map(_ticks, lang, extent, last_hash):
     # A refresh that found nothing new sends nothing: the map is not redrawn.
     payload = (districts.geojson(), districts.style, hot.geojson(), hot.style, outlines)
     digest = hashlib.sha256(orjson.dumps(payload)).hexdigest()
-    stops = [{"name": f["properties"]["name"], "bbox": _bbox_of(f["geometry"])} for f in districts.features]
+    stops = [{"name": f["properties"]["name"], "bbox": list(shapely.geometry.shape(f["geometry"]).bounds)}
+             for f in districts.features]
     if digest == last_hash:
         return (*[no_update] * 5, _legend(districts, hot, lang), no_update, no_update)
     return (*payload, _legend(districts, hot, lang), stops, digest)

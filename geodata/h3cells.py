@@ -16,7 +16,8 @@ import functools
 
 import h3
 import numpy as np
-from h3ronpy.vector import coordinates_to_cells
+import shapely
+from h3ronpy.vector import cells_to_wkb_polygons, coordinates_to_cells
 
 RESOLUTIONS = (7, 8, 9, 10)
 _RES_SHIFT = np.uint64(52)
@@ -57,3 +58,24 @@ def cell_to_ring_lonlat(cell: int, ndigits: int = 6) -> list[list[float]]:
     ring = [[round(lng, ndigits), round(lat, ndigits)] for lat, lng in h3.cell_to_boundary(h3.int_to_str(int(cell)))]
     ring.append(ring[0])
     return ring
+
+
+def cells_to_lonlat(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes of the cells' centres."""
+    lat_lng = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in cells]).reshape(-1, 2)
+    return lat_lng[:, 1], lat_lng[:, 0]
+
+
+def cells_to_rings_lonlat(cells: np.ndarray, ndigits: int = 6) -> list[list[list[float]]]:
+    """``cell_to_ring_lonlat`` of many cells at once: a city's cells cost a third of the time."""
+    if len(cells) == 0:
+        return []
+    wkb = cells_to_wkb_polygons(np.asarray(cells).astype(np.uint64))
+    coords, owner = shapely.get_coordinates(shapely.from_wkb(np.array(wkb.to_pylist(), dtype=object)),
+                                            return_index=True)
+    coords = np.round(coords, ndigits)
+    if len(coords) == 7 * len(cells) and (np.bincount(owner) == 7).all():  # hexagons only: one C call
+        return coords.reshape(len(cells), 7, 2).tolist()
+    flat = coords.tolist()
+    cuts = (np.flatnonzero(np.diff(owner)) + 1).tolist()
+    return [flat[a:b] for a, b in zip([0, *cuts], [*cuts, len(flat)])]

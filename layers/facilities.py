@@ -33,17 +33,14 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import h3
 import numpy as np
 import pandas as pd
-import shapely
-from h3ronpy.vector import cells_to_wkb_polygons
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from geodata.db import fetch_all
 from geodata.errors import InputError
-from geodata.h3cells import cell_to_hex
+from geodata.h3cells import cell_to_hex, cells_to_lonlat, cells_to_rings_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import FACILITY_TYPES
 from layers.base import BBox, Filters, LayerResult, LegendEntry, view_path
@@ -235,27 +232,6 @@ def _facility_features(frame: pd.DataFrame, counted: list[str]) -> tuple[list[di
     return features, truncated
 
 
-def _cell_centres(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Longitudes and latitudes of the cells' centres."""
-    lat_lng = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in cells]).reshape(-1, 2)
-    return lat_lng[:, 1], lat_lng[:, 0]
-
-
-def _rings_lonlat(cells: np.ndarray, ndigits: int = 6) -> list[list[list[float]]]:
-    """``cell_to_ring_lonlat`` of many cells at once: a city's cells cost a third of the time."""
-    if len(cells) == 0:
-        return []
-    wkb = cells_to_wkb_polygons(cells.astype(np.uint64))
-    coords, owner = shapely.get_coordinates(shapely.from_wkb(np.array(wkb.to_pylist(), dtype=object)),
-                                            return_index=True)
-    coords = np.round(coords, ndigits)
-    if len(coords) == 7 * len(cells) and (np.bincount(owner) == 7).all():  # hexagons only: one C call
-        return coords.reshape(len(cells), 7, 2).tolist()
-    flat = coords.tolist()
-    cuts = (np.flatnonzero(np.diff(owner)) + 1).tolist()
-    return [flat[a:b] for a, b in zip([0, *cuts], [*cuts, len(flat)])]
-
-
 @contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
     """Build many small containers without the cyclic collector rescanning them: a city's cells build 2-3x faster.
@@ -283,7 +259,7 @@ def _blind_spot_features(cells: np.ndarray, grid_codes: list[str], nearest: dict
     missing = {m: [j for j in range(len(kinds)) if m >> j & 1] for m in set(masks)}
     metres = np.column_stack([nearest[t][blind] for t in kinds])
     metres = np.where(np.isnan(metres), -1, np.round(metres)).astype(np.int64).tolist()
-    rings = _rings_lonlat(cells[blind])
+    rings = cells_to_rings_lonlat(cells[blind])
     return [{
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [ring]},
@@ -298,7 +274,7 @@ def build(filters: Filters, scope: Scope, types: tuple[str, ...] | None = None) 
     """Facilities in view and scope, and the study-area cells that are a blind spot for at least one type."""
     study = study_area(filters, scope)
     cells = np.array([row["cell"] for row in study], dtype=np.int64)
-    lon, lat = _cell_centres(cells)
+    lon, lat = cells_to_lonlat(cells)
     nearest, covered, frame = _measure(lon, lat, filters, view_path(filters, scope), types)
     kinds = list(nearest)
     with _cycle_collector_paused():
@@ -329,7 +305,7 @@ def reach(filters: Filters, scope: Scope, unit: str, types: tuple[str, ...] | No
     if unit == "hex":
         study = study_area(filters, scope)
         cells = np.array([row["cell"] for row in study], dtype=np.int64)
-        lon, lat = _cell_centres(cells)
+        lon, lat = cells_to_lonlat(cells)
         places = pd.DataFrame({"h3": [cell_to_hex(c) for c in cells], "grid_code": [row["code"] for row in study]})
     elif unit == "grid":
         west, south, east, north = filters.bbox

@@ -39,3 +39,17 @@ def test_ring_is_closed_lon_lat():
     assert ring[0] == ring[-1] and len(ring) == 7
     lon, lat = ring[0]
     assert 120.1 < lon < 120.2 and 30.2 < lat < 30.3
+
+
+def test_rings_and_centres_of_many_cells_equal_those_of_each_cell_pentagons_included():
+    from geodata.h3cells import cells_to_lonlat, cells_to_rings_lonlat
+
+    rng = np.random.default_rng(3)
+    cells = np.unique(latlng_to_cells(rng.uniform(29.5, 30.5, 500), rng.uniform(119.5, 120.5, 500), 9))
+    pentagons = np.array([h3.str_to_int(c) for c in h3.get_pentagons(9)[:3]], dtype=np.int64)
+    cells = np.concatenate([cells, pentagons])
+    assert cells_to_rings_lonlat(cells) == [cell_to_ring_lonlat(int(c)) for c in cells]
+    lon, lat = cells_to_lonlat(cells)
+    expected = [h3.cell_to_latlng(h3.int_to_str(int(c))) for c in cells]
+    assert np.allclose(lat, [a for a, _ in expected]) and np.allclose(lon, [b for _, b in expected])
+    assert cells_to_rings_lonlat(np.array([], dtype=np.int64)) == []

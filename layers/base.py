@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from geodata.db import fetch_all
 from geodata.errors import InputError
 from geodata.h3cells import RESOLUTIONS
@@ -87,6 +89,19 @@ def pixel_degrees(zoom: float) -> float:
 # Overdue (超期): not yet verified or closed, and past the due time its category's SLA set, at %(now)s.
 # Bind ``closed`` to ``CLOSED_STATUSES``.
 OVERDUE = "(status <> ALL(%(closed)s::text[]) AND due_at < %(now)s)"
+
+# Simplified by about a pixel at the zoom, as the areas layer draws them.
+AREA_SHAPES = """
+SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %(tolerance)s), 6) AS geometry
+FROM shiyu.area WHERE code = ANY(%(codes)s::text[])
+"""
+
+
+def area_shapes(codes: list[str], zoom: float) -> dict[str, dict]:
+    """GeoJSON geometries of these areas by code, simplified for the zoom."""
+    rows = fetch_all(AREA_SHAPES, {"codes": codes, "tolerance": pixel_degrees(zoom)}) if codes else []
+    return {r["code"]: orjson.loads(r["geometry"]) for r in rows}
+
 
 AREA_PATH = "SELECT path::text AS path FROM shiyu.area WHERE code = %(code)s"
 

@@ -34,14 +34,13 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import h3
 import numpy as np
-import orjson
 
 from geodata.db import fetch_all
 from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from layers import hotspots
-from layers.base import BEIJING, Filters, LayerResult, LegendEntry, beijing_midnight, pixel_degrees, view_path
+from layers.base import BEIJING, Filters, LayerResult, LegendEntry, area_shapes, beijing_midnight, view_path
 from layers.stats import CLASS_COLOURS
 
 DEFAULT_THRESHOLD = 0.5
@@ -102,12 +101,6 @@ WHERE a.tier = 'grid' AND nlevel(a.path) >= %(depth)s
 GROUP BY 1
 """
 
-# Simplified by about a pixel at the zoom, as layers/areas.py draws them.
-GRID_SHAPES = """
-SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %(tolerance)s), 6) AS geometry
-FROM shiyu.area WHERE code = ANY(%(codes)s::text[])
-"""
-
 # The r10 descendants of a cell are one run of consecutive r10 indexes (they differ only in the digits finer
 # than the cell's resolution), from its centre child to its last child; so whether any was visited is one
 # range probe of patrol_cell_day_cell_idx per hot cell: 14 ms for the demo city's 612 hot r8 cells, against
@@ -159,10 +152,7 @@ def _grid_properties(row: dict, threshold: float, reference: datetime) -> dict:
 
 def _with_shapes(grids: list[dict], zoom: float) -> list[dict]:
     """Features of these grid properties, their boundaries simplified for the zoom."""
-    if not grids:
-        return []
-    rows = fetch_all(GRID_SHAPES, {"codes": [g["grid_code"] for g in grids], "tolerance": pixel_degrees(zoom)})
-    shapes = {r["code"]: orjson.loads(r["geometry"]) for r in rows}
+    shapes = area_shapes([g["grid_code"] for g in grids], zoom)
     return [{"type": "Feature", "geometry": shapes[g["grid_code"]], "properties": g} for g in grids]
 
 

@@ -49,7 +49,6 @@ from datetime import datetime, timedelta, timezone
 
 import h3
 import numpy as np
-import orjson
 from scipy.stats import poisson
 
 from geodata.db import compose, fetch_all
@@ -57,7 +56,7 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
-from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, pixel_degrees
+from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, incident_params
 from layers.hexes import DOMINANT_GRID
 
 ALPHA = 0.001
@@ -122,12 +121,6 @@ GROUP BY 1, 2
 """
 GRID_CATEGORIES = _CATEGORIES.replace("{unit_type}", "text")
 CELL_CATEGORIES = _CATEGORIES.replace("{unit_type}", "bigint")
-
-GRID_SHAPES = """
-SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %(tolerance)s), 6) AS geometry
-FROM shiyu.area
-WHERE tier = 'grid' AND code = ANY(%(codes)s::text[])
-"""
 
 
 def reference_time(filters: Filters) -> datetime:
@@ -266,8 +259,7 @@ def _shapes_and_grids(filters: Filters, unit: str, units: list, path: str | None
     if not units:
         return {}, {}
     if unit == "grid":
-        rows = fetch_all(GRID_SHAPES, {"codes": units, "tolerance": pixel_degrees(filters.zoom)})
-        return {r["code"]: orjson.loads(r["geometry"]) for r in rows}, {u: u for u in units}
+        return area_shapes(units, filters.zoom), {u: u for u in units}
     shapes = {u: {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(u)]} for u in units}
     return shapes, {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": units,
                                                                         "scope": path})}

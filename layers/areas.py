@@ -56,31 +56,45 @@ def _short(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.{max(1, 1 - math.floor(math.log10(value)))}f}"
 
 
-def build(filters: Filters, scope: Scope) -> LayerResult:
+def _in_view(filters: Filters, scope: Scope) -> tuple[list[dict], bool]:
+    """The areas of the tier in view (at most ``MAX_FEATURES``) and whether more were left out."""
     west, south, east, north = filters.bbox
     rows = fetch_all(AREAS_IN_VIEW, {
         "tier": filters.tier, "west": west, "south": south, "east": east, "north": north,
         "scope": view_path(filters, scope), "tolerance": pixel_degrees(filters.zoom), "limit": MAX_FEATURES + 1,
     })
-    truncated = len(rows) > MAX_FEATURES
-    rows = rows[:MAX_FEATURES]
-    now = datetime.now().astimezone()
-    kpis = area_kpis(rows, filters, scope, now)
-    window = kpi_window(filters, now)
-    features = [{
+    return rows[:MAX_FEATURES], len(rows) > MAX_FEATURES
+
+
+def _features(rows: list[dict], kpis: dict[str, dict]) -> list[dict]:
+    return [{
         "type": "Feature",
         "geometry": orjson.loads(r["geometry"]),
         "properties": {
             "code": r["code"], "name": r["name"], "tier": r["tier"], "grid_code": r["code"] if r["tier"] == "grid" else None,
-            "owner": r["owner_name"], **kpis[r["code"]],
+            "owner": r["owner_name"], **kpis.get(r["code"], {}),
             "tooltip": f"{r['name']} ({r['code']})" + (f" · {r['owner_name']}" if r["owner_name"] else ""),
         },
     } for r in rows]
+
+
+def boundaries(filters: Filters, scope: Scope) -> LayerResult:
+    """The areas in view without their KPIs: for a map that only outlines them."""
+    rows, truncated = _in_view(filters, scope)
+    return LayerResult(_features(rows, {}), [LegendEntry(filters.tier, "#1f2d3d")],
+                       {"areas": len(rows), "truncated": truncated})
+
+
+def build(filters: Filters, scope: Scope) -> LayerResult:
+    rows, truncated = _in_view(filters, scope)
+    now = datetime.now().astimezone()
+    kpis = area_kpis(rows, filters, scope, now)
+    window = kpi_window(filters, now)
     breaks = density_breaks(np.array([k[CHOROPLETH] for k in kpis.values()], dtype=float))
     totals = {name: sum(k[name] for k in kpis.values()) for name in ("incidents", "resolved", "overdue")}
     return LayerResult(
-        features, _legend(breaks), {"areas": len(features), "truncated": truncated, **totals,
-                                          "since": window.since.isoformat(), "until": (window.until or now).isoformat()},
+        _features(rows, kpis), _legend(breaks), {"areas": len(rows), "truncated": truncated, **totals,
+                                                 "since": window.since.isoformat(), "until": (window.until or now).isoformat()},
         {"property": CHOROPLETH, "breaks": breaks, "colours": list(COLOURS[: len(breaks)]), "zero": "#f0f0f0"})
 
 

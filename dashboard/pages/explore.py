@@ -154,7 +154,7 @@ def update_map(bounds, zoom, res, layer, lang, extent, tiers):
         res = auto_res if res in (None, "auto") else int(res)
         filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier)
         hexes = build(layer, filters, Scope.everything())
-        grids = build("areas", filters, Scope.everything())
+        grids = areas.boundaries(filters, Scope.everything())  # outlines only: no KPIs to pay for
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)

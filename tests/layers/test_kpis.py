@@ -122,3 +122,15 @@ def test_a_naive_window_bound_is_beijing_time_for_every_layer():
     naive = Filters(since=datetime(2026, 11, 1, 8, 0), until=datetime(2026, 11, 20, 8, 0))
     assert naive.since == datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
     assert naive.until.utcoffset() == timedelta(hours=8)
+
+
+def test_boundaries_are_the_areas_layer_without_its_kpis(city):
+    from layers.areas import boundaries
+
+    filters = Filters(bbox=CITY, zoom=10, tier="community")
+    full, bare = build(filters, Scope.everything()), boundaries(filters, Scope.everything())
+    assert [f["geometry"] for f in bare.features] == [f["geometry"] for f in full.features]
+    kpi_names = {"incidents", "resolved", "overdue", "per_km2", "resolved_share", "median_hours", "patrol_share", "area_km2"}
+    for b, f in zip(bare.features, full.features):
+        assert b["properties"] == {k: v for k, v in f["properties"].items() if k not in kpi_names}
+    assert bare.summary["areas"] == full.summary["areas"] == 8

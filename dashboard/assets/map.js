@@ -51,6 +51,18 @@ window.shiyu = Object.assign({}, window.shiyu, {
     const colour = (h.classes || {})[feature.properties.type] || "#555555";
     return L.circleMarker(latlng, {radius: 5, fillColor: colour, fillOpacity: 0.95, color: "#ffffff", weight: 1.2});
   },
+  // The areas layer: a choropleth of one KPI (incidents per km²), the chosen area's outline heavier.
+  areaStyle: function (feature, context) {
+    const h = context.hideout || {};
+    const value = feature.properties[h.property || "per_km2"] || 0;
+    const breaks = h.breaks || [], colours = h.colours || [];
+    let colour = h.zero || "#f0f0f0";
+    if (value > 0) {
+      colour = colours.length ? colours[colours.length - 1] : colour;
+      for (let i = 0; i < breaks.length; i++) { if (value <= breaks[i]) { colour = colours[i]; break; } }
+    }
+    return {fillColor: colour, fillOpacity: 0.72, color: "#1f2d3d", weight: 1, opacity: 0.8};
+  },
   gridStyle: function () {
     return {fill: true, fillOpacity: 0, color: "#1f2d3d", weight: 1.2, opacity: 0.85};
   },

@@ -1,0 +1,100 @@
+"""The incidents behind the current view: a dash-ag-grid table with the infinite row model, each block of
+rows asked of ``layers.incidents.page`` on the server, so the browser never holds more than it shows."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import dash_ag_grid as dag
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from dashboard.i18n import t
+from geodata.errors import InputError, ShiyuError
+from geodata.scope import Scope
+from layers import incidents
+from layers.base import Filters
+
+log = logging.getLogger(__name__)
+
+BLOCK = 100
+
+
+def grid(lang: str) -> html.Div:
+    columns = [
+        {"field": "reported_at", "headerName": t("col_reported", lang), "width": 150, "sort": "desc"},
+        {"field": "category_name", "colId": "category", "headerName": t("category", lang), "width": 120},
+        {"field": "severity", "headerName": t("severity", lang), "width": 90},
+        {"field": "status_name", "colId": "status", "headerName": t("status", lang), "width": 100,
+         "cellClassRules": {"overdue-cell": "params.data && params.data.overdue"}},
+        {"field": "due_at", "headerName": t("col_due", lang), "width": 150},
+        {"field": "grid_name", "colId": "grid_code", "headerName": t("grid", lang), "width": 170},
+        {"field": "reporter", "headerName": t("col_reporter", lang), "width": 100, "sortable": False},
+        {"field": "phone", "headerName": t("col_phone", lang), "width": 130, "sortable": False},
+        {"field": "description", "headerName": t("col_description", lang), "flex": 1, "minWidth": 200,
+         "sortable": False},
+        {"field": "id", "headerName": t("col_id", lang), "width": 170, "sortable": False},
+    ]
+    return html.Div(className="table-wrap", children=[
+        dcc.Store(id="explore-table-purged"),
+        html.Div(className="table-head", children=[
+            html.H2(t("table_title", lang)), html.Span(id="explore-table-count", className="table-count"),
+        ]),
+        dag.AgGrid(
+            id="explore-table", rowModelType="infinite", columnDefs=columns,
+            defaultColDef={"sortable": True, "resizable": True, "suppressHeaderMenuButton": True},
+            dashGridOptions={"cacheBlockSize": BLOCK, "maxBlocksInCache": 10, "infiniteInitialRowCount": 1,
+                             "rowHeight": 30, "headerHeight": 34, "animateRows": False,
+                             "localeText": {"loadingOoo": t("loading", lang), "noRowsToShow": t("no_rows", lang)}},
+            getRowId="params.data.id",
+            className="ag-theme-alpine", style={"height": "100%"},
+        ),
+    ])
+
+
+@callback(
+    Output("explore-table", "getRowsResponse"), Output("explore-table-count", "children"),
+    Input("explore-table", "getRowsRequest"),
+    State("explore-view", "data"), State("explore-lang", "data"),
+    prevent_initial_call=True,
+)
+def rows(request, view, lang):
+    """One block of rows; the count comes with the first block of each view."""
+    if not request or not view:
+        return no_update, no_update
+    try:
+        filters = Filters(**view_filters(view))
+        page = incidents.page(filters, Scope.everything(), request["startRow"], request["endRow"],
+                              request.get("sortModel") or None)
+    except ShiyuError as error:
+        log.warning("explore: table rows failed: %s", error, exc_info=error.__cause__ is not None)
+        message = str(error) if isinstance(error, InputError) else t("db_down", lang)
+        return {"rowData": [], "rowCount": request["startRow"]}, message
+    for row in page.rows:
+        row["category_name"] = t(row["category"], lang)
+        row["status_name"] = t(row["status"], lang) + (f" · {t('overdue', lang)}" if row["overdue"] else "")
+    if page.total is None:
+        done = len(page.rows) < request["endRow"] - request["startRow"]
+        return {"rowData": page.rows, "rowCount": request["startRow"] + len(page.rows) if done else None}, no_update
+    count = t("table_count_capped" if page.total_capped else "table_count", lang, n=f"{page.total:,}")
+    return {"rowData": page.rows, "rowCount": page.total if not page.total_capped else None}, count
+
+
+def view_filters(view: dict) -> dict:
+    """``Filters`` arguments from the JSON the map callback leaves in ``explore-view``."""
+    view = {key: value for key, value in view.items() if key != "layer"}
+    return {**view, "bbox": tuple(view["bbox"]), "categories": tuple(view["categories"]),
+            "since": datetime.fromisoformat(view["since"]) if view["since"] else None,
+            "until": datetime.fromisoformat(view["until"]) if view["until"] else None,
+            "severities": tuple(view["severities"]), "statuses": tuple(view["statuses"])}
+
+
+# A new view empties the grid's cache, so it asks again from row 0 with the new filters.
+clientside_callback(
+    """function (view) {
+        const api = window.dash_ag_grid && window.dash_ag_grid.getApi && window.dash_ag_grid.getApi("explore-table");
+        if (api) { api.purgeInfiniteCache(); }
+        return window.dash_clientside.no_update;
+    }""",
+    Output("explore-table-purged", "data"), Input("explore-view", "data"), prevent_initial_call=True,
+)

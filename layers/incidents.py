@@ -1,0 +1,166 @@
+"""The incidents behind the current view, one page at a time, for the explore page's table.
+
+The table (dash-ag-grid's infinite row model) asks for rows ``start`` to
+``end`` in the order of its ``sortModel``; this module answers with those rows
+and, on the first page only, how many there are. Paging is by offset, so deep
+pages are refused (``MAX_OFFSET``) rather than left to scan, and the count
+stops at ``COUNT_CAP`` rows so a city-wide view does not read every incident.
+
+Every order ends with ``source, external_id``, the primary key, so two pages
+of the same order never overlap or skip a row. Nulls sort last both ways.
+
+Personal data leaves this module masked (``geodata.pii``) or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from geodata.db import compose, fetch_all
+from geodata.errors import InputError
+from geodata.pii import mask_name, mask_phone
+from geodata.scope import Scope
+from geodata.taxonomy import CLOSED_STATUSES
+from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, WHOLE_WORLD, Filters, incident_params
+
+MAX_PAGE = 500
+MAX_OFFSET = 10_000
+# One more than the largest count worth showing: reaching it means "more than COUNT_CAP - 1".
+COUNT_CAP = 100_000 + 1
+DESCRIPTION_CHARS = 80
+
+# Sortable columns, and whether they may be null (those get NULLS LAST, the rest keep the plain
+# direction so that ORDER BY reported_at DESC still walks the reported_at index backwards).
+SORTABLE: dict[str, bool] = {
+    "reported_at": False, "category": False, "severity": True, "status": False, "grid_code": True, "due_at": True,
+}
+DIRECTIONS = {"asc": "ASC", "desc": "DESC"}
+DEFAULT_SORT: tuple[tuple[str, str], ...] = (("reported_at", "desc"),)
+
+# Only the point's own bounding box is tested, so the GiST index on geom answers it.
+IN_VIEW = "\n  AND i.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
+
+# <in_view> and <order> are filled from this module's constants; the sort columns go in through compose.
+_ROWS = """
+SELECT i.source, i.external_id, i.reported_at, i.category, i.severity, i.status, i.due_at, i.grid_code,
+       (SELECT a.name FROM shiyu.area a WHERE a.code = i.grid_code) AS grid_name,
+       """ + OVERDUE + """ AS overdue,
+       left(i.description, %(description_chars)s) AS description,
+       i.pii ->> 'reporter_name' AS reporter_name, i.pii ->> 'reporter_phone' AS reporter_phone,
+       ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
+FROM shiyu.incident i
+WHERE """ + INCIDENT_FILTERS + """<in_view>
+ORDER BY <order>, i.source, i.external_id
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+ROWS = _ROWS.replace("<in_view>", "")
+ROWS_IN_VIEW = _ROWS.replace("<in_view>", IN_VIEW)
+
+# Counting stops at %(cap)s rows: the table needs "about how many", not an exact scan of the city.
+_COUNT = """
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM shiyu.incident i
+    WHERE """ + INCIDENT_FILTERS + """<in_view>
+    LIMIT %(cap)s
+) capped
+"""
+COUNT = _COUNT.replace("<in_view>", "")
+COUNT_IN_VIEW = _COUNT.replace("<in_view>", IN_VIEW)
+
+
+@dataclass
+class IncidentPage:
+    """One page of rows; ``total`` (first page only, else None) is at most ``COUNT_CAP - 1``, ``total_capped`` when more."""
+
+    rows: list[dict]
+    total: int | None
+    total_capped: bool
+
+
+def sort_keys(sort: Sequence[Mapping] | None) -> list[tuple[str, str]]:
+    """(column, direction) pairs from ag-grid's sortModel, checked against ``SORTABLE``; the default when empty."""
+    keys: list[tuple[str, str]] = []
+    for entry in sort or ():
+        column = entry.get("colId") if isinstance(entry, Mapping) else None
+        direction = entry.get("sort") if isinstance(entry, Mapping) else None
+        if column not in SORTABLE:
+            raise InputError(f"cannot sort incidents by {column!r}; sortable columns: {', '.join(SORTABLE)}")
+        if not isinstance(direction, str) or direction.lower() not in DIRECTIONS:
+            raise InputError(f"sort direction {direction!r} of {column!r} is not 'asc' or 'desc'")
+        if column not in (c for c, _ in keys):  # a column sorted twice would only repeat itself
+            keys.append((column, direction.lower()))
+    return keys or list(DEFAULT_SORT)
+
+
+def check_range(start: int, end: int) -> None:
+    """Refuse a range the table should never ask for: negative, inverted, too long or too deep."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        raise InputError(f"rows {start!r} to {end!r}: start and end must be whole numbers")
+    if start < 0 or end < start:
+        raise InputError(f"rows {start} to {end} are not a range: start must be 0 or more and end at least start")
+    if end - start > MAX_PAGE:
+        raise InputError(f"rows {start} to {end} ask for {end - start} rows; at most {MAX_PAGE} come in one page")
+    if start > MAX_OFFSET:
+        raise InputError(f"the table cannot page past row {MAX_OFFSET:,}; narrow the filters or sort the other way")
+
+
+def _order(keys: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+    """The ORDER BY text with one identifier placeholder per key, and the identifiers for compose."""
+    parts, identifiers = [], {}
+    for k, (column, direction) in enumerate(keys):
+        nulls = " NULLS LAST" if SORTABLE[column] and direction == "desc" else ""  # ASC puts nulls last already
+        parts.append(f"{{s{k}}} {DIRECTIONS[direction]}{nulls}")
+        identifiers[f"s{k}"] = f"i.{column}"
+    return ", ".join(parts), identifiers
+
+
+def _iso(moment: datetime | None) -> str | None:
+    # One offset for every row, so the strings sort as the moments do.
+    return None if moment is None else moment.astimezone(BEIJING).isoformat(timespec="minutes")
+
+
+def _shorten(text: str | None) -> str | None:
+    if text is None or len(text) <= DESCRIPTION_CHARS:
+        return text
+    return text[:DESCRIPTION_CHARS - 1] + "…"
+
+
+def _row(r: dict) -> dict:
+    return {
+        "id": f"{r['source']}:{r['external_id']}", "reported_at": _iso(r["reported_at"]),
+        "category": r["category"], "severity": r["severity"], "status": r["status"], "overdue": bool(r["overdue"]),
+        "due_at": _iso(r["due_at"]), "grid_code": r["grid_code"], "grid_name": r["grid_name"],
+        "description": _shorten(r["description"]),
+        "reporter": mask_name(r["reporter_name"]), "phone": mask_phone(r["reporter_phone"]),
+        "lon": round(r["lon"], 6), "lat": round(r["lat"], 6),
+    }
+
+
+def page(filters: Filters, scope: Scope, start: int, end: int, sort: list[dict] | None = None,
+         now: datetime | None = None) -> IncidentPage:
+    """Rows ``start`` to ``end`` (exclusive) of the incidents matching the filters inside ``filters.bbox``.
+
+    ``sort`` is ag-grid's sortModel (``[{"colId": ..., "sort": "asc"|"desc"}]``), newest first when empty;
+    ``now`` (default: the current time; naive is Beijing) decides ``overdue``. The count comes with the first
+    page only (``start == 0``).
+    """
+    check_range(start, end)
+    order, identifiers = _order(sort_keys(sort))
+    now = datetime.now(timezone.utc) if now is None else now
+    now = now.replace(tzinfo=BEIJING) if now.tzinfo is None else now
+    in_view = filters.bbox != WHOLE_WORLD
+    west, south, east, north = filters.bbox
+    params = {**incident_params(filters, scope), "west": west, "south": south, "east": east, "north": north}
+    rows: list[dict] = []
+    if end > start:
+        query = compose((ROWS_IN_VIEW if in_view else ROWS).replace("<order>", order), **identifiers)
+        rows = [_row(r) for r in fetch_all(query, {
+            **params, "closed": list(CLOSED_STATUSES), "now": now, "description_chars": DESCRIPTION_CHARS + 1,
+            "limit": end - start, "offset": start})]
+    if start != 0:
+        return IncidentPage(rows, None, False)
+    counted = int(fetch_all(COUNT_IN_VIEW if in_view else COUNT, {**params, "cap": COUNT_CAP})[0]["n"])
+    capped = counted >= COUNT_CAP
+    return IncidentPage(rows, COUNT_CAP - 1 if capped else counted, capped)

@@ -73,7 +73,7 @@ def _many(query: dict, key: str, known) -> tuple:
     picked = []
     for part in raw.split(","):
         part = part.strip()
-        value = int(part) if part.isdigit() and known is SEVERITIES else part
+        value = int(part) if part.isdecimal() and known is SEVERITIES else part  # isdigit() passes "²", int() does not
         if value in known and value not in picked:
             picked.append(value)
     return tuple(picked)
@@ -81,9 +81,10 @@ def _many(query: dict, key: str, known) -> tuple:
 
 def _day(query: dict, key: str) -> date | None:
     try:
-        return date.fromisoformat(_one(query, key) or "")
+        day = date.fromisoformat(_one(query, key) or "")
     except ValueError:
         return None
+    return day if day < date.max else None  # an inclusive until ends at the next midnight, which date.max lacks
 
 
 def _number(query: dict, key: str, low: float, high: float) -> float | None:

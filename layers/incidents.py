@@ -85,7 +85,7 @@ def sort_keys(sort: Sequence[Mapping] | None) -> list[tuple[str, str]]:
     for entry in sort or ():
         column = entry.get("colId") if isinstance(entry, Mapping) else None
         direction = entry.get("sort") if isinstance(entry, Mapping) else None
-        if column not in SORTABLE:
+        if not isinstance(column, str) or column not in SORTABLE:  # the browser may send any JSON
             raise InputError(f"cannot sort incidents by {column!r}; sortable columns: {', '.join(SORTABLE)}")
         if not isinstance(direction, str) or direction.lower() not in DIRECTIONS:
             raise InputError(f"sort direction {direction!r} of {column!r} is not 'asc' or 'desc'")

@@ -148,6 +148,7 @@ TEXT.update({
     "col_phone": {"zh-CN": "电话", "en": "Phone"},
     "col_description": {"zh-CN": "描述", "en": "Description"},
     "col_id": {"zh-CN": "编号", "en": "ID"},
+    "col_grid": {"zh-CN": "网格", "en": "Grid"},
     "loading": {"zh-CN": "加载中…", "en": "Loading…"},
     "no_rows": {"zh-CN": "视野内没有事件", "en": "No incidents in view"},
 })

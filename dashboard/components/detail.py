@@ -78,7 +78,7 @@ def area_panel(found: dict, lang: str) -> list:
                        html.Tbody(child_rows)], className="mini")] if child_rows else []),
         html.H4(t("overdue_list", lang, n=f"{found.get('overdue_total', 0):,}")),
         html.Table([html.Thead(html.Tr([html.Th(t("col_reported", lang)), html.Th(t("category", lang)),
-                                        html.Th(t("hours_over", lang)), html.Th(t("grid", lang))])),
+                                        html.Th(t("hours_over", lang)), html.Th(t("col_grid", lang))])),
                     html.Tbody(overdue_rows)], className="mini") if overdue_rows
         else html.P(t("none_overdue", lang), className="hint"),
     ]
@@ -117,7 +117,7 @@ def cell_panel(found: dict, lang: str) -> list:
         html.H4(t("accountable", lang)),
         *(_contact(accountable, lang) if accountable
           else [html.P(t("no_grid", lang), className="hint")]),
-        *([html.Table([html.Thead(html.Tr([html.Th(t("grid", lang)), html.Th(t("share", lang)),
+        *([html.Table([html.Thead(html.Tr([html.Th(t("col_grid", lang)), html.Th(t("share", lang)),
                                            html.Th(t("owner", lang))])), html.Tbody(grids)], className="mini")]
           if grids else []),
     ]

@@ -89,11 +89,6 @@ def panel(state: ViewState, lang: str, scope: Scope) -> list:
     ]
 
 
-@callback(
-    Output("explore-dates", "start_date"), Output("explore-dates", "end_date"),
-    Input({"type": "explore-preset", "days": ALL}, "n_clicks"),
-    prevent_initial_call=True,
-)
 def preset_days(_clicks):
     """The last N Beijing days, today included; 0 clears the window."""
     if not ctx.triggered or not ctx.triggered[0]["value"]:
@@ -114,17 +109,6 @@ def chosen_area(values: list[str | None]) -> str | None:
 _UNCHANGED = (no_update, [no_update] * len(LEVELS), [no_update] * len(LEVELS), [no_update] * len(LEVELS))
 
 
-@callback(
-    Output("explore-area", "data"),
-    Output({"type": "explore-level", "tier": ALL}, "options"),
-    Output({"type": "explore-level", "tier": ALL}, "value"),
-    Output({"type": "explore-level", "tier": ALL}, "disabled"),
-    Input({"type": "explore-level", "tier": ALL}, "value"),
-    Input({"type": "explore-drill", "code": ALL}, "n_clicks"),
-    Input("explore-hexes", "clickData"),
-    State("explore-area", "data"),
-    prevent_initial_call=True,
-)
 def choose_area(values, _drills, clicked, current):
     """One place that moves the chosen area: a dropdown, a drill-down button or a click on an area of the map."""
     trigger = ctx.triggered_id
@@ -164,3 +148,24 @@ def window_days(start: str | None, end: str | None) -> tuple[date | None, date |
     if since and until and since > until:
         since, until = until, since
     return since, until
+
+
+def register() -> None:
+    """Attach these callbacks to the app being built. explore.py calls this: Dash runs a page module once per
+    app, but a component module only once per process, so callbacks declared at import would reach only the first app."""
+    callback(
+        Output("explore-dates", "start_date"), Output("explore-dates", "end_date"),
+        Input({"type": "explore-preset", "days": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )(preset_days)
+    callback(
+        Output("explore-area", "data"),
+        Output({"type": "explore-level", "tier": ALL}, "options"),
+        Output({"type": "explore-level", "tier": ALL}, "value"),
+        Output({"type": "explore-level", "tier": ALL}, "disabled"),
+        Input({"type": "explore-level", "tier": ALL}, "value"),
+        Input({"type": "explore-drill", "code": ALL}, "n_clicks"),
+        Input("explore-hexes", "clickData"),
+        State("explore-area", "data"),
+        prevent_initial_call=True,
+    )(choose_area)

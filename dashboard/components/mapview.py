@@ -35,6 +35,18 @@ def fit_view(bbox, width_px: int = 1000, height_px: int = 560) -> tuple[list[flo
     return [centre_lat, (west + east) / 2], zoom
 
 
+def view_bbox(centre: list[float], zoom: float, width_px: int = 1000, height_px: int = 560) -> tuple[float, ...]:
+    """The box a map of about that size shows around ``centre`` ([lat, lon]) at ``zoom``: the inverse of
+    ``fit_view``, for the first draw, before dash-leaflet has reported the map's own bounds."""
+    lat, lon = centre
+    scale = 256 * 2**zoom
+    half_lon = width_px / 2 * 360 / scale
+    merc = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+    half_merc = height_px / 2 * 2 * math.pi / scale
+    south, north = (math.degrees(math.atan(math.sinh(merc + k * half_merc))) for k in (-1, 1))
+    return (max(-180.0, lon - half_lon), max(-90.0, south), min(180.0, lon + half_lon), min(90.0, north))
+
+
 def bounds_to_bbox(bounds) -> tuple[float, float, float, float]:
     (south, west), (north, east) = bounds
     return (max(-180.0, west), max(-90.0, south), min(180.0, east), min(90.0, north))
@@ -85,7 +97,7 @@ def shown(layer: str, result) -> tuple:
 
 
 def tooltip(layer: str, p: dict, lang: str, res: int) -> str:
-    grid = f"{t('grid', lang)}: {p.get('grid_code') or '—'}"
+    grid = f"{t('col_grid', lang)}: {p.get('grid_code') or '—'}"
     if layer == "areas":
         share = "—" if p.get("resolved_share") is None else f"{p['resolved_share']:.0%}"
         return (f"<b>{p['name']}</b> ({p['code']}) · {p['owner'] or '—'}<br>{t('incidents', lang)}: {p['incidents']:,}"
@@ -113,4 +125,4 @@ def tooltip(layer: str, p: dict, lang: str, res: int) -> str:
 
 def point_tooltip(p: dict, lang: str) -> str:
     return (f"{t(p['category'], lang)} · {t(p['status'], lang)}<br>{p['reported_at'][:16].replace('T', ' ')}"
-            f"<br>{t('grid', lang)}: {p['grid_code'] or '—'}")
+            f"<br>{t('col_grid', lang)}: {p['grid_code'] or '—'}")

@@ -19,16 +19,20 @@ log = logging.getLogger(__name__)
 
 BLOCK = 100
 
+# Rows carry ISO times with their offset so they sort as moments; the table shows Beijing's "YYYY-MM-DD hh:mm".
+WHEN = {"function": "params.value ? params.value.slice(0, 16).replace('T', ' ') : ''"}
+
 
 def grid(lang: str) -> html.Div:
     columns = [
-        {"field": "reported_at", "headerName": t("col_reported", lang), "width": 150, "sort": "desc"},
+        {"field": "reported_at", "headerName": t("col_reported", lang), "width": 150, "sort": "desc",
+         "valueFormatter": WHEN},
         {"field": "category_name", "colId": "category", "headerName": t("category", lang), "width": 120},
         {"field": "severity", "headerName": t("severity", lang), "width": 90},
-        {"field": "status_name", "colId": "status", "headerName": t("status", lang), "width": 100,
+        {"field": "status_name", "colId": "status", "headerName": t("status", lang), "width": 150,
          "cellClassRules": {"overdue-cell": "params.data && params.data.overdue"}},
-        {"field": "due_at", "headerName": t("col_due", lang), "width": 150},
-        {"field": "grid_name", "colId": "grid_code", "headerName": t("grid", lang), "width": 170},
+        {"field": "due_at", "headerName": t("col_due", lang), "width": 150, "valueFormatter": WHEN},
+        {"field": "grid_name", "colId": "grid_code", "headerName": t("col_grid", lang), "width": 150},
         {"field": "reporter", "headerName": t("col_reporter", lang), "width": 100, "sortable": False},
         {"field": "phone", "headerName": t("col_phone", lang), "width": 130, "sortable": False},
         {"field": "description", "headerName": t("col_description", lang), "flex": 1, "minWidth": 200,
@@ -52,12 +56,6 @@ def grid(lang: str) -> html.Div:
     ])
 
 
-@callback(
-    Output("explore-table", "getRowsResponse"), Output("explore-table-count", "children"),
-    Input("explore-table", "getRowsRequest"),
-    State("explore-view", "data"), State("explore-lang", "data"),
-    prevent_initial_call=True,
-)
 def rows(request, view, lang):
     """One block of rows; the count comes with the first block of each view."""
     if not request or not view:
@@ -89,12 +87,24 @@ def view_filters(view: dict) -> dict:
             "severities": tuple(view["severities"]), "statuses": tuple(view["statuses"])}
 
 
-# A new view empties the grid's cache, so it asks again from row 0 with the new filters.
-clientside_callback(
-    """function (view) {
-        const api = window.dash_ag_grid && window.dash_ag_grid.getApi && window.dash_ag_grid.getApi("explore-table");
-        if (api) { api.purgeInfiniteCache(); }
-        return window.dash_clientside.no_update;
-    }""",
-    Output("explore-table-purged", "data"), Input("explore-view", "data"), prevent_initial_call=True,
-)
+def register() -> None:
+    """Attach these callbacks to the app being built. explore.py calls this: Dash runs a page module once per
+    app, but a component module only once per process, so callbacks declared at import would reach only the first app."""
+    callback(
+        Output("explore-table", "getRowsResponse"), Output("explore-table-count", "children"),
+        Input("explore-table", "getRowsRequest"),
+        State("explore-view", "data"), State("explore-lang", "data"),
+        prevent_initial_call=True,
+    )(rows)
+    # A new view empties the grid's cache, so it asks again from row 0 with the new filters. The first view can
+    # arrive before the grid is ready: getApiAsync waits for it (getApi would throw), and the purge then repeats
+    # the first request, which the server may have answered with nothing while it had no view yet.
+    clientside_callback(
+        """function (view) {
+            if (window.dash_ag_grid && window.dash_ag_grid.getApiAsync) {
+                window.dash_ag_grid.getApiAsync("explore-table").then(api => api.purgeInfiniteCache(), () => null);
+            }
+            return window.dash_clientside.no_update;
+        }""",
+        Output("explore-table-purged", "data"), Input("explore-view", "data"), prevent_initial_call=True,
+    )

@@ -31,6 +31,8 @@ from layers.registry import build
 
 log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/", title="市域 Shiyu")
+filter_panel.register()
+table.register()
 
 
 def _initial_view(state: ViewState, extent, scope: Scope) -> tuple[list[float], float]:
@@ -64,7 +66,8 @@ def layout(**query) -> html.Div:
     other = "en" if lang == "zh-CN" else "zh-CN"
     return html.Div(className="shell explore", children=[
         dcc.Store(id="explore-lang", data=lang),
-        dcc.Store(id="explore-extent", data=list(extent or mapview.HANGZHOU)),
+        # What the map shows before it reports its own bounds: the link's view, else the data's fitted extent.
+        dcc.Store(id="explore-extent", data=list(mapview.view_bbox(centre, zoom))),
         dcc.Store(id="explore-tiers", data=tiers),
         dcc.Store(id="explore-view"),
         dcc.Store(id="explore-focus"),
@@ -135,7 +138,7 @@ def update_map(bounds, zoom, res, layer, area, start, end, categories, severitie
     lang = pick(lang)
     layer = layer if layer in LAYERS else "hexes"
     try:
-        # dash-leaflet reports bounds only after the first move; until then the view is the fitted extent.
+        # dash-leaflet reports bounds only after the first move; until then the view is the initial one.
         bbox = mapview.bounds_to_bbox(bounds) if bounds else tuple(extent)
         zoom = float(zoom or 12)
         tier, auto_res = mapview.for_zoom(zoom, tiers or [])

@@ -3,24 +3,54 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 from werkzeug.serving import make_server
 
 from geodata.cluster import free_port
+from layers.base import BEIJING
+from tests.conftest import empty
+from tests.helpers import write_csv
+from tests.layers.tiers import load_city
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture
-def served(sample_db):
+def serve():
+    """The dashboard on a free localhost port, in a thread; returns (server, thread)."""
     from dashboard.app import create_app
 
     server = make_server("127.0.0.1", free_port(), create_app().server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def served(sample_db):
+    server, thread = serve()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tier_city(database_url, tmp_path_factory):
+    """The five-tier city (2 districts, 16 grids) with incidents, patrols and two named reporters, served."""
+    from etl.load import load_incidents
+
+    empty(database_url)
+    folder = tmp_path_factory.mktemp("city")
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    load_city(folder, now)
+    load_incidents(write_csv(folder / "hotline.csv", [
+        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
+        ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
+    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
+    server, thread = serve()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)

@@ -3,53 +3,23 @@
 import os
 import shutil
 import tempfile
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from geodata.cluster import Cluster, free_port
+from geodata.cluster import Cluster
 from geodata.scope import Scope
-from tests.conftest import ARTIFACTS, FAST, empty
+from tests.browser.conftest import serve
+from tests.conftest import ARTIFACTS, FAST
 from tests.helpers import write_csv
 from layers.base import BEIJING
-from tests.layers.tiers import load_city
 
 pytestmark = pytest.mark.browser
 
 SCREENS = {"1080p": (1920, 1080), "4k": (3840, 2160)}
 DISTRICT_STROKE = "#e6edf5"  # wall.js draws district boundaries, and only them, in this colour
 DISTRICT_PATHS = f"document.querySelectorAll('#wall-map path[stroke=\"{DISTRICT_STROKE}\"]').length"
-
-
-def _serve():
-    from dashboard.app import create_app
-
-    server = make_server("127.0.0.1", free_port(), create_app().server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
-@pytest.fixture(scope="module")
-def wall_city(database_url, tmp_path_factory):
-    """The five-tier city (2 districts, 16 grids) with incidents, patrols and a few masked reporters, served."""
-    from etl.load import load_incidents
-
-    empty(database_url)
-    folder = tmp_path_factory.mktemp("wall")
-    now = datetime.now(BEIJING).replace(microsecond=0)
-    load_city(folder, now)
-    load_incidents(write_csv(folder / "hotline.csv", [
-        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
-        ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
-    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
-    server, thread = _serve()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -78,12 +48,12 @@ def _wait_for_data(page, districts: int = 2) -> None:
 
 
 @pytest.mark.parametrize("screen", list(SCREENS), indirect=True)
-def test_wall_shows_the_panels_numbers_and_the_district_map_with_a_clean_console(wall_city, screen):
+def test_wall_shows_the_panels_numbers_and_the_district_map_with_a_clean_console(tier_city, screen):
     from layers import panels
     from layers.base import Filters
 
     page = screen
-    page.goto(wall_city + "/wall")
+    page.goto(tier_city + "/wall")
     _wait_for_data(page)
     kpis = panels.headline(Filters(), Scope.everything())
     tiles = {name: page.locator(f"#wall-kpi-{name}").inner_text() for name in ("today", "open", "overdue", "resolved", "patrol")}
@@ -110,9 +80,9 @@ def test_wall_shows_the_panels_numbers_and_the_district_map_with_a_clean_console
 
 
 @pytest.mark.parametrize("screen", ["1080p"], indirect=True)
-def test_wall_refreshes_itself_without_losing_the_map(wall_city, screen):
+def test_wall_refreshes_itself_without_losing_the_map(tier_city, screen):
     page = screen
-    page.goto(wall_city + "/wall?refresh=2&lang=en")
+    page.goto(tier_city + "/wall?refresh=2&lang=en")
     _wait_for_data(page)
     assert page.locator(".wall-top h1").inner_text() == "Shiyu · Command centre"
     first = page.locator("#wall-updated").inner_text()
@@ -123,9 +93,9 @@ def test_wall_refreshes_itself_without_losing_the_map(wall_city, screen):
 
 
 @pytest.mark.parametrize("screen", ["1080p"], indirect=True)
-def test_rotation_moves_the_map_to_each_district_in_turn(wall_city, screen):
+def test_rotation_moves_the_map_to_each_district_in_turn(tier_city, screen):
     page = screen
-    page.goto(wall_city + "/wall?refresh=2&rotate=1")
+    page.goto(tier_city + "/wall?refresh=2&rotate=1")
     _wait_for_data(page)
     page.wait_for_function("document.querySelector('#wall-district-name').innerText.includes('区域C1')", timeout=30_000)
     page.wait_for_function("document.querySelector('#wall-district-name').innerText.includes('区域C2')", timeout=30_000)
@@ -157,7 +127,7 @@ def doomed_database(database_url, tmp_path):
         now = datetime.now(BEIJING)
         load_incidents(write_csv(tmp_path / "few.csv", [
             [f"F{i}", "治安", f"{now - timedelta(hours=i):%Y-%m-%d %H:%M:%S}", 120.05 + 0.03 * i, 30.2] for i in range(10)]))
-        server, thread = _serve()
+        server, thread = serve()
         yield cluster, f"http://127.0.0.1:{server.server_port}"
         server.shutdown()
         thread.join(timeout=10)

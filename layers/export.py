@@ -133,7 +133,8 @@ def _column(values: list) -> pd.Series | list:
 def layer_frame(result: LayerResult, epsg: str = "EPSG:4326", gcj02: bool = False) -> gpd.GeoDataFrame:
     """The features as a table in ``epsg`` (WGS-84 shifted to GCJ-02 when ``gcj02``)."""
     rows = [{k: _flat(v) for k, v in f["properties"].items() if k not in STYLE_ONLY | PERSONAL} for f in result.features]
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+    # Every feature names its grid; an empty layer keeps that one field (GDAL opens no CSV of a geometry alone).
+    columns = list(dict.fromkeys(key for row in rows for key in row)) or ["grid_code"]
     table = pd.DataFrame({name: _column([row.get(name) for row in rows]) for name in columns}, index=range(len(rows)))
     geometry = gpd.GeoSeries([shapely.geometry.shape(f["geometry"]) for f in result.features], crs="EPSG:4326")
     if gcj02:

@@ -183,3 +183,15 @@ def test_bad_requests_are_refused_before_anything_is_written(city_with_pii, conn
 def test_shapefile_field_names_are_cut_predictably_and_never_collide():
     assert shapefile_fields(["h3", "resolved_share", "resolved_shares", "RESOLVED_S"]) == {
         "h3": "h3", "resolved_share": "resolved_s", "resolved_shares": "resolved_1", "RESOLVED_S": "RESOLVED_2"}
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "geojson", "shp", "csv"])
+def test_a_layer_with_nothing_in_the_window_is_still_a_layer_gdal_opens(city_with_pii, tmp_path, fmt):
+    empty = Filters(res=8, since=datetime(2099, 1, 1), until=datetime(2099, 2, 1))
+
+    file = export(["hexes"], empty, EVERYTHING, fmt)
+
+    path = saved(file, tmp_path)
+    target = f"/vsizip/{path}/hexes.csv" if fmt == "csv" else f"/vsizip/{path}" if fmt == "shp" else str(path)
+    assert file.counts == {"hexes": 0}
+    assert ogrinfo(target)["hexes"].count == 0

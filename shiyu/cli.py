@@ -159,6 +159,54 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+SUFFIXES = {"gpkg": ".gpkg", "geojson": ".geojson", "shp": ".zip", "csv": ".zip"}
+FORMAT_OF_SUFFIX = {".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson"}
+FORMAT_NAMES = {"gpkg": "GeoPackage", "geojson": "GeoJSON", "shp": "Shapefile", "csv": "CSV"}
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import getpass
+
+    from geodata.errors import InputError
+    from geodata.scope import Scope
+    from layers.base import Filters
+    from layers.export import day_window, export, parse_day, parse_layers
+
+    # The pool logs each failed connection attempt; a database that cannot be reached is reported once, below.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    out = Path(args.output)
+    fmt = args.format or FORMAT_OF_SUFFIX.get(out.suffix.lower())
+    if fmt is None:
+        raise InputError(f"say which format with --format ({', '.join(SUFFIXES)}); {out.name} does not tell")
+    layers = parse_layers(args.layer)
+    suffix = ".zip" if fmt == "geojson" and len(layers) > 1 else SUFFIXES[fmt]
+    if out.suffix.lower() not in ({suffix, ".json"} if suffix == ".geojson" else {suffix}):
+        what = "several GeoJSON layers come" if fmt == "geojson" else f"a {FORMAT_NAMES[fmt]} export comes"
+        raise InputError(f"{what} as a {suffix} file" + (" with its sidecars" if suffix == ".zip" else "")
+                         + f"; name the output …{suffix}")
+    if not out.parent.is_dir():
+        raise InputError(f"there is no folder {out.parent} to write {out.name} into")
+    try:
+        severities = tuple(int(s) for s in _split(args.severity))
+    except ValueError:
+        raise InputError(f"severities are 1 to 4, not {', '.join(args.severity)}") from None
+    since, until = day_window(parse_day(args.since, "--since"), parse_day(args.until, "--until"))
+    filters = Filters(res=args.res, tier=args.tier, area_code=args.area, since=since, until=until,
+                      categories=_split(args.category), severities=severities, statuses=_split(args.status))
+    file = export(layers, filters, Scope.everything(), fmt, args.crs, args.csv_geometry,
+                  user_name=getpass.getuser(), remote_addr=None, via="cli")
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(file.data)
+    partial.replace(out)  # a file at OUT is always whole
+    counts = ", ".join(f"{layer} {n:,}" for layer, n in file.counts.items())
+    print(f"wrote {out} ({FORMAT_NAMES[fmt]}, {file.metadata['crs']}, {len(file.data):,} bytes): {counts} features")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the dashboard under gunicorn, as the Procfile does; each worker builds its own app and pool."""
     from gunicorn.app.base import BaseApplication
@@ -287,6 +335,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the problem geometries to this GeoJSON file")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("export", help="write layers, filtered, to a GeoPackage, GeoJSON, zipped Shapefile or CSV file",
+                       description="Write layers, filtered, to a file QGIS and GDAL open. Every export is recorded "
+                                   "in the audit log; reporter names and phones are never exported.")
+    p.add_argument("layer", nargs="+", metavar="LAYER",
+                   help="areas, hexes, hotspots, emerging, coverage, facilities or warnings; several (repeated or "
+                        "comma-separated) go into one file")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the file to write: .gpkg, .geojson, or .zip (Shapefile, CSV, several GeoJSON layers)")
+    p.add_argument("--format", choices=list(SUFFIXES), help="gpkg, geojson, shp or csv (default: from FILE's suffix)")
+    p.add_argument("--crs", default="wgs84",
+                   help="coordinates: wgs84 (default), cgcs2000 (EPSG:4490), EPSG:n such as EPSG:4549, or gcj02 for "
+                        "Amap-based systems (labelled EPSG:4326, noted in the metadata)")
+    p.add_argument("--tier", default="grid", choices=["city", "district", "street", "community", "grid"],
+                   help="areas: the tier to export (default grid)")
+    p.add_argument("--res", type=int, default=8, choices=[7, 8, 9, 10], help="H3 resolution of hexagon layers (default 8)")
+    p.add_argument("--area", metavar="CODE", help="only this area (a district, street, … code) and what lies in it")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="incidents reported from this Beijing day on")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="incidents reported up to and including this Beijing day")
+    p.add_argument("--category", action="append", metavar="C", help="only these categories (repeat or comma-separate), e.g. dispute,fire_safety")
+    p.add_argument("--severity", action="append", metavar="N", help="only these severities 1-4 (repeat or comma-separate)")
+    p.add_argument("--status", action="append", metavar="S", help="only these statuses (repeat or comma-separate), e.g. reported,dispatched")
+    p.add_argument("--csv-geometry", choices=["wkt", "lonlat"], default="wkt",
+                   help="CSV: a WKT column (default), or X/Y columns of each point (for a cell or grid, a point inside it)")
+    p.set_defaults(func=cmd_export)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):

@@ -145,7 +145,6 @@ TEXT.update({
     "col_reported": {"zh-CN": "上报时间", "en": "Reported"},
     "col_due": {"zh-CN": "办理时限", "en": "Due"},
     "col_reporter": {"zh-CN": "上报人", "en": "Reporter"},
-    "col_phone": {"zh-CN": "电话", "en": "Phone"},
     "col_description": {"zh-CN": "描述", "en": "Description"},
     "col_id": {"zh-CN": "编号", "en": "ID"},
     "col_grid": {"zh-CN": "网格", "en": "Grid"},

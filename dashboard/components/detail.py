@@ -25,6 +25,11 @@ def _share(value) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def _density(value: float) -> str:
+    """Incidents per km², with two significant figures when few: a large street's 0.04 is not 0.0."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}" if value >= 1 else f"{value:.2g}"
+
+
 def _hours(value) -> str:
     return "—" if value is None else f"{value:,.1f} h"
 
@@ -66,7 +71,7 @@ def area_panel(found: dict, lang: str) -> list:
         *_contact(found, lang),
         html.Div(className="kpis", children=[
             _tile(t("incidents", lang), f"{kpis['incidents']:,}"),
-            _tile(t("per_km2", lang), f"{kpis['per_km2']:,.1f}"),
+            _tile(t("per_km2", lang), _density(kpis["per_km2"])),
             _tile(t("resolved_share", lang), _share(kpis["resolved_share"])),
             _tile(t("median_hours", lang), _hours(kpis["median_hours"])),
             _tile(t("overdue", lang), f"{kpis['overdue']:,}", warn=kpis["overdue"] > 0),

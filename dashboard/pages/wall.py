@@ -25,7 +25,7 @@ from dashboard.i18n import pick, t
 from geodata.errors import ShiyuError
 from geodata.scope import Scope
 from geodata.settings import settings
-from layers import areas, coverage, early_warning, hotspots, panels
+from layers import areas, coverage, early_warning, facilities, hotspots, panels
 from layers.base import BEIJING, Filters
 from layers.stats import CLASS_COLOURS
 
@@ -40,6 +40,8 @@ HOT_RES = 7
 MAX_OUTLINES = 3000  # grids below the patrol threshold drawn; the thinnest coverage first
 MAX_ALERTS = 8
 MAX_LATEST = 12
+# The facilities a commander dispatches from; the small, numerous kinds would only speckle a city-wide map.
+WALL_FACILITY_TYPES = ("police_station", "fire_station", "governance_centre")
 MIN_REFRESH_S = 1.0
 EMPTY = {"type": "FeatureCollection", "features": []}
 # Okabe–Ito: sky blue for the trend, orange for the bars, yellow for the thinly patrolled grids.
@@ -124,6 +126,8 @@ def layout(lang: str | None = None, refresh: str | None = None, rotate: str | No
                            dl.GeoJSON(id="wall-hot", data=EMPTY, style={"variable": "shiyu.wallHotspot"}, hideout={},
                                       interactive=False),
                            dl.GeoJSON(id="wall-below", data=EMPTY, style={"variable": "shiyu.wallBelow"}, interactive=False),
+                           dl.GeoJSON(id="wall-facilities", data=EMPTY, pointToLayer={"variable": "shiyu.wallFacility"},
+                                      hideout={}, interactive=False),
                        ]),
                 html.Div("", id="wall-district-name", className="wall-map-title"),
             ]),
@@ -253,7 +257,7 @@ def refresh_panels(_ticks, vh, lang, extent, last_good):
             status, status_class, f"{datetime.now(BEIJING):%H:%M:%S}")
 
 
-def _legend(districts, hot, lang: str) -> list:
+def _legend(districts, hot, stations, lang: str) -> list:
     swatch = lambda colour, extra="": html.Span(className=f"wall-swatch {extra}", style={"background": colour})  # noqa: E731
     rows = [html.Div(t("wall_legend_density", lang), className="wall-legend-title")]
     rows += [html.Div([swatch(e.colour), html.Span(e.label)], className="wall-legend-row") for e in districts.legend[1:]]
@@ -261,12 +265,15 @@ def _legend(districts, hot, lang: str) -> list:
              html.Div([swatch(CLASS_COLOURS["cold99"]), html.Span(t("wall_legend_cold", lang))], className="wall-legend-row"),
              html.Div([swatch("transparent", "outline"), html.Span(t("wall_legend_below", lang))],
                       className="wall-legend-row")]
+    rows += [html.Div([swatch(e.colour, "dot"), html.Span(t(e.label, lang))], className="wall-legend-row")
+             for e in stations.legend if e.label in WALL_FACILITY_TYPES]
     return rows
 
 
 @callback(
     Output("wall-districts-layer", "data"), Output("wall-districts-layer", "hideout"), Output("wall-hot", "data"),
-    Output("wall-hot", "hideout"), Output("wall-below", "data"), Output("wall-legend", "children"),
+    Output("wall-hot", "hideout"), Output("wall-below", "data"), Output("wall-facilities", "data"),
+    Output("wall-facilities", "hideout"), Output("wall-legend", "children"),
     Output("wall-districts", "data"), Output("wall-map-hash", "data"),
     Input("wall-interval", "n_intervals"),
     State("wall-lang", "data"), State("wall-extent", "data"), State("wall-map-hash", "data"),
@@ -278,23 +285,29 @@ def refresh_map(_ticks, lang, extent, last_hash):
         districts = areas.build(filters, EVERYTHING)
         hot = hotspots.build(filters, EVERYTHING)
         patrols = coverage.build(filters, EVERYTHING)
+        stations = facilities.build(filters, EVERYTHING, types=WALL_FACILITY_TYPES)
     except ShiyuError as error:
         log.warning("wall: map refresh failed: %s", error, exc_info=error.__cause__ is not None)
-        return (no_update,) * 8
+        return (no_update,) * 10
     hot.features = [f for f in hot.features if f["properties"]["class"] != "ns"]
     below = sorted((f for f in patrols.features if f["properties"].get("kind") == "grid" and f["properties"]["below"]),
                    key=lambda f: (f["properties"]["share"], f["properties"]["grid_code"]))[:MAX_OUTLINES]
     outlines = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": f["geometry"], "properties": {"grid_code": f["properties"]["grid_code"]}}
         for f in below]}
+    points = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": f["geometry"], "properties": {"type": f["properties"]["type"]}}
+        for f in stations.features if f["properties"].get("kind") == "facility"]}
     # A refresh that found nothing new sends nothing: the map is not redrawn.
-    payload = (districts.geojson(), districts.style, hot.geojson(), hot.style, outlines)
+    payload = (districts.geojson(), districts.style, hot.geojson(), hot.style, outlines, points,
+               {"classes": stations.style["classes"]})
     digest = hashlib.sha256(orjson.dumps(payload)).hexdigest()
     stops = [{"name": f["properties"]["name"], "bbox": list(shapely.geometry.shape(f["geometry"]).bounds)}
              for f in districts.features]
+    legend = _legend(districts, hot, stations, lang)
     if digest == last_hash:
-        return (*[no_update] * 5, _legend(districts, hot, lang), no_update, no_update)
-    return (*payload, _legend(districts, hot, lang), stops, digest)
+        return (*[no_update] * len(payload), legend, no_update, no_update)
+    return (*payload, legend, stops, digest)
 
 
 @callback(

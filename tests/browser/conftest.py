@@ -39,8 +39,8 @@ def served(sample_db):
 
 @pytest.fixture(scope="module")
 def tier_city(database_url, tmp_path_factory):
-    """The five-tier city (2 districts, 16 grids) with incidents, patrols and two named reporters, served."""
-    from etl.load import load_incidents
+    """The five-tier city (2 districts, 16 grids) with incidents, patrols, two named reporters and four facilities, served."""
+    from etl.load import load_facilities, load_incidents
 
     empty(database_url)
     folder = tmp_path_factory.mktemp("city")
@@ -50,6 +50,10 @@ def tier_city(database_url, tmp_path_factory):
         ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
         ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
     ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
+    load_facilities(write_csv(folder / "facilities.csv", [
+        ["P1", "police_station", "西湖派出所", 120.1, 30.1], ["P2", "police_station", "东城派出所", 120.3, 30.3],
+        ["F1", "fire_station", "消防站", 120.25, 30.15], ["S1", "school", "第一小学", 120.15, 30.35],
+    ], header=("id", "type", "name", "lon", "lat")), source="facilities")
     server, thread = serve()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

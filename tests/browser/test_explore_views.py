@@ -189,7 +189,7 @@ def test_a_shared_link_restores_every_filter_and_the_language_switch_keeps_them(
     today = datetime.now(BEIJING).date()
     since = (today - timedelta(days=13)).isoformat()
     link = (f"/?layer=hotspots&res=8&area=C12&since={since}&until={today.isoformat()}"
-            "&cat=dispute,fire_safety&sev=3,4&status=reported&lat=30.10000&lon=120.30000&z=11")
+            "&cat=dispute,fire_safety&sev=3,4&status=reported&lat=30.30000&lon=120.10000&z=11")
     page.goto(tier_city + link)
     _wait_for_detail(page, "区域C12")
     assert _level(page, "district").inner_text() == "区域C1 · C1"
@@ -202,7 +202,7 @@ def test_a_shared_link_restores_every_filter_and_the_language_switch_keeps_them(
     assert [page.locator(f"#explore-severities input[value='{s}']").is_checked() for s in (1, 2, 3, 4)] == \
         [False, False, True, True]
     _wait_for_query(page, "layer", "hotspots")  # the URL is rewritten from the view once the map has drawn
-    assert abs(float(_query(page)["lat"]) - 30.1) < 0.01 and abs(float(_query(page)["lon"]) - 120.3) < 0.01
+    assert abs(float(_query(page)["lat"]) - 30.3) < 0.01 and abs(float(_query(page)["lon"]) - 120.1) < 0.01
 
     page.locator("#explore-lang-switch").click()
     _wait_for_text(page, ".topbar h1", "Shiyu · Grid governance")

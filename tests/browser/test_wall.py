@@ -60,6 +60,8 @@ def test_wall_shows_the_panels_numbers_and_the_district_map_with_a_clean_console
     assert tiles == {"today": f"{kpis['today']:,}", "open": f"{kpis['open']:,}", "overdue": f"{kpis['overdue']:,}",
                      "resolved": _shown(kpis["resolved_share"]), "patrol": _shown(kpis["patrol_share"])}
     assert page.evaluate(DISTRICT_PATHS) == 2
+    # The police and fire stations, ringed white; the school is not a wall type.
+    assert page.evaluate("document.querySelectorAll('#wall-map path[stroke=\"#ffffff\"]').length") == 3
     assert page.locator(".wall-status").inner_text().startswith("数据截至 ")
     assert "stale" not in page.locator("#wall-status").get_attribute("class")
     ticker = page.locator("#wall-ticker").inner_text()

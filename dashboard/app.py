@@ -21,6 +21,11 @@ def create_app() -> dash.Dash:
         serve_locally=True,
     )
     app.layout = dash.page_container
+    # Dash registers the scripts it may serve during its first request, and only one request does the work: the
+    # others go on at once. A browser asks a fresh worker for a dozen scripts together, and the threads that did not
+    # do the work refused theirs ("dash is not a registered library"). One request here, before the server takes
+    # any, registers them in a single thread.
+    app.server.test_client().get(app.config.requests_pathname_prefix)
     return app
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
-from geodata.cluster import free_port
+from geodata.cluster import Cluster, free_port
 from layers.base import BEIJING
-from tests.conftest import empty
+from tests.conftest import FAST, empty
 from tests.helpers import write_csv
 from tests.layers.tiers import load_city
 
@@ -79,3 +83,44 @@ def page(browser):
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     yield page
     context.close()
+
+
+@pytest.fixture
+def doomed_database(database_url, tmp_path):
+    """A second, small cluster the app is pointed at, which the test may stop; the session's cluster is left alone."""
+    from geodata import db
+    from geodata.migrations import migrate
+    from geodata.settings import reload
+    from etl.load import load_areas, load_incidents
+    from tests.layers.tiers import _geojson, tier_boxes
+
+    root = Path(tempfile.mkdtemp(prefix="shiyu-wall-"))
+    root.chmod(0o755)  # the postgres user must reach it when tests run as root
+    cluster = Cluster(root / "pg", server_settings=FAST)
+    pool_timeout = os.environ.get("SHIYU_POOL_TIMEOUT_S")
+    try:
+        cluster.up()
+        os.environ["DATABASE_URL"] = cluster.url()
+        os.environ["SHIYU_POOL_TIMEOUT_S"] = "1"  # so the page may refresh every 2 s (it waits longer than the pool)
+        reload()
+        db.close_pool()
+        with db.connect(cluster.url()) as conn:
+            migrate(conn)
+        load_areas(_geojson(tmp_path / "districts.geojson", tier_boxes()["district"]), tier="district", source="wall")
+        now = datetime.now(BEIJING)
+        load_incidents(write_csv(tmp_path / "few.csv", [
+            [f"F{i}", "治安", f"{now - timedelta(hours=i):%Y-%m-%d %H:%M:%S}", 120.05 + 0.03 * i, 30.2] for i in range(10)]))
+        server, thread = serve()
+        yield cluster, f"http://127.0.0.1:{server.server_port}"
+        server.shutdown()
+        thread.join(timeout=10)
+    finally:
+        os.environ["DATABASE_URL"] = database_url
+        if pool_timeout is None:
+            os.environ.pop("SHIYU_POOL_TIMEOUT_S", None)
+        else:
+            os.environ["SHIYU_POOL_TIMEOUT_S"] = pool_timeout
+        reload()
+        db.close_pool()
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)

@@ -214,3 +214,24 @@ def test_a_shared_link_restores_every_filter_and_the_language_switch_keeps_them(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "explore-shared-link.png"))
     assert page.console_errors == []
+
+
+def test_explore_keeps_its_map_and_says_so_while_the_database_is_down_then_carries_on(doomed_database, page):
+    cluster, url = doomed_database
+    page.goto(url + "/?lang=en&res=7")
+    hexes = "document.querySelectorAll('#explore-map .leaflet-overlay-pane path').length"
+    page.wait_for_function(f"{hexes} > 0", timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    drawn = page.evaluate(hexes)
+
+    cluster.down()
+    page.locator("#explore-res input[value='8']").check()
+    page.wait_for_function("document.querySelector('#explore-notice').innerText.length > 0", timeout=60_000)
+    assert "database" in page.locator("#explore-notice").inner_text().lower()
+    assert page.evaluate(hexes) == drawn
+
+    cluster.up()
+    page.locator("#explore-res input[value='7']").check()
+    page.wait_for_function("document.querySelector('#explore-notice').innerText === ''", timeout=60_000)
+    assert page.evaluate(hexes) == drawn
+    assert page.console_errors == []

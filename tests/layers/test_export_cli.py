@@ -1,7 +1,7 @@
 """``shiyu export`` run as a user runs it, on the layer tests' city."""
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 from geodata.scope import Scope
 from layers.base import Filters

@@ -17,6 +17,7 @@ from etl.readers import Table
 from etl.rejects import RowErrors, reject_rows
 from etl.timestamps import parse_timestamps
 from geodata import taxonomy
+from geodata.bulk import NUL, without_nul
 from geodata.errors import BatchRefused
 from geodata.h3cells import lonlat_to_cell_columns
 
@@ -55,6 +56,8 @@ def json_column(frame: pd.DataFrame, columns: list[str], names: list[str]) -> li
     if not columns:
         return "{}"
     values = frame[columns].fillna("").astype(str).to_numpy()
+    if NUL in "".join(values.ravel().tolist()):  # one C-speed scan; jsonb refuses \u0000
+        values = np.vectorize(without_nul, otypes=[object])(values)
     return [orjson.dumps({k: v for k, v in zip(names, row) if v != ""}).decode() for row in values]
 
 

@@ -32,7 +32,7 @@ from etl.timestamps import LOCAL_TZ
 from etl.rejects import default_reject_path, write_reject_file
 from geodata import db, taxonomy
 from geodata.apportion import cells_of_areas
-from geodata.bulk import copy_frame
+from geodata.bulk import copy_frame, without_nul
 from geodata.errors import BatchRefused
 from geodata.h3cells import RESOLUTIONS
 
@@ -147,7 +147,7 @@ def _save_rejects(conn, batch_id: int, rejects: pd.DataFrame) -> None:
     raw = rejects.drop(columns=[rejects.columns[0], "reason"]).fillna("").astype(str).to_dict("records")
     copy_frame(conn, "stage_reject", pd.DataFrame({
         "row_number": rejects.iloc[:, 0].astype(int).to_numpy(), "reason": rejects["reason"].to_numpy(),
-        "raw": [orjson.dumps({k: v for k, v in r.items() if v != ""}).decode() for r in raw],
+        "raw": [orjson.dumps({k: without_nul(v) for k, v in r.items() if v != ""}).decode() for r in raw],
     }))
     conn.execute(SAVE_REJECTS, {"batch_id": batch_id})
 

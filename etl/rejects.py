@@ -48,7 +48,10 @@ def default_reject_path(source: Path) -> Path:
 
 
 def write_reject_file(rejects: pd.DataFrame, path: Path) -> Path:
-    """Write the reject CSV (UTF-8 with BOM, so Excel on a Chinese Windows opens it right)."""
+    """Write the reject CSV (UTF-8 with BOM and CRLF, so Excel on a Chinese Windows opens it right).
+
+    CRLF also makes the csv module quote a value holding a lone carriage return, which with "\n" alone it
+    writes bare, splitting that row in two for every reader."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rejects.to_csv(path, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
+    rejects.to_csv(path, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     return path

@@ -17,13 +17,23 @@ from psycopg import sql
 NULL = "\\N"
 
 
+# PostgreSQL text and jsonb cannot hold the NUL character; a file's stray NUL is kept visible as U+FFFD.
+NUL, NUL_SHOWN = "\x00", "\ufffd"
+
+
+def without_nul(value):
+    """``value`` with NUL characters shown as U+FFFD when it is a string, else unchanged (for JSON values)."""
+    return value.replace(NUL, NUL_SHOWN) if isinstance(value, str) and NUL in value else value
+
+
 def _escape(text: pd.Series) -> pd.Series:
     """COPY text escapes, applied only when some value needs them."""
     joined = "".join(text.tolist())  # one C-speed scan instead of a regex per value
-    if not any(c in joined for c in "\\\t\n\r"):
+    if not any(c in joined for c in "\\\t\n\r\x00"):
         return text
     return (text.str.replace("\\", "\\\\", regex=False).str.replace("\t", "\\t", regex=False)
-            .str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False))
+            .str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False)
+            .str.replace(NUL, NUL_SHOWN, regex=False))
 
 
 def encode_column(column: pd.Series) -> np.ndarray:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextvars import ContextVar
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -171,11 +171,6 @@ def scoped(scope: Scope) -> Iterator[None]:
         yield
     finally:
         _scope.reset(token)
-
-
-def current_setting() -> str | None:
-    """The ``shiyu.scope`` value queries run with now; None outside ``scoped`` (the owner's connections)."""
-    return _scope.get()
 
 
 # Bound, and local to the transaction: it ends with it, so a pooled connection carries nothing into the next one.

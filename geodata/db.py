@@ -2,6 +2,12 @@
 
 ``DATABASE_URL`` wins; otherwise the embedded cluster under
 ``SHIYU_DATA_DIR`` is used. Nothing connects at import time.
+
+Two pools: the owner's (the CLI, loads, tests) and the app's, which connects
+as ``shiyu_app`` and so is held to row-level security. Inside
+``with scoped(scope):`` every ``pooled()`` connection, and so every
+``fetch_all``, comes from the app's pool with the scope set for its
+transaction; docs/security.md.
 """
 
 from __future__ import annotations
@@ -10,21 +16,29 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
 from psycopg.rows import dict_row
 
 from geodata.cluster import Cluster
-from geodata.errors import ClusterError, DatabaseUnavailable, QueryTooSlow
+from geodata.errors import ClusterError, DatabaseUnavailable, QueryTooSlow, ShiyuError
+from geodata.scope import Scope
 from geodata.settings import settings
 
 log = logging.getLogger(__name__)
 
-_pool = None
+APP_ROLE = "shiyu_app"
+# The value of the shiyu.scope setting that means the whole database (0007_row_security.sql); unset or empty means none.
+EVERYTHING = "*"
+
+_pools: dict[str, Any] = {}
 _pool_lock = threading.Lock()
+# The shiyu.scope value of the code running now, or None: not scoped, the owner's pool.
+_scope: ContextVar[str | None] = ContextVar("shiyu_scope", default=None)
 
 
 def database_url() -> str:
@@ -36,6 +50,26 @@ def database_url() -> str:
         return Cluster(s.data_dir, s.pg_bin).url()
     except ClusterError as exc:
         raise DatabaseUnavailable(f"no database: run `shiyu db up` or set DATABASE_URL ({exc})") from exc
+
+
+def app_database_url() -> str:
+    """The URL the dashboard's queries use: ``SHIYU_APP_DATABASE_URL``, else the database's own URL as ``shiyu_app``.
+
+    The role in the derived URL has no password: the embedded cluster trusts its unix socket (readable by its
+    owner only); elsewhere it works where the server trusts or peer-authenticates the connection, or with a
+    ``~/.pgpass`` entry, and otherwise ``SHIYU_APP_DATABASE_URL`` must say how to log in.
+    """
+    s = settings()
+    if s.app_database_url:
+        return s.app_database_url
+    parts = urlsplit(database_url())
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise DatabaseUnavailable("set SHIYU_APP_DATABASE_URL: the app's URL cannot be derived from DATABASE_URL")
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{APP_ROLE}@{host}" + (f":{parts.port}" if parts.port else "")
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in ("user", "password")])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def describe(url: str) -> str:
@@ -64,21 +98,41 @@ def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection:
         raise _unavailable(url, exc) from exc
 
 
-def pool():
-    """The process-wide connection pool used by the dashboard and the layers."""
-    global _pool
+# Refuse an app connection row-level security would not hold: a superuser, BYPASSRLS, or the tables' owner.
+UNRESTRICTED = """
+SELECT r.rolsuper OR r.rolbypassrls OR pg_has_role(current_user, c.relowner, 'USAGE') AS unrestricted
+FROM pg_roles r, pg_class c
+WHERE r.rolname = current_user AND c.oid = 'shiyu.incident'::regclass
+"""
+
+
+def _check_app_role(conn: psycopg.Connection) -> None:
+    row = conn.execute(UNRESTRICTED).fetchone()
+    conn.rollback()
+    if row is None or row[0]:
+        raise ShiyuError(f"the app's database role ({conn.info.user}) bypasses row-level security; "
+                         f"SHIYU_APP_DATABASE_URL must name {APP_ROLE} (docs/security.md)")
+
+
+def pool(app: bool = False):
+    """The process-wide connection pool: the owner's, or (``app``) the one that connects as ``shiyu_app``."""
+    key = "app" if app else "owner"
     with _pool_lock:
-        if _pool is None:
+        if key not in _pools:
             from psycopg_pool import ConnectionPool
 
             s = settings()
-            url = database_url()
-            _pool = ConnectionPool(
+            url = app_database_url() if app else database_url()
+            if app:  # once, here, so that a wrong role is one clear error rather than a pool that never fills
+                with connect(url) as conn:
+                    _check_app_role(conn)
+            _pools[key] = ConnectionPool(
                 url,
                 min_size=1,
                 max_size=8,
                 timeout=s.pool_timeout_s,
                 check=ConnectionPool.check_connection,
+                configure=_check_app_role if app else None,
                 kwargs={
                     "connect_timeout": 5,
                     "options": f"-c statement_timeout={s.statement_timeout_ms}",
@@ -86,32 +140,62 @@ def pool():
                     "prepare_threshold": None,
                 },
                 open=True,
-                name="shiyu",
+                name=f"shiyu-{key}",
             )
-        return _pool
+        return _pools[key]
 
 
 def close_pool() -> None:
-    global _pool
+    """Close both pools (tests, and before the database goes away)."""
     with _pool_lock:
-        if _pool is not None:
-            _pool.close()
-            _pool = None
+        while _pools:
+            _pools.popitem()[1].close()
+
+
+def scope_setting(scope: Scope) -> str:
+    """The value of ``shiyu.scope`` for ``scope``."""
+    return EVERYTHING if scope.path is None else scope.path
+
+
+@contextmanager
+def scoped(scope: Scope) -> Iterator[None]:
+    """Run the queries of the block as ``shiyu_app``, row-level security holding them to ``scope``.
+
+    Examples
+    --------
+    >>> with scoped(Scope("330100.330106")):          # doctest: +SKIP
+    ...     fetch_all("SELECT count(*) FROM shiyu.incident")
+    """
+    token = _scope.set(scope_setting(scope))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+# Bound, and local to the transaction: it ends with it, so a pooled connection carries nothing into the next one.
+SET_SCOPE = "SELECT set_config('shiyu.scope', %s, true)"
 
 
 @contextmanager
 def pooled() -> Iterator[psycopg.Connection]:
-    """A pooled connection inside one transaction; failures become DatabaseUnavailable or QueryTooSlow."""
+    """A pooled connection inside one transaction; failures become DatabaseUnavailable or QueryTooSlow.
+
+    Inside ``scoped`` it is an app connection whose transaction starts by setting the scope.
+    """
     from psycopg_pool import PoolTimeout
 
+    setting = _scope.get()
     try:
-        with pool().connection() as conn:
+        with pool(app=setting is not None).connection() as conn:
+            if setting is not None:
+                conn.execute(SET_SCOPE, (setting,))
             yield conn
     except psycopg.errors.QueryCanceled as exc:  # an OperationalError too, but the database is there
         raise QueryTooSlow(f"the query took longer than the {settings().statement_timeout_ms / 1000:g} s limit; "
                            "zoom in or narrow the filters") from exc
     except (psycopg.OperationalError, PoolTimeout) as exc:
-        raise _unavailable(database_url(), exc) from exc
+        raise _unavailable(app_database_url() if setting is not None else database_url(), exc) from exc
 
 
 def compose(query: str, **identifiers: str | tuple[str, ...]) -> "psycopg.sql.Composed":

@@ -14,6 +14,10 @@ from pathlib import Path
 # (environment variable, default, help)
 SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("DATABASE_URL", "", "Use this PostgreSQL/PostGIS database instead of the embedded one."),
+    ("SHIYU_APP_DATABASE_URL", "", "The dashboard's database URL, as the role shiyu_app that row-level security holds to "
+     "a scope (default: DATABASE_URL, or the embedded database, as shiyu_app without a password); docs/security.md."),
+    ("SHIYU_SCOPE", "", "Until logins arrive: the area path every dashboard request is scoped to (e.g. 330100.330106); "
+     "empty: the whole database."),
     ("SHIYU_DATA_DIR", "var/pg", "Where the embedded PostGIS cluster lives (relative to the working directory)."),
     ("SHIYU_PG_BIN", "", "Directory of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)."),
     ("SHIYU_STATEMENT_TIMEOUT_MS", "15000", "Longest any query of the dashboard may run, in milliseconds."),
@@ -29,6 +33,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    app_database_url: str
+    scope: str
     data_dir: Path
     pg_bin: str
     statement_timeout_ms: int
@@ -44,6 +50,8 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
     value = {name: environ.get(name, default) for name, default, _ in SETTINGS}
     return Settings(
         database_url=value["DATABASE_URL"].strip(),
+        app_database_url=value["SHIYU_APP_DATABASE_URL"].strip(),
+        scope=value["SHIYU_SCOPE"].strip(),
         data_dir=Path(value["SHIYU_DATA_DIR"]).expanduser().absolute(),
         pg_bin=value["SHIYU_PG_BIN"].strip(),
         statement_timeout_ms=int(value["SHIYU_STATEMENT_TIMEOUT_MS"]),

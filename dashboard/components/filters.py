@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
+from dashboard.access import current_scope
 from dashboard.i18n import t
 from dashboard.state import ViewState
 from geodata.errors import ShiyuError
@@ -126,7 +127,7 @@ def choose_area(values, _drills, clicked, current):
     if code == current and trigger != "explore-level":
         return _UNCHANGED
     try:
-        options, new_values = cascade(code, Scope.everything())
+        options, new_values = cascade(code, current_scope())
     except ShiyuError as error:
         log.warning("explore: cascade for %s: %s", code, error)
         return _UNCHANGED

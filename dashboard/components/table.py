@@ -9,9 +9,9 @@ from datetime import datetime
 import dash_ag_grid as dag
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
+from dashboard.access import current_scope
 from dashboard.i18n import t
 from geodata.errors import InputError, ShiyuError
-from geodata.scope import Scope
 from layers import incidents
 from layers.base import Filters
 
@@ -62,7 +62,7 @@ def rows(request, view, lang):
         return no_update, no_update
     try:
         filters = Filters(**view_filters(view))
-        page = incidents.page(filters, Scope.everything(), request["startRow"], request["endRow"],
+        page = incidents.page(filters, current_scope(), request["startRow"], request["endRow"],
                               request.get("sortModel") or None)
     except ShiyuError as error:
         log.warning("explore: table rows failed: %s", error, exc_info=error.__cause__ is not None)

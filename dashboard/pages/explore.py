@@ -19,6 +19,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from dashboard.components import detail as panels
 from dashboard.components import filters as filter_panel
 from dashboard.components import mapview, table
+from dashboard.access import current_scope
 from dashboard.i18n import pick, t
 from dashboard.state import LAYERS, ViewState, parse
 from geodata.errors import InputError, ShiyuError
@@ -50,7 +51,7 @@ def _initial_view(state: ViewState, extent, scope: Scope) -> tuple[list[float], 
 def layout(**query) -> html.Div:
     state = parse(query)
     lang = pick(state.lang, settings().lang)
-    scope = Scope.everything()
+    scope = current_scope()
     notice, tiers = "", []
     try:
         extent = areas.extent(scope)
@@ -147,9 +148,9 @@ def update_map(bounds, zoom, res, layer, area, start, end, categories, severitie
         state = ViewState(area=area, since=since, until=until, categories=tuple(categories or ()),
                           severities=tuple(severities or ()), statuses=tuple(statuses or ()))
         filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier, **state.filter_args())
-        result = build(layer, filters, Scope.everything())
+        result = build(layer, filters, current_scope())
         # outlines only: no KPIs to pay for
-        grids = mapview.EMPTY if layer == "areas" else areas.boundaries(filters, Scope.everything()).geojson()
+        grids = mapview.EMPTY if layer == "areas" else areas.boundaries(filters, current_scope()).geojson()
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)
@@ -188,7 +189,7 @@ def fly_to_area(area):
     if area is None:
         return no_update
     try:
-        box = filter_panel.area_bbox(area, Scope.everything())
+        box = filter_panel.area_bbox(area, current_scope())
     except ShiyuError as error:
         log.warning("explore: no box for %s: %s", area, error)
         return no_update
@@ -270,8 +271,8 @@ def show_detail(view, clicked, focus, lang):
     try:
         filters = Filters(**table.view_filters(view))
         if focus["kind"] == "cell":
-            return panels.cell_panel(detail.cell_detail(focus["id"], filters, Scope.everything()), lang), focus
-        return panels.area_panel(detail.area_detail(focus["id"], filters, Scope.everything()), lang), focus
+            return panels.cell_panel(detail.cell_detail(focus["id"], filters, current_scope()), lang), focus
+        return panels.area_panel(detail.area_detail(focus["id"], filters, current_scope()), lang), focus
     except ShiyuError as error:
         log.warning("explore: detail failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)

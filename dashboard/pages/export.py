@@ -16,10 +16,10 @@ import dash
 import flask
 from dash import Input, Output, State, callback, dcc, html
 
+from dashboard.access import current_scope
 from dashboard.i18n import pick, t
 from geodata.errors import InputError, QueryTooSlow, ShiyuError
 from geodata.h3cells import RESOLUTIONS
-from geodata.scope import Scope
 from geodata.settings import settings
 from geodata.taxonomy import TIERS
 from layers.base import Filters
@@ -158,7 +158,7 @@ def download(_clicks, layers, fmt, crs, tier, query, lang):
         return None, t("export_pick_layer", lang), "export-message error"
     try:
         ordered = [name for name in LAYERS if name in layers]
-        file = export(ordered, _filters(query, tier), Scope.everything(), fmt, crs,
+        file = export(ordered, _filters(query, tier), current_scope(), fmt, crs,
                       user_name=None, remote_addr=flask.request.remote_addr, via="web")
     except ShiyuError as error:
         log.warning("export: refused or failed: %s", error, exc_info=error.__cause__ is not None)

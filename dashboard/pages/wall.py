@@ -21,9 +21,9 @@ import shapely.geometry
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.access import current_scope
 from dashboard.i18n import pick, t
 from geodata.errors import ShiyuError
-from geodata.scope import Scope
 from geodata.settings import settings
 from layers import areas, coverage, early_warning, facilities, hotspots, panels
 from layers.base import BEIJING, Filters
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/wall", title="市域 · 指挥中心")
 
 HANGZHOU = (119.9, 30.1, 120.4, 30.45)
-EVERYTHING = Scope.everything()
 DAYS = 30
 MAP_ZOOM = 11  # boundaries are simplified by about a pixel at this zoom: the city fills a wall-sized map near it
 HOT_RES = 7
@@ -81,7 +80,7 @@ def _tile(key: str, value_id: str, lang: str, **values) -> html.Div:
 def layout(lang: str | None = None, refresh: str | None = None, rotate: str | None = None, **_query) -> html.Div:
     lang = pick(lang, settings().lang)
     try:
-        extent = areas.extent(EVERYTHING)
+        extent = areas.extent(current_scope())
     except ShiyuError as error:
         log.warning("wall: no extent: %s", error)
         extent = None
@@ -238,14 +237,14 @@ def refresh_panels(_ticks, vh, lang, extent, last_good):
     if vh is None:  # the browser has not reported its size yet; it will in a moment
         raise PreventUpdate
     lang = pick(lang)
-    filters = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES)
+    filters, scope = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
     try:
         as_of = panels.data_as_of()
-        kpis = panels.headline(filters, EVERYTHING, days=DAYS)
-        trend = panels.daily_trend(filters, EVERYTHING, days=DAYS)
-        breakdown = panels.category_breakdown(filters, EVERYTHING, days=DAYS)
-        latest = panels.latest_incidents(filters, EVERYTHING, n=MAX_LATEST)
-        warnings = early_warning.build(filters, EVERYTHING)
+        kpis = panels.headline(filters, scope, days=DAYS)
+        trend = panels.daily_trend(filters, scope, days=DAYS)
+        breakdown = panels.category_breakdown(filters, scope, days=DAYS)
+        latest = panels.latest_incidents(filters, scope, n=MAX_LATEST)
+        warnings = early_warning.build(filters, scope)
     except ShiyuError as error:
         log.warning("wall: refresh failed: %s", error, exc_info=error.__cause__ is not None)
         shown = _clock(datetime.fromisoformat(last_good)) if last_good else "—"
@@ -280,12 +279,12 @@ def _legend(districts, hot, stations, lang: str) -> list:
 )
 def refresh_map(_ticks, lang, extent, last_hash):
     lang = pick(lang)
-    filters = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES, tier="district")
+    filters, scope = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES, tier="district"), current_scope()
     try:
-        districts = areas.build(filters, EVERYTHING)
-        hot = hotspots.build(filters, EVERYTHING)
-        patrols = coverage.build(filters, EVERYTHING)
-        stations = facilities.build(filters, EVERYTHING, types=WALL_FACILITY_TYPES)
+        districts = areas.build(filters, scope)
+        hot = hotspots.build(filters, scope)
+        patrols = coverage.build(filters, scope)
+        stations = facilities.build(filters, scope, types=WALL_FACILITY_TYPES)
     except ShiyuError as error:
         log.warning("wall: map refresh failed: %s", error, exc_info=error.__cause__ is not None)
         return (no_update,) * 10

@@ -1,0 +1,118 @@
+"""The served dashboard, scoped by SHIYU_SCOPE (until logins arrive) and held to it by the database.
+
+Callbacks are called the way the browser calls them, a JSON POST to /_dash-update-component, with a view
+tampered with to ask for the other district.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from urllib.request import Request, urlopen
+
+import pytest
+
+from geodata import db
+from geodata.errors import InputError
+from geodata.settings import reload
+from layers.base import BEIJING
+from tests.browser.conftest import serve
+from tests.conftest import empty
+from tests.layers.tiers import CITY, load_city
+
+
+@pytest.fixture(scope="module")
+def served_c1(database_url, tmp_path_factory):
+    """The five-tier city served with every request scoped to district C1."""
+    empty(database_url)
+    load_city(tmp_path_factory.mktemp("access"), datetime.now(BEIJING).replace(microsecond=0))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SHIYU_SCOPE", "C.C1")
+    reload()
+    server, thread = serve()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        mp.undo()
+        reload()
+        db.close_pool()
+
+
+def _call(base: str, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]],
+          state: list[tuple[str, str, object]]) -> dict:
+    """One callback, as dash-renderer asks for it; returns {component id: {property: value}}."""
+    body = {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+    }
+    request = Request(f"{base}/_dash-update-component", data=json.dumps(body).encode(),
+                      headers={"Content-Type": "application/json"})
+    with urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["response"]
+
+
+def _view(area_code: str | None) -> dict:
+    return {"layer": "hexes", "bbox": list(CITY), "zoom": 11, "res": 8, "tier": "grid", "area_code": area_code,
+            "since": None, "until": None, "categories": [], "severities": [], "statuses": []}
+
+
+def _table(base: str, area_code: str | None) -> dict:
+    return _call(base, [("explore-table", "getRowsResponse"), ("explore-table-count", "children")],
+                 [("explore-table", "getRowsRequest", {"startRow": 0, "endRow": 100})],
+                 [("explore-view", "data", _view(area_code)), ("explore-lang", "data", "en")])
+
+
+def _c1_incidents(conn) -> int:
+    return conn.execute("SELECT count(*) FROM shiyu.incident WHERE path <@ 'C.C1'").fetchone()[0]
+
+
+def test_the_table_of_the_whole_view_holds_only_the_scope(served_c1, conn):
+    response = _table(served_c1, None)
+    rows = response["explore-table"]["getRowsResponse"]["rowData"]
+    assert rows and all(r["grid_code"].startswith("C1") for r in rows)
+    assert response["explore-table"]["getRowsResponse"]["rowCount"] == _c1_incidents(conn)
+    users = {u for (u,) in conn.execute("SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'shiyu'")}
+    assert "shiyu_app" in users  # the app's pool: the request ran as the role row security holds
+
+
+def test_a_tampered_area_outside_the_scope_gets_a_message_and_no_rows(served_c1, conn):
+    assert conn.execute("SELECT count(*) FROM shiyu.incident WHERE path <@ 'C.C2'").fetchone()[0] > 0
+    response = _table(served_c1, "C2")
+    assert response["explore-table"]["getRowsResponse"]["rowData"] == []
+    assert response["explore-table-count"]["children"] == "there is no area 'C2' in your scope"
+
+
+def test_the_map_refuses_a_tampered_area_in_words(served_c1):
+    outputs = [("explore-hexes", "data"), ("explore-hexes", "hideout"), ("explore-grids", "data"),
+               ("explore-legend", "children"), ("explore-stats", "children"), ("explore-notice", "children"),
+               ("explore-hexes", "style"), ("explore-points", "data"), ("explore-points", "hideout"),
+               ("explore-view", "data")]
+    inputs = [("explore-map", "bounds", None), ("explore-map", "zoom", 11), ("explore-res", "value", 8),
+              ("explore-layer", "value", "hexes"), ("explore-area", "data", "C2"),
+              ("explore-dates", "start_date", None), ("explore-dates", "end_date", None),
+              ("explore-categories", "value", []), ("explore-severities", "value", []),
+              ("explore-statuses", "value", [])]
+    state = [("explore-lang", "data", "en"), ("explore-extent", "data", list(CITY)), ("explore-tiers", "data", [])]
+    response = _call(served_c1, outputs, inputs, state)
+    assert response == {"explore-notice": {"children": "there is no area 'C2' in your scope"}}
+    inputs[4] = ("explore-area", "data", None)
+    hexes = _call(served_c1, outputs, inputs, state)["explore-hexes"]["data"]["features"]
+    assert hexes and all(f["properties"]["grid_code"].startswith("C1") for f in hexes)
+
+
+def test_a_malformed_scope_is_refused_when_the_app_is_built(monkeypatch, database_url):
+    from dashboard.app import create_app
+
+    monkeypatch.setenv("SHIYU_SCOPE", "C.C1; DROP TABLE x")
+    reload()
+    try:
+        with pytest.raises(InputError):
+            create_app()
+    finally:
+        monkeypatch.delenv("SHIYU_SCOPE")
+        reload()

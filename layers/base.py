@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -16,6 +17,8 @@ from geodata.taxonomy import CATEGORIES, STATUSES, TIERS
 
 # Days, weeks and times without an offset are Beijing's, as the loaders read them.
 BEIJING = ZoneInfo("Asia/Shanghai")
+
+_AREA_CODE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 # (west, south, east, north) in degrees
 BBox = tuple[float, float, float, float]
@@ -47,6 +50,9 @@ class Filters:
             raise InputError(f"bbox {self.bbox} is not west, south, east, north in degrees")
         if self.res not in RESOLUTIONS:
             raise InputError(f"H3 resolution {self.res} is not one of {RESOLUTIONS}")
+        if self.area_code is not None and not _AREA_CODE.match(str(self.area_code)):
+            # Codes are ltree labels; anything else names no area (and a NUL byte would not even reach the database).
+            raise InputError(f"there is no area {str(self.area_code)[:40]!r} in your scope")
         if self.tier not in TIERS:
             raise InputError(f"tier '{self.tier}' is not one of {', '.join(TIERS)}")
         _check_known("category", self.categories, CATEGORIES)

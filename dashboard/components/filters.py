@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard.access import current_scope
+from dashboard.components import inputs
 from dashboard.i18n import t
 from dashboard.state import ViewState
 from geodata.errors import ShiyuError
@@ -113,16 +114,21 @@ _UNCHANGED = (no_update, [no_update] * len(LEVELS), [no_update] * len(LEVELS), [
 def choose_area(values, _drills, clicked, current):
     """One place that moves the chosen area: a dropdown, a drill-down button or a click on an area of the map."""
     trigger = ctx.triggered_id
-    if isinstance(trigger, dict) and trigger.get("type") == "explore-level":
+    properties = clicked.get("properties") if isinstance(clicked, dict) else None
+    if not isinstance(values, list) or len(values) != len(LEVELS):  # a request not from this page
+        return _UNCHANGED
+    if isinstance(trigger, dict) and trigger.get("type") == "explore-level" and trigger.get("tier") in LEVELS:
         level = LEVELS.index(trigger["tier"])
         code = values[level] or (values[level - 1] if level else None)
     elif isinstance(trigger, dict) and trigger.get("type") == "explore-drill":
         if not ctx.triggered[0]["value"]:  # a button just drawn, not clicked
             return _UNCHANGED
-        code = trigger["code"]
-    elif trigger == "explore-hexes" and clicked and clicked.get("properties", {}).get("tier") in LEVELS:
-        code = clicked["properties"]["code"]
+        code = trigger.get("code")
+    elif trigger == "explore-hexes" and isinstance(properties, dict) and properties.get("tier") in LEVELS:
+        code = properties.get("code")
     else:
+        return _UNCHANGED
+    if code is not None and not isinstance(code, str):
         return _UNCHANGED
     if code == current and trigger != "explore-level":
         return _UNCHANGED
@@ -144,8 +150,7 @@ def area_bbox(code: str | None, scope: Scope) -> tuple[float, float, float, floa
 
 def window_days(start: str | None, end: str | None) -> tuple[date | None, date | None]:
     """The picker's days as dates, in order."""
-    since = date.fromisoformat(start[:10]) if start else None
-    until = date.fromisoformat(end[:10]) if end else None
+    since, until = inputs.day(start, "from day"), inputs.day(end, "to day")
     if since and until and since > until:
         since, until = until, since
     return since, until

@@ -4,13 +4,13 @@ rows asked of ``layers.incidents.page`` on the server, so the browser never hold
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import dash_ag_grid as dag
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.access import current_scope
-from dashboard.i18n import t
+from dashboard.components import inputs
+from dashboard.i18n import pick, t
 from geodata.errors import InputError, ShiyuError
 from layers import incidents
 from layers.base import Filters
@@ -58,16 +58,20 @@ def grid(lang: str) -> html.Div:
 
 def rows(request, view, lang):
     """One block of rows; the count comes with the first block of each view."""
-    if not request or not view:
+    if not isinstance(request, dict) or not view:
         return no_update, no_update
+    lang = pick(lang if isinstance(lang, str) else None)
     try:
         filters = Filters(**view_filters(view))
-        page = incidents.page(filters, current_scope(), request["startRow"], request["endRow"],
-                              request.get("sortModel") or None)
+        sort = request.get("sortModel") or None
+        if sort is not None and not isinstance(sort, list):
+            raise InputError("the table's sort is not a list")
+        page = incidents.page(filters, current_scope(), request.get("startRow"), request.get("endRow"), sort)
     except ShiyuError as error:
         log.warning("explore: table rows failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)
-        return {"rowData": [], "rowCount": request["startRow"]}, message
+        start = request.get("startRow")
+        return {"rowData": [], "rowCount": start if isinstance(start, int) and start >= 0 else 0}, message
     for row in page.rows:
         row["category_name"] = t(row["category"], lang)
         row["status_name"] = t(row["status"], lang) + (f" · {t('overdue', lang)}" if row["overdue"] else "")
@@ -79,12 +83,17 @@ def rows(request, view, lang):
 
 
 def view_filters(view: dict) -> dict:
-    """``Filters`` arguments from the JSON the map callback leaves in ``explore-view``."""
-    view = {key: value for key, value in view.items() if key != "layer"}
-    return {**view, "bbox": tuple(view["bbox"]), "categories": tuple(view["categories"]),
-            "since": datetime.fromisoformat(view["since"]) if view["since"] else None,
-            "until": datetime.fromisoformat(view["until"]) if view["until"] else None,
-            "severities": tuple(view["severities"]), "statuses": tuple(view["statuses"])}
+    """``Filters`` arguments from the JSON the map callback leaves in ``explore-view`` (a browser's, so checked)."""
+    if not isinstance(view, dict):
+        raise InputError("the view is not an object")
+    res, tier = view.get("res", 8), view.get("tier", "grid")
+    return {"bbox": inputs.box(view.get("bbox")), "zoom": inputs.number(view.get("zoom", 12), "zoom", 0, 24),
+            "res": int(inputs.number(res, "H3 resolution", 0, 15)), "tier": inputs.text(tier, "tier") or "grid",
+            "area_code": inputs.text(view.get("area_code"), "area"),
+            "since": inputs.moment(view.get("since"), "since"), "until": inputs.moment(view.get("until"), "until"),
+            "categories": inputs.choices(view.get("categories"), "categories"),
+            "severities": inputs.choices(view.get("severities"), "severities"),
+            "statuses": inputs.choices(view.get("statuses"), "statuses")}
 
 
 def register() -> None:

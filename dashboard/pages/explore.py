@@ -10,7 +10,7 @@ asks for the features of its current bounds only, so payloads grow with the view
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 import dash
 import dash_leaflet as dl
@@ -18,7 +18,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 
 from dashboard.components import detail as panels
 from dashboard.components import filters as filter_panel
-from dashboard.components import mapview, table
+from dashboard.components import inputs, mapview, table
 from dashboard.access import current_scope
 from dashboard.i18n import pick, t
 from dashboard.state import LAYERS, ViewState, parse
@@ -27,7 +27,7 @@ from geodata.h3cells import RESOLUTIONS
 from geodata.scope import Scope
 from geodata.settings import settings
 from layers import areas, detail
-from layers.base import Filters
+from layers.base import BEIJING, Filters
 from layers.registry import build
 
 log = logging.getLogger(__name__)
@@ -136,17 +136,19 @@ def _days(start, end) -> tuple[date | None, date | None]:
     State("explore-lang", "data"), State("explore-extent", "data"), State("explore-tiers", "data"),
 )
 def update_map(bounds, zoom, res, layer, area, start, end, categories, severities, statuses, lang, extent, tiers):
-    lang = pick(lang)
+    lang = pick(lang if isinstance(lang, str) else None)
     layer = layer if layer in LAYERS else "hexes"
     try:
         # dash-leaflet reports bounds only after the first move; until then the view is the initial one.
-        bbox = mapview.bounds_to_bbox(bounds) if bounds else tuple(extent)
-        zoom = float(zoom or 12)
-        tier, auto_res = mapview.for_zoom(zoom, tiers or [])
-        res = auto_res if res in (None, "auto") else int(res)
+        bbox = inputs.bbox(bounds) if bounds else inputs.box(extent)
+        zoom = inputs.number(12 if zoom is None else zoom, "zoom", 0, 24)
+        tier, auto_res = mapview.for_zoom(zoom, [tier for tier in inputs.choices(tiers, "tiers") if isinstance(tier, str)])
+        res = auto_res if res in (None, "auto") else int(inputs.number(res, "H3 resolution", 0, 15))
         since, until = _days(start, end)
-        state = ViewState(area=area, since=since, until=until, categories=tuple(categories or ()),
-                          severities=tuple(severities or ()), statuses=tuple(statuses or ()))
+        state = ViewState(area=inputs.text(area, "area"), since=since, until=until,
+                          categories=inputs.choices(categories, "categories"),
+                          severities=inputs.choices(severities, "severities"),
+                          statuses=inputs.choices(statuses, "statuses"))
         filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier, **state.filter_args())
         result = build(layer, filters, current_scope())
         # outlines only: no KPIs to pay for
@@ -199,16 +201,15 @@ def fly_to_area(area):
     return {"bounds": [[south, west], [north, east]], "transition": "flyToBounds"}
 
 
-def _state_of(view: dict, res, lang: str) -> ViewState:
-    west, south, east, north = view["bbox"]
-    since = date.fromisoformat(view["since"][:10]) if view["since"] else None
-    until = date.fromisoformat(view["until"][:10]) if view["until"] else None
-    if until is not None:
-        until = date.fromordinal(until.toordinal() - 1)  # the view's end is the midnight after the last day
-    return ViewState(lang=lang, layer=view["layer"], res=None if res in (None, "auto") else int(res),
-                     area=view["area_code"], since=since, until=until, categories=tuple(view["categories"]),
-                     severities=tuple(view["severities"]), statuses=tuple(view["statuses"]),
-                     lat=(south + north) / 2, lon=(west + east) / 2, zoom=view["zoom"])
+def _state_of(view: dict, filters: Filters, res, lang: str) -> ViewState:
+    west, south, east, north = filters.bbox
+    since = filters.since.astimezone(BEIJING).date() if filters.since else None
+    # the view's end is the midnight after the last day
+    until = (filters.until - timedelta(microseconds=1)).astimezone(BEIJING).date() if filters.until else None
+    return ViewState(lang=lang, layer=view.get("layer") if view.get("layer") in LAYERS else "hexes",
+                     res=res if res in RESOLUTIONS else None, area=filters.area_code, since=since, until=until,
+                     categories=filters.categories, severities=filters.severities, statuses=filters.statuses,
+                     lat=(south + north) / 2, lon=(west + east) / 2, zoom=filters.zoom)
 
 
 @callback(
@@ -220,8 +221,12 @@ def sync_url(view, res, lang):
     """The URL follows the view, so it can be shared or reloaded; the export page gets the same filters."""
     if not view:
         return no_update, no_update, no_update
-    lang = pick(lang)
-    state = _state_of(view, res, None if lang == settings().lang else lang)
+    lang = pick(lang if isinstance(lang, str) else None)
+    try:
+        filters = Filters(**table.view_filters(view))
+    except InputError:
+        return no_update, no_update, no_update
+    state = _state_of(view, filters, res, None if lang == settings().lang else lang)
     other = "en" if lang == "zh-CN" else "zh-CN"
     return state.query(), f"/export{state.query()}", f"/{state.query(lang=other)}"
 
@@ -238,9 +243,10 @@ clientside_callback(
 )
 
 
-def _focus_key(view: dict) -> list:
+def _focus_key(filters: Filters) -> list:
     """What a panel depends on besides the view's box: a pan alone does not redraw it."""
-    return [view[k] for k in ("area_code", "since", "until", "categories", "severities", "statuses")]
+    return [filters.area_code, filters.since and filters.since.isoformat(), filters.until and filters.until.isoformat(),
+            list(filters.categories), list(filters.severities), list(filters.statuses)]
 
 
 @callback(
@@ -251,25 +257,30 @@ def _focus_key(view: dict) -> list:
 )
 def show_detail(view, clicked, focus, lang):
     """The area chosen or the hexagon clicked, with the filters of the view."""
-    lang = pick(lang)
+    lang = pick(lang if isinstance(lang, str) else None)
     if not view:
         return no_update, no_update
-    key = _focus_key(view)
-    if ctx.triggered_id == "explore-hexes":
-        cell = (clicked or {}).get("properties", {}).get("h3")
-        if not cell:
-            return no_update, no_update
-        focus = {"kind": "cell", "id": cell, "key": key, "area": view["area_code"]}
-    elif focus and focus["key"] == key:
-        return no_update, no_update
-    elif focus and focus["kind"] == "cell" and focus["area"] == view["area_code"]:
-        focus = {**focus, "key": key}
-    elif view["area_code"]:
-        focus = {"kind": "area", "id": view["area_code"], "key": key, "area": view["area_code"]}
-    else:
-        return panels.hint(lang), {"kind": None, "key": key, "area": None}
     try:
         filters = Filters(**table.view_filters(view))
+    except InputError as error:
+        return [html.Div(str(error), className="notice")], no_update
+    key, area = _focus_key(filters), filters.area_code
+    focus = focus if isinstance(focus, dict) and {"kind", "id", "key", "area"} <= focus.keys() else None
+    if ctx.triggered_id == "explore-hexes":
+        properties = clicked.get("properties") if isinstance(clicked, dict) else None
+        cell = properties.get("h3") if isinstance(properties, dict) else None
+        if not cell:
+            return no_update, no_update
+        focus = {"kind": "cell", "id": cell, "key": key, "area": area}
+    elif focus and focus["key"] == key:
+        return no_update, no_update
+    elif focus and focus["kind"] == "cell" and focus["area"] == area:
+        focus = {**focus, "key": key}
+    elif area:
+        focus = {"kind": "area", "id": area, "key": key, "area": area}
+    else:
+        return panels.hint(lang), {"kind": None, "id": None, "key": key, "area": None}
+    try:
         if focus["kind"] == "cell":
             return panels.cell_panel(detail.cell_detail(focus["id"], filters, current_scope()), lang), focus
         return panels.area_panel(detail.area_detail(focus["id"], filters, current_scope()), lang), focus

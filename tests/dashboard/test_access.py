@@ -114,5 +114,91 @@ def test_a_malformed_scope_is_refused_when_the_app_is_built(monkeypatch, databas
         with pytest.raises(InputError):
             create_app()
     finally:
-        monkeypatch.delenv("SHIYU_SCOPE")
+        monkeypatch.undo()  # back to what it was: the module's served app is scoped to C1
         reload()
+
+
+def _post(base: str, body: dict) -> tuple[int, str]:
+    from urllib.error import HTTPError
+
+    request = Request(f"{base}/_dash-update-component", data=json.dumps(body).encode(),
+                      headers={"Content-Type": "application/json"})
+    try:
+        with urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except HTTPError as error:
+        return error.code, error.read().decode()
+
+
+MAP_OUTPUTS = [("explore-hexes", "data"), ("explore-hexes", "hideout"), ("explore-grids", "data"),
+               ("explore-legend", "children"), ("explore-stats", "children"), ("explore-notice", "children"),
+               ("explore-hexes", "style"), ("explore-points", "data"), ("explore-points", "hideout"),
+               ("explore-view", "data")]
+MAP_INPUTS = [("explore-map", "bounds"), ("explore-map", "zoom"), ("explore-res", "value"), ("explore-layer", "value"),
+              ("explore-area", "data"), ("explore-dates", "start_date"), ("explore-dates", "end_date"),
+              ("explore-categories", "value"), ("explore-severities", "value"), ("explore-statuses", "value")]
+MAP_STATE = [("explore-lang", "data"), ("explore-extent", "data"), ("explore-tiers", "data")]
+GOOD = [[[30.0, 120.0], [30.4, 120.4]], 11, "auto", "hexes", None, None, None, [], [], [], "en", list(CITY),
+        ["city", "district", "street", "community", "grid"]]
+
+
+def _map_body(values: list) -> dict:
+    inputs, state = values[:len(MAP_INPUTS)], values[len(MAP_INPUTS):]
+    return {"output": ".." + "...".join(f"{i}.{p}" for i, p in MAP_OUTPUTS) + "..",
+            "outputs": [{"id": i, "property": p} for i, p in MAP_OUTPUTS],
+            "inputs": [{"id": i, "property": p, "value": v} for (i, p), v in zip(MAP_INPUTS, inputs)],
+            "state": [{"id": i, "property": p, "value": v} for (i, p), v in zip(MAP_STATE, state)],
+            "changedPropIds": ["explore-map.zoom"]}
+
+
+ODD_VALUES = [None, "", "abc", -1, 1e308, float("nan"), [], {}, [[1]], [["a", "b"], ["c", "d"]], "C2", "x' OR 1=1--",
+              "2026-13-45", ["dispute", 3], [None], {"$ne": 1}, "\u0000"]
+
+
+@pytest.mark.parametrize("position", range(len(GOOD)))
+@pytest.mark.parametrize("odd", range(len(ODD_VALUES)))
+def test_a_tampered_map_request_gets_an_answer_never_an_error_page(served_c1, position, odd):
+    """Any one input of the map callback replaced by junk: a 200 (or Dash's 204, nothing to update), no internals."""
+    values = list(GOOD)
+    values[position] = json.loads(json.dumps(ODD_VALUES[odd]))  # NaN travels as JSON does
+    status, text = _post(served_c1, _map_body(values))
+    assert status in (200, 204), text[:500]
+    assert "Traceback" not in text and "psycopg" not in text and 'File "' not in text
+    if status == 200:
+        features = json.loads(text)["response"].get("explore-hexes", {}).get("data", {}).get("features", [])
+        assert all(str(f["properties"].get("grid_code") or "C1").startswith("C1") for f in features)
+
+
+def _body(outputs, inputs, state) -> dict:
+    return {"output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+            "outputs": [{"id": i, "property": p} for i, p in outputs],
+            "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+            "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+            "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"]}
+
+
+def _no_internals(status: int, text: str) -> None:
+    assert status in (200, 204), text[:500]
+    assert "Traceback" not in text and "psycopg" not in text and 'File "' not in text
+
+
+@pytest.mark.parametrize("key", ["layer", "bbox", "zoom", "res", "tier", "area_code", "since", "until", "categories",
+                                 "severities", "statuses", None])
+@pytest.mark.parametrize("odd", range(len(ODD_VALUES)))
+def test_a_tampered_view_gets_the_table_and_the_panel_an_answer_never_an_error_page(served_c1, key, odd):
+    view = _view("C1") if key else ODD_VALUES[odd]
+    if key:
+        view[key] = json.loads(json.dumps(ODD_VALUES[odd]))
+    status, text = _post(served_c1, _body(
+        [("explore-table", "getRowsResponse"), ("explore-table-count", "children")],
+        [("explore-table", "getRowsRequest", {"startRow": 0, "endRow": 100, "sortModel": ODD_VALUES[odd]})],
+        [("explore-view", "data", view), ("explore-lang", "data", ODD_VALUES[odd])]))
+    _no_internals(status, text)
+    if status == 200:
+        rows = json.loads(text)["response"].get("explore-table", {}).get("getRowsResponse", {}).get("rowData", [])
+        assert all(r["grid_code"].startswith("C1") for r in rows)
+    status, text = _post(served_c1, _body(
+        [("explore-detail", "children"), ("explore-focus", "data")],
+        [("explore-hexes", "clickData", {"properties": {"h3": ODD_VALUES[odd]}}), ("explore-view", "data", view)],
+        [("explore-focus", "data", ODD_VALUES[odd]), ("explore-lang", "data", "en")]))
+    _no_internals(status, text)

@@ -175,3 +175,13 @@ def test_the_pool_refuses_an_app_url_that_bypasses_security(city, monkeypatch):
         monkeypatch.delenv("SHIYU_APP_DATABASE_URL")
         reload()
         db.close_pool()
+
+
+def test_the_app_role_finds_a_box_of_incidents_through_the_geometry_index(app):
+    """Without a leakproof `&&`, row security keeps the planner from the GiST index: every map box read the table."""
+    with app.transaction():
+        app.execute(db.SET_SCOPE, ("C.C1",))
+        app.execute("SET LOCAL enable_seqscan = off")  # the test city is small enough to scan either way
+        plan = "\n".join(r[0] for r in app.execute(
+            "EXPLAIN SELECT count(*) FROM shiyu.incident WHERE geom && ST_MakeEnvelope(120.0, 30.0, 120.01, 30.01, 4326)"))
+    assert "incident_geom_idx" in plan, plan

@@ -84,20 +84,27 @@ WHERE a.tier = 'grid'
   AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
 """
 
-# The roll-up to any tier: the visited part of the area of its grids (those with r10 cells).
-COVERAGE_BY_PATH = VISITED + """, grid_share AS (
+# The roll-up to any tier: the visited part of the area of its grids (those with r10 cells). Grids first, each
+# r10 cell probed in patrol_cell_day_cell_idx, so the work follows the areas asked for: on the demo city one
+# street's panel took 8 ms instead of 300 ms, and the whole city 0.35 s instead of 1.7 s, against reading every
+# visited cell of the window first (VISITED) and looking each up in area_cell.
+COVERAGE_BY_PATH = """
+WITH grids AS (
+    SELECT a.code, a.path, a.area_m2 FROM shiyu.area a
+    WHERE a.tier = 'grid' AND nlevel(a.path) >= %(depth)s
+      AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
+      AND (%(paths)s::ltree[] IS NULL OR a.path <@ %(paths)s::ltree[])
+      AND EXISTS (SELECT 1 FROM shiyu.area_cell_count n WHERE n.code = a.code AND n.res = 10)
+), grid_share AS (
     SELECT c.code, least(sum(c.area_share::float8), 1) AS share
-    FROM visited v
-    CROSS JOIN LATERAL (SELECT code, area_share FROM shiyu.area_cell c WHERE c.res = 10 AND c.cell = v.cell OFFSET 0) c
+    FROM grids g JOIN shiyu.area_cell c ON c.code = g.code AND c.res = 10
+    WHERE EXISTS (SELECT 1 FROM shiyu.patrol_cell_day d
+                  WHERE d.h3_r10 = c.cell AND d.day >= %(first_day)s AND d.day < %(end_day)s)
     GROUP BY c.code
 )
-SELECT subpath(a.path, 0, %(depth)s)::text AS path,
-       sum(coalesce(s.share, 0) * a.area_m2) / nullif(sum(a.area_m2), 0) AS share
-FROM shiyu.area a LEFT JOIN grid_share s ON s.code = a.code
-WHERE a.tier = 'grid' AND nlevel(a.path) >= %(depth)s
-  AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
-  AND (%(paths)s::ltree[] IS NULL OR a.path <@ %(paths)s::ltree[])
-  AND EXISTS (SELECT 1 FROM shiyu.area_cell_count n WHERE n.code = a.code AND n.res = 10)
+SELECT subpath(g.path, 0, %(depth)s)::text AS path,
+       sum(coalesce(s.share, 0) * g.area_m2) / nullif(sum(g.area_m2), 0) AS share
+FROM grids g LEFT JOIN grid_share s ON s.code = g.code
 GROUP BY 1
 """
 

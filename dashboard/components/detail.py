@@ -49,9 +49,11 @@ def _crumbs(chain: list[dict], lang: str) -> html.Div:
 def _contact(found: dict, lang: str) -> list:
     owner = found.get("owner_name")
     phone = found.get("owner_phone")
-    text = owner or t("no_owner", lang)
+    # Every grid must have someone accountable (a gap, in red); a street or district may be run without a named one.
+    missing = not owner and found.get("tier", "grid") == "grid"
+    text = owner or (t("no_owner", lang) if missing else "—")
     return [html.Div([html.Span(t("owner", lang)), html.B(text + (f" · {phone}" if phone else ""))],
-                     className="owner" + ("" if owner else " missing"))]
+                     className="owner" + (" missing" if missing else ""))]
 
 
 def area_panel(found: dict, lang: str) -> list:

@@ -28,7 +28,7 @@ def grid(lang: str) -> html.Div:
         {"field": "reported_at", "headerName": t("col_reported", lang), "width": 150, "sort": "desc",
          "valueFormatter": WHEN},
         {"field": "category_name", "colId": "category", "headerName": t("category", lang), "width": 120},
-        {"field": "severity", "headerName": t("severity", lang), "width": 80},
+        {"field": "severity", "headerName": t("severity", lang), "width": 96},
         {"field": "status_name", "colId": "status", "headerName": t("status", lang), "width": 170,
          "cellClassRules": {"overdue-cell": "params.data && params.data.overdue"}},
         {"field": "due_at", "headerName": t("col_due", lang), "width": 150, "valueFormatter": WHEN},

@@ -56,6 +56,24 @@ def _call(base: str, outputs: list[tuple[str, str]], inputs: list[tuple[str, str
         return json.loads(response.read())["response"]
 
 
+MAP_OUTPUTS = [("explore-hexes", "data"), ("explore-hexes", "hideout"), ("explore-grids", "data"),
+               ("explore-legend", "children"), ("explore-stats", "children"), ("explore-notice", "children"),
+               ("explore-hexes", "style"), ("explore-points", "data"), ("explore-points", "hideout"),
+               ("explore-view", "data")]
+MAP_INPUTS = [("explore-moved", "data"), ("explore-res", "value"), ("explore-layer", "value"),
+              ("explore-area", "data"), ("explore-dates", "start_date"), ("explore-dates", "end_date"),
+              ("explore-categories", "value"), ("explore-severities", "value"), ("explore-statuses", "value")]
+MAP_STATE = [("explore-lang", "data"), ("explore-extent", "data"), ("explore-tiers", "data"), ("explore-map", "zoom")]
+GOOD = [{"bounds": [[30.0, 120.0], [30.4, 120.4]], "zoom": 11}, "auto", "hexes", None, None, None, [], [], [], "en",
+        list(CITY), ["city", "district", "street", "community", "grid"], 11]
+
+
+def _inputs_and_state(values: list) -> tuple[list, list]:
+    """The map callback's inputs and state, as ``_call`` takes them, from one value each (``GOOD``'s order)."""
+    inputs, state = values[:len(MAP_INPUTS)], values[len(MAP_INPUTS):]
+    return ([(i, p, v) for (i, p), v in zip(MAP_INPUTS, inputs)], [(i, p, v) for (i, p), v in zip(MAP_STATE, state)])
+
+
 def _view(area_code: str | None) -> dict:
     return {"layer": "hexes", "bbox": list(CITY), "zoom": 11, "res": 8, "tier": "grid", "area_code": area_code,
             "since": None, "until": None, "categories": [], "severities": [], "statuses": []}
@@ -88,20 +106,12 @@ def test_a_tampered_area_outside_the_scope_gets_a_message_and_no_rows(served_c1,
 
 
 def test_the_map_refuses_a_tampered_area_in_words(served_c1):
-    outputs = [("explore-hexes", "data"), ("explore-hexes", "hideout"), ("explore-grids", "data"),
-               ("explore-legend", "children"), ("explore-stats", "children"), ("explore-notice", "children"),
-               ("explore-hexes", "style"), ("explore-points", "data"), ("explore-points", "hideout"),
-               ("explore-view", "data")]
-    inputs = [("explore-map", "bounds", None), ("explore-map", "zoom", 11), ("explore-res", "value", 8),
-              ("explore-layer", "value", "hexes"), ("explore-area", "data", "C2"),
-              ("explore-dates", "start_date", None), ("explore-dates", "end_date", None),
-              ("explore-categories", "value", []), ("explore-severities", "value", []),
-              ("explore-statuses", "value", [])]
-    state = [("explore-lang", "data", "en"), ("explore-extent", "data", list(CITY)), ("explore-tiers", "data", [])]
-    response = _call(served_c1, outputs, inputs, state)
+    values = list(GOOD)
+    values[3] = "C2"  # the area
+    response = _call(served_c1, MAP_OUTPUTS, *_inputs_and_state(values))
     assert response == {"explore-notice": {"children": "there is no area 'C2' in your scope"}}
-    inputs[4] = ("explore-area", "data", None)
-    hexes = _call(served_c1, outputs, inputs, state)["explore-hexes"]["data"]["features"]
+    values[3] = None
+    hexes = _call(served_c1, MAP_OUTPUTS, *_inputs_and_state(values))["explore-hexes"]["data"]["features"]
     assert hexes and all(f["properties"]["grid_code"].startswith("C1") for f in hexes)
 
 
@@ -130,25 +140,8 @@ def _post(base: str, body: dict) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-MAP_OUTPUTS = [("explore-hexes", "data"), ("explore-hexes", "hideout"), ("explore-grids", "data"),
-               ("explore-legend", "children"), ("explore-stats", "children"), ("explore-notice", "children"),
-               ("explore-hexes", "style"), ("explore-points", "data"), ("explore-points", "hideout"),
-               ("explore-view", "data")]
-MAP_INPUTS = [("explore-map", "bounds"), ("explore-map", "zoom"), ("explore-res", "value"), ("explore-layer", "value"),
-              ("explore-area", "data"), ("explore-dates", "start_date"), ("explore-dates", "end_date"),
-              ("explore-categories", "value"), ("explore-severities", "value"), ("explore-statuses", "value")]
-MAP_STATE = [("explore-lang", "data"), ("explore-extent", "data"), ("explore-tiers", "data")]
-GOOD = [[[30.0, 120.0], [30.4, 120.4]], 11, "auto", "hexes", None, None, None, [], [], [], "en", list(CITY),
-        ["city", "district", "street", "community", "grid"]]
-
-
 def _map_body(values: list) -> dict:
-    inputs, state = values[:len(MAP_INPUTS)], values[len(MAP_INPUTS):]
-    return {"output": ".." + "...".join(f"{i}.{p}" for i, p in MAP_OUTPUTS) + "..",
-            "outputs": [{"id": i, "property": p} for i, p in MAP_OUTPUTS],
-            "inputs": [{"id": i, "property": p, "value": v} for (i, p), v in zip(MAP_INPUTS, inputs)],
-            "state": [{"id": i, "property": p, "value": v} for (i, p), v in zip(MAP_STATE, state)],
-            "changedPropIds": ["explore-map.zoom"]}
+    return _body(MAP_OUTPUTS, *_inputs_and_state(values))
 
 
 ODD_VALUES = [None, "", "abc", -1, 1e308, float("nan"), [], {}, [[1]], [["a", "b"], ["c", "d"]], "C2", "x' OR 1=1--",

@@ -57,3 +57,16 @@ def test_a_fresh_worker_serves_every_script_a_browser_asks_for_at_once(gunicorn)
     assert statuses == [200] * len(statuses)
     server.terminate()
     assert "Traceback" not in server.communicate(timeout=30)[0]
+
+
+def test_answers_travel_compressed_to_a_browser_that_accepts_it(gunicorn):
+    url, _ = gunicorn
+    index = urllib.request.urlopen(url + "/", timeout=30).read().decode()
+    script = next(src for src in re.findall(r'<script src="([^"]+)"', index) if "dash_renderer" in src)
+    request = urllib.request.Request(url + script, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read()
+        assert response.headers["Content-Encoding"] == "gzip"
+    import gzip
+
+    assert len(gzip.decompress(body)) > 2 * len(body)

@@ -1,0 +1,133 @@
+"""Many district officers at once: concurrent users filtering the explore page under gunicorn, on loopback.
+
+    python -m bench.load [--users 50] [--seconds 60] [--size 200000] [--folder var/bench]
+
+The demo city of ``--size`` incidents is the kept bench cluster ``bench.layers`` and ``bench.dashboard``
+build (``var/bench/layers-N``); the dashboard is served as the Procfile serves it (gunicorn, 2 workers,
+4 threads) on a free localhost port. The requests are the ones a real browser sent for a few user actions
+(``bench.dashboard`` records them with Chromium; a recording it kept is reused): the first map draw, a
+district, a street, a category, the last 7 days, the hot-spot layer, a hexagon, a drill-down, the table's
+blocks. Each simulated officer picks one of them at random, with the recorded district swapped for a random
+district of the city (its streets named under it then name no area, which the page answers with a notice: a
+realistic share of refusals), sends it, and goes on at once, until ``--seconds`` have passed. Bounded in
+users and time; it sends nothing off this machine.
+
+It prints how many requests were answered, how many failed (an HTTP status other than 200/204, a timeout or a
+refused connection: the target is none), and the latency percentiles. It asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+import time
+from pathlib import Path
+
+from bench.common import ROOT
+
+SIZE = 200_000
+TIMEOUT_S = 60  # gunicorn's own --timeout: a request slower than this has failed
+
+
+def _explore_requests(folder: Path, base: str, url: str) -> tuple[list[dict], str]:
+    """The recorded explore-page requests (the wall's left out: nobody filters it), and the district they name."""
+    recording = folder.parent / "dashboard-requests.json"
+    if recording.exists():
+        recorded = json.loads(recording.read_text())
+    else:
+        from playwright.sync_api import sync_playwright
+
+        from bench.dashboard import CHROMIUM, CHROMIUM_ARGS, record
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            recorded = record(browser, base, url)
+            browser.close()
+    district = next(r["action"].split()[1] for r in recorded if r["action"].startswith("district "))
+    return [r for r in recorded if r["action"] != "wall" and "explore-" in r["body"]], district
+
+
+def _districts(url: str) -> list[str]:
+    from geodata import db
+
+    with db.connect(url) as conn:
+        return [code for (code,) in conn.execute("SELECT code FROM shiyu.area WHERE tier = 'district' ORDER BY code")]
+
+
+def _officer(base: str, requests_: list[dict], districts: list[str], recorded_district: str, stop: float,
+             results: list, seed: int) -> None:
+    import requests
+
+    rng = random.Random(seed)
+    session = requests.Session()
+    headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
+    while time.monotonic() < stop:
+        request = rng.choice(requests_)
+        body = request["body"].replace(recorded_district, rng.choice(districts))
+        started = time.monotonic()
+        try:
+            response = session.post(f"{base}/{request['path']}", data=body.encode(), headers=headers, timeout=TIMEOUT_S)
+            outcome = response.status_code
+        except requests.RequestException as error:
+            outcome = type(error).__name__
+        results.append((time.monotonic() - started, outcome, request["callback"]))
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] if sorted_values else float("nan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.dashboard import serve
+    from bench.layers import _shiyu, prepare
+
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=50, help="simulated officers sending requests at once (default 50)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long they go on (default 60)")
+    parser.add_argument("--size", type=int, default=SIZE, help=f"incidents in the demo city (default {SIZE:,})")
+    parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench", help="where the bench clusters are kept")
+    args = parser.parse_args(argv)
+    if not (1 <= args.users <= 200 and 1 <= args.seconds <= 600):
+        parser.error("--users is 1 to 200 and --seconds 1 to 600")
+
+    folder = args.folder / f"layers-{args.size}"
+    url = prepare(folder, args.size)
+    process, base = serve(url)
+    try:
+        requests_, recorded_district = _explore_requests(folder, base, url)
+        districts = _districts(url)
+        print(f"{args.users} officers for {args.seconds:g} s against {base} ({args.size:,} incidents), "
+              f"{len(requests_)} recorded requests, {len(districts)} districts", flush=True)
+        results: list = []
+        stop = time.monotonic() + args.seconds
+        threads = [threading.Thread(target=_officer, args=(base, requests_, districts, recorded_district, stop, results, k))
+                   for k in range(args.users)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=args.seconds + TIMEOUT_S + 10)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        _shiyu(folder, "db", "down")
+    ok = sorted(seconds for seconds, outcome, _ in results if outcome in (200, 204))
+    failed = [(outcome, callback) for _, outcome, callback in results if outcome not in (200, 204)]
+    print(f"\nrequests answered: {len(ok):,} ({len(ok) / args.seconds:.1f}/s); failed: {len(failed):,}"
+          + (f" — {sorted(set(failed))[:10]}" if failed else ""))
+    print("latency of answered requests: " + ", ".join(
+        f"p{int(q * 100)} {_percentile(ok, q) * 1000:,.0f} ms" for q in (0.5, 0.9, 0.95, 0.99)) + f", max {ok[-1] * 1000:,.0f} ms"
+          if ok else "no request was answered")
+    by_callback: dict[str, list[float]] = {}
+    for seconds, outcome, callback in results:
+        if outcome in (200, 204):
+            by_callback.setdefault(callback, []).append(seconds)
+    for callback, times in sorted(by_callback.items()):
+        times.sort()
+        print(f"  {callback:14s} n={len(times):5d}  p50 {_percentile(times, 0.5) * 1000:7,.0f} ms"
+              f"  p95 {_percentile(times, 0.95) * 1000:7,.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

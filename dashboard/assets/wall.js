@@ -22,11 +22,11 @@ window.shiyu = Object.assign({}, window.shiyu, {
   wallBelow: function () {
     return {fill: false, color: "#F0E442", weight: 1.2, opacity: 0.7, dashArray: "4 3"};
   },
-  // Facilities as dots sized to the screen (0.45 vh), ringed white so the black of governance centres reads on the dark wall.
+  // Facilities as dots sized to the screen (0.4 vh), ringed white so they read over any district colour.
   wallFacility: function (feature, latlng, context) {
     const h = context.hideout || {};
     const colour = (h.classes || {})[feature.properties.type] || "#ffffff";
-    const radius = Math.max(3, window.innerHeight * 0.0045);
+    const radius = Math.max(3, window.innerHeight * 0.004);
     return L.circleMarker(latlng, {radius: radius, fillColor: colour, fillOpacity: 1, color: "#ffffff", weight: 1.5,
                                    interactive: false});
   },

@@ -39,8 +39,9 @@ HOT_RES = 7
 MAX_OUTLINES = 3000  # grids below the patrol threshold drawn; the thinnest coverage first
 MAX_ALERTS = 8
 MAX_LATEST = 12
-# The facilities a commander dispatches from; the small, numerous kinds would only speckle a city-wide map.
-WALL_FACILITY_TYPES = ("police_station", "fire_station", "governance_centre")
+# The facilities a commander dispatches from; the numerous kinds (and governance centres, one per street, whose
+# black dot reads as a police station's dark blue at wall scale) would only speckle a city-wide map.
+WALL_FACILITY_TYPES = ("police_station", "fire_station")
 MIN_REFRESH_S = 1.0
 EMPTY = {"type": "FeatureCollection", "features": []}
 # Okabe–Ito: sky blue for the trend, orange for the bars, yellow for the thinly patrolled grids.

@@ -119,7 +119,6 @@ def test_an_unreachable_database_turns_the_status_into_a_warning_and_keeps_the_l
 @pytest.mark.parametrize("screen", ["1080p"], indirect=True)
 def test_after_a_database_restart_the_wall_recovers_by_itself(doomed_database, screen):
     """The pool reconnects on its own: no reload, and the warning gives way to the time of the data again."""
-    from geodata import db
     from geodata.errors import DatabaseUnavailable
     from geodata.settings import settings
     from layers import panels
@@ -129,6 +128,7 @@ def test_after_a_database_restart_the_wall_recovers_by_itself(doomed_database, s
     page.goto(url + "/wall?refresh=2")
     page.wait_for_function("document.querySelector('#wall-kpi-today') && "
                            "document.querySelector('#wall-kpi-today').innerText !== '—'", timeout=60_000)
+    shown_before = page.locator("#wall-kpi-today").inner_text()
     cluster.down()
     page.wait_for_selector("#wall-status.down", timeout=60_000)
     # While it is down, a request fails within the pool's timeout instead of hanging.
@@ -141,7 +141,7 @@ def test_after_a_database_restart_the_wall_recovers_by_itself(doomed_database, s
     page.wait_for_function("!document.querySelector('#wall-status').classList.contains('down')", timeout=60_000)
     assert page.locator("#wall-status").inner_text().startswith("数据截至 ")
     assert page.evaluate(DISTRICT_PATHS) == 2
-    assert db.fetch_all("SELECT count(*) AS n FROM shiyu.incident")[0]["n"] == 10
+    assert page.locator("#wall-kpi-today").inner_text() == shown_before
     page.screenshot(path=str(ARTIFACTS / "wall-recovered.png"))
     assert page.console_errors == []
 

@@ -27,8 +27,10 @@ from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, WHOLE_WORLD, Filters
 
 MAX_PAGE = 500
 MAX_OFFSET = 10_000
-# One more than the largest count worth showing: reaching it means "more than COUNT_CAP - 1".
-COUNT_CAP = 100_000 + 1
+# One more than the largest count worth showing: reaching it means "more than COUNT_CAP - 1". The table pages
+# no deeper than MAX_OFFSET, so counting further told the officer nothing they could open, and cost most of a
+# second on a busy street at 10M incidents (docs/dashboard.md); the map's panel shows the exact number.
+COUNT_CAP = MAX_OFFSET + 1
 DESCRIPTION_CHARS = 80
 
 # Sortable columns, and whether they may be null (those get NULLS LAST, the rest keep the plain

@@ -20,7 +20,9 @@ KINDED = ("coverage", "facilities", "warnings")  # features of several kinds, st
 QUIET = {"hotspots": "ns", "emerging": "no pattern detected"}  # classes left off the map: most cells, saying nothing
 
 # What the map draws as the zoom grows: coarse tiers and cells far out, fine ones close in.
-ZOOM_STEPS = ((10.5, "district", 7), (12.0, "street", 8), (13.5, "community", 9), (99.0, "grid", 10))
+# r10 only from zoom 15, where the view is a few hundred metres: below it r9 cells are 40 px and more across and
+# come from the all-time cube, while r10 counts read the incidents in the box (3.5 s for a street at 10M).
+ZOOM_STEPS = ((10.5, "district", 7), (12.0, "street", 8), (13.5, "community", 9), (15.0, "grid", 9), (99.0, "grid", 10))
 
 
 def fit_view(bbox, width_px: int = 1000, height_px: int = 560) -> tuple[list[float], float]:
@@ -55,7 +57,7 @@ def bounds_to_bbox(bounds) -> tuple[float, float, float, float]:
 def for_zoom(zoom: float, tiers: list[str]) -> tuple[str, int]:
     """The tier to outline and the H3 resolution to count at this zoom; a tier not loaded gives way to the nearest one."""
     wanted, res = next((tier, r) for limit, tier, r in ZOOM_STEPS if zoom < limit)
-    order = [tier for _, tier, _ in ZOOM_STEPS]
+    order = list(dict.fromkeys(tier for _, tier, _ in ZOOM_STEPS))
     present = [tier for tier in order if tier in tiers] or ["grid"]
     return min(present, key=lambda tier: abs(order.index(tier) - order.index(wanted))), res
 

@@ -80,7 +80,7 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.dashboard import serve
+    from bench.served import serve
     from bench.layers import _shiyu, prepare
 
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])

@@ -217,7 +217,7 @@ def records(filters: Filters, scope: Scope, limit: int, offset: int = 0, order: 
     """
     if order not in ORDERS:
         raise InputError(f"unknown order {order!r}; orders: {', '.join(ORDERS)}")
-    if not 0 <= limit <= MAX_FEATURES or offset < 0:
+    if not 0 <= limit <= MAX_FEATURES + 1 or offset < 0:  # one more than a page says whether another follows
         raise InputError(f"a page holds 0 to {MAX_FEATURES} incidents from offset 0 or more, not {limit} from {offset}")
     if after is not None and order != "key":
         raise InputError("a page can start after an incident only in the primary key's order")

@@ -19,6 +19,10 @@ class InputError(ShiyuError, ValueError):
     exit_code = 2
 
 
+class NotFound(InputError):
+    """A thing asked for by its name or id that is not there (or not in the scope): an HTTP 404."""
+
+
 class BatchRefused(ShiyuError):
     """A load was refused whole; nothing was written."""
 

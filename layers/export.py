@@ -256,7 +256,8 @@ def _zip(folder: Path, meta: dict) -> Path:
 WRITERS = {"gpkg": _write_gpkg, "geojson": _write_geojson, "shp": _write_shp, "csv": _write_csv}
 
 
-def _build(layer: str, filters: Filters, scope: Scope) -> LayerResult:
+def whole_layer(layer: str, filters: Filters, scope: Scope) -> LayerResult:
+    """The layer as a file (or the OGC API) hands it on: hexes as cells, boundaries at 0.6 m, refused when cut short."""
     zoom = hexes.POINTS_ZOOM - 1 if layer == "hexes" else EXPORT_ZOOM  # cells, never the incidents themselves
     result = build(layer, dataclasses.replace(filters, zoom=zoom), scope)
     if result.summary.get("truncated"):
@@ -283,7 +284,7 @@ def export(layers: Iterable[str], filters: Filters, scope: Scope, fmt: str = "gp
     created = datetime.now(BEIJING).replace(microsecond=0)
     built = {}
     for layer in names:
-        result = _build(layer, filters, scope)
+        result = whole_layer(layer, filters, scope)
         built[layer] = (layer_frame(result, epsg, gcj02), result)
     counts = {layer: len(frame) for layer, (frame, _) in built.items()}
     meta = {"generator": "shiyu export", "created": created.isoformat(), "crs": "GCJ-02" if gcj02 else epsg,

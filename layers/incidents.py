@@ -166,3 +166,94 @@ def page(filters: Filters, scope: Scope, start: int, end: int, sort: list[dict] 
     counted = int(fetch_all(COUNT_IN_VIEW if in_view else COUNT, {**params, "cap": COUNT_CAP})[0]["n"])
     capped = counted >= COUNT_CAP
     return IncidentPage(rows, COUNT_CAP - 1 if capped else counted, capped)
+
+
+# The incidents one by one, for the OGC API's ``incidents`` collection and Open311's requests: no personal
+# data at all (not even masked), a page of at most ``MAX_FEATURES`` rows, in one of two stable orders.
+MAX_FEATURES = 1000
+ORDERS = {
+    # The primary key: the order the OGC API pages in, by keyset (``after``) so a deep page costs what the first does.
+    "key": "i.source, i.external_id",
+    # Newest first, as Open311 lists requests; ties broken by the primary key.
+    "newest": "i.reported_at DESC, i.source, i.external_id",
+}
+AFTER = "\n  AND (i.source, i.external_id) > (%(after_source)s, %(after_id)s)"
+ONE_OF = "\n  AND (i.source, i.external_id) IN (SELECT * FROM unnest(%(sources)s::text[], %(ids)s::text[]))"
+
+_RECORDS = """
+SELECT i.source, i.external_id, i.reported_at, i.resolved_at, i.updated_at, i.category, i.severity, i.status,
+       i.due_at, i.grid_code, """ + OVERDUE + """ AS overdue,
+       left(i.description, %(description_chars)s) AS description,
+       ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
+FROM shiyu.incident i
+WHERE """ + INCIDENT_FILTERS + """<in_view><narrow>
+ORDER BY <order>
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def _record(r: dict) -> dict:
+    return {
+        "id": f"{r['source']}:{r['external_id']}", "category": r["category"], "severity": r["severity"],
+        "status": r["status"], "reported_at": _iso(r["reported_at"]), "resolved_at": _iso(r["resolved_at"]),
+        "updated_at": _iso(r["updated_at"]), "due_at": _iso(r["due_at"]), "overdue": bool(r["overdue"]),
+        "grid_code": r["grid_code"], "description": _shorten(r["description"]),
+        "lon": round(r["lon"], 6), "lat": round(r["lat"], 6),
+    }
+
+
+@dataclass
+class RecordPage:
+    """Incidents without personal data, and the primary key ``(source, external_id)`` of each."""
+
+    rows: list[dict]
+    keys: list[tuple[str, str]]
+
+
+def records(filters: Filters, scope: Scope, limit: int, offset: int = 0, order: str = "key",
+            after: tuple[str, str] | None = None, now: datetime | None = None) -> RecordPage:
+    """Up to ``limit`` incidents matching the filters inside ``filters.bbox``, without personal data.
+
+    ``order`` is a key of ``ORDERS``; ``after`` (a ``(source, external_id)`` key, ``"key"`` order only) starts
+    the page after that incident instead of skipping ``offset`` rows.
+    """
+    if order not in ORDERS:
+        raise InputError(f"unknown order {order!r}; orders: {', '.join(ORDERS)}")
+    if not 0 <= limit <= MAX_FEATURES + 1 or offset < 0:  # one more than a page says whether another follows
+        raise InputError(f"a page holds 0 to {MAX_FEATURES} incidents from offset 0 or more, not {limit} from {offset}")
+    if after is not None and order != "key":
+        raise InputError("a page can start after an incident only in the primary key's order")
+    now = datetime.now(timezone.utc) if now is None else now
+    west, south, east, north = filters.bbox
+    query = (_RECORDS.replace("<in_view>", IN_VIEW if filters.bbox != WHOLE_WORLD else "")
+             .replace("<narrow>", AFTER if after else "").replace("<order>", ORDERS[order]))
+    rows = fetch_all(query, {
+        **incident_params(filters, scope), "west": west, "south": south, "east": east, "north": north,
+        "closed": list(CLOSED_STATUSES), "now": now, "description_chars": DESCRIPTION_CHARS + 1,
+        "after_source": after[0] if after else None, "after_id": after[1] if after else None,
+        "limit": limit, "offset": 0 if after else offset})
+    return RecordPage([_record(r) for r in rows], [(r["source"], r["external_id"]) for r in rows])
+
+
+def record(incident_id: str, scope: Scope, now: datetime | None = None) -> dict | None:
+    """One incident by its id (``source:external_id``) if it is in ``scope``, without personal data."""
+    # A source or an id may itself hold a colon: every split is tried, the primary key answers each.
+    splits = [(incident_id[:k], incident_id[k + 1:]) for k, ch in enumerate(incident_id) if ch == ":"]
+    if not splits:
+        return None
+    now = datetime.now(timezone.utc) if now is None else now
+    query = _RECORDS.replace("<in_view>", "").replace("<narrow>", ONE_OF).replace("<order>", ORDERS["key"])
+    rows = fetch_all(query, {
+        **incident_params(Filters(), scope), "closed": list(CLOSED_STATUSES), "now": now,
+        "description_chars": DESCRIPTION_CHARS + 1, "sources": [s for s, _ in splits], "ids": [i for _, i in splits],
+        "limit": 1, "offset": 0})
+    return _record(rows[0]) if rows else None
+
+
+def count(filters: Filters, scope: Scope) -> tuple[int, bool]:
+    """How many incidents match (at most ``COUNT_CAP - 1``) and whether there are more than that."""
+    west, south, east, north = filters.bbox
+    counted = int(fetch_all(COUNT_IN_VIEW if filters.bbox != WHOLE_WORLD else COUNT, {
+        **incident_params(filters, scope), "west": west, "south": south, "east": east, "north": north,
+        "cap": COUNT_CAP})[0]["n"])
+    return min(counted, COUNT_CAP - 1), counted >= COUNT_CAP

@@ -1,0 +1,123 @@
+"""The machine-readable APIs on the dashboard's own Flask server: OGC API – Features under ``/ogc`` and Open311
+GeoReport v2 under ``/open311/v2``.
+
+Routes parse nothing but the path: the query string goes to ``layers.ogc`` and ``layers.open311`` as it came,
+with the request's scope (``access.current_scope()``). Being routes of the same server, every request runs
+inside ``access.install``'s ``scoped(...)``, as ``shiyu_app`` under row-level security, and behind whatever
+``before_request`` guards the dashboard. A person's mistake is a 400 (404 for a name that is not there) with a
+JSON message; a database that cannot answer is a 503; anything else a 500 whose cause is only logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import flask
+import orjson
+from werkzeug.exceptions import HTTPException
+
+from dashboard.access import current_scope
+from geodata.errors import InputError, NotFound, ShiyuError
+from layers import ogc, open311
+
+log = logging.getLogger(__name__)
+
+ogc_api = flask.Blueprint("ogc", __name__, url_prefix="/ogc")
+open311_api = flask.Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+
+def _answer(doc, status: int = 200, kind: str = ogc.documents.JSON, crs: str | None = None) -> flask.Response:
+    response = flask.Response(orjson.dumps(doc), status=status, mimetype=kind)
+    if crs is not None:
+        response.headers["Content-Crs"] = f"<{crs}>"
+    return response
+
+
+def _args() -> dict[str, list[str]]:
+    return flask.request.args.to_dict(flat=False)
+
+
+def _base() -> str:
+    return flask.request.host_url.rstrip("/") + ogc_api.url_prefix
+
+
+def _failure(error: Exception) -> tuple[int, str]:
+    if isinstance(error, NotFound):
+        return 404, str(error)
+    if isinstance(error, InputError):
+        return 400, str(error)
+    if isinstance(error, ShiyuError):
+        log.warning("API request failed: %s", error)
+        return 503, str(error)
+    log.exception("API request failed")
+    return 500, "the server failed to answer; the cause is in its log"
+
+
+@ogc_api.errorhandler(Exception)
+def _ogc_failure(error: Exception) -> flask.Response:
+    if isinstance(error, HTTPException):  # werkzeug's own (404 for an unknown path, 405, …)
+        return _answer({"code": type(error).__name__, "description": error.description}, error.code)
+    status, message = _failure(error)
+    code = {400: "InvalidParameterValue", 404: "NotFound", 503: "ServiceUnavailable"}.get(status, "ServerError")
+    return _answer({"code": code, "description": message}, status)
+
+
+@ogc_api.get("", strict_slashes=False)
+def landing() -> flask.Response:
+    return _answer(ogc.landing(_args(), _base()))
+
+
+@ogc_api.get("/conformance")
+def conformance() -> flask.Response:
+    return _answer(ogc.conformance(_args()))
+
+
+@ogc_api.get("/collections")
+def collections() -> flask.Response:
+    return _answer(ogc.collections(_args(), current_scope(), _base()))
+
+
+@ogc_api.get("/collections/<collection_id>")
+def collection(collection_id: str) -> flask.Response:
+    return _answer(ogc.collection(collection_id, _args(), current_scope(), _base()))
+
+
+@ogc_api.get("/collections/<collection_id>/items")
+def items(collection_id: str) -> flask.Response:
+    doc, crs = ogc.items(collection_id, _args(), current_scope(), _base())
+    return _answer(doc, kind=ogc.documents.GEOJSON, crs=crs)
+
+
+@ogc_api.get("/collections/<collection_id>/items/<path:feature_id>")
+def item(collection_id: str, feature_id: str) -> flask.Response:
+    doc, crs = ogc.item(collection_id, feature_id, _args(), current_scope(), _base())
+    return _answer(doc, kind=ogc.documents.GEOJSON, crs=crs)
+
+
+@open311_api.errorhandler(Exception)
+def _open311_failure(error: Exception) -> flask.Response:
+    if isinstance(error, HTTPException):
+        return _answer([{"code": error.code, "description": error.description}], error.code)
+    status, message = _failure(error)
+    return _answer([{"code": status, "description": message}], status)
+
+
+@open311_api.get("/services.json")
+def services() -> flask.Response:
+    return _answer(open311.services(_args()))
+
+
+@open311_api.get("/requests.json")
+def requests() -> flask.Response:
+    return _answer(open311.requests(_args(), current_scope()))
+
+
+@open311_api.get("/requests/<path:request_id>.json")
+def request(request_id: str) -> flask.Response:
+    return _answer(open311.request(request_id, _args(), current_scope()))
+
+
+def install(server: flask.Flask) -> None:
+    """Serve both APIs from ``server`` (after ``access.install``, whose scope wraps their requests too)."""
+    server.register_blueprint(ogc_api)
+    server.register_blueprint(open311_api)

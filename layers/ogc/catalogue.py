@@ -1,0 +1,49 @@
+"""The collections the OGC API offers: one per layer id of the registry (areas once per tier), and the incidents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from geodata.taxonomy import TIER_DETAILS
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection: its id, words for people, the registry layer behind it, and the keys its items take."""
+
+    id: str
+    title: str
+    description: str
+    layer: str  # a key of layers.registry.LAYERS, or "incidents"
+    tier: str | None = None
+    extra_keys: tuple[str, ...] = ()
+    default_res: int | None = None
+
+
+# r8 cells (about 0.7 km²) are what the map shows a city at; ``res`` asks for 7 to 10.
+DEFAULT_RES = 8
+
+_COLLECTIONS = [
+    *(Collection(f"areas-{code}", f"{tier.name_zh} {tier.name_en}",
+                 f"Every {tier.name_en.lower()} in scope with its KPIs (incidents, per km², resolved share, median hours, "
+                 "overdue, patrol coverage) over the datetime window, by default the last 30 days.",
+                 "areas", tier=code)
+      for code, tier in TIER_DETAILS.items()),
+    Collection("incidents", "事件 Incidents",
+               "Every incident in scope, one point each: category, severity, status, times, due time, overdue, grid. "
+               "No reporter names or phones. Paged from the database in the order of their ids.",
+               "incidents", extra_keys=("after",)),
+    Collection("hexes", "事件热力 Incident counts per H3 cell",
+               "Incidents per H3 cell (res 7-10, default 8) over the datetime window, each naming the grid holding "
+               "the largest share of the cell.", "hexes", extra_keys=("res",), default_res=DEFAULT_RES),
+    Collection("hotspots", "热点 Hot spots (Getis-Ord Gi*)",
+               "Every H3 cell of the study area with its Gi* z, p, FDR-corrected p and class (hot99 … cold99, ns).",
+               "hotspots", extra_keys=("res",), default_res=DEFAULT_RES),
+    Collection("coverage", "巡逻覆盖 Patrol coverage",
+               "Every grid with the share of it a patrol visited in the window (the last 7 days by default), and hot "
+               "cells no patrol visited.", "coverage", extra_keys=("res",), default_res=DEFAULT_RES),
+    Collection("facilities", "设施 Facilities",
+               "Facilities with their service radius, and the cells beyond the radius of every facility of a type "
+               "(blind spots).", "facilities", extra_keys=("res",), default_res=DEFAULT_RES),
+]
+COLLECTIONS: dict[str, Collection] = {c.id: c for c in _COLLECTIONS}

@@ -1,0 +1,159 @@
+"""What an OGC API request asks for, parsed from its query string: every value checked, unknown keys refused.
+
+The query arrives as Flask's ``request.args.to_dict(flat=False)``: each key with the list of its values.
+A key given twice, a key the resource does not take, or a value that does not parse is an ``InputError``
+naming the key, which the API answers with 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import orjson
+
+from geodata.errors import InputError
+from layers.base import BEIJING, BBox, beijing_midnight
+from layers.incidents import MAX_FEATURES
+from layers.ogc.projection import CRS84, bbox_to_crs84, parse_crs
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = MAX_FEATURES
+# Past this, in-memory paging of a layer would only walk an empty list; incidents page by ``after`` instead.
+MAX_OFFSET = 1_000_000
+FORMATS = ("json", "geojson")
+# Every items request may narrow by these; a collection adds its own (``res``, ``after``).
+ITEMS_KEYS = ("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "area", "category", "severity", "status")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OPEN = ("", "..")
+
+
+@dataclass(frozen=True)
+class ItemsQuery:
+    """An items request, checked; ``bbox`` in CRS84 degrees, ``since``/``until`` a half-open window."""
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    bbox: BBox | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    crs: str = CRS84
+    res: int | None = None
+    area: str | None = None
+    categories: tuple[str, ...] = ()
+    severities: tuple[int, ...] = ()
+    statuses: tuple[str, ...] = ()
+    after: tuple[str, str] | None = None
+    given: tuple[tuple[str, str], ...] = ()  # the query as asked, for the links of the answer
+
+
+def single_values(args: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> dict[str, str]:
+    """One value per key, every key allowed, ``f`` (if any) JSON."""
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        raise InputError(f"unknown parameter {', '.join(unknown)}; this resource takes {', '.join(allowed) or 'none'}")
+    repeated = sorted(key for key, values in args.items() if len(values) != 1)
+    if repeated:
+        raise InputError(f"parameter {', '.join(repeated)} given more than once")
+    values = {key: values[0] for key, values in args.items()}
+    if values.get("f", "json") not in FORMATS:
+        raise InputError(f"f='{values['f'][:40]}' is not offered; f=json (GeoJSON for features) is")
+    return values
+
+
+def whole_number(text: str, key: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"\d{1,9}", text.strip()):
+        raise InputError(f"{key}='{text[:40]}' is not a whole number from {low} to {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise InputError(f"{key}={value} is not from {low} to {high}")
+    return value
+
+
+def parse_bbox(text: str, crs: str) -> BBox:
+    """``minx,miny,maxx,maxy`` (or six numbers with heights, which are dropped) in ``crs``'s axis order."""
+    try:
+        numbers = [float(v) for v in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (4, 6) or not all(abs(v) < float("inf") for v in numbers):
+        raise InputError(f"bbox='{text[:80]}' is not four numbers: lower corner, then upper corner")
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    return bbox_to_crs84(tuple(numbers), crs)
+
+
+def _moment(text: str, end: bool) -> datetime:
+    """An RFC 3339 time (naive: Beijing), or a day: its first moment, or for an ``end`` the next day's."""
+    text = text.strip()
+    try:
+        if _DAY.match(text):
+            day = date.fromisoformat(text)
+            return beijing_midnight(day + timedelta(days=1) if end else day)
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InputError(f"datetime '{text[:40]}' is not a time like 2026-10-01T08:00:00Z or a day like 2026-10-01") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
+    return moment + timedelta(microseconds=1) if end else moment  # the interval's end is included
+
+
+def parse_datetime(text: str) -> tuple[datetime | None, datetime | None]:
+    """An instant, a day, or an interval ``start/end`` with ``..`` for an open end, as a half-open window."""
+    parts = text.split("/")
+    if len(parts) == 1:
+        if text.strip() in _OPEN:
+            raise InputError("datetime '..' names no time; an open interval is '../..'")
+        return _moment(text, end=False), _moment(text, end=True)
+    if len(parts) != 2:
+        raise InputError(f"datetime '{text[:80]}' is not an instant or an interval start/end")
+    since = None if parts[0].strip() in _OPEN else _moment(parts[0], end=False)
+    until = None if parts[1].strip() in _OPEN else _moment(parts[1], end=True)
+    if since is not None and until is not None and since >= until:
+        raise InputError(f"datetime '{text[:80]}' ends before it starts")
+    return since, until
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
+
+
+def encode_after(key: tuple[str, str]) -> str:
+    """The cursor a ``next`` link carries: the last incident's primary key, URL-safe."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def decode_after(text: str) -> tuple[str, str]:
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key):
+            return key[0], key[1]
+    except (ValueError, orjson.JSONDecodeError):
+        pass
+    raise InputError(f"after='{text[:40]}' is not a cursor this API wrote; follow the next link as given")
+
+
+def parse_items(args: Mapping[str, Sequence[str]], extra_keys: Sequence[str] = ()) -> ItemsQuery:
+    """The items query of a collection that also takes ``extra_keys``."""
+    values = single_values(args, (*ITEMS_KEYS, *extra_keys))
+    bbox_crs = parse_crs(values["bbox-crs"], "bbox-crs") if "bbox-crs" in values else CRS84
+    if "bbox-crs" in values and "bbox" not in values:
+        raise InputError("bbox-crs is given without a bbox")
+    since, until = parse_datetime(values["datetime"]) if "datetime" in values else (None, None)
+    severities = _words(values.get("severity", ""))
+    return ItemsQuery(
+        limit=whole_number(values["limit"], "limit", 1, MAX_LIMIT) if "limit" in values else DEFAULT_LIMIT,
+        offset=whole_number(values["offset"], "offset", 0, MAX_OFFSET) if "offset" in values else 0,
+        bbox=parse_bbox(values["bbox"], bbox_crs) if "bbox" in values else None,
+        since=since, until=until,
+        crs=parse_crs(values["crs"]) if "crs" in values else CRS84,
+        res=whole_number(values["res"], "res", 0, 15) if "res" in values else None,
+        area=values.get("area") or None,
+        categories=_words(values.get("category", "")),
+        severities=tuple(whole_number(s, "severity", 1, 4) for s in severities),
+        statuses=_words(values.get("status", "")),
+        after=decode_after(values["after"]) if "after" in values else None,
+        given=tuple(values.items()),
+    )

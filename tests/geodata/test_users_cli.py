@@ -79,3 +79,26 @@ def test_audit_tail_prints_the_newest_rows_oldest_first(fresh, capsys):
     assert "export" in lines[1]
     assert "login_failed" in run(capsys, "audit", "tail", "--action", "login_failed")[1]
     assert run(capsys, "audit", "tail", "-n", "0")[0] == 2
+
+
+def test_the_demo_creates_its_admin_once_and_prints_a_fresh_password_each_run(fresh, capsys, monkeypatch):
+    import argparse
+
+    from geodata.settings import reload
+    from shiyu.cli import _demo_login
+
+    monkeypatch.setenv("SHIYU_AUTH", "on")
+    reload()
+    try:
+        passwords = []
+        for _ in range(2):
+            _demo_login(argparse.Namespace(host="127.0.0.1", port=8050))
+            out = capsys.readouterr().out
+            passwords.append(re.search(r"/login as demo, password (\S+)", out).group(1))
+    finally:
+        monkeypatch.undo()
+        reload()
+    assert passwords[0] != passwords[1]
+    assert users.authenticate("demo", passwords[1]).role == "admin"
+    with pytest.raises(users.LoginRefused):
+        users.authenticate("demo", passwords[0])

@@ -150,7 +150,7 @@ def _wall_callback() -> bool:
     return bool(ids) and ids[0] == PAGE_CONTENT and pathnames == [WALL]
 
 
-def _same_origin() -> bool:
+def same_origin() -> bool:
     """A cookie-borne unsafe request must come from our own pages: a browser names the page's origin in it."""
     origin = flask.request.headers.get("Origin")
     return origin is None or urlsplit(origin).netloc == flask.request.host
@@ -177,6 +177,8 @@ def _display_token_login():
     """``/wall?token=…``: a display token becomes the screen's session, and the token leaves the address bar."""
     found = users.token_user(flask.request.args["token"], remote_addr())
     user = found[0] if found else None
+    if user is None:
+        record("refused", None, status=401, reason="unknown or revoked display token")
     if user is None or not user.display:
         return _refuse(401 if user is None else 403, user, "not a display token")
     start_session(user)
@@ -190,7 +192,7 @@ def _check(user: User):
     request = flask.request
     path, unsafe = request.path, request.method not in ("GET", "HEAD", "OPTIONS")
     cookie_borne = not request.headers.get("Authorization")
-    if unsafe and cookie_borne and not _same_origin():
+    if unsafe and cookie_borne and not same_origin():
         return _refuse(403, user, "cross-origin request")
     if user.display:
         if path == "/_dash-update-component":

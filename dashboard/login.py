@@ -102,7 +102,8 @@ def _login():
     if flask.request.method == "GET":
         return _render(200, target=target)
     expected, given = flask.session.get("csrf"), _field("csrf")
-    if not (isinstance(expected, str) and given and hmac.compare_digest(expected, given)) or not access._same_origin():
+    if not (isinstance(expected, str) and given and hmac.compare_digest(expected.encode(), given.encode())) \
+            or not access.same_origin():
         access.record("refused", None, status=403, reason="login form without a valid CSRF token")
         return _render(403, message=t("login_csrf", _lang()), target=target)
     name, password = _field("name").strip(), _field("password")

@@ -121,7 +121,8 @@ def test_the_secure_flag_follows_the_setting(monkeypatch, database_url):
 
 
 def test_a_login_form_without_its_csrf_token_or_with_a_wrong_one_is_refused(site, conn):
-    for data in ({"name": "olga", "password": PASSWORD}, {"csrf": "forged", "name": "olga", "password": PASSWORD}):
+    for data in ({"name": "olga", "password": PASSWORD}, {"csrf": "forged", "name": "olga", "password": PASSWORD},
+                 {"csrf": "伪造的令牌", "name": "olga", "password": PASSWORD}):
         session = requests.Session()
         _csrf(session, site)
         response = session.post(f"{site}/login", data=data, allow_redirects=False, timeout=30)

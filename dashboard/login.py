@@ -29,7 +29,7 @@ PAGE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ t("login_title") }} · 市域 Shiyu</title>
-<link rel="stylesheet" href="/assets/style.css"><link rel="stylesheet" href="/assets/login.css">
+<link rel="icon" href="/_favicon.ico"><link rel="stylesheet" href="/assets/style.css"><link rel="stylesheet" href="/assets/login.css">
 </head>
 <body class="login-page">
 <header class="topbar login-topbar">

@@ -70,7 +70,8 @@ def test_an_officer_logs_in_through_the_form_explores_their_district_and_logs_ou
     page.wait_for_selector("#explore-map")
     assert page.locator("#account-user").inner_text() == "olga · officer"
     # The table holds the officer's district only, the reporter unmasked for them.
-    page.wait_for_function("document.querySelector('#explore-table').innerText.includes('张三丰')", timeout=60_000)
+    page.wait_for_function("(document.querySelector('#explore-table') || {innerText: ''}).innerText.includes('张三丰')",
+                           timeout=60_000)
     grids = page.locator("#explore-table [col-id='grid_code']").all_inner_texts()
     assert grids and all(g.startswith("区域C1") for g in grids[1:] if g)
     page.wait_for_load_state("networkidle")

@@ -224,3 +224,31 @@ TEXT.update({
     "export_crs_gcj02": {"zh-CN": "高德 / 腾讯地图坐标（文件标注为 EPSG:4326，元数据中注明）",
                          "en": "Amap / Tencent coordinates (labelled EPSG:4326, noted in the metadata)"},
 })
+
+
+# Logins (dashboard/login.py) and who is logged in.
+TEXT.update({
+    "login_title": {"zh-CN": "登录", "en": "Log in"},
+    "login_welcome": {"zh-CN": "市域社会治理平台", "en": "Grid governance for the whole city"},
+    "login_about": {"zh-CN": "事件、热点、巡查与设施，从全市到每一个网格。请使用分配给您的账号登录；您看到的范围由账号决定。",
+                    "en": "Incidents, hot spots, patrols and facilities, from the city down to every grid. Log in with the "
+                          "account you were given; it decides what you see."},
+    "login_name": {"zh-CN": "用户名", "en": "User name"},
+    "login_password": {"zh-CN": "密码", "en": "Password"},
+    "login_submit": {"zh-CN": "登录", "en": "Log in"},
+    "login_note": {"zh-CN": "每次登录、导出和拒绝访问均记入审计日志。", "en": "Every login, export and refused access is written to the audit log."},
+    "login_failed": {"zh-CN": "登录失败：用户名或密码不正确，或账户已停用。连续失败 {n} 次后账户锁定 {minutes} 分钟。",
+                     "en": "Login failed: wrong name or password, or the account is disabled. After {n} failures in a row "
+                           "the account is locked for {minutes} minutes."},
+    "login_csrf": {"zh-CN": "登录表单已过期，请重新输入。", "en": "The form had expired; please enter your name and password again."},
+    "refused_title": {"zh-CN": "无权访问", "en": "Not allowed"},
+    "refused_text": {"zh-CN": "您的账号无权访问此页面；此次访问已记入审计日志。",
+                     "en": "Your account may not open this page; the attempt has been written to the audit log."},
+    "refused_back": {"zh-CN": "← 返回地图", "en": "← Back to the map"},
+    "logout": {"zh-CN": "退出登录", "en": "Log out"},
+    "role_admin": {"zh-CN": "管理员", "en": "admin"},
+    "role_commander": {"zh-CN": "指挥长", "en": "commander"},
+    "role_officer": {"zh-CN": "属地干部", "en": "officer"},
+    "role_planner": {"zh-CN": "规划", "en": "planner"},
+    "role_viewer": {"zh-CN": "只读", "en": "viewer"},
+})

@@ -173,6 +173,17 @@ def scoped(scope: Scope) -> Iterator[None]:
         _scope.reset(token)
 
 
+@contextmanager
+def as_app() -> Iterator[None]:
+    """Run the queries of the block as ``shiyu_app`` with no scope: no row of a scoped table, only what the role
+    may do outside them (the login functions of 0008_logins.sql, writing the audit log)."""
+    token = _scope.set("")
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
 # Bound, and local to the transaction: it ends with it, so a pooled connection carries nothing into the next one.
 SET_SCOPE = "SELECT set_config('shiyu.scope', %s, true)"
 

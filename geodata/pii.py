@@ -1,6 +1,7 @@
 """Masking of personal data before it is shown anywhere outside its scope.
 
-A masked value keeps just enough to tell two reports apart on a wall screen
+Only admins and officers see them unmasked, within their scope (``geodata.users.PII_ROLES``); every
+other role, a wall screen and every export see them masked or not at all. A masked value keeps just enough to tell two reports apart on a wall screen
 (the surname, the mobile's network prefix and last four digits) and nothing
 that identifies the person.
 
@@ -42,3 +43,10 @@ def mask_phone(phone: str | None) -> str:
     if len(digits) <= KEEP_LAST:
         return "*" * len(digits)
     return "*" * (len(digits) - KEEP_LAST) + digits[-KEEP_LAST:]
+
+
+def reporter(name: str | None, phone: str | None, show: bool = False) -> dict:
+    """``{"reporter": …, "phone": …}`` for display: as stored when ``show`` (a role allowed to see them), else masked."""
+    if show:
+        return {"reporter": (name or "").strip(), "phone": (phone or "").strip()}
+    return {"reporter": mask_name(name), "phone": mask_phone(phone)}

@@ -11,13 +11,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from geodata.errors import InputError
+
 # (environment variable, default, help)
 SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("DATABASE_URL", "", "Use this PostgreSQL/PostGIS database instead of the embedded one."),
     ("SHIYU_APP_DATABASE_URL", "", "The dashboard's database URL, as the role shiyu_app that row-level security holds to "
      "a scope (default: DATABASE_URL, or the embedded database, as shiyu_app without a password); docs/security.md."),
-    ("SHIYU_SCOPE", "", "Until logins arrive: the area path every dashboard request is scoped to (e.g. 330100.330106); "
+    ("SHIYU_AUTH", "on", "Dashboard logins: on, or off for local use only (every request is then an anonymous "
+     "commander of SHIYU_SCOPE; never off on a network others reach)."),
+    ("SHIYU_SCOPE", "", "With SHIYU_AUTH=off: the area path every dashboard request is scoped to (e.g. 330100.330106); "
      "empty: the whole database."),
+    ("SHIYU_SECRET_KEY", "", "The key that signs dashboard session cookies; set it (e.g. `openssl rand -hex 32`): unset, "
+     "each process draws its own, so sessions end when it restarts."),
+    ("SHIYU_COOKIE_SECURE", "0", "1: the session cookie is sent over HTTPS only (set it when TLS is in front)."),
+    ("SHIYU_SESSION_HOURS", "12", "How long a dashboard login lasts, in hours."),
+    ("SHIYU_PROXIES", "0", "How many reverse proxies stand in front of the dashboard; their X-Forwarded-For and "
+     "X-Forwarded-Proto are then trusted for the client's address (audit log) and scheme."),
     ("SHIYU_DATA_DIR", "var/pg", "Where the embedded PostGIS cluster lives (relative to the working directory)."),
     ("SHIYU_PG_BIN", "", "Directory of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)."),
     ("SHIYU_STATEMENT_TIMEOUT_MS", "15000", "Longest any query of the dashboard may run, in milliseconds."),
@@ -34,7 +44,12 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
 class Settings:
     database_url: str
     app_database_url: str
+    auth: bool
     scope: str
+    secret_key: str
+    cookie_secure: bool
+    session_hours: float
+    proxies: int
     data_dir: Path
     pg_bin: str
     statement_timeout_ms: int
@@ -46,12 +61,24 @@ class Settings:
     stale_after_min: float
 
 
+def _switch(name: str, value: str) -> bool:
+    text = value.strip().lower()
+    if text not in ("1", "on", "true", "yes", "0", "off", "false", "no"):
+        raise InputError(f"{name} is on or off, not {value!r}")
+    return text in ("1", "on", "true", "yes")
+
+
 def _read(environ: dict[str, str] | os._Environ) -> Settings:
     value = {name: environ.get(name, default) for name, default, _ in SETTINGS}
     return Settings(
         database_url=value["DATABASE_URL"].strip(),
         app_database_url=value["SHIYU_APP_DATABASE_URL"].strip(),
+        auth=_switch("SHIYU_AUTH", value["SHIYU_AUTH"]),
         scope=value["SHIYU_SCOPE"].strip(),
+        secret_key=value["SHIYU_SECRET_KEY"].strip(),
+        cookie_secure=_switch("SHIYU_COOKIE_SECURE", value["SHIYU_COOKIE_SECURE"]),
+        session_hours=float(value["SHIYU_SESSION_HOURS"]),
+        proxies=int(value["SHIYU_PROXIES"]),
         data_dir=Path(value["SHIYU_DATA_DIR"]).expanduser().absolute(),
         pg_bin=value["SHIYU_PG_BIN"].strip(),
         statement_timeout_ms=int(value["SHIYU_STATEMENT_TIMEOUT_MS"]),

@@ -7,14 +7,14 @@ InputError, as if it did not exist, and lists leave out what lies outside it.
   grid dropdowns and the breadcrumb that restores them from a URL;
 - ``area_detail``: an area's owner, extent, KPIs (``layers/kpis.py``), its
   child areas ranked by incidents, and its overdue incidents (reporter
-  masked), over the same window as the KPIs so the list agrees with them;
+  masked unless the user may see it), over the same window as the KPIs so the list agrees with them;
 - ``cell_detail``: a hex's incidents by category, status and Beijing day, its
   Gi* as the hotspots map shows it, and the grids it overlaps, the one
   holding the largest share accountable.
 
 An area owner's name and work phone (``owner_name``, ``owner_phone``) are
 shown as stored: officers are meant to call them. Reporters are masked
-(``geodata.pii``).
+(``geodata.pii``) unless the caller passes ``show_pii``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from geodata.db import compose, fetch_all
 from geodata.errors import InputError
 from geodata.h3cells import RESOLUTIONS, cells_to_lonlat
-from geodata.pii import mask_name, mask_phone
+from geodata.pii import reporter
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES, STATUSES, TIERS
 from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, BBox, Filters, incident_params, view_path
@@ -136,7 +136,7 @@ def area_chain(code: str, scope: Scope) -> list[dict]:
     return chain
 
 
-def _overdue(filters: Filters, scope: Scope, now: datetime, limit: int) -> tuple[list[dict], int]:
+def _overdue(filters: Filters, scope: Scope, now: datetime, limit: int, show_pii: bool = False) -> tuple[list[dict], int]:
     """The overdue incidents under ``filters`` (oldest due first, at most ``limit``) and how many there are."""
     params = {**incident_params(filters, scope), "closed": list(CLOSED_STATUSES), "now": now}
     rows = fetch_all(OVERDUE_LIST, {**params, "limit": max(0, min(limit, MAX_OVERDUE))})
@@ -147,18 +147,18 @@ def _overdue(filters: Filters, scope: Scope, now: datetime, limit: int) -> tuple
         "hours_overdue": round((now - r["due_at"]).total_seconds() / 3600, 1),
         "category": r["category"], "severity": r["severity"], "status": r["status"],
         "grid_code": r["grid_code"], "grid_name": r["grid_name"],
-        "reporter": mask_name(r["reporter_name"]), "phone": mask_phone(r["reporter_phone"]),
+        **reporter(r["reporter_name"], r["reporter_phone"], show_pii),
     } for r in rows], total
 
 
 def area_detail(code: str, filters: Filters, scope: Scope, now: datetime | None = None,
-                overdue_limit: int = 50) -> dict:
+                overdue_limit: int = 50, show_pii: bool = False) -> dict:
     """The drill-down panel of one area in scope: owner, chain, bbox, KPIs, ranked children, overdue incidents.
 
     ``filters.area_code`` is replaced by ``code``; the categories, severities,
     statuses and time window apply. The window is ``kpi_window`` (the
     filters', else the last 30 days) for the KPIs and the overdue list alike,
-    so ``overdue_total`` equals ``kpis["overdue"]``.
+    so ``overdue_total`` equals ``kpis["overdue"]``. Reporters are masked unless ``show_pii``.
     """
     rows = fetch_all(AREA, {"code": code, "scope": scope.path})
     if not rows:
@@ -172,7 +172,7 @@ def area_detail(code: str, filters: Filters, scope: Scope, now: datetime | None 
     ranked = sorted(({"code": c["code"], "name": c["name"], "tier": c["tier"], "owner_name": c["owner_name"],
                       "owner_phone": c["owner_phone"], "kpis": child_kpis[c["code"]]} for c in children),
                     key=lambda c: (-c["kpis"]["incidents"], c["code"]))
-    overdue, total = _overdue(window, scope, now, overdue_limit)
+    overdue, total = _overdue(window, scope, now, overdue_limit, show_pii)
     bbox: BBox = (area["west"], area["south"], area["east"], area["north"])
     return {
         "code": area["code"], "name": area["name"], "tier": area["tier"],

@@ -9,7 +9,7 @@ stops at ``COUNT_CAP`` rows so a city-wide view does not read every incident.
 Every order ends with ``source, external_id``, the primary key, so two pages
 of the same order never overlap or skip a row. Nulls sort last both ways.
 
-Personal data leaves this module masked (``geodata.pii``) or not at all.
+Personal data leaves this module masked (``geodata.pii``), unless the caller says the user may see it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from geodata.db import compose, fetch_all
 from geodata.errors import InputError
-from geodata.pii import mask_name, mask_phone
+from geodata.pii import reporter
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
 from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, WHOLE_WORLD, Filters, incident_params
@@ -129,24 +129,24 @@ def _shorten(text: str | None) -> str | None:
     return text[:DESCRIPTION_CHARS - 1] + "…"
 
 
-def _row(r: dict) -> dict:
+def _row(r: dict, show_pii: bool = False) -> dict:
     return {
         "id": f"{r['source']}:{r['external_id']}", "reported_at": _iso(r["reported_at"]),
         "category": r["category"], "severity": r["severity"], "status": r["status"], "overdue": bool(r["overdue"]),
         "due_at": _iso(r["due_at"]), "grid_code": r["grid_code"], "grid_name": r["grid_name"],
         "description": _shorten(r["description"]),
-        "reporter": mask_name(r["reporter_name"]), "phone": mask_phone(r["reporter_phone"]),
+        **reporter(r["reporter_name"], r["reporter_phone"], show_pii),
         "lon": round(r["lon"], 6), "lat": round(r["lat"], 6),
     }
 
 
 def page(filters: Filters, scope: Scope, start: int, end: int, sort: list[dict] | None = None,
-         now: datetime | None = None) -> IncidentPage:
+         now: datetime | None = None, show_pii: bool = False) -> IncidentPage:
     """Rows ``start`` to ``end`` (exclusive) of the incidents matching the filters inside ``filters.bbox``.
 
     ``sort`` is ag-grid's sortModel (``[{"colId": ..., "sort": "asc"|"desc"}]``), newest first when empty;
     ``now`` (default: the current time; naive is Beijing) decides ``overdue``. The count comes with the first
-    page only (``start == 0``).
+    page only (``start == 0``). Reporters' names and phones are masked unless ``show_pii``.
     """
     check_range(start, end)
     order, identifiers = _order(sort_keys(sort))
@@ -158,7 +158,7 @@ def page(filters: Filters, scope: Scope, start: int, end: int, sort: list[dict] 
     rows: list[dict] = []
     if end > start:
         query = compose((ROWS_IN_VIEW if in_view else ROWS).replace("<order>", order), **identifiers)
-        rows = [_row(r) for r in fetch_all(query, {
+        rows = [_row(r, show_pii) for r in fetch_all(query, {
             **params, "closed": list(CLOSED_STATUSES), "now": now, "description_chars": DESCRIPTION_CHARS + 1,
             "limit": end - start, "offset": start})]
     if start != 0:

@@ -207,9 +207,98 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(from_stdin: bool) -> tuple[str, bool]:
+    """(password, generated): the first line of stdin, or a random one the caller prints once."""
+    import secrets
+
+    from geodata.errors import InputError
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise InputError("--password-stdin: stdin held no password")
+        return password, False
+    return secrets.token_urlsafe(12), True
+
+
+def _when(moment) -> str:
+    from layers.base import BEIJING
+
+    return f"{moment.astimezone(BEIJING):%Y-%m-%d %H:%M:%S}" if moment else "-"
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from geodata import users
+
+    if args.action == "add":
+        password, generated = _new_password(args.password_stdin)
+        user = users.add_user(args.name, args.role, args.scope, password=password)
+        print(f"added {user.name}: {user.role} of {user.scope.path or 'the whole database'}")
+        if generated:
+            print(f"password (shown once): {password}")
+    elif args.action == "password":
+        password, generated = _new_password(args.password_stdin)
+        users.set_password(args.name, password)
+        print(f"password of {args.name} set" + (f": {password} (shown once)" if generated else ""))
+    elif args.action == "list":
+        rows = users.list_users()
+        print(f"{'name':<16} {'role':<10} {'scope':<24} {'state':<24} {'last login':<20} tokens")
+        for r in rows:
+            state = ("disabled" if r["disabled"] else f"locked until {_when(r['locked_until'])[11:]}"
+                     if r["locked_until"] and r["locked_until"] > _now() else "active")
+            print(f"{r['name']:<16} {r['role']:<10} {r['scope'] or 'whole database':<24} {state:<24} "
+                  f"{_when(r['last_login']):<20} {r['tokens']}")
+    elif args.action == "disable":
+        users.disable_user(args.name)
+        print(f"disabled {args.name}: logins, sessions and tokens refused from the next request on")
+    elif args.action == "token":
+        if args.revoke:
+            print(f"revoked {users.revoke_tokens(args.name)} token(s) of {args.name}")
+            return 0
+        token = users.create_token(args.name, display=args.display, label=args.label)
+        print(token)
+        hint = (f"open /wall?token={token} on the wall screen" if args.display
+                else "send it as 'Authorization: Bearer <token>'")
+        print(f"token of {args.name} (shown once; only its hash is kept): {hint}", file=sys.stderr)
+    return 0
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from geodata import audit
+    from geodata.errors import InputError
+
+    if args.n < 1:
+        raise InputError(f"-n {args.n}: give a number of rows, 1 or more")
+    for r in reversed(audit.recent(args.action, args.n)):
+        detail = json.dumps(r["detail"], ensure_ascii=False, separators=(",", ":"))
+        print(f"{_when(r['at'])}  {r['action']:<12} {r['user_name'] or '-':<16} {r['remote_addr'] or '-':<15} {detail}")
+    return 0
+
+
+def _shared_secret() -> None:
+    """One session key for every worker of this server: gunicorn's workers would each draw their own."""
+    import secrets
+
+    from geodata.settings import reload, settings
+
+    if settings().auth and not settings().secret_key:
+        os.environ["SHIYU_SECRET_KEY"] = secrets.token_hex(32)
+        reload()
+        print("SHIYU_SECRET_KEY is unset: a random key signs this server's sessions; logins end when it stops",
+              file=sys.stderr, flush=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the dashboard under gunicorn, as the Procfile does; each worker builds its own app and pool."""
     from gunicorn.app.base import BaseApplication
+
+    _shared_secret()
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -256,6 +345,25 @@ def _demo_now(manifest: Path, seed: int, incidents: int):
     return then if same_day and earlier.get("seed") == seed and rows == incidents else now
 
 
+def _demo_login(args: argparse.Namespace) -> None:
+    """The demo's admin ``demo``, created once, with a new random password each run (only its hash is kept)."""
+    import secrets
+
+    from geodata import users
+    from geodata.errors import ShiyuError as Refused
+    from geodata.settings import settings
+
+    if not settings().auth:
+        print("SHIYU_AUTH=off: no login needed", flush=True)
+        return
+    password = secrets.token_urlsafe(12)
+    try:
+        users.add_user("demo", "admin", "city", password=password)
+    except Refused:
+        users.set_password("demo", password)
+    print(f"log in at http://{args.host}:{args.port}/login as demo, password {password}", flush=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the database, generate the demo city as the files a city would hand over, load them, serve."""
     import time
@@ -290,6 +398,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.stop()
     print(f"demo ready in {time.perf_counter() - started_at:.0f} s", flush=True)
+    _demo_login(args)
     if args.no_serve:
         return 0
     return cmd_serve(args)
@@ -360,6 +469,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv-geometry", choices=["wkt", "lonlat"], default="wkt",
                    help="CSV: a WKT column (default), or X/Y columns of each point (for a cell or grid, a point inside it)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("users", help="dashboard users and their API and display tokens",
+                       description="Dashboard users: admin, commander (whole city, wall), officer (their scope), planner "
+                                   "(exports, no personal data), viewer (read-only, no personal data).")
+    users_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = users_sub.add_parser("add", help="add a user; prints a random password unless --password-stdin")
+    q.add_argument("name", help="the login name (1-64 characters, no spaces)")
+    q.add_argument("--role", required=True, choices=["admin", "commander", "officer", "planner", "viewer"],
+                   help="what the user may do and see")
+    q.add_argument("--scope", required=True, metavar="CODE",
+                   help="the area code whose subtree the user sees (e.g. 330106), or 'city' for the whole database")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    q = users_sub.add_parser("password", help="set a user's password (and clear a lockout)")
+    q.add_argument("name", help="the login name")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    users_sub.add_parser("list", help="every user with role, scope, state, last login and live tokens")
+    q = users_sub.add_parser("disable", help="refuse the user's logins, sessions and tokens")
+    q.add_argument("name", help="the login name")
+    q = users_sub.add_parser("token", help="print a new API token for NAME (sent as 'Authorization: Bearer …')")
+    q.add_argument("name", help="the login name the token acts as (same scope, audited as them)")
+    q.add_argument("--display", action="store_true",
+                   help="a wall-screen token: opens /wall?token=… only, with personal data masked")
+    q.add_argument("--label", help="a note on what the token is for (e.g. qgis-planning)")
+    q.add_argument("--revoke", action="store_true", help="revoke every token of NAME instead")
+    p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("audit", help="the audit log: logins, failed logins, exports, refused access")
+    audit_sub = p.add_subparsers(dest="action_", required=True, metavar="ACTION")
+    q = audit_sub.add_parser("tail", help="the newest rows, oldest first")
+    q.add_argument("-n", type=int, default=20, help="how many rows (default 20)")
+    q.add_argument("--action", help="only this action: login, login_failed, locked, logout, refused, export, token_use")
+    p.set_defaults(func=cmd_audit)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):

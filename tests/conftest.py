@@ -14,6 +14,10 @@ from geodata.cluster import Cluster
 from geodata.migrations import migrate
 from geodata.settings import reload
 
+# The suite's dashboards run without logins (SHIYU_AUTH=off: an anonymous commander of SHIYU_SCOPE), as the
+# tests written before logins expect; tests/dashboard/test_login.py and the login browser test turn them on.
+os.environ["SHIYU_AUTH"] = "off"
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "geodata" / "samples"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -21,7 +25,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 # Durability buys nothing in a throw-away test cluster.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
-DATA_TABLES = ("rejected_row", "incident", "incident_week", "incident_cell", "area_cell", "area_cell_count", "facility", "patrol_ping", "patrol_cell_day", "area", "load_batch", "audit_log", "app_user")
+DATA_TABLES = ("rejected_row", "incident", "incident_week", "incident_cell", "area_cell", "area_cell_count", "facility", "patrol_ping", "patrol_cell_day", "area", "load_batch", "audit_log", "api_token", "app_user")
 
 
 def empty(database_url: str) -> None:

@@ -8,7 +8,7 @@ import logging
 import dash_ag_grid as dag
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from dashboard.access import current_scope
+from dashboard.access import current_scope, current_user
 from dashboard.components import inputs
 from dashboard.i18n import pick, t
 from geodata.errors import InputError, ShiyuError
@@ -66,7 +66,8 @@ def rows(request, view, lang):
         sort = request.get("sortModel") or None
         if sort is not None and not isinstance(sort, list):
             raise InputError("the table's sort is not a list")
-        page = incidents.page(filters, current_scope(), request.get("startRow"), request.get("endRow"), sort)
+        page = incidents.page(filters, current_scope(), request.get("startRow"), request.get("endRow"), sort,
+                              show_pii=current_user().show_pii)
     except ShiyuError as error:
         log.warning("explore: table rows failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)

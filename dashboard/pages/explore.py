@@ -16,10 +16,11 @@ import dash
 import dash_leaflet as dl
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
+from dashboard.components import account
 from dashboard.components import detail as panels
 from dashboard.components import filters as filter_panel
 from dashboard.components import inputs, mapview, table
-from dashboard.access import current_scope
+from dashboard.access import current_scope, current_user
 from dashboard.i18n import pick, t
 from dashboard.state import LAYERS, ViewState, parse
 from geodata.errors import InputError, ShiyuError
@@ -81,6 +82,7 @@ def layout(**query) -> html.Div:
             html.A(t("nav_wall", lang), href=f"/wall?lang={lang}", className="nav"),
             html.A(t("nav_export", lang), href=f"/export{state.query(lang=lang)}", id="explore-export-link", className="nav"),
             html.A(t("language", lang), href=f"/{state.query(lang=other)}", id="explore-lang-switch"),
+            *account.links(lang),
         ]),
         html.Aside(className="side", children=[
             *filter_panel.panel(state, lang, scope),
@@ -304,7 +306,8 @@ def show_detail(view, clicked, focus, lang):
     try:
         if focus["kind"] == "cell":
             return panels.cell_panel(detail.cell_detail(focus["id"], filters, current_scope()), lang), focus
-        return panels.area_panel(detail.area_detail(focus["id"], filters, current_scope()), lang), focus
+        return panels.area_panel(detail.area_detail(focus["id"], filters, current_scope(),
+                                                                 show_pii=current_user().show_pii), lang), focus
     except ShiyuError as error:
         log.warning("explore: detail failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)

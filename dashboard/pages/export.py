@@ -16,7 +16,8 @@ import dash
 import flask
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboard.access import current_scope
+from dashboard.access import current_scope, current_user, record
+from dashboard.components import account
 from dashboard.i18n import pick, t
 from geodata.errors import InputError, QueryTooSlow, ShiyuError
 from geodata.h3cells import RESOLUTIONS
@@ -109,6 +110,7 @@ def layout(lang: str | None = None, layer: str | None = None, **query) -> html.D
             html.Span(className="spacer"),
             html.A(t("export_back", lang), href=back, id="export-back"),
             html.A(t("language", lang), href=switch, id="export-lang-switch"),
+            *account.links(lang),
         ]),
         html.Main(className="export-main", children=[
             html.Div(className="export-intro", children=[html.H1(t("export_title", lang)),
@@ -156,10 +158,14 @@ def download(_clicks, layers, fmt, crs, tier, query, lang):
     lang = pick(lang)
     if not layers:
         return None, t("export_pick_layer", lang), "export-message error"
+    user = current_user()
+    if not user.can_export:  # the page is refused to them (dashboard/access.py); this is a callback called directly
+        record("refused", user.name, status=403, reason=f"role {user.role} may not export")
+        return None, t("refused_text", lang), "export-message error"
     try:
         ordered = [name for name in LAYERS if name in layers]
         file = export(ordered, _filters(query, tier), current_scope(), fmt, crs,
-                      user_name=None, remote_addr=flask.request.remote_addr, via="web")
+                      user_name=user.name, remote_addr=flask.request.remote_addr, via="web")
     except ShiyuError as error:
         log.warning("export: refused or failed: %s", error, exc_info=error.__cause__ is not None)
         if isinstance(error, (InputError, QueryTooSlow)):

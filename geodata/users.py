@@ -1,0 +1,237 @@
+"""Users, passwords and tokens (``shiyu.app_user``, ``shiyu.api_token``).
+
+Passwords are hashed with argon2id (argon2-cffi's defaults); tokens are 256 random bits, of which only the
+SHA-256 is stored. Managing users (``add_user``, ``disable_user``, ``create_token`` …) is the owner's, through
+the ``shiyu users`` command. Checking a login, a session or a token (``authenticate``, ``session_user``,
+``token_user``) goes through the SECURITY DEFINER functions of ``0008_logins.sql``, so the dashboard, as
+``shiyu_app`` (``db.as_app``), never reads the user table itself (docs/security.md).
+
+Examples
+--------
+>>> add_user("wang", "officer", "330106", password="a long passphrase")   # doctest: +SKIP
+>>> authenticate("wang", "a long passphrase").scope                        # doctest: +SKIP
+Scope(path='330100.330106')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from geodata.db import fetch_all
+from geodata.errors import InputError, ShiyuError
+from geodata.scope import Scope
+
+ROLES = ("admin", "commander", "officer", "planner", "viewer")
+# Who sees reporters' names and phones unmasked (within their scope, which row security already holds them to).
+PII_ROLES = frozenset({"admin", "officer"})
+EXPORT_ROLES = frozenset({"admin", "commander", "officer", "planner"})
+WHOLE = ("city", "*")  # --scope values meaning the whole database
+MAX_FAILURES = 5
+LOCK_FOR = timedelta(minutes=15)
+MIN_PASSWORD = 8
+TOKEN_PREFIX = "shiyu_"
+_NAME = re.compile(r"^[^\s/\\:]{1,64}$")
+
+
+class LoginRefused(ShiyuError):
+    """A login that did not succeed; ``reason`` is unknown, bad_password, disabled or locked (for the audit log
+    only: the person is told the same thing for each, so a name cannot be probed)."""
+
+    def __init__(self, reason: str, locked_until: datetime | None = None):
+        super().__init__(f"login refused ({reason})")
+        self.reason = reason
+        self.locked_until = locked_until
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a request is: a login, a token's owner, or (``display``) a wall screen showing that user's scope."""
+
+    name: str | None
+    role: str
+    scope: Scope
+    display: bool = False
+    token_id: int | None = None
+
+    @property
+    def show_pii(self) -> bool:
+        return self.role in PII_ROLES and not self.display
+
+    @property
+    def can_export(self) -> bool:
+        return self.role in EXPORT_ROLES and not self.display
+
+
+@lru_cache(maxsize=1)
+def _hasher():
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Checked when there is no real hash, so an unknown name costs what a wrong password costs.
+    return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"a password needs at least {MIN_PASSWORD} characters")
+    return _hasher().hash(password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _scope(path) -> Scope:
+    return Scope(str(path) if path is not None else None)
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(f"user name {name!r} must be 1 to 64 characters without spaces, slashes or colons")
+    return name
+
+
+AREA_PATH = "SELECT path::text AS path FROM shiyu.area WHERE code = %(code)s"
+
+
+def scope_of_code(code: str) -> Scope:
+    """The scope an area code stands for (its path), or the whole database for ``city`` / ``*``."""
+    if code in WHOLE:
+        return Scope.everything()
+    rows = fetch_all(AREA_PATH, {"code": code})
+    if not rows:
+        raise InputError(f"there is no area with code {code!r}; give an area code, or 'city' for the whole database")
+    return Scope(rows[0]["path"])
+
+
+ADD = """
+INSERT INTO shiyu.app_user (name, role, scope, password_hash)
+VALUES (%(name)s, %(role)s, %(scope)s::ltree, %(hash)s)
+ON CONFLICT (name) DO NOTHING
+RETURNING name
+"""
+SET_PASSWORD = """
+UPDATE shiyu.app_user SET password_hash = %(hash)s, failed_logins = 0, locked_until = NULL
+WHERE name = %(name)s RETURNING name
+"""
+DISABLE = "UPDATE shiyu.app_user SET disabled = true WHERE name = %(name)s RETURNING name"
+LIST = """
+SELECT u.name, u.role, u.scope::text AS scope, u.disabled, u.created_at, u.last_login, u.locked_until,
+       u.failed_logins, count(t.id) FILTER (WHERE t.revoked_at IS NULL) AS tokens
+FROM shiyu.app_user u LEFT JOIN shiyu.api_token t ON t.user_name = u.name
+GROUP BY u.name ORDER BY u.name
+"""
+ADD_TOKEN = """
+INSERT INTO shiyu.api_token (user_name, token_sha256, display, label)
+SELECT name, %(sha)s, %(display)s, %(label)s FROM shiyu.app_user WHERE name = %(name)s AND NOT disabled
+RETURNING id
+"""
+REVOKE_TOKENS = """
+UPDATE shiyu.api_token SET revoked_at = now() WHERE user_name = %(name)s AND revoked_at IS NULL RETURNING id
+"""
+
+
+def add_user(name: str, role: str, scope_code: str, password: str | None = None) -> User:
+    """Create a user (the owner's); without a password the user can log in only once one is set."""
+    check_name(name)
+    if role not in ROLES:
+        raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    scope = scope_of_code(scope_code)
+    rows = fetch_all(ADD, {"name": name, "role": role, "scope": scope.path,
+                           "hash": hash_password(password) if password is not None else None})
+    if not rows:
+        raise ShiyuError(f"user {name!r} exists already")
+    return User(name, role, scope)
+
+
+def set_password(name: str, password: str) -> None:
+    if not fetch_all(SET_PASSWORD, {"name": name, "hash": hash_password(password)}):
+        raise ShiyuError(f"there is no user {name!r}")
+
+
+def disable_user(name: str) -> None:
+    """Refuse the user's logins, sessions and tokens from the next request on."""
+    if not fetch_all(DISABLE, {"name": name}):
+        raise ShiyuError(f"there is no user {name!r}")
+
+
+def list_users() -> list[dict]:
+    return fetch_all(LIST)
+
+
+def create_token(name: str, display: bool = False, label: str | None = None) -> str:
+    """A new token for ``name`` (shown once; only its SHA-256 is kept). ``display``: for a wall screen."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if not fetch_all(ADD_TOKEN, {"name": name, "sha": token_sha256(token), "display": display, "label": label}):
+        raise ShiyuError(f"there is no enabled user {name!r}")
+    return token
+
+
+def revoke_tokens(name: str) -> int:
+    """Revoke every token of ``name``; returns how many."""
+    return len(fetch_all(REVOKE_TOKENS, {"name": name}))
+
+
+LOGIN_ATTEMPT = "SELECT * FROM shiyu.login_attempt(%(name)s, %(max)s, %(lock)s)"
+LOGIN_SUCCEEDED = "SELECT shiyu.login_succeeded(%(name)s)"
+SESSION_USER = "SELECT role, scope, display FROM shiyu.user_of_session(%(name)s, %(token)s)"
+TOKEN_USER = """
+SELECT token_id, user_name, role, scope, display, since_last_use
+FROM shiyu.token_user(%(sha)s, %(addr)s)
+"""
+
+
+def authenticate(name: str, password: str) -> User:
+    """The user ``name`` if ``password`` is theirs; LoginRefused otherwise.
+
+    Each check counts as a failure until it succeeds; the ``MAX_FAILURES``-th failure in a row locks the
+    account for ``LOCK_FOR``, and a locked account is refused without looking at the password.
+    """
+    rows = fetch_all(LOGIN_ATTEMPT, {"name": name, "max": MAX_FAILURES, "lock": LOCK_FOR}) if _NAME.match(name or "") else []
+    state = rows[0] if rows else {"state": "unknown", "password_hash": None, "locked_until": None}
+    matched = _verify(state["password_hash"], password or "")
+    if state["state"] == "locked":
+        raise LoginRefused("locked", state["locked_until"])
+    if state["state"] != "check":
+        raise LoginRefused(state["state"])
+    if not matched:
+        raise LoginRefused("bad_password", state["locked_until"])
+    fetch_all(LOGIN_SUCCEEDED, {"name": name})
+    return User(name, state["role"], _scope(state["scope"]))
+
+
+def session_user(name: str, token_id: int | None = None) -> User | None:
+    """The user a session names, as they are now; None when disabled, gone, or the session's token revoked."""
+    rows = fetch_all(SESSION_USER, {"name": name, "token": token_id})
+    if not rows:
+        return None
+    return User(name, rows[0]["role"], _scope(rows[0]["scope"]), rows[0]["display"], token_id)
+
+
+def token_user(token: str, remote_addr: str | None) -> tuple[User, timedelta | None] | None:
+    """The user of a presented token, and the time since its last use from this address (None: first use here)."""
+    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    rows = fetch_all(TOKEN_USER, {"sha": token_sha256(token), "addr": remote_addr})
+    if not rows:
+        return None
+    r = rows[0]
+    return User(r["user_name"], r["role"], _scope(r["scope"]), r["display"], r["token_id"]), r["since_last_use"]

@@ -5,59 +5,24 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from geodata.cluster import Cluster, free_port
+from geodata.cluster import Cluster
 from layers.base import BEIJING
-from tests.conftest import FAST, empty
+from tests.conftest import FAST
 from tests.helpers import write_csv
-from tests.layers.tiers import load_city
+from tests.serving import hotline_city, serve, served_with
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 
 
-def serve():
-    """The dashboard on a free localhost port, in a thread; returns (server, thread)."""
-    from dashboard.app import create_app
-
-    server = make_server("127.0.0.1", free_port(), create_app().server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
 @pytest.fixture
 def served(sample_db):
-    server, thread = serve()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def tier_city(database_url, tmp_path_factory):
-    """The five-tier city (2 districts, 16 grids) with incidents, patrols, two named reporters and four facilities, served."""
-    from etl.load import load_facilities, load_incidents
-
-    empty(database_url)
-    folder = tmp_path_factory.mktemp("city")
-    now = datetime.now(BEIJING).replace(microsecond=0)
-    load_city(folder, now)
-    load_incidents(write_csv(folder / "hotline.csv", [
-        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
-        ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
-    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
-    load_facilities(write_csv(folder / "facilities.csv", [
-        ["P1", "police_station", "西湖派出所", 120.1, 30.1], ["P2", "police_station", "东城派出所", 120.3, 30.3],
-        ["F1", "fire_station", "消防站", 120.25, 30.15], ["S1", "school", "第一小学", 120.15, 30.35],
-    ], header=("id", "type", "name", "lon", "lat")), source="facilities")
     server, thread = serve()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
@@ -83,6 +48,21 @@ def page(browser):
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def tier_city(database_url, tmp_path_factory):
+    """The five-tier city (2 districts, 16 grids) with incidents, patrols, two named reporters and four facilities, served."""
+    from etl.load import load_facilities
+
+    folder = tmp_path_factory.mktemp("city")
+    hotline_city(database_url, folder)
+    load_facilities(write_csv(folder / "facilities.csv", [
+        ["P1", "police_station", "西湖派出所", 120.1, 30.1], ["P2", "police_station", "东城派出所", 120.3, 30.3],
+        ["F1", "fire_station", "消防站", 120.25, 30.15], ["S1", "school", "第一小学", 120.15, 30.35],
+    ], header=("id", "type", "name", "lon", "lat")), source="facilities")
+    with served_with() as url:
+        yield url
 
 
 @pytest.fixture

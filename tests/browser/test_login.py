@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 
 import pytest
 
-from geodata import db, users
-from geodata.settings import reload
-from layers.base import BEIJING
-from tests.browser.conftest import serve
-from tests.conftest import ARTIFACTS, empty
-from tests.helpers import write_csv
-from tests.layers.tiers import load_city
+from geodata import users
+from tests.serving import hotline_city, served_with
+from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -21,31 +16,12 @@ PASSWORD = "a long pass phrase"
 
 @pytest.fixture(scope="module")
 def guarded(database_url, tmp_path_factory):
-    """The five-tier city with a named reporter in C1, an officer of C1 and a commander, served with logins on."""
-    from etl.load import load_incidents
-
-    empty(database_url)
-    folder = tmp_path_factory.mktemp("browser-login")
-    now = datetime.now(BEIJING).replace(microsecond=0)
-    load_city(folder, now)
-    load_incidents(write_csv(folder / "hotline.csv", [
-        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
-    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
+    """The five-tier city with named reporters (张三丰 in C1), an officer of C1 and a commander, served with logins on."""
+    hotline_city(database_url, tmp_path_factory.mktemp("browser-login"))
     users.add_user("olga", "officer", "C1", password=PASSWORD)
     users.add_user("cora", "commander", "city", password=PASSWORD)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SHIYU_AUTH", "on")
-    mp.setenv("SHIYU_SECRET_KEY", "browser-test-secret")
-    reload()
-    server, thread = serve()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        mp.undo()
-        reload()
-        db.close_pool()
+    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "browser-test-secret"}) as url:
+        yield url
 
 
 def test_an_officer_logs_in_through_the_form_explores_their_district_and_logs_out(guarded, page, conn):

@@ -7,37 +7,22 @@ tampered with to ask for the other district.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from urllib.request import Request, urlopen
 
 import pytest
 
-from geodata import db
 from geodata.errors import InputError
 from geodata.settings import reload
-from layers.base import BEIJING
-from tests.browser.conftest import serve
-from tests.conftest import empty
-from tests.layers.tiers import CITY, load_city
+from tests.serving import hotline_city, served_with
+from tests.layers.tiers import CITY
 
 
 @pytest.fixture(scope="module")
 def served_c1(database_url, tmp_path_factory):
     """The five-tier city served with every request scoped to district C1."""
-    empty(database_url)
-    load_city(tmp_path_factory.mktemp("access"), datetime.now(BEIJING).replace(microsecond=0))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SHIYU_SCOPE", "C.C1")
-    reload()
-    server, thread = serve()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        mp.undo()
-        reload()
-        db.close_pool()
+    hotline_city(database_url, tmp_path_factory.mktemp("access"))
+    with served_with({"SHIYU_SCOPE": "C.C1"}) as url:
+        yield url
 
 
 def _call(base: str, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]],

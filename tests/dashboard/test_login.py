@@ -4,20 +4,15 @@ tokens, who sees personal data, and the audit log of it all. Callbacks are poste
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
 
 import pytest
 import requests
 
 from dashboard import login
-from geodata import db, users
+from geodata import users
 from geodata.settings import reload
-from layers.base import BEIJING
-from tests.browser.conftest import serve
-from tests.conftest import empty
+from tests.serving import hotline_city, served_with
 from tests.dashboard.test_access import _body, _view
-from tests.helpers import write_csv
-from tests.layers.tiers import load_city
 
 PASSWORD = "a long pass phrase"
 NAMES = {"ada": ("admin", "city"), "cora": ("commander", "city"), "olga": ("officer", "C1"),
@@ -27,32 +22,12 @@ NAMES = {"ada": ("admin", "city"), "cora": ("commander", "city"), "olga": ("offi
 @pytest.fixture(scope="module")
 def site(database_url, tmp_path_factory):
     """The five-tier city with two named reporters (张三丰 in C1, 李四 in C2) and a user of each role, served with logins on."""
-    from etl.load import load_incidents
-
-    empty(database_url)
-    folder = tmp_path_factory.mktemp("login")
-    now = datetime.now(BEIJING).replace(microsecond=0)
-    load_city(folder, now)
-    load_incidents(write_csv(folder / "hotline.csv", [
-        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
-        ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
-    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
+    hotline_city(database_url, tmp_path_factory.mktemp("login"))
     for name, (role, scope) in NAMES.items():
         users.add_user(name, role, scope, password=PASSWORD)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SHIYU_AUTH", "on")
-    mp.setenv("SHIYU_SECRET_KEY", "test-secret-key-of-this-module")
-    mp.setattr(login, "FAILURE_DELAY_S", 0.05)
-    reload()
-    server, thread = serve()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        mp.undo()
-        reload()
-        db.close_pool()
+    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-this-module"},
+                     [(login, "FAILURE_DELAY_S", 0.05)]) as url:
+        yield url
 
 
 def _csrf(session: requests.Session, base: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import datetime, timedelta
 from urllib.error import HTTPError
 from urllib.request import urlopen
 
@@ -18,12 +17,8 @@ import pytest
 from geodata import db
 from geodata.settings import reload
 from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES, OPEN_STATUSES
-from layers.base import BEIJING
 from layers.ogc import COLLECTIONS
-from tests.browser.conftest import serve
-from tests.conftest import empty
-from tests.helpers import write_csv
-from tests.layers.tiers import load_city
+from tests.serving import hotline_city, served_with
 
 PERSONAL = ("张三丰", "李四", "13812341234", "13900004321", "1234", "reporter")
 
@@ -31,20 +26,9 @@ PERSONAL = ("张三丰", "李四", "13812341234", "13900004321", "1234", "report
 @pytest.fixture(scope="module")
 def served(database_url, tmp_path_factory):
     """The five-tier city with two named reporters, served whole (SHIYU_SCOPE empty)."""
-    from etl.load import load_incidents
-
-    empty(database_url)
-    folder = tmp_path_factory.mktemp("ogc")
-    now = datetime.now(BEIJING).replace(microsecond=0)
-    load_city(folder, now)
-    load_incidents(write_csv(folder / "hotline.csv", [
-        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
-        ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
-    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
-    server, thread = serve()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    hotline_city(database_url, tmp_path_factory.mktemp("ogc"))
+    with served_with() as url:
+        yield url
 
 
 @pytest.fixture

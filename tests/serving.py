@@ -1,0 +1,65 @@
+"""The dashboard served for tests that talk to it over HTTP or through a browser: on a free localhost port, in a
+thread, with settings patched for the test and undone after; and the five-tier city with named reporters."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from geodata.cluster import free_port
+from layers.base import BEIJING
+from tests.conftest import empty
+from tests.helpers import write_csv
+from tests.layers.tiers import load_city
+
+
+def serve():
+    """The dashboard on a free localhost port, in a thread; returns (server, thread)."""
+    from dashboard.app import create_app
+
+    server = make_server("127.0.0.1", free_port(), create_app().server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@contextmanager
+def served_with(env: dict[str, str] | None = None, attributes=()):
+    """The dashboard served with ``env`` set and ``attributes`` ((object, name, value)) patched, all undone after."""
+    from geodata import db
+    from geodata.settings import reload
+
+    patch = pytest.MonkeyPatch()
+    for key, value in (env or {}).items():
+        patch.setenv(key, value)
+    for target, name, value in attributes:
+        patch.setattr(target, name, value)
+    reload()
+    server, thread = serve()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        patch.undo()
+        reload()
+        db.close_pool()
+
+
+def hotline_city(database_url: str, folder: Path) -> datetime:
+    """An empty database given the five-tier city and two named reporters (张三丰 in C1, 李四 in C2); returns now."""
+    from etl.load import load_incidents
+
+    empty(database_url)
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    load_city(folder, now)
+    load_incidents(write_csv(folder / "hotline.csv", [
+        ["H1", "消防", f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}", 120.05, 30.05, "张三丰", "13812341234"],
+        ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
+    ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
+    return now

@@ -5,11 +5,13 @@
 The demo city of ``--size`` incidents is the kept bench cluster ``bench.layers`` and ``bench.dashboard``
 build (``var/bench/layers-N``); the dashboard is served as the Procfile serves it (gunicorn, 2 workers,
 4 threads) on a free localhost port. The requests are the ones a real browser sent for a few user actions
-(``bench.dashboard`` records them with Chromium; a recording it kept is reused): the first map draw, a
-district, a street, a category, the last 7 days, the hot-spot layer, a hexagon, a drill-down, the table's
-blocks. Each simulated officer picks one of them at random, with the recorded district swapped for a random
-district of the city (its streets named under it then name no area, which the page answers with a notice: a
-realistic share of refusals), sends it, and goes on at once, until ``--seconds`` have passed. Bounded in
+(recorded by ``bench.dashboard`` with Chromium, which must have run once): the first map draw, a district, a
+street, a category, the last 7 days, the hot-spot layer, a hexagon, a drill-down, the table's blocks. Logins
+are on: each simulated officer is an officer of one district (``bench-<code>``, made once) sending an API
+token, so row-level security holds them to it. Each picks one of the requests at random, with the recorded
+district swapped for their own (a street of the recorded district then names no area in their scope, which the
+page answers with a notice: a realistic share of refusals), sends it, and goes on at once, until
+``--seconds`` have passed. Bounded in
 users and time; it sends nothing off this machine.
 
 It prints how many requests were answered, how many failed (an HTTP status other than 200/204, a timeout or a
@@ -31,41 +33,51 @@ SIZE = 200_000
 TIMEOUT_S = 60  # gunicorn's own --timeout: a request slower than this has failed
 
 
-def _explore_requests(folder: Path, base: str, url: str) -> tuple[list[dict], str]:
+def _explore_requests(folder: Path) -> tuple[list[dict], str]:
     """The recorded explore-page requests (the wall's left out: nobody filters it), and the district they name."""
     recording = folder.parent / "dashboard-requests.json"
-    if recording.exists():
-        recorded = json.loads(recording.read_text())
-    else:
-        from playwright.sync_api import sync_playwright
-
-        from bench.dashboard import CHROMIUM, CHROMIUM_ARGS, record
-
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            recorded = record(browser, base, url)
-            browser.close()
+    if not recording.exists():
+        raise SystemExit(f"no recorded requests at {recording}: run `python -m bench.dashboard --sizes 200000` once "
+                         "(its browser records them)")
+    recorded = json.loads(recording.read_text())
     district = next(r["action"].split()[1] for r in recorded if r["action"].startswith("district "))
     return [r for r in recorded if r["action"] != "wall" and "explore-" in r["body"]], district
 
 
-def _districts(url: str) -> list[str]:
-    from geodata import db
+def _officer_tokens(url: str) -> dict[str, str]:
+    """An officer per district (``bench-<code>``, made once) and a fresh API token each: {district code: token}."""
+    import os
 
+    from geodata import db, users
+    from geodata.errors import ShiyuError
+    from geodata.settings import reload
+
+    os.environ["DATABASE_URL"] = url
+    reload()
     with db.connect(url) as conn:
-        return [code for (code,) in conn.execute("SELECT code FROM shiyu.area WHERE tier = 'district' ORDER BY code")]
+        districts = [code for (code,) in conn.execute("SELECT code FROM shiyu.area WHERE tier = 'district' ORDER BY code")]
+    tokens = {}
+    for code in districts:
+        try:
+            users.add_user(f"bench-{code}", "officer", code)
+        except ShiyuError:  # made by an earlier run
+            pass
+        tokens[code] = users.create_token(f"bench-{code}", label="bench.load")
+    db.close_pool()
+    return tokens
 
 
-def _officer(base: str, requests_: list[dict], districts: list[str], recorded_district: str, stop: float,
+def _officer(base: str, requests_: list[dict], district: str, token: str, recorded_district: str, stop: float,
              results: list, seed: int) -> None:
+    """One officer of ``district``, logged in by its token, filtering their own district until ``stop``."""
     import requests
 
     rng = random.Random(seed)
     session = requests.Session()
-    headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
+    headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip", "Authorization": f"Bearer {token}"}
     while time.monotonic() < stop:
         request = rng.choice(requests_)
-        body = request["body"].replace(recorded_district, rng.choice(districts))
+        body = request["body"].replace(recorded_district, district)
         started = time.monotonic()
         try:
             response = session.post(f"{base}/{request['path']}", data=body.encode(), headers=headers, timeout=TIMEOUT_S)
@@ -94,16 +106,19 @@ def main(argv: list[str] | None = None) -> None:
 
     folder = args.folder / f"layers-{args.size}"
     url = prepare(folder, args.size)
-    process, base = serve(url)
+    tokens = _officer_tokens(url)
+    process, base = serve(url, auth=True)
     try:
-        requests_, recorded_district = _explore_requests(folder, base, url)
-        districts = _districts(url)
+        requests_, recorded_district = _explore_requests(folder)
+        districts = sorted(tokens)
         print(f"{args.users} officers for {args.seconds:g} s against {base} ({args.size:,} incidents), "
               f"{len(requests_)} recorded requests, {len(districts)} districts", flush=True)
         results: list = []
         stop = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=_officer, args=(base, requests_, districts, recorded_district, stop, results, k))
-                   for k in range(args.users)]
+        officers = [districts[k % len(districts)] for k in range(args.users)]
+        threads = [threading.Thread(target=_officer, args=(base, requests_, district, tokens[district], recorded_district,
+                                                           stop, results, k))
+                   for k, district in enumerate(officers)]
         for thread in threads:
             thread.start()
         for thread in threads:

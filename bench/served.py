@@ -88,8 +88,12 @@ def traced_server():
     return server
 
 
-def serve(url: str):
-    """gunicorn as the Procfile runs it, on a free port, against ``url``; (process, base URL) once it answers."""
+def serve(url: str, auth: bool = False):
+    """gunicorn as the Procfile runs it, on a free port, against ``url``; (process, base URL) once it answers.
+
+    Without ``auth`` logins are off (``SHIYU_AUTH=off``): the browser records and the replay measures the
+    dashboard's own work. With it, clients must bring a token (``bench.load`` does, one per district's officer).
+    """
     import requests
 
     from geodata.cluster import free_port
@@ -98,12 +102,14 @@ def serve(url: str):
     env = {key: value for key, value in os.environ.items() if key != "SHIYU_DATA_DIR"}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--timeout", "60",
                                 "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-                                "bench.served:traced_server()"], env={**env, "DATABASE_URL": url}, cwd=ROOT)
+                                "bench.served:traced_server()"],
+                               env={**env, "DATABASE_URL": url, "SHIYU_AUTH": "on" if auth else "off",
+                                    "SHIYU_SECRET_KEY": "bench-" + os.urandom(16).hex()}, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if requests.get(base + "/_dash-layout", timeout=5).ok:
+            if requests.get(base + "/_dash-layout", timeout=5).status_code in (200, 401):  # 401: up, asking for a login
                 for path in ("/", "/wall") * 6:  # both workers open their pools and draw each page
                     requests.get(base + path, timeout=60)
                 return process, base

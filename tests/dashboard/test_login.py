@@ -234,3 +234,15 @@ def test_logging_out_ends_the_session_and_is_audited(site, conn):
     assert _audit(conn, "logout")[0] == "ada"
     assert session.get(f"{site}/", allow_redirects=False, timeout=30).status_code == 302
     assert _table(session, site).status_code == 401
+
+
+def test_the_ogc_api_and_open311_want_a_token_and_then_hold_to_its_scope(site, conn):
+    bare = requests.get(f"{site}/ogc/collections/incidents/items?limit=1000", timeout=60, allow_redirects=False)
+    assert bare.status_code == 401 and bare.json()["error"] == "log in first"
+    assert requests.get(f"{site}/open311/v2/requests.json", timeout=60, allow_redirects=False).status_code == 401
+    token = users.create_token("olga", label="qgis")  # the officer of C1
+    answer = requests.get(f"{site}/ogc/collections/incidents/items?limit=1000", timeout=60,
+                          headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    in_c1 = conn.execute("SELECT count(*) FROM shiyu.incident WHERE path <@ 'C.C1'").fetchone()[0]
+    assert answer.json()["numberMatched"] == in_c1

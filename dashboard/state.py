@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import parse_qs, urlencode
 
 from geodata.h3cells import RESOLUTIONS
 from geodata.taxonomy import CATEGORIES, STATUSES
-from layers.base import SEVERITIES, beijing_midnight
+from layers.base import SEVERITIES, day_window
 
 LAYERS = ("areas", "hexes", "hotspots", "emerging", "coverage", "facilities", "warnings")
 LANGS = ("zh-CN", "en")
@@ -38,10 +38,9 @@ class ViewState:
 
     def filter_args(self) -> dict:
         """The keyword arguments of ``layers.base.Filters`` this state sets (not the view box, zoom or tier)."""
+        since, until = day_window(self.since, self.until)
         return {
-            "area_code": self.area,
-            "since": beijing_midnight(self.since) if self.since else None,
-            "until": beijing_midnight(self.until + timedelta(days=1)) if self.until else None,
+            "area_code": self.area, "since": since, "until": until,
             "categories": self.categories, "severities": self.severities, "statuses": self.statuses,
         }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -85,6 +85,12 @@ INCIDENT_FILTERS = """
 def beijing_midnight(day: date) -> datetime:
     """The start of a Beijing day."""
     return datetime.combine(day, time(0), BEIJING)
+
+
+def day_window(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """Beijing days, ``until`` included, as the half-open window ``Filters`` takes."""
+    return (beijing_midnight(since) if since else None,
+            beijing_midnight(until + timedelta(days=1)) if until else None)
 
 
 def pixel_degrees(zoom: float) -> float:

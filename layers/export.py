@@ -22,7 +22,7 @@ import dataclasses
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -39,7 +39,7 @@ from geodata.crs import normalise_crs, wgs84_to_gcj02
 from geodata.errors import InputError
 from geodata.scope import Scope
 from layers import hexes
-from layers.base import BEIJING, WHOLE_WORLD, Filters, LayerResult, beijing_midnight
+from layers.base import BEIJING, WHOLE_WORLD, Filters, LayerResult
 from layers.qgis_style import layer_qml
 from layers.registry import LAYERS, build
 
@@ -84,12 +84,6 @@ def parse_day(text: str | None, what: str) -> date | None:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InputError(f"{what} '{text}' is not a day like 2026-10-01") from None
-
-
-def day_window(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
-    """Beijing days, ``until`` included, as the half-open window ``Filters`` takes."""
-    return (beijing_midnight(since) if since else None,
-            beijing_midnight(until + timedelta(days=1)) if until else None)
 
 
 def output_crs(name: str) -> tuple[str, bool]:

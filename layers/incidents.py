@@ -31,6 +31,8 @@ MAX_OFFSET = 10_000
 # no deeper than MAX_OFFSET, so counting further told the officer nothing they could open, and cost most of a
 # second on a busy street at 10M incidents (docs/dashboard.md); the map's panel shows the exact number.
 COUNT_CAP = MAX_OFFSET + 1
+# The OGC API's numberMatched, left out past this: a client pages by the next links and needs no exact total.
+MATCHED_CAP = 100_000 + 1
 DESCRIPTION_CHARS = 80
 
 # Sortable columns, and whether they may be null (those get NULLS LAST, the rest keep the plain
@@ -163,9 +165,8 @@ def page(filters: Filters, scope: Scope, start: int, end: int, sort: list[dict] 
             "limit": end - start, "offset": start})]
     if start != 0:
         return IncidentPage(rows, None, False)
-    counted = int(fetch_all(COUNT_IN_VIEW if in_view else COUNT, {**params, "cap": COUNT_CAP})[0]["n"])
-    capped = counted >= COUNT_CAP
-    return IncidentPage(rows, COUNT_CAP - 1 if capped else counted, capped)
+    total, capped = count(filters, scope, COUNT_CAP)
+    return IncidentPage(rows, total, capped)
 
 
 # The incidents one by one, for the OGC API's ``incidents`` collection and Open311's requests: no personal
@@ -250,10 +251,12 @@ def record(incident_id: str, scope: Scope, now: datetime | None = None) -> dict 
     return _record(rows[0]) if rows else None
 
 
-def count(filters: Filters, scope: Scope) -> tuple[int, bool]:
-    """How many incidents match (at most ``COUNT_CAP - 1``) and whether there are more than that."""
+def count(filters: Filters, scope: Scope, cap: int) -> tuple[int, bool]:
+    """How many incidents match (at most ``cap - 1``) and whether there are more than that.
+
+    The table passes ``COUNT_CAP`` (no deeper than it pages), the OGC API ``MATCHED_CAP``."""
     west, south, east, north = filters.bbox
     counted = int(fetch_all(COUNT_IN_VIEW if filters.bbox != WHOLE_WORLD else COUNT, {
         **incident_params(filters, scope), "west": west, "south": south, "east": east, "north": north,
-        "cap": COUNT_CAP})[0]["n"])
-    return min(counted, COUNT_CAP - 1), counted >= COUNT_CAP
+        "cap": cap})[0]["n"])
+    return min(counted, cap - 1), counted >= cap

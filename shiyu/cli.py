@@ -174,8 +174,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from geodata.errors import InputError
     from geodata.scope import Scope
-    from layers.base import Filters
-    from layers.export import day_window, export, parse_day, parse_layers
+    from layers.base import Filters, day_window
+    from layers.export import export, parse_day, parse_layers
 
     # The pool logs each failed connection attempt; a database that cannot be reached is reported once, below.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

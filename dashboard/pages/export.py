@@ -23,8 +23,8 @@ from geodata.errors import InputError, QueryTooSlow, ShiyuError
 from geodata.h3cells import RESOLUTIONS
 from geodata.settings import settings
 from geodata.taxonomy import TIERS
-from layers.base import Filters
-from layers.export import FORMATS, day_window, export, parse_day
+from layers.base import Filters, day_window
+from layers.export import FORMATS, export, parse_day
 from layers.registry import LAYERS
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
@@ -137,7 +136,7 @@ def items(collection_id: str, args, scope: Scope, base: str, now: datetime | Non
         found = incidents.records(filters, scope, q.limit + 1, q.offset, "key", q.after, now)
         more = len(found.rows) > q.limit
         page = [_incident_feature(r) for r in found.rows[:q.limit]]
-        matched, capped = incidents.count(filters, scope)
+        matched, capped = incidents.count(filters, scope, incidents.MATCHED_CAP)
         matched = None if capped else matched
         after = encode_after(found.keys[q.limit - 1]) if more else None
     else:

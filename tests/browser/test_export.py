@@ -1,8 +1,8 @@
 import pytest
 
 from geodata.scope import Scope
-from layers.base import Filters
-from layers.export import day_window, parse_day
+from layers.base import Filters, day_window
+from layers.export import parse_day
 from layers.registry import build
 from tests.conftest import ARTIFACTS
 from tests.layers.ogr import ogrinfo

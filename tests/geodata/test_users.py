@@ -8,23 +8,8 @@ import pytest
 from geodata import db, users
 from geodata.errors import InputError, ShiyuError
 from geodata.scope import Scope
-from tests.conftest import empty
-from tests.layers.tiers import load_tiers
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def areas(database_url, tmp_path_factory):
-    empty(database_url)
-    load_tiers(tmp_path_factory.mktemp("users"))
-    yield database_url
-
-
-@pytest.fixture
-def fresh(areas, conn):
-    conn.execute("TRUNCATE shiyu.app_user, shiyu.api_token, shiyu.audit_log CASCADE")
-    yield
 
 
 def test_a_password_is_stored_as_an_argon2id_hash_never_as_given(fresh, conn):

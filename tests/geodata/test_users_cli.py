@@ -9,20 +9,6 @@ import pytest
 
 from geodata import audit, users
 from shiyu.cli import main
-from tests.conftest import empty
-from tests.layers.tiers import load_tiers
-
-
-@pytest.fixture(scope="module")
-def areas(database_url, tmp_path_factory):
-    empty(database_url)
-    load_tiers(tmp_path_factory.mktemp("cli"))
-    yield database_url
-
-
-@pytest.fixture
-def fresh(areas, conn):
-    conn.execute("TRUNCATE shiyu.app_user, shiyu.api_token, shiyu.audit_log CASCADE")
 
 
 def run(capsys, *argv: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:

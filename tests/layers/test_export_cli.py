@@ -4,8 +4,7 @@ import json
 from datetime import timedelta
 
 from geodata.scope import Scope
-from layers.base import Filters
-from layers.export import day_window
+from layers.base import Filters, day_window
 from layers.registry import build
 from tests.helpers import shiyu
 from tests.layers.ogr import ogrinfo

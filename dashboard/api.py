@@ -67,6 +67,11 @@ def landing() -> flask.Response:
     return _answer(ogc.landing(_args(), _base()))
 
 
+@ogc_api.get("/api")
+def api() -> flask.Response:
+    return _answer(ogc.api(_args(), _base()), kind=ogc.openapi.MEDIA_TYPE)
+
+
 @ogc_api.get("/conformance")
 def conformance() -> flask.Response:
     return _answer(ogc.conformance(_args()))

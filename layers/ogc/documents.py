@@ -1,4 +1,5 @@
-"""The OGC API – Features documents: landing page, conformance, collections, one collection, items, one item.
+"""The OGC API – Features documents: landing page, API definition, conformance, collections, one collection,
+items, one item.
 
 Part 1 core with GeoJSON, and Part 2 (coordinate reference systems by reference). Every collection but
 ``incidents`` is built by ``layers.export.whole_layer`` — the map's own code path through the registry, as a
@@ -27,6 +28,8 @@ from layers import areas, incidents
 from layers.base import WHOLE_WORLD, Filters
 from layers.export import PERSONAL, STYLE_ONLY, whole_layer
 from layers.ogc.catalogue import COLLECTIONS, Collection
+from layers.ogc.openapi import MEDIA_TYPE as API_MEDIA_TYPE
+from layers.ogc.openapi import definition
 from layers.ogc.projection import CRS84, SYSTEMS, to_crs
 from layers.ogc.query import ItemsQuery, encode_after, parse_items, single_values
 
@@ -34,6 +37,7 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 )
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -50,6 +54,7 @@ def landing(args, base: str) -> dict:
             "description": "The layers of the Shiyu dashboard — areas per tier, incidents, hot spots, patrol coverage, "
                            "facilities — in your scope, for QGIS and other GIS (docs/ogc.md).",
             "links": [_link(f"{base}/", "self", title="this document"),
+                      _link(f"{base}/api", "service-desc", API_MEDIA_TYPE, "the API definition (OpenAPI 3.0)"),
                       _link(f"{base}/conformance", "conformance", title="conformance classes"),
                       _link(f"{base}/collections", "data", title="collections")]}
 
@@ -57,6 +62,11 @@ def landing(args, base: str) -> dict:
 def conformance(args) -> dict:
     single_values(args, ("f",))
     return {"conformsTo": list(CONFORMANCE)}
+
+
+def api(args, base: str) -> dict:
+    single_values(args, ("f",))
+    return definition(base)
 
 
 def _collection(c: Collection, base: str, extent: tuple | None) -> dict:

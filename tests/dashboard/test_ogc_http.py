@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 from urllib.error import HTTPError
+from urllib.parse import quote, urlencode
 from urllib.request import urlopen
 
 import pytest
@@ -162,3 +163,77 @@ def test_a_scoped_app_serves_only_its_district(scoped_to_c1, conn):
     assert status == 404
     out = _ogrinfo("-al", "-oo", "PAGE_SIZE=300", f"OAPIF:{base}/ogc", "incidents")
     assert out.count("OGRFeature(incidents):") == c1
+
+
+def _inline(node, components: dict):
+    """A schema of the API definition with its ``$ref``s replaced by what they point at."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline(components[node["$ref"].rsplit("/", 1)[-1]], components)
+        return {k: _inline(v, components) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, components) for v in node]
+    return node
+
+
+def _value(parameter: dict, area: str) -> str | None:
+    """A value of a documented query parameter: its example, else its first allowed value, else its default."""
+    if parameter["name"] == "area":
+        return area
+    schema = parameter["schema"]
+    value = parameter.get("example", schema.get("enum", [schema.get("default")])[0])
+    if schema["type"] == "array":
+        value = parameter.get("example") or schema["items"]["enum"][:2]
+        return ",".join(map(str, value))
+    return None if value is None else str(value)
+
+
+@pytest.fixture(scope="module")
+def definition(served):
+    status, headers, landing = _get(f"{served}/ogc")
+    link = next(link for link in landing["links"] if link["rel"] == "service-desc")
+    status, headers, doc = _get(link["href"])
+    assert status == 200 and headers["Content-Type"] == link["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    return doc
+
+
+def test_the_api_definition_is_valid_openapi_for_this_server(served, definition):
+    from openapi_spec_validator import validate
+
+    validate(definition)
+    assert definition["servers"] == [{"url": f"{served}/ogc"}]
+    items = {p.split("/")[2] for p in definition["paths"] if p.endswith("/items")}
+    assert items == set(COLLECTIONS)
+    _, _, conformance = _get(f"{served}/ogc/conformance")
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30" in conformance["conformsTo"]
+
+
+@pytest.mark.parametrize("collection", list(COLLECTIONS))
+def test_every_documented_parameter_is_taken_and_the_answer_matches_its_schema(served, definition, conn, collection):
+    import jsonschema
+
+    area = conn.execute("SELECT code FROM shiyu.area WHERE tier = 'district' ORDER BY code LIMIT 1").fetchone()[0]
+    operation = definition["paths"][f"/collections/{collection}/items"]["get"]
+    documented = {p["name"]: p for p in operation["parameters"]}
+    query = {name: _value(p, area) for name, p in documented.items() if name != "after"}  # after: a cursor to follow
+    url = f"{served}/ogc/collections/{collection}/items?" + urlencode({k: v for k, v in query.items() if v is not None})
+    status, headers, doc = _get(url)
+    assert status == 200, (url, doc)
+    schema = operation["responses"]["200"]["content"]["application/geo+json"]["schema"]
+    components = definition["components"]["schemas"]
+    jsonschema.validate(doc, _inline(schema, components))
+    assert headers["Content-Crs"] == f"<{query['crs']}>"
+    # and what the definition leaves out for this collection, the server refuses
+    everywhere = {p["name"] for path, item in definition["paths"].items() if path.endswith("/items")
+                  for p in item["get"]["parameters"]}
+    for name in sorted(everywhere - set(documented)):
+        status, _, refused = _get(f"{served}/ogc/collections/{collection}/items?{urlencode({name: '8'})}")
+        assert status == 400 and name in refused["description"], (name, refused)
+    # a feature the items listed is found under the documented item path
+    if doc["features"]:
+        feature_id = doc["features"][0]["id"]
+        status, _, one = _get(f"{served}/ogc/collections/{collection}/items/{quote(str(feature_id), safe='')}")
+        assert status == 200 and one["id"] == feature_id
+        item = definition["paths"][f"/collections/{collection}/items/{{featureId}}"]["get"]
+        jsonschema.validate(one, _inline(item["responses"]["200"]["content"]["application/geo+json"]["schema"],
+                                         components))

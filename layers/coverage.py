@@ -157,7 +157,7 @@ def _grid_properties(row: dict, threshold: float, reference: datetime) -> dict:
     }
 
 
-def _with_shapes(grids: list[dict], zoom: float) -> list[dict]:
+def with_shapes(grids: list[dict], zoom: float) -> list[dict]:
     """Features of these grid properties, their boundaries simplified for the zoom."""
     shapes = area_shapes([g["grid_code"] for g in grids], zoom)
     return [{"type": "Feature", "geometry": shapes[g["grid_code"]], "properties": g} for g in grids]
@@ -202,9 +202,10 @@ def _summary(rows: list[dict], grids: list[dict], threshold: float) -> dict:
     }
 
 
-def build(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
-          now: datetime | None = None) -> LayerResult:
-    """Coverage of the grids in view and scope, plus hot but unpatrolled cells; ``now`` is for tests."""
+def grid_shares(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
+                now: datetime | None = None) -> tuple[list[dict], dict]:
+    """The coverage of every grid in view and scope, by code, without shapes (``with_shapes`` adds them to those
+    drawn), and the summary of them all with the window."""
     if not 0 <= threshold <= 1:
         raise InputError(f"the coverage threshold must be between 0 and 1, not {threshold}")
     now = _beijing(now or datetime.now(timezone.utc))
@@ -212,21 +213,29 @@ def build(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
     start, end = beijing_midnight(first_day), beijing_midnight(end_day)
     rows = sorted(_grid_rows(filters, scope, first_day, end_day), key=lambda r: r["code"])
     grids = [_grid_properties(r, threshold, min(end, now)) for r in rows]
-    summary = _summary(rows, grids, threshold)
+    summary = _summary(rows, grids, threshold) | {"window_start": start.isoformat(), "window_end": end.isoformat()}
+    return grids, summary
+
+
+def build(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
+          now: datetime | None = None) -> LayerResult:
+    """Coverage of the grids in view and scope, plus hot but unpatrolled cells; ``now`` is for tests."""
+    now = _beijing(now or datetime.now(timezone.utc))
+    grids, summary = grid_shares(filters, scope, threshold, now)
+    first_day, end_day = patrol_window(filters, now)
     sent = grids
     if len(grids) > MAX_GRIDS:  # the thinnest coverage is what needs acting on
         thinnest = sorted(grids, key=lambda g: (g["share"] is None, g["share"] or 0.0, g["grid_code"]))[:MAX_GRIDS]
         sent = sorted(thinnest, key=lambda g: g["grid_code"])
     hot = _hot_unpatrolled(filters, scope, first_day, end_day)
     summary |= {"hot_unpatrolled": None if hot is None else len(hot),
-                "truncated": len(sent) < len(grids) or (hot is not None and len(hot) > MAX_HOT_CELLS),
-                "window_start": start.isoformat(), "window_end": end.isoformat()}
+                "truncated": len(sent) < len(grids) or (hot is not None and len(hot) > MAX_HOT_CELLS)}
     legend = [LegendEntry(label, colour) for label, colour in zip(SHARE_LABELS, SHARE_COLOURS)]
     legend.append(LegendEntry("hot but unpatrolled", HOT_UNPATROLLED_COLOUR))
     if summary["grids_without_cells"]:
         legend.append(LegendEntry("no r10 cells", NO_CELLS_COLOUR))
     return LayerResult(
-        _with_shapes(sent, filters.zoom) + (hot or [])[:MAX_HOT_CELLS],
+        with_shapes(sent, filters.zoom) + (hot or [])[:MAX_HOT_CELLS],
         legend,
         summary,
         {"property": "share", "breaks": list(SHARE_BREAKS), "colours": list(SHARE_COLOURS), "kind_property": "kind",

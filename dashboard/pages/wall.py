@@ -284,17 +284,16 @@ def refresh_map(_ticks, lang, extent, last_hash):
     try:
         districts = areas.build(filters, scope)
         hot = hotspots.build(filters, scope)
-        patrols = coverage.build(filters, scope)
+        patrols, _ = coverage.grid_shares(filters, scope)  # the outlines only: no hot cells, shapes for few
         stations = facilities.build(filters, scope, types=WALL_FACILITY_TYPES)
     except ShiyuError as error:
         log.warning("wall: map refresh failed: %s", error, exc_info=error.__cause__ is not None)
         return (no_update,) * 10
     hot.features = [f for f in hot.features if f["properties"]["class"] != "ns"]
-    below = sorted((f for f in patrols.features if f["properties"].get("kind") == "grid" and f["properties"]["below"]),
-                   key=lambda f: (f["properties"]["share"], f["properties"]["grid_code"]))[:MAX_OUTLINES]
+    below = sorted((g for g in patrols if g["below"]), key=lambda g: (g["share"], g["grid_code"]))[:MAX_OUTLINES]
     outlines = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": f["geometry"], "properties": {"grid_code": f["properties"]["grid_code"]}}
-        for f in below]}
+        for f in coverage.with_shapes(below, MAP_ZOOM)]}
     points = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": f["geometry"], "properties": {"type": f["properties"]["type"]}}
         for f in stations.features if f["properties"].get("kind") == "facility"]}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api
+from dashboard import access, api, serialize
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,6 +25,7 @@ def create_app() -> dash.Dash:
         compress=True,
     )
     app.layout = dash.page_container
+    serialize.install()
     access.install(app.server)
     api.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the

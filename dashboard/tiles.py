@@ -63,6 +63,14 @@ def tile(layer: str, z: str, x: str, y: str) -> flask.Response:
     return response
 
 
+@tiles_api.get("/", defaults={"rest": ""}, strict_slashes=False)
+@tiles_api.get("/<path:rest>")
+def elsewhere(rest: str) -> flask.Response:
+    """Any other path under /tiles: a 404 that says what is served, not the dashboard's page for unknown paths."""
+    return _message(404, f"no tile at /tiles/{rest[:80]}: tiles are /tiles/{{layer}}/{{z}}/{{x}}/{{y}}.pbf with layer "
+                         f"{' or '.join(tiles.LAYERS)}")
+
+
 def install(server: flask.Flask) -> None:
     """Serve the tiles from ``server`` (after ``access.install``, whose scope wraps their requests too)."""
     server.register_blueprint(tiles_api)

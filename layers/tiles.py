@@ -19,8 +19,9 @@ from datetime import datetime, time, timedelta
 from geodata.db import fetch_all, fetch_value
 from geodata.errors import InputError, NotFound
 from geodata.scope import Scope
-from layers.base import BEIJING, INCIDENT_FILTERS, Filters, incident_params, view_path
-from layers.hexes import MAX_POINTS
+from geodata.taxonomy import CATEGORIES
+from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
+from layers.hexes import MAX_POINTS, POINTS_ZOOM
 from layers.ogc.query import parse_datetime, single_values, whole_number
 
 CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
@@ -141,39 +142,58 @@ def tile(name: str, z: str, x: str, y: str, args: Mapping[str, Sequence[str]], s
     return bytes(fetch_value(sql, params, timeout_ms=TIMEOUT_MS) or b"")
 
 
-# ---- when the map asks for tiles rather than GeoJSON ----
+# ---- when the map draws from tiles rather than GeoJSON ----
 
-POINTS_IN_VIEW = """
+INCIDENTS_IN_VIEW = """
 SELECT count(*) AS n FROM (
   SELECT 1 FROM shiyu.incident
   WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AND """ + INCIDENT_FILTERS + """
   LIMIT %(limit)s
 ) capped
 """
-
-GRIDS_IN_SCOPE = """
-SELECT count(*) AS n FROM (
-  SELECT 1 FROM shiyu.area WHERE tier = 'grid' AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
-  LIMIT %(limit)s
-) capped
+GRIDS_IN_VIEW = """
+SELECT count(*) FILTER (WHERE in_view) AS in_view, count(*) AS in_scope FROM (
+  SELECT geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AS in_view
+  FROM shiyu.area WHERE tier = 'grid' AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+) grids
 """
-# Past this many grids in scope, the map outlines grids from tiles: the browser keeps the tiles it has, so
-# panning a city of 10,000 grids fetches only the new edges.
+# Past this many grids in scope the map outlines grids from tiles: the browser keeps the tiles it has, so
+# moving about a city of 10,000 grids fetches only the new edges instead of every outline in view again.
 GRID_TILES_ABOVE = 2_000
+# Counting the incidents of a view that is drawn from tiles stops here (the panel says "100,000").
+COUNT_CAP = 100_000
 
 
-def too_many_points(filters: Filters, scope: Scope) -> bool:
-    """Whether the view holds more incidents than the map draws as GeoJSON points (``hexes.MAX_POINTS``)."""
+@dataclass(frozen=True)
+class MapTiles:
+    """What the explore map draws from tiles for a view: incidents (with their count) and grid outlines."""
+
+    incidents: int | None = None  # the incidents in view, when the map draws them from tiles
+    grids: int | None = None  # the grids in view, when the map outlines them from tiles
+
+    def urls(self, filters: Filters, prefix: str = "/tiles") -> dict[str, str | None]:
+        """The URL templates of the layers drawn from tiles (``{z}/{x}/{y}`` for Leaflet), else None."""
+        return {name: f"{prefix}/{name}/{{z}}/{{x}}/{{y}}.pbf{query_string(name, filters)}" if count is not None else None
+                for name, count in (("incidents", self.incidents), ("grids", self.grids))}
+
+
+def map_tiles(layer: str, filters: Filters, scope: Scope) -> MapTiles:
+    """Which parts of the explore map's ``layer`` come from tiles for this view.
+
+    Incidents: zoomed in to ``hexes.POINTS_ZOOM`` on the hexes layer, when the view holds more than
+    ``hexes.MAX_POINTS`` of them (GeoJSON points stop there and the map fell back to hexagons). Grid outlines:
+    whenever the map outlines the grid tier and the scope (or chosen area) holds more than ``GRID_TILES_ABOVE``.
+    """
     west, south, east, north = filters.bbox
-    rows = fetch_all(POINTS_IN_VIEW, {"west": west, "south": south, "east": east, "north": north,
-                                      "limit": MAX_POINTS + 1, **incident_params(filters, scope)})
-    return rows[0]["n"] > MAX_POINTS
-
-
-def many_grids(filters: Filters, scope: Scope) -> bool:
-    """Whether the scope (or the chosen area) holds more than ``GRID_TILES_ABOVE`` grids."""
-    rows = fetch_all(GRIDS_IN_SCOPE, {"scope": view_path(filters, scope), "limit": GRID_TILES_ABOVE + 1})
-    return rows[0]["n"] > GRID_TILES_ABOVE
+    box = {"west": west, "south": south, "east": east, "north": north}
+    incidents = grids = None
+    if layer == "hexes" and filters.zoom >= POINTS_ZOOM:
+        n = fetch_all(INCIDENTS_IN_VIEW, {**box, "limit": COUNT_CAP, **incident_params(filters, scope)})[0]["n"]
+        incidents = n if n > MAX_POINTS else None
+    if layer != "areas" and filters.tier == "grid":
+        row = fetch_all(GRIDS_IN_VIEW, {**box, "scope": view_path(filters, scope)})[0]
+        grids = row["in_view"] if row["in_scope"] > GRID_TILES_ABOVE else None
+    return MapTiles(incidents, grids)
 
 
 def query_string(layer: str, filters: Filters) -> str:
@@ -200,3 +220,10 @@ def _bound(moment: datetime | None, end: bool) -> str:
     if local.time() == time(0):
         return (local.date() - timedelta(days=1) if end else local.date()).isoformat()
     return (local - timedelta(microseconds=1) if end else local).isoformat()
+
+
+def incident_style(filters: Filters) -> LayerResult:
+    """The legend and colours of incidents drawn from tiles: the categories asked for (all when none are)."""
+    codes = filters.categories or tuple(CATEGORIES)
+    return LayerResult([], [LegendEntry(code, CATEGORIES[code].colour) for code in codes], {},
+                       {"mode": "tiles", "colours": {code: c.colour for code, c in CATEGORIES.items()}})

@@ -251,7 +251,7 @@ def fetch_value(query: str | psycopg.sql.Composable, params: Sequence[Any] | dic
     (shared/MEASURED.md), and the pool's ``prepare_threshold=None`` is not the only way here to get one.
     """
     try:
-        with pooled() as conn:
+        with pooled() as conn, conn.pipeline():  # the timeout and the query in one round trip
             if timeout_ms is not None:
                 conn.execute(SET_TIMEOUT, (str(int(timeout_ms)),), prepare=False)
             row = conn.execute(query, params, prepare=False).fetchone()

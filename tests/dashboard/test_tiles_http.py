@@ -112,3 +112,19 @@ def test_a_tile_over_part_of_the_city_holds_the_incidents_of_its_box(site, comma
     expected = conn.execute("SELECT count(*) FROM shiyu.incident WHERE ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
                             lonlat_box(z, x, y)).fetchone()[0]
     assert 0 < len(features) == expected
+
+
+def test_gdal_reads_a_served_tile_with_the_incidents_of_its_box(site, commander, conn, tmp_path):
+    import re
+    import subprocess
+
+    z, x, y = tile_of(120.1, 30.1, 12)
+    response = requests.get(f"{site}/tiles/incidents/{z}/{x}/{y}.pbf", headers=commander, timeout=30)
+    (tmp_path / "tile.pbf").write_bytes(response.content)
+    out = subprocess.run(["ogrinfo", "-ro", "-al", "-so", f"MVT:{tmp_path / 'tile.pbf'}", "-oo", f"Z={z}", "-oo", f"X={x}",
+                          "-oo", f"Y={y}"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    expected = conn.execute("SELECT count(*) FROM shiyu.incident WHERE ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
+                            lonlat_box(z, x, y)).fetchone()[0]
+    assert int(re.search(r"^Feature Count: (\d+)$", out.stdout, re.M).group(1)) == expected
+    assert "Layer name: incidents" in out.stdout and "category: String" in out.stdout

@@ -25,9 +25,10 @@
       return {pane: "overlayPane", vectorTileLayerStyles: {incidents: dot(config.colours || {})}};
     },
     grids: function () {
-      // The outlines of the GeoJSON grids (map.js gridStyle), in the same pane above the hexagons.
-      return {pane: "grids", vectorTileLayerStyles: {grids: {fill: true, fillOpacity: 0, color: "#1f2d3d", weight: 1.2,
-                                                             opacity: 0.85}}};
+      // The outlines of the GeoJSON grids (map.js gridStyle), in the same pane above the hexagons. In SVG: a
+      // canvas tile scaled for a fractional zoom (the map snaps to quarters) broke thin lines into dashes.
+      return {pane: "grids", rendererFactory: L.svg.tile,
+              vectorTileLayerStyles: {grids: {fill: true, fillOpacity: 0, color: "#1f2d3d", weight: 1.2, opacity: 0.85}}};
     },
   };
 

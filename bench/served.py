@@ -23,7 +23,7 @@ TRACED = [("layers.areas", name) for name in ("boundaries", "build", "extent", "
     ("dash._callback", "to_json")]  # tooltips: the map's Python per feature; to_json: Dash serialising the answer
 # Modules whose queries are timed one by one, named by the constant that holds the SQL.
 QUERIED = ("areas", "base", "coverage", "detail", "early_warning", "emerging", "facilities", "hexes", "hotspots",
-           "incidents", "kpis", "panels")
+           "incidents", "kpis", "panels", "tiles")
 
 
 # ---- the server: the real app, with a Server-Timing header naming the layer calls of each request ----

@@ -33,7 +33,7 @@ PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico"})
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 WALL = "/wall"
 # Paths whose answers are data, not pages: refused with a status and JSON, never redirected.
-API_PREFIXES = ("/_dash-", "/api/", "/ogc", "/open311/")  # machine clients: a 401 in JSON, never the login page
+API_PREFIXES = ("/_dash-", "/api/", "/ogc", "/open311/", "/tiles/")  # machine clients: a 401 in JSON, never the login page
 # A token's use is audited once per client in this long, not on every request of a QGIS session.
 TOKEN_AUDIT_EVERY = timedelta(minutes=10)
 # Callbacks a wall screen may call: the wall's own, and the page router asked for the wall.

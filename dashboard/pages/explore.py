@@ -27,7 +27,7 @@ from geodata.errors import InputError, ShiyuError
 from geodata.h3cells import RESOLUTIONS
 from geodata.scope import Scope
 from geodata.settings import settings
-from layers import areas, detail
+from layers import areas, detail, tiles
 from layers.base import BEIJING, Filters
 from layers.registry import build
 
@@ -77,6 +77,9 @@ def layout(**query) -> html.Div:
         dcc.Store(id="explore-focus"),
         dcc.Store(id="explore-query"),
         dcc.Store(id="explore-query-written"),
+        # The layers drawn from vector tiles for the view (assets/tiles.js): their URLs, filters included.
+        dcc.Store(id="explore-tiles"),
+        dcc.Store(id="explore-tiles-drawn"),
         html.Header(className="topbar", children=[
             html.H1(t("title", lang)), html.Span(t("subtitle", lang), className="subtitle"), html.Span(className="spacer"),
             html.A(t("nav_wall", lang), href=f"/wall?lang={lang}", className="nav"),
@@ -132,7 +135,7 @@ def _days(start, end) -> tuple[date | None, date | None]:
     Output("explore-hexes", "data"), Output("explore-hexes", "hideout"), Output("explore-grids", "data"),
     Output("explore-legend", "children"), Output("explore-stats", "children"), Output("explore-notice", "children"),
     Output("explore-hexes", "style"), Output("explore-points", "data"), Output("explore-points", "hideout"),
-    Output("explore-view", "data"),
+    Output("explore-view", "data"), Output("explore-tiles", "data"),
     Input("explore-moved", "data"), Input("explore-res", "value"),
     Input("explore-layer", "value"), Input("explore-area", "data"),
     Input("explore-dates", "start_date"), Input("explore-dates", "end_date"),
@@ -157,35 +160,51 @@ def update_map(moved, res, layer, area, start, end, categories, severities, stat
                           severities=inputs.choices(severities, "severities"),
                           statuses=inputs.choices(statuses, "statuses"))
         filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier, **state.filter_args())
-        result = build(layer, filters, current_scope())
+        from_tiles = tiles.map_tiles(layer, filters, current_scope())
+        # Too many incidents in view for GeoJSON points: the incidents themselves, from vector tiles.
+        result = tiles.incident_style(filters) if from_tiles.incidents is not None else build(layer, filters, current_scope())
         # outlines only: no KPIs to pay for
-        grids = mapview.EMPTY if layer == "areas" else areas.boundaries(filters, current_scope()).geojson()
+        grids = (mapview.EMPTY if layer == "areas" or from_tiles.grids is not None
+                 else areas.boundaries(filters, current_scope()).geojson())
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)
-        return (*[no_update] * 5, message, *[no_update] * 4)
+        return (*[no_update] * 5, message, *[no_update] * 5)
+    tile_data = {**from_tiles.urls(filters), "colours": result.style["colours"] if from_tiles.incidents is not None else {}}
     view = {"layer": layer, "bbox": list(bbox), "zoom": zoom, "res": res, "tier": tier, "area_code": area,
             "since": filters.since.isoformat() if filters.since else None,
             "until": filters.until.isoformat() if filters.until else None,
             "categories": list(filters.categories), "severities": list(filters.severities),
             "statuses": list(filters.statuses)}
+    if result.style.get("mode") == "tiles":
+        outlined = () if from_tiles.grids is None else ((filters.tier, from_tiles.grids),)
+        numbers = mapview.stats((("incidents", from_tiles.incidents), *outlined), lang)
+        return (mapview.EMPTY, {}, grids, mapview.point_legend(result, lang), numbers, "",
+                {"variable": "shiyu.hexStyle"}, mapview.EMPTY, {}, view, tile_data)
     if result.style.get("mode") == "points":
         for feature in result.features:
             feature["properties"]["tooltip"] = mapview.point_tooltip(feature["properties"], lang)
         numbers = mapview.stats((("incidents", result.summary["incidents"]),), lang)
         return (mapview.EMPTY, {}, grids, mapview.point_legend(result, lang), numbers, "",
-                {"variable": "shiyu.hexStyle"}, result.geojson(), result.style, view)
+                {"variable": "shiyu.hexStyle"}, result.geojson(), result.style, view, tile_data)
     classed = layer in mapview.QUIET
     if classed:
         result.features = [f for f in result.features if f["properties"]["class"] != mapview.QUIET[layer]]
     for feature in result.features:
         feature["properties"]["tooltip"] = mapview.tooltip(layer, feature["properties"], lang, filters.res)
-    areas_shown = result.summary["areas"] if layer == "areas" else len(grids["features"])
+    areas_shown = (result.summary["areas"] if layer == "areas" else from_tiles.grids if from_tiles.grids is not None
+                   else len(grids["features"]))
     numbers = mapview.stats((*mapview.shown(layer, result), (filters.tier, areas_shown)), lang)
     variable = ("shiyu.areaStyle" if layer == "areas" else "shiyu.kindStyle" if layer in mapview.KINDED
                 else "shiyu.classStyle" if classed else "shiyu.hexStyle")
     return (result.geojson(), result.style, grids, mapview.legend(result, lang, filters, layer), numbers, "",
-            {"variable": variable}, mapview.EMPTY, {}, view)
+            {"variable": variable}, mapview.EMPTY, {}, view, tile_data)
+
+
+clientside_callback(
+    """function (config) { return window.shiyu.tiles.show("explore-map", config); }""",
+    Output("explore-tiles-drawn", "data"), Input("explore-tiles", "data"),
+)
 
 
 # The map settles before it is drawn: a fly to an area reports every zoom it passes (a street took 30–37 map

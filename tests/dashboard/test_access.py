@@ -44,7 +44,7 @@ def _call(base: str, outputs: list[tuple[str, str]], inputs: list[tuple[str, str
 MAP_OUTPUTS = [("explore-hexes", "data"), ("explore-hexes", "hideout"), ("explore-grids", "data"),
                ("explore-legend", "children"), ("explore-stats", "children"), ("explore-notice", "children"),
                ("explore-hexes", "style"), ("explore-points", "data"), ("explore-points", "hideout"),
-               ("explore-view", "data")]
+               ("explore-view", "data"), ("explore-tiles", "data")]
 MAP_INPUTS = [("explore-moved", "data"), ("explore-res", "value"), ("explore-layer", "value"),
               ("explore-area", "data"), ("explore-dates", "start_date"), ("explore-dates", "end_date"),
               ("explore-categories", "value"), ("explore-severities", "value"), ("explore-statuses", "value")]

@@ -1,0 +1,229 @@
+"""Vector tiles of the incidents and the grids, built in PostGIS with ``ST_AsMVT``, for views where GeoJSON
+would be too large (``/tiles/{layer}/{z}/{x}/{y}.pbf``, docs/tiles.md).
+
+As in pg_tileserv, a layer returns its SQL and its bound arguments separately; the request box is the web
+mercator tile envelope transformed to the column's SRID (4326), never the column to the box's, so the GiST
+index finds the rows; every tile is capped (``TileLayer.cap`` features, which ones are kept is the layer's
+``keeps``) and runs under ``TIMEOUT_MS``. The filters are the map's (``layers.base.INCIDENT_FILTERS``, the
+scope or the chosen area through ``view_path``), read from the same query keys as the OGC API. Incident
+tiles carry no personal data: the reporter's fields are never selected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from geodata.db import fetch_all, fetch_value
+from geodata.errors import InputError, NotFound
+from geodata.scope import Scope
+from geodata.taxonomy import CATEGORIES
+from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
+from layers.hexes import MAX_POINTS, POINTS_ZOOM
+from layers.ogc.query import parse_datetime, single_values, whole_number
+
+CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
+MAX_ZOOM = 22
+EXTENT = 4096  # tile units across a tile, MVT's default
+BUFFER = 64  # tile units each tile reaches past its edges, so a dot on an edge is drawn whole on both sides
+TIMEOUT_MS = 5_000
+_NUMBER = re.compile(r"^\d{1,8}$")
+
+# The tile in web mercator (what ST_AsMVTGeom clips and scales to) and, widened by the buffer, in the
+# column's SRID for the index: transform the box, not the column. A tile's edges are meridians and parallels,
+# straight in both systems, so its four corners transformed are the exact box.
+_BOUNDS = """
+WITH bounds AS (
+  SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
+         ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4326) AS box
+)"""
+
+# The newest incidents first: a capped tile keeps the most recent ``cap`` of them.
+INCIDENT_TILE = _BOUNDS + """, features AS (
+  SELECT i.source || ':' || i.external_id AS id, i.category, i.severity, i.status,
+         to_char(i.reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS"+08:00"') AS reported_at,
+         i.grid_code,
+         ST_AsMVTGeom(ST_Transform(i.geom, 3857), bounds.tile, %(extent)s, %(buffer)s, true) AS geom
+  FROM shiyu.incident i, bounds
+  WHERE i.geom && bounds.box AND """ + INCIDENT_FILTERS + """
+  ORDER BY i.reported_at DESC, i.source, i.external_id
+  LIMIT %(cap)s
+)
+SELECT ST_AsMVT(features, 'incidents', %(extent)s, 'geom') FROM features
+"""
+
+# The largest grids first: a capped tile (a city seen whole) keeps the outlines that still show.
+GRID_TILE = _BOUNDS + """, features AS (
+  SELECT a.code, a.name, a.owner_name AS owner,
+         ST_AsMVTGeom(ST_Transform(a.geom, 3857), bounds.tile, %(extent)s, %(buffer)s, true) AS geom
+  FROM shiyu.area a, bounds
+  WHERE a.tier = 'grid' AND a.geom && bounds.box
+    AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
+  ORDER BY a.area_m2 DESC NULLS LAST, a.code
+  LIMIT %(cap)s
+)
+SELECT ST_AsMVT(features, 'grids', %(extent)s, 'geom') FROM features
+"""
+
+
+@dataclass(frozen=True)
+class Tile:
+    z: int
+    x: int
+    y: int
+
+
+def parse_tile(z: str, x: str, y: str) -> Tile:
+    """A tile address from the path; words are an ``InputError``, numbers off the zoom's grid ``NotFound``."""
+    if not all(_NUMBER.match(str(part)) for part in (z, x, y)):
+        raise InputError(f"tile {str(z)[:12]}/{str(x)[:12]}/{str(y)[:12]} is not three whole numbers z/x/y")
+    tile = Tile(int(z), int(x), int(y))
+    if tile.z > MAX_ZOOM:
+        raise NotFound(f"there are no tiles beyond zoom {MAX_ZOOM}")
+    side = 2**tile.z
+    if tile.x >= side or tile.y >= side:
+        raise NotFound(f"there is no tile {tile.z}/{tile.x}/{tile.y}: at zoom {tile.z}, x and y run from 0 to {side - 1}")
+    return tile
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """One layer of tiles: its SQL, the query keys it takes, and how many features a tile holds at most."""
+
+    name: str
+    sql: str
+    keys: tuple[str, ...]
+    cap: int
+    keeps: str  # which features a tile at its cap keeps, in words for docs and answers
+
+    def filters(self, args: Mapping[str, Sequence[str]]) -> Filters:
+        """The map's filters from a query string (``request.args.to_dict(flat=False)``), every value checked."""
+        values = single_values(args, self.keys)
+        since, until = parse_datetime(values["datetime"]) if "datetime" in values else (None, None)
+        return Filters(area_code=values.get("area") or None, since=since, until=until,
+                       categories=_words(values.get("category", "")),
+                       severities=tuple(whole_number(s, "severity", 1, 4) for s in _words(values.get("severity", ""))),
+                       statuses=_words(values.get("status", "")))
+
+    def query(self, tile: Tile, filters: Filters, scope: Scope) -> tuple[str, dict]:
+        """The SQL of one tile and its bound arguments."""
+        params = {"z": tile.z, "x": tile.x, "y": tile.y, "margin": BUFFER / EXTENT, "extent": EXTENT,
+                  "buffer": BUFFER, "cap": self.cap}
+        if self.name == "incidents":
+            return self.sql, {**params, **incident_params(filters, scope)}
+        return self.sql, {**params, "scope": view_path(filters, scope)}
+
+
+INCIDENT_KEYS = ("datetime", "area", "category", "severity", "status")
+LAYERS: dict[str, TileLayer] = {
+    "incidents": TileLayer("incidents", INCIDENT_TILE, INCIDENT_KEYS, cap=10_000, keeps="the most recent"),
+    "grids": TileLayer("grids", GRID_TILE, ("area",), cap=5_000, keeps="the largest"),
+}
+
+
+def find(name: str) -> TileLayer:
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise NotFound(f"there is no tile layer '{name[:40]}'; layers: {', '.join(LAYERS)}") from None
+
+
+def tile(name: str, z: str, x: str, y: str, args: Mapping[str, Sequence[str]], scope: Scope) -> bytes:
+    """One Mapbox Vector Tile (empty bytes when nothing is in it) of layer ``name`` for the query ``args``."""
+    layer = find(name)
+    address = parse_tile(z, x, y)
+    sql, params = layer.query(address, layer.filters(args), scope)
+    return bytes(fetch_value(sql, params, timeout_ms=TIMEOUT_MS) or b"")
+
+
+# ---- when the map draws from tiles rather than GeoJSON ----
+
+INCIDENTS_IN_VIEW = """
+SELECT count(*) AS n FROM (
+  SELECT 1 FROM shiyu.incident
+  WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AND """ + INCIDENT_FILTERS + """
+  LIMIT %(limit)s
+) capped
+"""
+GRIDS_IN_VIEW = """
+SELECT count(*) FILTER (WHERE in_view) AS in_view, count(*) AS in_scope FROM (
+  SELECT geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AS in_view
+  FROM shiyu.area WHERE tier = 'grid' AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+) grids
+"""
+# Past this many grids in scope the map outlines grids from tiles: the browser keeps the tiles it has, so
+# moving about a city of 10,000 grids fetches only the new edges instead of every outline in view again.
+GRID_TILES_ABOVE = 2_000
+# Counting the incidents of a view that is drawn from tiles stops here (the panel says "100,000").
+COUNT_CAP = 100_000
+
+
+@dataclass(frozen=True)
+class MapTiles:
+    """What the explore map draws from tiles for a view: incidents (with their count) and grid outlines."""
+
+    incidents: int | None = None  # the incidents in view, when the map draws them from tiles
+    grids: int | None = None  # the grids in view, when the map outlines them from tiles
+
+    def urls(self, filters: Filters, prefix: str = "/tiles") -> dict[str, str | None]:
+        """The URL templates of the layers drawn from tiles (``{z}/{x}/{y}`` for Leaflet), else None."""
+        return {name: f"{prefix}/{name}/{{z}}/{{x}}/{{y}}.pbf{query_string(name, filters)}" if count is not None else None
+                for name, count in (("incidents", self.incidents), ("grids", self.grids))}
+
+
+def map_tiles(layer: str, filters: Filters, scope: Scope) -> MapTiles:
+    """Which parts of the explore map's ``layer`` come from tiles for this view.
+
+    Incidents: zoomed in to ``hexes.POINTS_ZOOM`` on the hexes layer, when the view holds more than
+    ``hexes.MAX_POINTS`` of them (GeoJSON points stop there and the map fell back to hexagons). Grid outlines:
+    whenever the map outlines the grid tier and the scope (or chosen area) holds more than ``GRID_TILES_ABOVE``.
+    """
+    west, south, east, north = filters.bbox
+    box = {"west": west, "south": south, "east": east, "north": north}
+    incidents = grids = None
+    if layer == "hexes" and filters.zoom >= POINTS_ZOOM:
+        n = fetch_all(INCIDENTS_IN_VIEW, {**box, "limit": COUNT_CAP, **incident_params(filters, scope)})[0]["n"]
+        incidents = n if n > MAX_POINTS else None
+    if layer != "areas" and filters.tier == "grid":
+        row = fetch_all(GRIDS_IN_VIEW, {**box, "scope": view_path(filters, scope)})[0]
+        grids = row["in_view"] if row["in_scope"] > GRID_TILES_ABOVE else None
+    return MapTiles(incidents, grids)
+
+
+def query_string(layer: str, filters: Filters) -> str:
+    """The query keys of ``layer``'s tiles for ``filters``, so a tile URL carries the view's filters."""
+    from urllib.parse import urlencode
+
+    keys = LAYERS[layer].keys
+    pairs = {"area": filters.area_code}
+    if "datetime" in keys and (filters.since or filters.until):
+        pairs["datetime"] = f"{_bound(filters.since, end=False)}/{_bound(filters.until, end=True)}"
+    if "category" in keys:
+        pairs.update(category=",".join(filters.categories), severity=",".join(map(str, filters.severities)),
+                     status=",".join(filters.statuses))
+    kept = {k: v for k, v in pairs.items() if v}
+    return "?" + urlencode(kept, safe=",:/") if kept else ""
+
+
+def _bound(moment: datetime | None, end: bool) -> str:
+    """One end of a half-open window as the ``datetime`` key writes it: a Beijing day where it is one (the
+    map's windows are days), else a time; an end is written as the last moment it includes."""
+    if moment is None:
+        return ".."
+    local = moment.astimezone(BEIJING)
+    if local.time() == time(0):
+        return (local.date() - timedelta(days=1) if end else local.date()).isoformat()
+    return (local - timedelta(microseconds=1) if end else local).isoformat()
+
+
+def incident_style(filters: Filters) -> LayerResult:
+    """The legend and colours of incidents drawn from tiles: the categories asked for (all when none are)."""
+    codes = filters.categories or tuple(CATEGORIES)
+    return LayerResult([], [LegendEntry(code, CATEGORIES[code].colour) for code in codes], {},
+                       {"mode": "tiles", "colours": {code: c.colour for code, c in CATEGORIES.items()}})

@@ -37,13 +37,20 @@ highest ratio: with daily baselines well under one incident, ratios of 20 or
 more are common for three incidents, while 30 against 5 is far rarer.
 At most ``MAX_FEATURES`` are sent.
 
-The counts are one grouped query over the nine weeks before T, found through
-the ``reported_at`` index and narrowed to the view and scope; the categories
-are a second query on the flagged units' last seven days only.
+The counts are one grouped query over the nine weeks before T, narrowed to
+the view and scope; the categories are a second query on the flagged units'
+last seven days only. Per grid, without a severity or status filter (which
+it does not keep), the day cube ``shiyu.incident_day`` answers it: a day
+inside one span counts whole; a day a span boundary falls in (every boundary
+has T's time of day) is split by its counts by hour, and only the hour
+holding the boundary is read from the incidents, through the ``reported_at``
+index (``day_bins``). Cells, and severity or status filters, read the
+incidents of the nine weeks.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from datetime import datetime, timedelta, timezone
 
@@ -56,7 +63,8 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
-from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, incident_params
+from layers.base import (BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, beijing_midnight,
+                         incident_params)
 from layers.hexes import DOMINANT_GRID
 
 ALPHA = 0.001
@@ -69,6 +77,7 @@ UNITS = ("grid", "cell")
 WINDOWS = ("24h", "7d")
 WEEK = timedelta(weeks=1)
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 # Okabe–Ito vermillion and blue: apart under every common colour-vision deficiency.
 COLOURS = {"24h": "#D55E00", "7d": "#0072B2"}
@@ -79,34 +88,73 @@ LABELS = {"24h": "24 h", "7d": "7 d"}
 # and bin 2(8-k)+2 its last 24 hours. width_bucket against instants computed in
 # Python is twice as fast per row as date arithmetic, and independent of the
 # session's time zone.
-_BINNED = """
-WITH binned AS (
-    SELECT {unit} AS unit, width_bucket(reported_at, %(bounds)s::timestamptz[]) AS bin
-    FROM shiyu.incident
-    WHERE {unit} IS NOT NULL
-      AND """ + INCIDENT_FILTERS + """
-      AND {in_view}
-), counted AS (
+_COUNTED = """
+counted AS (
     SELECT unit,
-           count(*) FILTER (WHERE bin = %(last_bin)s) AS n_24h,
-           count(*) FILTER (WHERE bin >= %(from_24h)s AND bin < %(week_0)s AND mod(bin, 2) = 0) AS base_24h,
-           count(*) FILTER (WHERE bin >= %(week_0)s) AS n_7d,
-           count(*) FILTER (WHERE bin >= %(from_7d)s AND bin < %(week_0)s) AS base_7d
+           sum(n) FILTER (WHERE bin = %(last_bin)s) AS n_24h,
+           sum(n) FILTER (WHERE bin >= %(from_24h)s AND bin < %(week_0)s AND mod(bin, 2) = 0) AS base_24h,
+           sum(n) FILTER (WHERE bin >= %(week_0)s) AS n_7d,
+           sum(n) FILTER (WHERE bin >= %(from_7d)s AND bin < %(week_0)s) AS base_7d
     FROM binned
     GROUP BY unit
 )
 -- Only units with MIN_COUNT in the last week can be flagged; one more row (unit NULL) counts the units examined.
-SELECT unit, n_24h, base_24h, n_7d, base_7d, NULL::bigint AS examined FROM counted WHERE n_7d >= %(min_count)s
+SELECT unit, coalesce(n_24h, 0) AS n_24h, coalesce(base_24h, 0) AS base_24h, coalesce(n_7d, 0) AS n_7d,
+       coalesce(base_7d, 0) AS base_7d, NULL::bigint AS examined
+FROM counted WHERE n_7d >= %(min_count)s
 UNION ALL
 SELECT NULL, 0, 0, 0, 0, count(*) FROM counted
 """
 
+_BINNED = """
+WITH binned AS (
+    SELECT {unit} AS unit, width_bucket(reported_at, %(bounds)s::timestamptz[]) AS bin, 1 AS n
+    FROM shiyu.incident
+    WHERE {unit} IS NOT NULL
+      AND """ + INCIDENT_FILTERS + """
+      AND {in_view}
+),""" + _COUNTED
+
 # A grid is in view when its boundary is; its incidents are counted whole even outside the box.
-GRID_COUNTS = _BINNED.replace("{in_view}", """grid_code IN (
+_GRIDS_IN_VIEW = """grid_code IN (
         SELECT code FROM shiyu.area
-        WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))""")
+        WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))"""
+GRID_COUNTS = _BINNED.replace("{in_view}", _GRIDS_IN_VIEW)
 # The box comes widened by two cell radii, so every cell touching the view is counted whole.
 CELL_COUNTS = _BINNED.replace("{in_view}", "geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)")
+
+# The same bins from the day cube: each day's incidents before, in and after the hour %(hour)s (0-23) holding
+# T's time of day go to the bins day_bins gives them (0: outside the nine weeks, or read from the incidents);
+# the incidents of that hour on the days a boundary falls in are read from shiyu.incident.
+GRID_COUNTS_BY_DAY = """
+WITH grids AS (
+    SELECT code FROM shiyu.area
+    WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
+), cube AS (
+    SELECT grid_code AS unit, day,
+           sum(coalesce(by_hour_cum[%(hour)s], 0)) AS early,
+           sum(by_hour_cum[%(hour)s + 1] - coalesce(by_hour_cum[%(hour)s], 0)) AS split,
+           sum(n - by_hour_cum[%(hour)s + 1]) AS late
+    FROM shiyu.incident_day
+    WHERE day >= %(first_day)s AND day <= %(last_day)s
+      AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+      AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+      AND grid_code IN (SELECT code FROM grids)
+    GROUP BY 1, 2
+), binned AS (
+    SELECT c.unit, b.bin, b.n
+    FROM cube c
+    JOIN unnest(%(days)s::date[], %(early_bins)s::int[], %(split_bins)s::int[], %(late_bins)s::int[])
+         AS d(day, early, split, late) ON d.day = c.day
+    CROSS JOIN LATERAL (VALUES (d.early, c.early), (d.split, c.split), (d.late, c.late)) AS b(bin, n)
+    WHERE b.bin > 0 AND b.n > 0
+    UNION ALL
+    SELECT grid_code, width_bucket(reported_at, %(bounds)s::timestamptz[]), 1
+    FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
+    JOIN shiyu.incident ON reported_at >= w.start AND reported_at < w.start + interval '1 hour'
+    WHERE grid_code IN (SELECT code FROM grids)
+      AND """ + INCIDENT_FILTERS + """
+),""" + _COUNTED
 
 FIRST_REPORT = "SELECT min(reported_at) AS first FROM shiyu.incident"
 
@@ -154,6 +202,44 @@ def _bin_params(until: datetime, spans: dict[str, int]) -> dict:
             "from_24h": 2 * (BASELINE_WEEKS - spans["24h"]) + 2, "from_7d": 2 * (BASELINE_WEEKS - spans["7d"]) + 1}
 
 
+def day_bins(until: datetime) -> dict:
+    """How GRID_COUNTS_BY_DAY splits each Beijing day of the nine weeks before T into bins.
+
+    Every bin boundary has T's time of day, so within hour ``hour`` of the day; each day is three parts —
+    before that hour, that hour, after it — and each part lies in one bin (0: outside the nine weeks),
+    except that hour on a day a boundary falls in, which is read from the incidents (``raw_hours``).
+    """
+    bounds = bin_bounds(until)
+    start = bounds[0]
+    local = until.astimezone(BEIJING)
+    hour = local.hour
+
+    def bin_of(moment: datetime) -> int:
+        return 0 if moment < start or moment >= until else bisect.bisect_right(bounds, moment)
+
+    boundary_days = {b.astimezone(BEIJING).date() for b in [*bounds, until]}
+    first, last = start.astimezone(BEIJING).date(), local.date()
+    days, early, split, late, raw = [], [], [], [], []
+    for k in range((last - first).days + 1):
+        day = first + timedelta(days=k)
+        midnight = beijing_midnight(day)
+        days.append(day)
+        early.append(bin_of(midnight) if hour > 0 else 0)
+        late.append(bin_of(midnight + (hour + 1) * HOUR) if hour < 23 else 0)
+        if day in boundary_days:
+            split.append(0)
+            raw.append(midnight + hour * HOUR)
+        else:
+            split.append(bin_of(midnight + hour * HOUR))
+    return {"hour": hour, "first_day": first, "last_day": last, "days": days, "early_bins": early,
+            "split_bins": split, "late_bins": late, "raw_hours": raw}
+
+
+def reads_cube(filters: Filters, unit: str) -> bool:
+    """Whether the day cube answers: per grid, with no severity or status filter (it keeps neither)."""
+    return unit == "grid" and not filters.severities and not filters.statuses
+
+
 def _padding_deg(res: int, latitude: float) -> float:
     """Two cell radii in degrees of longitude (the wider of the two) at ``latitude``; H3 edges vary, hence 1.5×."""
     edge_deg = 1.5 * h3.average_hexagon_edge_length(res, unit="km") / 111.32
@@ -167,8 +253,11 @@ def _counts(filters: Filters, narrowing: dict, unit: str, until: datetime,
     params = {**narrowing, "since": until - (BASELINE_WEEKS + 1) * WEEK, "until": until,
               **_bin_params(until, spans), "min_count": MIN_COUNT}
     if unit == "grid":
-        rows = fetch_all(compose(GRID_COUNTS, unit="grid_code"),
-                         {**params, "west": west, "south": south, "east": east, "north": north})
+        box = {"west": west, "south": south, "east": east, "north": north}
+        if reads_cube(filters, unit):
+            rows = fetch_all(GRID_COUNTS_BY_DAY, {**params, **box, **day_bins(until)})
+        else:
+            rows = fetch_all(compose(GRID_COUNTS, unit="grid_code"), {**params, **box})
         return [r for r in rows if r["unit"] is not None], sum(r["examined"] for r in rows if r["unit"] is None)
     pad = _padding_deg(filters.res, max(abs(south), abs(north)))
     rows = fetch_all(compose(CELL_COUNTS, unit=f"h3_r{filters.res}"), {

@@ -2,8 +2,9 @@
 -- every incident of their window (30 days, nine weeks). One row per grid-day and category that had incidents:
 -- at the demo's density about one row per two to three incidents, but narrow and found by day.
 --   n, n_resolved    incidents, and those verified or closed
---   by_hour          24 counts by the Beijing hour reported, so a window whose ends fall inside a day
---                    (the warnings' 24 hours end at T) reads raw incidents for one hour at each end, not a day
+--   by_hour_cum      how many were reported before the end of each Beijing hour (element k: hours 0 to
+--                    k - 1, so element 24 is n), so a window whose ends fall inside a day (the warnings' spans
+--                    end at T) reads the incidents of one hour at each end, not of a day
 --   resolve_hours    the hours from report to resolution of those with a resolved_at, computed as
 --                    layers/kpis.py computes them: a median of them pooled over rows is the incidents' median,
 --                    exactly (tests compare it with the raw one)
@@ -17,7 +18,7 @@ CREATE TABLE shiyu.incident_day (
     category       text NOT NULL,
     n              integer NOT NULL,
     n_resolved     integer NOT NULL,
-    by_hour        integer[] NOT NULL,
+    by_hour_cum    integer[] NOT NULL,
     resolve_hours  float8[] NOT NULL,
     PRIMARY KEY (day, grid_code, category, path)
 );
@@ -27,14 +28,14 @@ CREATE FUNCTION shiyu.incident_day_of(since timestamptz, until timestamptz) RETU
 LANGUAGE sql STABLE AS $$
     SELECT day, grid_code, path, category, count(*)::int,
            count(*) FILTER (WHERE status IN ('verified', 'closed'))::int,
-           ARRAY[count(*) FILTER (WHERE hour = 0), count(*) FILTER (WHERE hour = 1), count(*) FILTER (WHERE hour = 2),
-                 count(*) FILTER (WHERE hour = 3), count(*) FILTER (WHERE hour = 4), count(*) FILTER (WHERE hour = 5),
-                 count(*) FILTER (WHERE hour = 6), count(*) FILTER (WHERE hour = 7), count(*) FILTER (WHERE hour = 8),
-                 count(*) FILTER (WHERE hour = 9), count(*) FILTER (WHERE hour = 10), count(*) FILTER (WHERE hour = 11),
-                 count(*) FILTER (WHERE hour = 12), count(*) FILTER (WHERE hour = 13), count(*) FILTER (WHERE hour = 14),
-                 count(*) FILTER (WHERE hour = 15), count(*) FILTER (WHERE hour = 16), count(*) FILTER (WHERE hour = 17),
-                 count(*) FILTER (WHERE hour = 18), count(*) FILTER (WHERE hour = 19), count(*) FILTER (WHERE hour = 20),
-                 count(*) FILTER (WHERE hour = 21), count(*) FILTER (WHERE hour = 22), count(*) FILTER (WHERE hour = 23)]::int[],
+           ARRAY[count(*) FILTER (WHERE hour < 1), count(*) FILTER (WHERE hour < 2), count(*) FILTER (WHERE hour < 3),
+                 count(*) FILTER (WHERE hour < 4), count(*) FILTER (WHERE hour < 5), count(*) FILTER (WHERE hour < 6),
+                 count(*) FILTER (WHERE hour < 7), count(*) FILTER (WHERE hour < 8), count(*) FILTER (WHERE hour < 9),
+                 count(*) FILTER (WHERE hour < 10), count(*) FILTER (WHERE hour < 11), count(*) FILTER (WHERE hour < 12),
+                 count(*) FILTER (WHERE hour < 13), count(*) FILTER (WHERE hour < 14), count(*) FILTER (WHERE hour < 15),
+                 count(*) FILTER (WHERE hour < 16), count(*) FILTER (WHERE hour < 17), count(*) FILTER (WHERE hour < 18),
+                 count(*) FILTER (WHERE hour < 19), count(*) FILTER (WHERE hour < 20), count(*) FILTER (WHERE hour < 21),
+                 count(*) FILTER (WHERE hour < 22), count(*) FILTER (WHERE hour < 23), count(*) FILTER (WHERE hour < 24)]::int[],
            coalesce(array_agg(hours) FILTER (WHERE hours IS NOT NULL), '{}')
     FROM (SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
                  extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,

@@ -9,18 +9,18 @@ DAY_VS_RAW = """
 SELECT count(*) FROM (
     SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, grid_code, path, category,
            count(*)::int AS n, count(*) FILTER (WHERE status IN ('verified', 'closed'))::int AS n_resolved,
-           (SELECT array_agg(coalesce(h.n, 0) ORDER BY k) FROM generate_series(0, 23) k
-            LEFT JOIN (SELECT extract(hour FROM x AT TIME ZONE 'Asia/Shanghai')::int AS hour, count(*)::int AS n
-                       FROM unnest(array_agg(reported_at)) x GROUP BY 1) h ON h.hour = k) AS by_hour,
+           (SELECT array_agg((SELECT count(*) FROM unnest(array_agg(reported_at)) x
+                              WHERE extract(hour FROM x AT TIME ZONE 'Asia/Shanghai') < k)::int ORDER BY k)
+            FROM generate_series(1, 24) k) AS by_hour_cum,
            coalesce(array_agg((extract(epoch FROM resolved_at - reported_at) / 3600)::float8
                               ORDER BY resolved_at - reported_at) FILTER (WHERE resolved_at IS NOT NULL), '{}') AS hours
     FROM shiyu.incident WHERE grid_code IS NOT NULL GROUP BY 1, 2, 3, 4
 ) raw FULL JOIN (
-    SELECT day, grid_code, path, category, n, n_resolved, by_hour,
+    SELECT day, grid_code, path, category, n, n_resolved, by_hour_cum,
            (SELECT coalesce(array_agg(h ORDER BY h), '{}') FROM unnest(resolve_hours) h) AS hours
     FROM shiyu.incident_day
 ) cube USING (day, grid_code, path, category)
-WHERE (raw.n, raw.n_resolved, raw.by_hour, raw.hours) IS DISTINCT FROM (cube.n, cube.n_resolved, cube.by_hour, cube.hours)
+WHERE (raw.n, raw.n_resolved, raw.by_hour_cum, raw.hours) IS DISTINCT FROM (cube.n, cube.n_resolved, cube.by_hour_cum, cube.hours)
 """
 
 

@@ -123,38 +123,52 @@ GRID_COUNTS = _BINNED.replace("{in_view}", _GRIDS_IN_VIEW)
 # The box comes widened by two cell radii, so every cell touching the view is counted whole.
 CELL_COUNTS = _BINNED.replace("{in_view}", "geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)")
 
-# The same bins from the day cube: each day's incidents before, in and after the hour %(hour)s (0-23) holding
-# T's time of day go to the bins day_bins gives them (0: outside the nine weeks, or read from the incidents);
-# the incidents of that hour on the days a boundary falls in are read from shiyu.incident.
+# The same counts from the day cube. Each day's incidents before, in and after the hour %(hour)s (0-23) that
+# holds T's time of day lie in one bin each, which day_bins turns into a mask of the counts it adds to
+# (BIT_*; 0 for none, and for that hour on the days a boundary falls in: those incidents are read from
+# shiyu.incident, one hour each, and masked by their bin). Summing masked counts per grid needs no sort.
+BIT_24H, BIT_BASE_24H, BIT_7D, BIT_BASE_7D, BIT_INSIDE = 1, 2, 4, 8, 16
 GRID_COUNTS_BY_DAY = """
 WITH grids AS (
     SELECT code FROM shiyu.area
     WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
-), cube AS (
-    SELECT grid_code AS unit, day,
-           sum(coalesce(by_hour_cum[%(hour)s], 0)) AS early,
-           sum(by_hour_cum[%(hour)s + 1] - coalesce(by_hour_cum[%(hour)s], 0)) AS split,
-           sum(n - by_hour_cum[%(hour)s + 1]) AS late
-    FROM shiyu.incident_day
-    WHERE day >= %(first_day)s AND day <= %(last_day)s
-      AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
-      AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
-      AND grid_code IN (SELECT code FROM grids)
-    GROUP BY 1, 2
-), binned AS (
-    SELECT c.unit, b.bin, b.n
-    FROM cube c
-    JOIN unnest(%(days)s::date[], %(early_bins)s::int[], %(split_bins)s::int[], %(late_bins)s::int[])
+), parts AS (
+    SELECT c.grid_code AS unit, coalesce(c.by_hour_cum[%(hour)s], 0) AS early,
+           c.by_hour_cum[%(hour)s + 1] - coalesce(c.by_hour_cum[%(hour)s], 0) AS split,
+           c.n - c.by_hour_cum[%(hour)s + 1] AS late, d.early AS e, d.split AS s, d.late AS l
+    FROM shiyu.incident_day c
+    JOIN grids g ON g.code = c.grid_code
+    JOIN unnest(%(days)s::date[], %(early_masks)s::int[], %(split_masks)s::int[], %(late_masks)s::int[])
          AS d(day, early, split, late) ON d.day = c.day
-    CROSS JOIN LATERAL (VALUES (d.early, c.early), (d.split, c.split), (d.late, c.late)) AS b(bin, n)
-    WHERE b.bin > 0 AND b.n > 0
+    WHERE c.day >= %(first_day)s AND c.day <= %(last_day)s
+      AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
+      AND (cardinality(%(categories)s::text[]) = 0 OR c.category = ANY(%(categories)s::text[]))
     UNION ALL
-    SELECT grid_code, width_bucket(reported_at, %(bounds)s::timestamptz[]), 1
+    SELECT r.grid_code, 1, 0, 0, r.mask, 0, 0
     FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
-    JOIN shiyu.incident ON reported_at >= w.start AND reported_at < w.start + interval '1 hour'
-    WHERE grid_code IN (SELECT code FROM grids)
-      AND """ + INCIDENT_FILTERS + """
-),""" + _COUNTED
+    -- OFFSET 0: each hour is one range of the reported_at index; the grids are matched after, by hash
+    CROSS JOIN LATERAL (
+        SELECT grid_code, (%(bin_masks)s::int[])[width_bucket(reported_at, %(bounds)s::timestamptz[]) + 1] AS mask
+        FROM shiyu.incident
+        WHERE reported_at >= w.start AND reported_at < w.start + interval '1 hour'
+          AND """ + INCIDENT_FILTERS + """
+        OFFSET 0
+    ) r
+    JOIN grids g ON g.code = r.grid_code
+), counted AS (
+    SELECT unit,
+           sum(early * (e & 1) + split * (s & 1) + late * (l & 1)) AS n_24h,
+           sum(early * ((e >> 1) & 1) + split * ((s >> 1) & 1) + late * ((l >> 1) & 1)) AS base_24h,
+           sum(early * ((e >> 2) & 1) + split * ((s >> 2) & 1) + late * ((l >> 2) & 1)) AS n_7d,
+           sum(early * ((e >> 3) & 1) + split * ((s >> 3) & 1) + late * ((l >> 3) & 1)) AS base_7d,
+           sum(early * ((e >> 4) & 1) + split * ((s >> 4) & 1) + late * ((l >> 4) & 1)) AS inside
+    FROM parts
+    GROUP BY unit
+)
+SELECT unit, n_24h, base_24h, n_7d, base_7d, NULL::bigint AS examined FROM counted WHERE n_7d >= %(min_count)s
+UNION ALL
+SELECT NULL, 0, 0, 0, 0, count(*) FILTER (WHERE inside > 0) FROM counted
+"""
 
 FIRST_REPORT = "SELECT min(reported_at) AS first FROM shiyu.incident"
 
@@ -202,20 +216,35 @@ def _bin_params(until: datetime, spans: dict[str, int]) -> dict:
             "from_24h": 2 * (BASELINE_WEEKS - spans["24h"]) + 2, "from_7d": 2 * (BASELINE_WEEKS - spans["7d"]) + 1}
 
 
-def day_bins(until: datetime) -> dict:
-    """How GRID_COUNTS_BY_DAY splits each Beijing day of the nine weeks before T into bins.
+def bin_masks(spans: dict[str, int]) -> list[int]:
+    """For each bin of ``bin_bounds`` (0 = outside, … 18 = the last 24 h), the counts it adds to, as BIT_* flags;
+    the same choice _COUNTED makes with its FILTERs."""
+    p = _bin_params(datetime.now(timezone.utc), spans)
+    masks = [0]
+    for b in range(1, p["last_bin"] + 1):
+        mask = BIT_INSIDE
+        mask |= BIT_24H if b == p["last_bin"] else 0
+        mask |= BIT_BASE_24H if p["from_24h"] <= b < p["week_0"] and b % 2 == 0 else 0
+        mask |= BIT_7D if b >= p["week_0"] else 0
+        mask |= BIT_BASE_7D if p["from_7d"] <= b < p["week_0"] else 0
+        masks.append(mask)
+    return masks
 
-    Every bin boundary has T's time of day, so within hour ``hour`` of the day; each day is three parts —
-    before that hour, that hour, after it — and each part lies in one bin (0: outside the nine weeks),
+
+def day_bins(until: datetime, spans: dict[str, int]) -> dict:
+    """How GRID_COUNTS_BY_DAY counts each Beijing day of the nine weeks before T.
+
+    Every bin boundary has T's time of day, so lies within hour ``hour`` of its day; each day is three parts —
+    before that hour, that hour, after it — and each part lies in one bin (masked 0 outside the nine weeks),
     except that hour on a day a boundary falls in, which is read from the incidents (``raw_hours``).
     """
-    bounds = bin_bounds(until)
+    bounds, masks = bin_bounds(until), bin_masks(spans)
     start = bounds[0]
     local = until.astimezone(BEIJING)
     hour = local.hour
 
-    def bin_of(moment: datetime) -> int:
-        return 0 if moment < start or moment >= until else bisect.bisect_right(bounds, moment)
+    def mask_of(moment: datetime) -> int:
+        return 0 if moment < start or moment >= until else masks[bisect.bisect_right(bounds, moment)]
 
     boundary_days = {b.astimezone(BEIJING).date() for b in [*bounds, until]}
     first, last = start.astimezone(BEIJING).date(), local.date()
@@ -224,15 +253,15 @@ def day_bins(until: datetime) -> dict:
         day = first + timedelta(days=k)
         midnight = beijing_midnight(day)
         days.append(day)
-        early.append(bin_of(midnight) if hour > 0 else 0)
-        late.append(bin_of(midnight + (hour + 1) * HOUR) if hour < 23 else 0)
+        early.append(mask_of(midnight) if hour > 0 else 0)
+        late.append(mask_of(midnight + (hour + 1) * HOUR) if hour < 23 else 0)
         if day in boundary_days:
             split.append(0)
             raw.append(midnight + hour * HOUR)
         else:
-            split.append(bin_of(midnight + hour * HOUR))
-    return {"hour": hour, "first_day": first, "last_day": last, "days": days, "early_bins": early,
-            "split_bins": split, "late_bins": late, "raw_hours": raw}
+            split.append(mask_of(midnight + hour * HOUR))
+    return {"hour": hour, "first_day": first, "last_day": last, "days": days, "early_masks": early,
+            "split_masks": split, "late_masks": late, "raw_hours": raw, "bin_masks": masks}
 
 
 def reads_cube(filters: Filters, unit: str) -> bool:
@@ -255,7 +284,7 @@ def _counts(filters: Filters, narrowing: dict, unit: str, until: datetime,
     if unit == "grid":
         box = {"west": west, "south": south, "east": east, "north": north}
         if reads_cube(filters, unit):
-            rows = fetch_all(GRID_COUNTS_BY_DAY, {**params, **box, **day_bins(until)})
+            rows = fetch_all(GRID_COUNTS_BY_DAY, {**params, **box, **day_bins(until, spans)})
         else:
             rows = fetch_all(compose(GRID_COUNTS, unit="grid_code"), {**params, **box})
         return [r for r in rows if r["unit"] is not None], sum(r["examined"] for r in rows if r["unit"] is None)

@@ -89,6 +89,7 @@ SELECT f.* FROM (SELECT DISTINCT day FROM stage_day) d
 CROSS JOIN LATERAL shiyu.incident_day_of(d.day::timestamp AT TIME ZONE 'Asia/Shanghai',
                                          (d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') f
 WHERE (f.day, f.grid_code) IN (SELECT day, grid_code FROM stage_day)
+ORDER BY f.category, f.day
 """
 
 INCIDENTS = PointKind(

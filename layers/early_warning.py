@@ -66,6 +66,7 @@ from geodata.taxonomy import CATEGORIES
 from layers.base import (BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, beijing_midnight,
                          incident_params)
 from layers.hexes import DOMINANT_GRID
+from layers.kpis import cube_categories
 
 ALPHA = 0.001
 MIN_COUNT = 3
@@ -142,7 +143,7 @@ WITH grids AS (
          AS d(day, early, split, late) ON d.day = c.day
     WHERE c.day >= %(first_day)s AND c.day <= %(last_day)s
       AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
-      AND (cardinality(%(categories)s::text[]) = 0 OR c.category = ANY(%(categories)s::text[]))
+      AND c.category = ANY(%(cube_categories)s::text[])
     UNION ALL
     SELECT r.grid_code, 1, 0, 0, r.mask, 0, 0
     FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
@@ -284,7 +285,8 @@ def _counts(filters: Filters, narrowing: dict, unit: str, until: datetime,
     if unit == "grid":
         box = {"west": west, "south": south, "east": east, "north": north}
         if reads_cube(filters, unit):
-            rows = fetch_all(GRID_COUNTS_BY_DAY, {**params, **box, **day_bins(until, spans)})
+            rows = fetch_all(GRID_COUNTS_BY_DAY, {**params, **box, **day_bins(until, spans),
+                                                  "cube_categories": cube_categories(filters)})
         else:
             rows = fetch_all(compose(GRID_COUNTS, unit="grid_code"), {**params, **box})
         return [r for r in rows if r["unit"] is not None], sum(r["examined"] for r in rows if r["unit"] is None)

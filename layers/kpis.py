@@ -70,14 +70,15 @@ _AREAS = """
   AND (%(grids)s::text[] IS NULL OR grid_code = ANY(%(grids)s::text[]))"""
 
 # Whole days from the cube, the part-days at the ends from the incidents (one row each), then the counts and the
-# median of the pooled hours per area. The cube's resolved are CLOSED_STATUSES (0010_incident_day.sql).
+# median of the pooled hours per area. The cube's resolved are CLOSED_STATUSES (0010_incident_day.sql);
+# ``cube_categories`` binds its rows.
 KPIS_BY_DAY = """
 WITH parts AS (
     SELECT path, n, n_resolved, resolve_hours
     FROM shiyu.incident_day
     WHERE day >= %(first_day)s AND (%(end_day)s::date IS NULL OR day < %(end_day)s)
       AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
-      AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))""" + _AREAS + """
+      AND category = ANY(%(cube_categories)s::text[])""" + _AREAS + """
     UNION ALL
     SELECT path, 1, (status = ANY(%(closed)s::text[]))::int,
            CASE WHEN resolved_at IS NULL THEN '{}'::float8[]
@@ -89,11 +90,16 @@ WITH parts AS (
 ), counted AS (
     SELECT subpath(path, 0, %(depth)s)::text AS path, sum(n) AS incidents, sum(n_resolved) AS resolved
     FROM parts GROUP BY 1
-), medians AS (
-    SELECT subpath(path, 0, %(depth)s)::text AS path, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS median_hours
-    FROM parts CROSS JOIN LATERAL unnest(resolve_hours) h GROUP BY 1
+), pooled AS (
+    SELECT subpath(path, 0, %(depth)s)::text AS path, array_agg(h) AS hours
+    FROM parts CROSS JOIN LATERAL unnest(resolve_hours) h
+    GROUP BY 1
 )
-SELECT c.path, c.incidents, c.resolved, m.median_hours FROM counted c LEFT JOIN medians m USING (path)
+-- One array per area sorted on its own: a GROUP BY over every value would sort them all by area first (at 10M,
+-- 1.4M values spilled to disk: 1.0 s against 0.35 s).
+SELECT c.path, c.incidents, c.resolved,
+       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM unnest(p.hours) v) AS median_hours
+FROM counted c LEFT JOIN pooled p USING (path)
 """
 
 # Spelled as HEADLINE_OPEN (layers/panels.py) spells it, so the partial index of open incidents answers it.
@@ -120,6 +126,11 @@ def day_split(since: datetime, until: datetime | None) -> dict:
             "tail_start": beijing_midnight(end_day)}
 
 
+def cube_categories(filters: Filters) -> list[str]:
+    """The day cube's rows to read: the categories asked for, or its row of every category together ('')."""
+    return list(filters.categories) or [""]
+
+
 def reads_cube(filters: Filters) -> bool:
     """Whether the day cube answers these filters: it keeps no severity or status."""
     return not filters.severities and not filters.statuses
@@ -129,7 +140,8 @@ def _kpi_rows(params: dict, filters: Filters) -> list[dict]:
     """incidents, resolved, overdue and median_hours per path at ``params['depth']``."""
     if not reads_cube(filters):
         return fetch_all(KPIS_BY_PATH, params)
-    rows = fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"])})
+    rows = fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"]),
+                                   "cube_categories": cube_categories(filters)})
     overdue = {r["path"]: r["overdue"] for r in fetch_all(OVERDUE_BY_PATH, params)}
     for row in rows:
         row["overdue"] = overdue.get(row["path"], 0)

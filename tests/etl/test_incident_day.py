@@ -55,3 +55,13 @@ def test_a_batch_rolled_back_leaves_the_day_cube_as_it_was(sample_db, conn, tmp_
     after = conn.execute("SELECT md5(string_agg(d::text, '|' ORDER BY day, grid_code, category)) FROM shiyu.incident_day d").fetchone()
     assert after == before
     assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0
+
+
+def test_a_batch_re_run_unchanged_rewrites_no_row_of_the_day_cube(sample_db, conn, tmp_path):
+    from tests.conftest import SAMPLES
+
+    rows = "SELECT xmin::text, category, day, grid_code FROM shiyu.incident_day ORDER BY 2, 3, 4"
+    before = conn.execute(rows).fetchall()
+    summary = load_incidents(SAMPLES / "sample_incidents.csv", source="sample", reject_file=tmp_path / "r.csv")
+    assert summary.unchanged > 0 and (summary.loaded, summary.updated) == (0, 0)
+    assert conn.execute(rows).fetchall() == before

@@ -133,6 +133,7 @@ GRID_COUNTS_BY_DAY = """
 WITH grids AS (
     SELECT code FROM shiyu.area
     WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
+      AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
 ), parts AS (
     SELECT c.grid_code AS unit, coalesce(c.by_hour_cum[%(hour)s], 0) AS early,
            c.by_hour_cum[%(hour)s + 1] - coalesce(c.by_hour_cum[%(hour)s], 0) AS split,

@@ -42,7 +42,8 @@ from datetime import datetime, timedelta
 from geodata.db import fetch_all
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
-from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight, incident_params
+from layers.base import (BEIJING, DUE_AFTER_SINCE, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight,
+                         incident_params)
 from layers.coverage import shares_by_path
 
 DEFAULT_DAYS = 30
@@ -79,6 +80,11 @@ WITH parts AS (
     WHERE day >= %(first_day)s AND (%(end_day)s::date IS NULL OR day < %(end_day)s)
       AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
       AND category = ANY(%(cube_categories)s::text[])""" + _AREAS + """
+      -- the same areas' grids again, found through the area table, so a street reads its grids' rows by index
+      AND grid_code IN (SELECT a.code FROM shiyu.area a WHERE a.tier = 'grid'
+                        AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
+                        AND (%(paths)s::ltree[] IS NULL OR a.path <@ %(paths)s::ltree[])
+                        AND (%(grids)s::text[] IS NULL OR a.code = ANY(%(grids)s::text[])))
     UNION ALL
     SELECT path, 1, (status = ANY(%(closed)s::text[]))::int,
            CASE WHEN resolved_at IS NULL THEN '{}'::float8[]
@@ -106,7 +112,8 @@ FROM counted c LEFT JOIN pooled p USING (path)
 OVERDUE_BY_PATH = """
 SELECT subpath(path, 0, %(depth)s)::text AS path, count(*) AS overdue
 FROM shiyu.incident
-WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s AND """ + INCIDENT_FILTERS + _AREAS + """
+WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s AND """ + DUE_AFTER_SINCE + """
+  AND """ + INCIDENT_FILTERS + _AREAS + """
 GROUP BY 1
 """
 

@@ -7,7 +7,7 @@ import pytest
 
 from geodata import db
 from geodata.scope import Scope
-from layers import early_warning
+from layers import early_warning, warning_bins
 from layers.base import BEIJING, Filters, incident_params
 from tests.layers.tiers import CITY
 
@@ -58,11 +58,11 @@ def test_the_layer_under_row_security_flags_the_same_both_ways(city, monkeypatch
 
 def test_day_bins_split_each_day_around_the_hour_of_t():
     until = datetime(2026, 6, 15, 12, 30, tzinfo=BEIJING)  # a Monday
-    bins = early_warning.day_bins(until, {"24h": 8, "7d": 8})
+    bins = warning_bins.day_bins(until, {"24h": 8, "7d": 8})
     masks = bins["bin_masks"]
     assert bins["hour"] == 12 and len(bins["days"]) == 64 and len(bins["raw_hours"]) == 19
     assert bins["raw_hours"][-1] == datetime(2026, 6, 15, 12, tzinfo=BEIJING)
     assert (bins["early_masks"][0], bins["late_masks"][0]) == (0, masks[1])  # T - 9 weeks is in the first day's hour 12
     assert (bins["early_masks"][-1], bins["late_masks"][-1]) == (masks[18], 0)  # the last 24 h, then past T
     assert bins["split_masks"][-2] == 0 and bins["split_masks"][-3] == masks[17]  # T - 24 h is a boundary, the day before not
-    assert masks[18] == early_warning.BIT_INSIDE | early_warning.BIT_24H | early_warning.BIT_7D
+    assert masks[18] == warning_bins.BIT_INSIDE | warning_bins.BIT_24H | warning_bins.BIT_7D

@@ -10,7 +10,7 @@
 --                    layers/kpis.py computes them: a median of them pooled over rows is the incidents' median,
 --                    exactly (tests compare it with the raw one)
 -- Incidents in no grid have no path and are left out: no KPI or grid warning counts them.
--- The incident loader recomputes the rows of every (day, grid) a batch touches, old versions and new, in the
+-- The incident loader recomputes the rows of every (day, grid) a batch changes, old versions and new, in the
 -- batch's transaction (etl/staging.py), from incident_day_of below: the one definition of a row.
 CREATE TABLE shiyu.incident_day (
     day            date NOT NULL,
@@ -25,7 +25,7 @@ CREATE TABLE shiyu.incident_day (
 );
 -- Reads take one category (mostly '') over a span of days, and find it in one run of the table when it was
 -- written in that order (the backfill and each load write it so): at 10M incidents the 30 days without a
--- category filter take 60-90 ms so, 500 ms with the categories interleaved. Reads narrowed to a street's or a
+-- category filter take 60-90 ms in that order, 500 ms with the categories interleaved. Reads narrowed to a street's or a
 -- community's grids, and the loader's deletes, go by grid.
 CREATE INDEX incident_day_grid_idx ON shiyu.incident_day (grid_code, day, category);
 

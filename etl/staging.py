@@ -70,6 +70,42 @@ ON CONFLICT (h3_r9, h3_r8, h3_r7, category, district) DO UPDATE SET n = c.n + EX
 """
 DROP_EMPTY_CELLS = "DELETE FROM shiyu.incident_cell WHERE n = 0"
 
+# The day cube (0010_incident_day.sql) is recomputed, not patched, for every (Beijing day, grid) a batch
+# changes: where the old versions of its changed rows were and where their new versions are. Its medians'
+# arrays cannot be patched by deltas, and a recount cannot drift. A changed or new row carries the batch's id
+# after the upsert (unchanged ones keep theirs), so a batch re-run unchanged recomputes nothing.
+STAGE_DAY_OLD = """
+CREATE TEMP TABLE stage_day_old (external_id text, day date, grid_code text) ON COMMIT DROP;
+CREATE TEMP TABLE stage_day_touched (day date, grid_code text) ON COMMIT DROP
+"""
+DAY_OLD = """
+INSERT INTO stage_day_old
+SELECT i.external_id, (i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.grid_code
+FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
+WHERE i.grid_code IS NOT NULL
+"""
+DAY_CHANGED = """
+INSERT INTO stage_day_touched
+SELECT o.day, o.grid_code
+FROM stage_day_old o JOIN shiyu.incident i ON i.source = %(source)s AND i.external_id = o.external_id
+WHERE i.batch_id = %(batch_id)s
+UNION ALL
+SELECT (i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.grid_code
+FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
+WHERE i.batch_id = %(batch_id)s AND i.grid_code IS NOT NULL
+"""
+REFRESH_DAYS = """
+CREATE TEMP TABLE stage_day ON COMMIT DROP AS SELECT DISTINCT day, grid_code FROM stage_day_touched;
+ANALYZE stage_day;
+DELETE FROM shiyu.incident_day c USING stage_day t WHERE c.day = t.day AND c.grid_code = t.grid_code;
+INSERT INTO shiyu.incident_day
+SELECT f.* FROM (SELECT DISTINCT day FROM stage_day) d
+CROSS JOIN LATERAL shiyu.incident_day_of(d.day::timestamp AT TIME ZONE 'Asia/Shanghai',
+                                         (d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') f
+WHERE (f.day, f.grid_code) IN (SELECT day, grid_code FROM stage_day)
+ORDER BY f.category, f.day
+"""
+
 INCIDENTS = PointKind(
     kind="incidents", table="incident", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
     stage_columns=("row_no", "external_id", "category", "severity", "status", "reported_at", "resolved_at", "due_at",
@@ -114,8 +150,9 @@ WITH up AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """,
-    before_upsert=(STAGE_WEEK_DELTA, WEEK_DELTA_OLD),
-    after_upsert=(WEEK_DELTA_NEW, APPLY_WEEK_DELTA, DROP_EMPTY_WEEKS, APPLY_CELL_DELTA, DROP_EMPTY_CELLS))
+    before_upsert=(STAGE_WEEK_DELTA, WEEK_DELTA_OLD, STAGE_DAY_OLD, DAY_OLD),
+    after_upsert=(WEEK_DELTA_NEW, APPLY_WEEK_DELTA, DROP_EMPTY_WEEKS, APPLY_CELL_DELTA, DROP_EMPTY_CELLS,
+                  DAY_CHANGED, REFRESH_DAYS))
 
 FACILITIES = PointKind(
     kind="facilities", table="facility", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",

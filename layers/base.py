@@ -101,6 +101,10 @@ def pixel_degrees(zoom: float) -> float:
 # Overdue (超期): not yet verified or closed, and past the due time its category's SLA set, at %(now)s.
 # Bind ``closed`` to ``CLOSED_STATUSES``.
 OVERDUE = "(status <> ALL(%(closed)s::text[]) AND due_at < %(now)s)"
+# A due time follows its report (reported_at plus the category's SLA hours, etl/incidents.py), so an incident
+# reported in a window that starts at %(since)s falls due after it: a range the open-incident index (0009),
+# ordered by due_at, can start from, instead of every open incident since the first.
+DUE_AFTER_SINCE = "(%(since)s::timestamptz IS NULL OR due_at >= %(since)s)"
 
 # Simplified by about a pixel at the zoom, as the areas layer draws them.
 AREA_SHAPES = """

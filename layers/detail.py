@@ -32,7 +32,7 @@ from geodata.h3cells import RESOLUTIONS, cells_to_lonlat
 from geodata.pii import reporter
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES, STATUSES, TIERS
-from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, BBox, Filters, incident_params, view_path
+from layers.base import BEIJING, DUE_AFTER_SINCE, INCIDENT_FILTERS, OVERDUE, BBox, Filters, incident_params, view_path
 from layers.hotspots import analyse
 from layers.kpis import area_kpis, kpi_window
 
@@ -79,12 +79,13 @@ SELECT source, external_id, reported_at, due_at, category, severity, status, gri
        (SELECT g.name FROM shiyu.area g WHERE g.code = i.grid_code) AS grid_name,
        pii ->> 'reporter_name' AS reporter_name, pii ->> 'reporter_phone' AS reporter_phone
 FROM shiyu.incident i
-WHERE """ + OVERDUE + """ AND """ + INCIDENT_FILTERS + """
+WHERE """ + OVERDUE + """ AND """ + DUE_AFTER_SINCE + """ AND """ + INCIDENT_FILTERS + """
 ORDER BY due_at, source, external_id
 LIMIT %(limit)s
 """
 
-OVERDUE_COUNT = "SELECT count(*) AS n FROM shiyu.incident WHERE " + OVERDUE + " AND " + INCIDENT_FILTERS
+OVERDUE_COUNT = ("SELECT count(*) AS n FROM shiyu.incident WHERE " + OVERDUE + " AND " + DUE_AFTER_SINCE
+                 + " AND " + INCIDENT_FILTERS)
 
 # One pass gives the total, both breakdowns and the trend; grouped by the Beijing day in SQL so the
 # answer does not depend on the session's time zone.

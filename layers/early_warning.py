@@ -37,15 +37,21 @@ highest ratio: with daily baselines well under one incident, ratios of 20 or
 more are common for three incidents, while 30 against 5 is far rarer.
 At most ``MAX_FEATURES`` are sent.
 
-The counts are one grouped query over the nine weeks before T, found through
-the ``reported_at`` index and narrowed to the view and scope; the categories
-are a second query on the flagged units' last seven days only.
+The counts are one grouped query over the nine weeks before T, narrowed to
+the view and scope; the categories are a second query on the flagged units'
+last seven days only. Per grid, without a severity or status filter (which
+it does not keep), the day cube ``shiyu.incident_day`` answers it: a day
+inside one span counts whole; a day a span boundary falls in (every boundary
+has T's time of day) is split by its counts by hour, and only the hour
+holding the boundary is read from the incidents, through the ``reported_at``
+index (``layers/warning_bins.py``). Cells, and severity or status filters, read the
+incidents of the nine weeks.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import h3
 import numpy as np
@@ -58,55 +64,21 @@ from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, incident_params
 from layers.hexes import DOMINANT_GRID
+from layers.kpis import cube_categories
+from layers.warning_bins import (BASELINE_WEEKS, CELL_COUNTS, DAY, GRID_COUNTS, GRID_COUNTS_BY_DAY, WEEK, bin_params,
+                                 day_bins)
 
 ALPHA = 0.001
 MIN_COUNT = 3
-BASELINE_WEEKS = 8
 ZERO_PRIOR = 0.5 / BASELINE_WEEKS
 MAX_FEATURES = 2000
 TOP_CATEGORIES = 3
 UNITS = ("grid", "cell")
 WINDOWS = ("24h", "7d")
-WEEK = timedelta(weeks=1)
-DAY = timedelta(days=1)
 
 # Okabe–Ito vermillion and blue: apart under every common colour-vision deficiency.
 COLOURS = {"24h": "#D55E00", "7d": "#0072B2"}
 LABELS = {"24h": "24 h", "7d": "7 d"}
-
-# Every incident of the nine weeks before T falls in one of 18 bins: for week
-# k = 8 … 0 before T (0 the current week), bin 2(8-k)+1 holds its first six days
-# and bin 2(8-k)+2 its last 24 hours. width_bucket against instants computed in
-# Python is twice as fast per row as date arithmetic, and independent of the
-# session's time zone.
-_BINNED = """
-WITH binned AS (
-    SELECT {unit} AS unit, width_bucket(reported_at, %(bounds)s::timestamptz[]) AS bin
-    FROM shiyu.incident
-    WHERE {unit} IS NOT NULL
-      AND """ + INCIDENT_FILTERS + """
-      AND {in_view}
-), counted AS (
-    SELECT unit,
-           count(*) FILTER (WHERE bin = %(last_bin)s) AS n_24h,
-           count(*) FILTER (WHERE bin >= %(from_24h)s AND bin < %(week_0)s AND mod(bin, 2) = 0) AS base_24h,
-           count(*) FILTER (WHERE bin >= %(week_0)s) AS n_7d,
-           count(*) FILTER (WHERE bin >= %(from_7d)s AND bin < %(week_0)s) AS base_7d
-    FROM binned
-    GROUP BY unit
-)
--- Only units with MIN_COUNT in the last week can be flagged; one more row (unit NULL) counts the units examined.
-SELECT unit, n_24h, base_24h, n_7d, base_7d, NULL::bigint AS examined FROM counted WHERE n_7d >= %(min_count)s
-UNION ALL
-SELECT NULL, 0, 0, 0, 0, count(*) FROM counted
-"""
-
-# A grid is in view when its boundary is; its incidents are counted whole even outside the box.
-GRID_COUNTS = _BINNED.replace("{in_view}", """grid_code IN (
-        SELECT code FROM shiyu.area
-        WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))""")
-# The box comes widened by two cell radii, so every cell touching the view is counted whole.
-CELL_COUNTS = _BINNED.replace("{in_view}", "geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)")
 
 FIRST_REPORT = "SELECT min(reported_at) AS first FROM shiyu.incident"
 
@@ -142,16 +114,9 @@ def upper_bounds(baseline_mean: np.ndarray) -> np.ndarray:
     return poisson.ppf(1 - ALPHA, np.maximum(baseline_mean, ZERO_PRIOR)).astype(int)
 
 
-def bin_bounds(until: datetime) -> list[datetime]:
-    """Ascending: for each week k = 8 … 0 before T, the start of the week and the start of its last 24 hours."""
-    return [until - k * WEEK - span for k in range(BASELINE_WEEKS, -1, -1) for span in (WEEK, DAY)]
-
-
-def _bin_params(until: datetime, spans: dict[str, int]) -> dict:
-    """The bins of ``_BINNED`` that make each window's count and baseline (spans k = 1 … K of each)."""
-    week_0 = 2 * BASELINE_WEEKS + 1
-    return {"bounds": bin_bounds(until), "week_0": week_0, "last_bin": week_0 + 1,
-            "from_24h": 2 * (BASELINE_WEEKS - spans["24h"]) + 2, "from_7d": 2 * (BASELINE_WEEKS - spans["7d"]) + 1}
+def reads_cube(filters: Filters, unit: str) -> bool:
+    """Whether the day cube answers: per grid, with no severity or status filter (it keeps neither)."""
+    return unit == "grid" and not filters.severities and not filters.statuses
 
 
 def _padding_deg(res: int, latitude: float) -> float:
@@ -165,10 +130,14 @@ def _counts(filters: Filters, narrowing: dict, unit: str, until: datetime,
     """The counts of the units in view that could be flagged, and how many units had incidents at all."""
     west, south, east, north = filters.bbox
     params = {**narrowing, "since": until - (BASELINE_WEEKS + 1) * WEEK, "until": until,
-              **_bin_params(until, spans), "min_count": MIN_COUNT}
+              **bin_params(until, spans), "min_count": MIN_COUNT}
     if unit == "grid":
-        rows = fetch_all(compose(GRID_COUNTS, unit="grid_code"),
-                         {**params, "west": west, "south": south, "east": east, "north": north})
+        box = {"west": west, "south": south, "east": east, "north": north}
+        if reads_cube(filters, unit):
+            rows = fetch_all(GRID_COUNTS_BY_DAY, {**params, **box, **day_bins(until, spans),
+                                                  "cube_categories": cube_categories(filters)})
+        else:
+            rows = fetch_all(compose(GRID_COUNTS, unit="grid_code"), {**params, **box})
         return [r for r in rows if r["unit"] is not None], sum(r["examined"] for r in rows if r["unit"] is None)
     pad = _padding_deg(filters.res, max(abs(south), abs(north)))
     rows = fetch_all(compose(CELL_COUNTS, unit=f"h3_r{filters.res}"), {

@@ -19,6 +19,7 @@ import pytest
 from shapely.geometry import box
 
 from etl.load import load_areas, load_incidents
+from tests.etl.test_incident_day import DAY_VS_RAW
 from tests.helpers import ROOT, shiyu
 
 BIG_ROWS = 300_000
@@ -104,6 +105,7 @@ def test_loader_killed_mid_copy_leaves_earlier_batch_and_nothing_of_its_own(city
     assert conn.execute("SELECT count(*) FROM shiyu.load_batch WHERE source = 'big'").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM shiyu.incident").fetchone()[0] == 20
     assert conn.execute(INCIDENT_INDEXES).fetchall() == indexes
+    assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0  # the day cube holds the first batch and nothing else
 
     again = shiyu("load", "incidents", str(big), "--json", timeout=60)
 
@@ -116,3 +118,5 @@ def test_loader_killed_mid_copy_leaves_earlier_batch_and_nothing_of_its_own(city
     assert conn.execute("SELECT count(*) FROM shiyu.incident WHERE source = 'big' AND grid_code = 'G001'").fetchone()[0] == BIG_ROWS
     assert conn.execute("SELECT loaded_count FROM shiyu.load_batch WHERE source = 'big'").fetchall() == [(BIG_ROWS,)]
     assert conn.execute(INCIDENT_INDEXES).fetchall() == indexes  # the bulk path rebuilt every index it dropped
+    assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0
+    assert conn.execute("SELECT sum(n) FROM shiyu.incident_day WHERE category = ''").fetchone()[0] == BIG_ROWS + 20

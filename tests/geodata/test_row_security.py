@@ -17,7 +17,7 @@ from tests.helpers import write_csv
 from tests.layers.tiers import load_city
 
 PLACED = ("incident", "area", "facility", "patrol_ping")
-CUBES = ("incident_week", "incident_cell", "area_cell", "area_cell_count", "patrol_cell_day")
+CUBES = ("incident_week", "incident_cell", "incident_day", "area_cell", "area_cell_count", "patrol_cell_day")
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,13 @@ def test_district_cubes_hold_only_that_district_and_finer_scopes_read_none(app, 
         assert _as(app, "C.C1", f"SELECT sum(n) FROM shiyu.{cube}") == [(_owner_count(conn, "incident", "path <@ 'C.C1'"),)]
         assert _as(app, "C.C1.C11", f"SELECT count(*) FROM shiyu.{cube}") == [(0,)]
         assert _as(app, "C", f"SELECT count(*) FROM shiyu.{cube}") == [(0,)]
+
+
+@pytest.mark.parametrize("scope", ("C.C1", "C.C2.C21", "C.C1.C12.C121.C1212"))
+def test_the_day_cube_reads_as_the_incidents_of_any_scope_do(app, conn, scope):
+    inside = _owner_count(conn, "incident", "path <@ %s", (scope,))
+    assert inside > 0
+    assert _as(app, scope, "SELECT sum(n), bool_and(path <@ %s) FROM shiyu.incident_day WHERE category = ''", (scope,)) == [(inside, True)]
 
 
 def test_cell_tables_hold_only_the_cells_of_grids_in_scope(app, conn):

@@ -1,0 +1,169 @@
+"""The nine weeks before T in 18 bins, and the queries that count each unit's incidents per bin.
+
+``layers/early_warning.py`` defines the windows and what is flagged; this
+module counts. For week k = 8 … 0 before T (0 the current week), bin
+2(8-k)+1 holds its first six days and bin 2(8-k)+2 its last 24 hours
+(``bin_bounds``). ``GRID_COUNTS`` and ``CELL_COUNTS`` read the incidents;
+``GRID_COUNTS_BY_DAY`` reads the day cube ``shiyu.incident_day`` and, of the
+incidents, only the hour holding each bin boundary (``day_bins``). Both end
+in the same columns: per unit the count and baseline sum of each window, and
+one row (unit NULL) with the number of units that had incidents.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import datetime, timedelta, timezone
+
+from layers.base import BEIJING, INCIDENT_FILTERS, beijing_midnight
+
+BASELINE_WEEKS = 8
+WEEK = timedelta(weeks=1)
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+# Every incident of the nine weeks before T falls in one of the 18 bins. width_bucket against instants computed in
+# Python is twice as fast per row as date arithmetic, and independent of the
+# session's time zone.
+_COUNTED = """
+counted AS (
+    SELECT unit,
+           sum(n) FILTER (WHERE bin = %(last_bin)s) AS n_24h,
+           sum(n) FILTER (WHERE bin >= %(from_24h)s AND bin < %(week_0)s AND mod(bin, 2) = 0) AS base_24h,
+           sum(n) FILTER (WHERE bin >= %(week_0)s) AS n_7d,
+           sum(n) FILTER (WHERE bin >= %(from_7d)s AND bin < %(week_0)s) AS base_7d
+    FROM binned
+    GROUP BY unit
+)
+-- Only units with MIN_COUNT in the last week can be flagged; one more row (unit NULL) counts the units examined.
+SELECT unit, coalesce(n_24h, 0) AS n_24h, coalesce(base_24h, 0) AS base_24h, coalesce(n_7d, 0) AS n_7d,
+       coalesce(base_7d, 0) AS base_7d, NULL::bigint AS examined
+FROM counted WHERE n_7d >= %(min_count)s
+UNION ALL
+SELECT NULL, 0, 0, 0, 0, count(*) FROM counted
+"""
+
+_BINNED = """
+WITH binned AS (
+    SELECT {unit} AS unit, width_bucket(reported_at, %(bounds)s::timestamptz[]) AS bin, 1 AS n
+    FROM shiyu.incident
+    WHERE {unit} IS NOT NULL
+      AND """ + INCIDENT_FILTERS + """
+      AND {in_view}
+),""" + _COUNTED
+
+# A grid is in view when its boundary is; its incidents are counted whole even outside the box.
+_GRIDS_IN_VIEW = """grid_code IN (
+        SELECT code FROM shiyu.area
+        WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))"""
+GRID_COUNTS = _BINNED.replace("{in_view}", _GRIDS_IN_VIEW)
+# The box comes widened by two cell radii, so every cell touching the view is counted whole.
+CELL_COUNTS = _BINNED.replace("{in_view}", "geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)")
+
+# The same counts from the day cube. Each day's incidents before, in and after the hour %(hour)s (0-23) that
+# holds T's time of day lie in one bin each, which day_bins turns into a mask of the counts it adds to
+# (BIT_*; 0 for none, and for that hour on the days a boundary falls in: those incidents are read from
+# shiyu.incident, one hour each, and masked by their bin). Summing masked counts per grid needs no sort.
+BIT_24H, BIT_BASE_24H, BIT_7D, BIT_BASE_7D, BIT_INSIDE = 1, 2, 4, 8, 16
+GRID_COUNTS_BY_DAY = """
+WITH grids AS (
+    SELECT code FROM shiyu.area
+    WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
+      AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+), parts AS (
+    SELECT c.grid_code AS unit, coalesce(c.by_hour_cum[%(hour)s], 0) AS early,
+           c.by_hour_cum[%(hour)s + 1] - coalesce(c.by_hour_cum[%(hour)s], 0) AS split,
+           c.n - c.by_hour_cum[%(hour)s + 1] AS late, d.early AS e, d.split AS s, d.late AS l
+    FROM shiyu.incident_day c
+    JOIN grids g ON g.code = c.grid_code
+    JOIN unnest(%(days)s::date[], %(early_masks)s::int[], %(split_masks)s::int[], %(late_masks)s::int[])
+         AS d(day, early, split, late) ON d.day = c.day
+    WHERE c.day >= %(first_day)s AND c.day <= %(last_day)s
+      AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
+      AND c.category = ANY(%(cube_categories)s::text[])
+    UNION ALL
+    SELECT r.grid_code, 1, 0, 0, r.mask, 0, 0
+    FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
+    -- OFFSET 0: each hour is one range of the reported_at index; the grids are matched after, by hash
+    CROSS JOIN LATERAL (
+        SELECT grid_code, (%(bin_masks)s::int[])[width_bucket(reported_at, %(bounds)s::timestamptz[]) + 1] AS mask
+        FROM shiyu.incident
+        WHERE reported_at >= w.start AND reported_at < w.start + interval '1 hour'
+          AND """ + INCIDENT_FILTERS + """
+        OFFSET 0
+    ) r
+    JOIN grids g ON g.code = r.grid_code
+), counted AS (
+    SELECT unit,
+           sum(early * (e & 1) + split * (s & 1) + late * (l & 1)) AS n_24h,
+           sum(early * ((e >> 1) & 1) + split * ((s >> 1) & 1) + late * ((l >> 1) & 1)) AS base_24h,
+           sum(early * ((e >> 2) & 1) + split * ((s >> 2) & 1) + late * ((l >> 2) & 1)) AS n_7d,
+           sum(early * ((e >> 3) & 1) + split * ((s >> 3) & 1) + late * ((l >> 3) & 1)) AS base_7d,
+           sum(early * ((e >> 4) & 1) + split * ((s >> 4) & 1) + late * ((l >> 4) & 1)) AS inside
+    FROM parts
+    GROUP BY unit
+)
+SELECT unit, n_24h, base_24h, n_7d, base_7d, NULL::bigint AS examined FROM counted WHERE n_7d >= %(min_count)s
+UNION ALL
+SELECT NULL, 0, 0, 0, 0, count(*) FILTER (WHERE inside > 0) FROM counted
+"""
+
+
+def bin_bounds(until: datetime) -> list[datetime]:
+    """Ascending: for each week k = 8 … 0 before T, the start of the week and the start of its last 24 hours."""
+    return [until - k * WEEK - span for k in range(BASELINE_WEEKS, -1, -1) for span in (WEEK, DAY)]
+
+
+def bin_params(until: datetime, spans: dict[str, int]) -> dict:
+    """The bins of ``_BINNED`` that make each window's count and baseline (spans k = 1 … K of each)."""
+    week_0 = 2 * BASELINE_WEEKS + 1
+    return {"bounds": bin_bounds(until), "week_0": week_0, "last_bin": week_0 + 1,
+            "from_24h": 2 * (BASELINE_WEEKS - spans["24h"]) + 2, "from_7d": 2 * (BASELINE_WEEKS - spans["7d"]) + 1}
+
+
+def bin_masks(spans: dict[str, int]) -> list[int]:
+    """For each bin of ``bin_bounds`` (0 = outside, … 18 = the last 24 h), the counts it adds to, as BIT_* flags;
+    the same choice _COUNTED makes with its FILTERs."""
+    p = bin_params(datetime.now(timezone.utc), spans)
+    masks = [0]
+    for b in range(1, p["last_bin"] + 1):
+        mask = BIT_INSIDE
+        mask |= BIT_24H if b == p["last_bin"] else 0
+        mask |= BIT_BASE_24H if p["from_24h"] <= b < p["week_0"] and b % 2 == 0 else 0
+        mask |= BIT_7D if b >= p["week_0"] else 0
+        mask |= BIT_BASE_7D if p["from_7d"] <= b < p["week_0"] else 0
+        masks.append(mask)
+    return masks
+
+
+def day_bins(until: datetime, spans: dict[str, int]) -> dict:
+    """How GRID_COUNTS_BY_DAY counts each Beijing day of the nine weeks before T.
+
+    Every bin boundary has T's time of day, so lies within hour ``hour`` of its day; each day is three parts —
+    before that hour, that hour, after it — and each part lies in one bin (masked 0 outside the nine weeks),
+    except that hour on a day a boundary falls in, which is read from the incidents (``raw_hours``).
+    """
+    bounds, masks = bin_bounds(until), bin_masks(spans)
+    start = bounds[0]
+    local = until.astimezone(BEIJING)
+    hour = local.hour
+
+    def mask_of(moment: datetime) -> int:
+        return 0 if moment < start or moment >= until else masks[bisect.bisect_right(bounds, moment)]
+
+    boundary_days = {b.astimezone(BEIJING).date() for b in [*bounds, until]}
+    first, last = start.astimezone(BEIJING).date(), local.date()
+    days, early, split, late, raw = [], [], [], [], []
+    for k in range((last - first).days + 1):
+        day = first + timedelta(days=k)
+        midnight = beijing_midnight(day)
+        days.append(day)
+        early.append(mask_of(midnight) if hour > 0 else 0)
+        late.append(mask_of(midnight + (hour + 1) * HOUR) if hour < 23 else 0)
+        if day in boundary_days:
+            split.append(0)
+            raw.append(midnight + hour * HOUR)
+        else:
+            split.append(mask_of(midnight + hour * HOUR))
+    return {"hour": hour, "first_day": first, "last_day": last, "days": days, "early_masks": early,
+            "split_masks": split, "late_masks": late, "raw_hours": raw, "bin_masks": masks}

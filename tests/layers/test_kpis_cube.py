@@ -1,0 +1,106 @@
+"""Area KPIs read from the day cube plus the part-days at the window's ends equal those read from the incidents."""
+
+from datetime import datetime, time, timedelta
+
+import pytest
+
+from geodata import db
+from geodata.scope import Scope
+from layers import kpis
+from layers import areas
+from layers.base import BEIJING, Filters
+from layers.detail import area_detail
+from tests.layers.tiers import CITY
+
+
+def _raw(monkeypatch):
+    monkeypatch.setattr(kpis, "reads_cube", lambda filters: False)
+
+
+def _windows(now: datetime) -> dict[str, dict]:
+    midnight = datetime.combine(now.date(), time(0), BEIJING)
+    return {
+        "default": {},
+        "until mid-day": {"until": now - timedelta(days=3, hours=5, minutes=7)},
+        "whole days": {"since": midnight - timedelta(days=12), "until": midnight - timedelta(days=2)},
+        "since only": {"since": now - timedelta(days=9, minutes=13)},
+        "inside a day": {"since": midnight - timedelta(days=4, hours=-3), "until": midnight - timedelta(days=4, hours=-9)},
+        "across one midnight": {"since": midnight - timedelta(hours=30), "until": midnight - timedelta(hours=20)},
+    }
+
+
+CASES = (
+    ("city", Scope.everything(), {}),
+    ("district", Scope.everything(), {"categories": ("dispute", "fire_safety")}),
+    ("street", Scope("C.C2"), {}),
+    ("community", Scope.everything(), {"area_code": "C12"}),
+    ("grid", Scope.everything(), {}),
+    ("grid", Scope("C.C1.C11"), {"categories": ("traffic_safety",)}),
+)
+
+
+def _kpis(filters, scope, now):
+    """The areas layer's KPIs of the areas in view, at a fixed now (the layer itself takes the clock's)."""
+    rows, _ = areas._in_view(filters, scope)
+    return kpis.area_kpis(rows, filters, scope, now)
+
+
+@pytest.mark.parametrize("window", ["default", "until mid-day", "whole days", "since only", "inside a day",
+                                    "across one midnight"])
+def test_cube_and_incidents_give_the_same_kpis(city, monkeypatch, window):
+    _, _, now = city
+    for tier, scope, extra in CASES:
+        filters = Filters(bbox=CITY, zoom=10, tier=tier, **_windows(now)[window], **extra)
+        assert kpis.reads_cube(filters)
+        cubed = _kpis(filters, scope, now)
+        with monkeypatch.context() as m:
+            _raw(m)
+            raw = _kpis(filters, scope, now)
+        assert cubed == raw, (window, tier, scope, extra)
+        if window == "default":
+            assert sum(k["incidents"] for k in cubed.values()) > 0 and any(k["median_hours"] for k in cubed.values())
+
+
+def test_the_medians_are_the_same_floats_both_ways(city, monkeypatch):
+    """Not only after rounding: the cube pools the very values percentile_cont sorts in the raw query."""
+    _, _, now = city
+    filters = Filters(until=now - timedelta(hours=7, minutes=3))
+    params = {**kpis.incident_params(kpis.kpi_window(filters, now), Scope.everything()), "grids": None,
+              "closed": ["verified", "closed"], "now": now, "depth": 2, "paths": None}
+    cubed = kpis._kpi_rows(params, filters)
+    with monkeypatch.context() as m:
+        _raw(m)
+        raw = kpis._kpi_rows(params, filters)
+    as_dict = lambda rows: {r["path"]: (int(r["incidents"]), int(r["resolved"]), int(r["overdue"]), r["median_hours"])
+                            for r in rows}
+    assert as_dict(cubed) == as_dict(raw) and len(raw) == 2 and all(r["median_hours"] for r in raw)
+
+
+def test_severity_or_status_filters_read_the_incidents():
+    assert kpis.reads_cube(Filters(categories=("dispute",)))
+    assert not kpis.reads_cube(Filters(severities=(2,)))
+    assert not kpis.reads_cube(Filters(statuses=("closed",)))
+
+
+def test_day_split_keeps_whole_days_for_the_cube():
+    at = lambda d, h=0, m=0: datetime(2026, 11, d, h, m, tzinfo=BEIJING)
+    assert kpis.day_split(at(1), at(5)) == {"first_day": at(1).date(), "end_day": at(5).date(),
+                                            "head_end": at(1), "tail_start": at(5)}
+    split = kpis.day_split(at(1, 9, 30), at(5, 9, 30))
+    assert (split["first_day"], split["end_day"], split["head_end"], split["tail_start"]) == (
+        at(2).date(), at(5).date(), at(2), at(5))
+    assert kpis.day_split(at(1, 9), at(1, 17))["head_end"] == at(1, 17)  # no whole day: all of it raw
+    assert kpis.day_split(at(1, 9), None)["end_day"] is None
+
+
+def test_the_area_panel_under_row_security_agrees_both_ways(city, monkeypatch):
+    _, _, now = city
+    filters = Filters(bbox=CITY, until=now - timedelta(hours=2, minutes=41))
+    with db.scoped(Scope("C.C1")):
+        cubed = area_detail("C12", filters, Scope("C.C1"), now=now)
+        with monkeypatch.context() as m:
+            _raw(m)
+            raw = area_detail("C12", filters, Scope("C.C1"), now=now)
+    assert cubed["kpis"] == raw["kpis"] and cubed["kpis"]["incidents"] > 0
+    assert [c["kpis"] for c in cubed["children"]] == [c["kpis"] for c in raw["children"]]
+    assert cubed["overdue_total"] == cubed["kpis"]["overdue"]

@@ -17,6 +17,19 @@ area inside the user's scope), categories, severities and statuses apply.
   ``layers/coverage.py``), computed directly over all grids at once rather
   than as a mean of per-area shares; None when no grid has r10 cells.
 
+Where they are read
+-------------------
+Without a severity or status filter (which the cubes do not keep) the
+windowed counts (``today``, ``resolved_share`` and the daily trend)
+read whole Beijing days from the day cube ``shiyu.incident_day``, today so far
+from the incidents through the ``reported_at`` index, and, for the whole
+database, the incidents in no grid (which the cube leaves out) through their
+own partial index; ``open`` is the all-time cube's count of open incidents
+(``shiyu.incident_cell``, for the city or a district) and ``overdue`` is that
+less the open incidents not yet due, a range of the open-incident index that
+starts at now. Anything else reads the incidents. Both ways give the same
+numbers (``tests/layers/test_panels_cube.py``).
+
 Personal data leaves this module masked (``geodata.pii``) or not at all.
 """
 
@@ -29,8 +42,11 @@ from geodata.db import fetch_all
 from geodata.pii import mask_name, mask_phone
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
+from layers import kpis
 from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight, incident_params
 from layers.coverage import shares_by_path
+from layers.cube import CELL_RESOLUTIONS, cube_for
+from layers.kpis import day_split
 
 DEFAULT_DAYS = 30
 MAX_LATEST = 100
@@ -48,6 +64,43 @@ HEADLINE_OPEN = """
 SELECT count(*) AS open, count(*) FILTER (WHERE """ + OVERDUE + """) AS overdue
 FROM shiyu.incident
 WHERE status <> ALL(%(closed)s::text[]) AND """ + INCIDENT_FILTERS
+
+# The window's incidents as (day, category, n, n_resolved) rows: whole days from the day cube (its rows of
+# %(cube_categories)s: '' for all categories together, or those asked for), the part-days at the ends from the
+# incidents, and the whole days' incidents in no grid, which only the whole database sees and the cube leaves out.
+# The cube's resolved are CLOSED_STATUSES (0010_incident_day.sql). The category breakdown does not read it: a
+# month of the cube's rows per category (876k at 10M, 2 GB of table around them) took longer than the incidents.
+WINDOW_BY_DAY = """
+SELECT day, category, n, n_resolved
+FROM shiyu.incident_day
+WHERE day >= %(first_day)s AND day < %(end_day)s AND category = ANY(%(cube_categories)s::text[])
+  AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+UNION ALL
+SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date, category, 1, (status = ANY(%(closed)s::text[]))::int
+FROM shiyu.incident
+WHERE ((reported_at >= %(since)s AND reported_at < %(head_end)s) OR (reported_at >= %(tail_start)s AND reported_at < %(until)s))
+  AND """ + INCIDENT_FILTERS + """
+UNION ALL
+SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date, category, 1, (status = ANY(%(closed)s::text[]))::int
+FROM shiyu.incident
+WHERE path IS NULL AND %(scope)s::ltree IS NULL AND reported_at >= %(whole_start)s AND reported_at < %(whole_end)s
+  AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+"""
+
+HEADLINE_RECENT_BY_DAY = """
+SELECT coalesce(sum(n) FILTER (WHERE day = %(today_day)s), 0) AS today, coalesce(sum(n), 0) AS recent,
+       coalesce(sum(n_resolved), 0) AS recent_resolved
+FROM (""" + WINDOW_BY_DAY + """) w"""
+
+DAILY_BY_DAY = "SELECT day, sum(n) AS n FROM (" + WINDOW_BY_DAY + ") w GROUP BY 1"
+
+# Open incidents from the all-time cube (<cube>, <where>: layers/cube.py), and those of them not yet due from the
+# open-incident index (0009) from now on: overdue is the difference, as a due time is never missing.
+OPEN_FROM_CUBE = "SELECT coalesce(sum(n_open), 0) AS open FROM <cube> WHERE <where>"
+NOT_YET_DUE = """
+SELECT count(*) AS not_due
+FROM shiyu.incident
+WHERE status <> ALL(%(closed)s::text[]) AND (due_at >= %(now)s OR due_at IS NULL) AND """ + INCIDENT_FILTERS
 
 # Grouped by the Beijing day in SQL, so the answer does not depend on the session's time zone.
 DAILY = """
@@ -89,6 +142,24 @@ def _window(filters: Filters, scope: Scope, first: datetime | None, end: datetim
     return {**incident_params(filters, scope), "since": first, "until": end}
 
 
+def _by_day(filters: Filters, scope: Scope, first: datetime, end: datetime) -> dict:
+    """The parameters of ``WINDOW_BY_DAY`` for the window [first, end): its days split as ``kpis.day_split``."""
+    split = day_split(first, end)
+    whole_end = beijing_midnight(split["end_day"]) if split["end_day"] > split["first_day"] else first
+    return {**_window(filters, scope, first, end), **split, "closed": list(CLOSED_STATUSES),
+            "whole_start": beijing_midnight(split["first_day"]), "whole_end": whole_end,
+            "cube_categories": kpis.cube_categories(filters)}
+
+
+def _open(filters: Filters, scope: Scope, params: dict) -> dict:
+    """``open`` and ``overdue`` now, from the all-time cube where it answers, else from the incidents."""
+    cube = cube_for(replace(filters, res=CELL_RESOLUTIONS[-1], since=None, until=None), scope)
+    if cube is None or not kpis.reads_cube(filters):
+        return fetch_all(HEADLINE_OPEN, params)[0]
+    opened = int(fetch_all(cube.query(OPEN_FROM_CUBE), cube.params)[0]["open"])
+    return {"open": opened, "overdue": opened - int(fetch_all(NOT_YET_DUE, params)[0]["not_due"])}
+
+
 def headline(filters: Filters, scope: Scope, now: datetime | None = None, days: int = DEFAULT_DAYS) -> dict:
     """Today's, open and overdue incidents, the resolved share of the last ``days`` days and patrol coverage."""
     now = _now(now)
@@ -96,7 +167,9 @@ def headline(filters: Filters, scope: Scope, now: datetime | None = None, days: 
     first = beijing_midnight(now.date() - timedelta(days=days - 1))
     params = {**_window(filters, scope, None, None), "today": today, "first": first, "now": now,
               "closed": list(CLOSED_STATUSES)}
-    row = {**fetch_all(HEADLINE_RECENT, params)[0], **fetch_all(HEADLINE_OPEN, params)[0]}
+    recent = (fetch_all(HEADLINE_RECENT_BY_DAY, {**_by_day(filters, scope, first, now), "today_day": now.date()})
+              if kpis.reads_cube(filters) else fetch_all(HEADLINE_RECENT, params))
+    row = {**recent[0], **_open(filters, scope, params)}
     recent = int(row["recent"])
     # Depth 0 groups every grid in scope into one row: the area-weighted share of them all.
     coverage = shares_by_path(0, None, replace(filters, since=None, until=now), scope)
@@ -114,7 +187,9 @@ def daily_trend(filters: Filters, scope: Scope, days: int = DEFAULT_DAYS,
     """(Beijing day, incidents reported that day) for the last ``days`` days up to today, quiet days as 0."""
     now = _now(now)
     first_day = now.date() - timedelta(days=days - 1)
-    rows = fetch_all(DAILY, _window(filters, scope, beijing_midnight(first_day), beijing_midnight(now.date() + timedelta(days=1))))
+    first, end = beijing_midnight(first_day), beijing_midnight(now.date() + timedelta(days=1))
+    rows = (fetch_all(DAILY_BY_DAY, _by_day(filters, scope, first, end)) if kpis.reads_cube(filters)
+            else fetch_all(DAILY, _window(filters, scope, first, end)))
     counts = {r["day"]: int(r["n"]) for r in rows}
     return [(day, counts.get(day, 0)) for day in (first_day + timedelta(days=k) for k in range(days))]
 

@@ -38,22 +38,23 @@ DROP TABLE stage_raw
 # The weekly and all-time cubes follow a batch by deltas: the old versions of its rows are
 # subtracted before the upsert and the new ones added after it.
 _WEEK_KEY = """date_trunc('week', i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.category,
-       CASE WHEN nlevel(i.path) >= 2 THEN subpath(i.path, 1, 1)::text ELSE '' END, i.h3_r7, i.h3_r8, i.h3_r9"""
+       CASE WHEN nlevel(i.path) >= 2 THEN subpath(i.path, 1, 1)::text ELSE '' END, i.h3_r7, i.h3_r8, i.h3_r9,
+       coalesce(i.path, '')"""
 STAGE_WEEK_DELTA = """
 CREATE TEMP TABLE stage_week_delta (week date, category text, district text, h3_r7 bigint, h3_r8 bigint,
-                                    h3_r9 bigint, n integer, n_open integer) ON COMMIT DROP
+                                    h3_r9 bigint, path ltree, n integer, n_open integer) ON COMMIT DROP
 """
 WEEK_DELTA_OLD = """
 INSERT INTO stage_week_delta
 SELECT """ + _WEEK_KEY + """, -count(*), -count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
 FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-GROUP BY 1, 2, 3, 4, 5, 6
+GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 WEEK_DELTA_NEW = """
 INSERT INTO stage_week_delta
 SELECT """ + _WEEK_KEY + """, count(*), count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
 FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-GROUP BY 1, 2, 3, 4, 5, 6
+GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 APPLY_WEEK_DELTA = """
 INSERT INTO shiyu.incident_week AS w (week, category, district, h3_r7, h3_r8, n, n_open)
@@ -63,10 +64,10 @@ ON CONFLICT (week, category, district, h3_r7, h3_r8) DO UPDATE SET n = w.n + EXC
 """
 DROP_EMPTY_WEEKS = "DELETE FROM shiyu.incident_week WHERE n = 0"
 APPLY_CELL_DELTA = """
-INSERT INTO shiyu.incident_cell AS c (category, district, h3_r7, h3_r8, h3_r9, n, n_open)
-SELECT category, district, h3_r7, h3_r8, h3_r9, sum(n), sum(n_open) FROM stage_week_delta
-GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0 OR sum(n_open) <> 0
-ON CONFLICT (h3_r9, h3_r8, h3_r7, category, district) DO UPDATE SET n = c.n + EXCLUDED.n, n_open = c.n_open + EXCLUDED.n_open
+INSERT INTO shiyu.incident_cell AS c (category, district, path, h3_r7, h3_r8, h3_r9, n, n_open)
+SELECT category, district, path, h3_r7, h3_r8, h3_r9, sum(n), sum(n_open) FROM stage_week_delta
+GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0 OR sum(n_open) <> 0
+ON CONFLICT (h3_r9, h3_r8, h3_r7, category, district, path) DO UPDATE SET n = c.n + EXCLUDED.n, n_open = c.n_open + EXCLUDED.n_open
 """
 DROP_EMPTY_CELLS = "DELETE FROM shiyu.incident_cell WHERE n = 0"
 

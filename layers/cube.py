@@ -2,14 +2,16 @@
 
 Two cubes, both kept by the incident loader by deltas:
 
-- ``shiyu.incident_cell``: all-time counts per category, district and H3
-  r9 cell (with its r7 and r8 cells). It answers views without a time window
-  at r7–r9, and stops growing once the city's cells are filled.
-- ``shiyu.incident_week``: the same per Monday-started Beijing week, at r7
-  and r8. It answers windows that start and end on week boundaries.
+- ``shiyu.incident_cell``: all-time counts per category, grid (the incidents'
+  path, and its district) and H3 r9 cell (with its r7 and r8 cells). It
+  answers views without a time window at r7–r9 in any scope or chosen area,
+  and stops growing once the city's cells are filled.
+- ``shiyu.incident_week``: counts per Monday-started Beijing week, category,
+  district and r8 cell. It answers windows that start and end on week
+  boundaries, for the city or one district.
 
-Either answers only a scope of the city or one district, narrowed by nothing
-but categories; anything else reads ``shiyu.incident``.
+Either is narrowed by nothing but categories; anything else (severities,
+statuses, other windows, r10) reads ``shiyu.incident``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ WEEK_RESOLUTIONS = (7, 8)
 CUBE_FILTERS = """
     (%(district)s::text IS NULL OR district = %(district)s)
     AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))
+"""
+CELL_FILTERS = CUBE_FILTERS + """
+    AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
 """
 WEEK_FILTERS = CUBE_FILTERS + """
     AND (%(since_week)s::date IS NULL OR week >= %(since_week)s)
@@ -65,9 +70,9 @@ def cube_for(filters: Filters, scope: Scope) -> Cube | None:
         return None
     path = view_path(filters, scope)
     labels = path.split(".") if path else []
-    if len(labels) not in (0, 2):  # the cubes are kept per district; finer subtrees read the incidents
+    params = {"district": labels[1] if len(labels) > 1 else None, "categories": list(filters.categories)}
+    if not windowed:  # kept per grid: any subtree
+        return Cube("incident_cell", CELL_FILTERS, {**params, "scope": path})
+    if len(labels) not in (0, 2):  # kept per district: finer subtrees read the incidents
         return None
-    params = {"district": labels[1] if labels else None, "categories": list(filters.categories)}
-    if not windowed:
-        return Cube("incident_cell", CUBE_FILTERS, params)
     return Cube("incident_week", WEEK_FILTERS, {**params, "since_week": since, "until_week": until})

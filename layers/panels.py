@@ -25,7 +25,7 @@ read whole Beijing days from the day cube ``shiyu.incident_day``, today so far
 from the incidents through the ``reported_at`` index, and, for the whole
 database, the incidents in no grid (which the cube leaves out) through their
 own partial index; ``open`` is the all-time cube's count of open incidents
-(``shiyu.incident_cell``, for the city or a district) and ``overdue`` is that
+(``shiyu.incident_cell``, kept per grid) and ``overdue`` is that
 less the open incidents not yet due, a range of the open-incident index that
 starts at now. Anything else reads the incidents. Both ways give the same
 numbers (``tests/layers/test_panels_cube.py``).

@@ -17,11 +17,12 @@ WHERE raw.n IS DISTINCT FROM cube.n OR raw.n_open IS DISTINCT FROM cube.n_open
 
 CELLS_VS_RAW = """
 SELECT count(*) FROM (
-    SELECT category, h3_r7, h3_r8, h3_r9, count(*) AS n, count(*) FILTER (WHERE status NOT IN ('verified', 'closed')) AS n_open
-    FROM shiyu.incident GROUP BY 1, 2, 3, 4
+    SELECT category, coalesce(path, '') AS path, h3_r7, h3_r8, h3_r9, count(*) AS n,
+           count(*) FILTER (WHERE status NOT IN ('verified', 'closed')) AS n_open
+    FROM shiyu.incident GROUP BY 1, 2, 3, 4, 5
 ) raw FULL JOIN (
-    SELECT category, h3_r7, h3_r8, h3_r9, sum(n) AS n, sum(n_open) AS n_open FROM shiyu.incident_cell GROUP BY 1, 2, 3, 4
-) cube USING (category, h3_r7, h3_r8, h3_r9)
+    SELECT category, path, h3_r7, h3_r8, h3_r9, sum(n) AS n, sum(n_open) AS n_open FROM shiyu.incident_cell GROUP BY 1, 2, 3, 4, 5
+) cube USING (category, path, h3_r7, h3_r8, h3_r9)
 WHERE raw.n IS DISTINCT FROM cube.n OR raw.n_open IS DISTINCT FROM cube.n_open
 """
 
@@ -30,7 +31,7 @@ def test_weekly_and_all_time_cubes_equal_the_raw_counts_after_loads_and_updates(
     assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0
     assert conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_week").fetchone()[0] == 4996
-    # Move an incident to another week, category and place; reopen another: the cube follows.
+    # Move an incident to another week, category and place (another grid); reopen another: the cubes follow.
     path = tmp_path / "update.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([["id", "category", "reported_at", "lon", "lat", "status"],
@@ -56,3 +57,4 @@ def test_cube_district_is_the_second_label_of_the_path(empty_db, conn, tmp_path)
         csv.writer(fh).writerows([["id", "category", "reported_at", "lon", "lat"], *rows])
     load_incidents(path)
     assert conn.execute("SELECT district FROM shiyu.incident_week").fetchall() == [("",)]  # no grid tier: no path
+    assert conn.execute("SELECT district, path::text FROM shiyu.incident_cell").fetchall() == [("", "")]

@@ -91,12 +91,20 @@ def test_a_where_clause_cannot_reach_outside_the_scope(app, conn):
     assert _as(app, "C.C1", "SELECT name FROM shiyu.facility WHERE name = %s", ("东派出所",)) == []
 
 
-def test_district_cubes_hold_only_that_district_and_finer_scopes_read_none(app, conn):
-    for cube in ("incident_week", "incident_cell"):
-        assert _as(app, "C.C1", f"SELECT DISTINCT district FROM shiyu.{cube}") == [("C1",)]
-        assert _as(app, "C.C1", f"SELECT sum(n) FROM shiyu.{cube}") == [(_owner_count(conn, "incident", "path <@ 'C.C1'"),)]
-        assert _as(app, "C.C1.C11", f"SELECT count(*) FROM shiyu.{cube}") == [(0,)]
-        assert _as(app, "C", f"SELECT count(*) FROM shiyu.{cube}") == [(0,)]
+def test_the_weekly_cube_holds_only_that_district_and_finer_scopes_read_none(app, conn):
+    assert _as(app, "C.C1", "SELECT DISTINCT district FROM shiyu.incident_week") == [("C1",)]
+    assert _as(app, "C.C1", "SELECT sum(n) FROM shiyu.incident_week") == [(_owner_count(conn, "incident", "path <@ 'C.C1'"),)]
+    assert _as(app, "C.C1.C11", "SELECT count(*) FROM shiyu.incident_week") == [(0,)]
+    assert _as(app, "C", "SELECT count(*) FROM shiyu.incident_week") == [(0,)]
+
+
+@pytest.mark.parametrize("scope", ("C", "C.C1", "C.C2.C21", "C.C1.C12.C121.C1212"))
+def test_the_all_time_cube_reads_as_the_incidents_of_any_scope_do(app, conn, scope):
+    inside = _owner_count(conn, "incident", "path <@ %s", (scope,))
+    open_inside = _owner_count(conn, "incident", "path <@ %s AND status NOT IN ('verified', 'closed')", (scope,))
+    assert inside > 0
+    assert _as(app, scope, "SELECT sum(n), sum(n_open), bool_and(path <@ %s) FROM shiyu.incident_cell",
+               (scope,)) == [(inside, open_inside, True)]
 
 
 @pytest.mark.parametrize("scope", ("C.C1", "C.C2.C21", "C.C1.C12.C121.C1212"))

@@ -85,10 +85,11 @@ def boundaries(filters: Filters, scope: Scope) -> LayerResult:
                        {"areas": len(rows), "truncated": truncated})
 
 
-def build(filters: Filters, scope: Scope) -> LayerResult:
+def build(filters: Filters, scope: Scope, median: bool = True) -> LayerResult:
+    """The areas of the tier in view with their KPIs (without ``median_hours`` when ``median`` is False)."""
     rows, truncated = _in_view(filters, scope)
     now = datetime.now().astimezone()
-    kpis = area_kpis(rows, filters, scope, now)
+    kpis = area_kpis(rows, filters, scope, now, median)
     window = kpi_window(filters, now)
     breaks = density_breaks(np.array([k[CHOROPLETH] for k in kpis.values()], dtype=float))
     totals = {name: sum(k[name] for k in kpis.values()) for name in ("incidents", "resolved", "overdue")}

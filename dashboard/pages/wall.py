@@ -282,7 +282,7 @@ def refresh_map(_ticks, lang, extent, last_hash):
     lang = pick(lang)
     filters, scope = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES, tier="district"), current_scope()
     try:
-        districts = areas.build(filters, scope)
+        districts = areas.build(filters, scope, median=False)  # the wall shows no median: it is most of the cost
         hot = hotspots.build(filters, scope)
         patrols, _ = coverage.grid_shares(filters, scope)  # the outlines only: no hot cells, shapes for few
         stations = facilities.build(filters, scope, types=WALL_FACILITY_TYPES)

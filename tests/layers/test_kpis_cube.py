@@ -66,7 +66,7 @@ def test_the_medians_are_the_same_floats_both_ways(city, monkeypatch):
     _, _, now = city
     filters = Filters(until=now - timedelta(hours=7, minutes=3))
     params = {**kpis.incident_params(kpis.kpi_window(filters, now), Scope.everything()), "grids": None,
-              "closed": ["verified", "closed"], "now": now, "depth": 2, "paths": None}
+              "closed": ["verified", "closed"], "now": now, "depth": 2, "paths": None, "median": True}
     cubed = kpis._kpi_rows(params, filters)
     with monkeypatch.context() as m:
         _raw(m)
@@ -74,6 +74,19 @@ def test_the_medians_are_the_same_floats_both_ways(city, monkeypatch):
     as_dict = lambda rows: {r["path"]: (int(r["incidents"]), int(r["resolved"]), int(r["overdue"]), r["median_hours"])
                             for r in rows}
     assert as_dict(cubed) == as_dict(raw) and len(raw) == 2 and all(r["median_hours"] for r in raw)
+
+
+@pytest.mark.parametrize("cube", [True, False])
+def test_without_the_median_every_other_kpi_is_the_same(city, monkeypatch, cube):
+    _, _, now = city
+    filters = Filters(bbox=CITY, zoom=10, tier="street")
+    if not cube:
+        _raw(monkeypatch)
+    full = _kpis(filters, Scope.everything(), now)
+    rows, _ = areas._in_view(filters, Scope.everything())
+    bare = kpis.area_kpis(rows, filters, Scope.everything(), now, median=False)
+    assert all(k["median_hours"] is not None for k in full.values())
+    assert bare == {code: {**k, "median_hours": None} for code, k in full.items()}
 
 
 def test_severity_or_status_filters_read_the_incidents():

@@ -32,7 +32,8 @@ from geodata.h3cells import RESOLUTIONS, cells_to_lonlat
 from geodata.pii import reporter
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES, STATUSES, TIERS
-from layers.base import BEIJING, DUE_AFTER_SINCE, INCIDENT_FILTERS, OVERDUE, BBox, Filters, incident_params, view_path
+from layers.base import (BEIJING, DUE_AFTER_SINCE, INCIDENT_FILTERS, OVERDUE, BBox, Filters, in_scope_grids,
+                         incident_params, view_path)
 from layers.hotspots import analyse
 from layers.kpis import area_kpis, kpi_window
 
@@ -79,13 +80,13 @@ SELECT source, external_id, reported_at, due_at, category, severity, status, gri
        (SELECT g.name FROM shiyu.area g WHERE g.code = i.grid_code) AS grid_name,
        pii ->> 'reporter_name' AS reporter_name, pii ->> 'reporter_phone' AS reporter_phone
 FROM shiyu.incident i
-WHERE """ + OVERDUE + """ AND """ + DUE_AFTER_SINCE + """ AND """ + INCIDENT_FILTERS + """
+WHERE """ + OVERDUE + """ AND """ + DUE_AFTER_SINCE + """ AND """ + INCIDENT_FILTERS + """<grids>
 ORDER BY due_at, source, external_id
 LIMIT %(limit)s
 """
 
 OVERDUE_COUNT = ("SELECT count(*) AS n FROM shiyu.incident WHERE " + OVERDUE + " AND " + DUE_AFTER_SINCE
-                 + " AND " + INCIDENT_FILTERS)
+                 + " AND " + INCIDENT_FILTERS + "<grids>")
 
 # One pass gives the total, both breakdowns and the trend; grouped by the Beijing day in SQL so the
 # answer does not depend on the session's time zone.
@@ -140,8 +141,8 @@ def area_chain(code: str, scope: Scope) -> list[dict]:
 def _overdue(filters: Filters, scope: Scope, now: datetime, limit: int, show_pii: bool = False) -> tuple[list[dict], int]:
     """The overdue incidents under ``filters`` (oldest due first, at most ``limit``) and how many there are."""
     params = {**incident_params(filters, scope), "closed": list(CLOSED_STATUSES), "now": now}
-    rows = fetch_all(OVERDUE_LIST, {**params, "limit": max(0, min(limit, MAX_OVERDUE))})
-    total = int(fetch_all(OVERDUE_COUNT, params)[0]["n"])
+    rows = fetch_all(in_scope_grids(OVERDUE_LIST, params), {**params, "limit": max(0, min(limit, MAX_OVERDUE))})
+    total = int(fetch_all(in_scope_grids(OVERDUE_COUNT, params), params)[0]["n"])
     return [{
         "id": f"{r['source']}:{r['external_id']}",
         "reported_at": r["reported_at"].astimezone(BEIJING), "due_at": r["due_at"].astimezone(BEIJING),

@@ -43,7 +43,7 @@ from geodata.db import fetch_all
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
 from layers.base import (BEIJING, DUE_AFTER_SINCE, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight,
-                         incident_params)
+                         in_scope_grids, incident_params)
 from layers.coverage import shares_by_path
 
 DEFAULT_DAYS = 30
@@ -113,7 +113,7 @@ OVERDUE_BY_PATH = """
 SELECT subpath(path, 0, %(depth)s)::text AS path, count(*) AS overdue
 FROM shiyu.incident
 WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s AND """ + DUE_AFTER_SINCE + """
-  AND """ + INCIDENT_FILTERS + _AREAS + """
+  AND """ + INCIDENT_FILTERS + _AREAS + """<grids>
 GROUP BY 1
 """
 
@@ -149,7 +149,7 @@ def _kpi_rows(params: dict, filters: Filters) -> list[dict]:
         return fetch_all(KPIS_BY_PATH, params)
     rows = fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"]),
                                    "cube_categories": cube_categories(filters)})
-    overdue = {r["path"]: r["overdue"] for r in fetch_all(OVERDUE_BY_PATH, params)}
+    overdue = {r["path"]: r["overdue"] for r in fetch_all(in_scope_grids(OVERDUE_BY_PATH, params), params)}
     for row in rows:
         row["overdue"] = overdue.get(row["path"], 0)
     return rows

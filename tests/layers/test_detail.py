@@ -242,6 +242,27 @@ def test_malformed_cells_and_resolutions_outside_r7_to_r10_are_refused(city, bad
         cell_detail(bad, Filters(bbox=CITY), EVERYTHING, now=city[2])
 
 
+def test_an_areas_overdue_incidents_can_be_found_grid_by_grid_in_the_open_incidents_index(city, conn):
+    """Through the due-time index alone a street's list walked every open incident of the city due in the window
+    (0.46 s at 10M); its grids make the (grid_code, due_at) index usable. The test city is too small for the planner
+    to prefer it, so the due-time index is dropped in a transaction that is rolled back."""
+    from geodata.taxonomy import CLOSED_STATUSES
+    from layers import detail
+    from layers.base import in_scope_grids, incident_params
+
+    _, _, now = city
+    params = {**incident_params(Filters(area_code="C11", since=now - timedelta(days=30)), Scope.everything()),
+              "closed": list(CLOSED_STATUSES), "now": now, "limit": 20}
+    assert params["scope"] == "C.C1.C11"
+    narrowed = in_scope_grids(detail.OVERDUE_LIST, params)
+    with conn.transaction(force_rollback=True):
+        conn.execute("DROP INDEX shiyu.incident_open_idx")
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + narrowed, params))
+    assert "incident_open_grid_idx" in plan, plan
+    assert "grid_code = ANY" not in in_scope_grids(detail.OVERDUE_LIST, {**params, "scope": None})
+
+
 def test_without_a_city_the_cascade_starts_at_the_highest_tier_and_owner_phones_are_shown(empty_db, tmp_path):
     # Runs last: it empties the database the module's city lives in.
     import json
@@ -263,23 +284,3 @@ def test_without_a_city_the_cascade_starts_at_the_highest_tier_and_owner_phones_
     assert _codes(detail["chain"]) == ["D1"]
 
 
-
-def test_an_areas_overdue_incidents_can_be_found_grid_by_grid_in_the_open_incidents_index(city, conn):
-    """Through the due-time index alone a street's list walked every open incident of the city due in the window
-    (0.46 s at 10M); its grids make the (grid_code, due_at) index usable. The test city is too small for the planner
-    to prefer it, so the due-time index is dropped in a transaction that is rolled back."""
-    from geodata.taxonomy import CLOSED_STATUSES
-    from layers import detail
-    from layers.base import in_scope_grids, incident_params
-
-    _, _, now = city
-    params = {**incident_params(Filters(area_code="C11", since=now - timedelta(days=30)), Scope.everything()),
-              "closed": list(CLOSED_STATUSES), "now": now, "limit": 20}
-    assert params["scope"] == "C.C1.C11"
-    narrowed = in_scope_grids(detail.OVERDUE_LIST, params)
-    with conn.transaction(force_rollback=True):
-        conn.execute("DROP INDEX shiyu.incident_open_idx")
-        conn.execute("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + narrowed, params))
-    assert "incident_open_grid_idx" in plan, plan
-    assert "grid_code = ANY" not in in_scope_grids(detail.OVERDUE_LIST, {**params, "scope": None})

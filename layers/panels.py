@@ -94,8 +94,9 @@ FROM (""" + WINDOW_BY_DAY + """) w"""
 
 DAILY_BY_DAY = "SELECT day, sum(n) AS n FROM (" + WINDOW_BY_DAY + ") w GROUP BY 1"
 
-# Open incidents from the all-time cube (<cube>, <where>: layers/cube.py), and those of them not yet due from the
-# open-incident index (0009) from now on: overdue is the difference, as a due time is never missing.
+# Open incidents from the all-time cube (<cube>, <where>: layers/cube.py), and those of them not yet due (or with
+# no due time, which OVERDUE never counts) from the open-incident indexes, a range from now on: overdue is the
+# difference.
 OPEN_FROM_CUBE = "SELECT coalesce(sum(n_open), 0) AS open FROM <cube> WHERE <where>"
 NOT_YET_DUE = """
 SELECT count(*) AS not_due

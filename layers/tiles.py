@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
 
 from geodata.db import fetch_all, fetch_value
 from geodata.errors import InputError, NotFound
@@ -22,6 +23,7 @@ from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.hexes import MAX_POINTS, POINTS_ZOOM
+from layers.incidents import count
 from layers.ogc.query import parse_datetime, single_values, whole_number
 
 CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
@@ -144,13 +146,6 @@ def tile(name: str, z: str, x: str, y: str, args: Mapping[str, Sequence[str]], s
 
 # ---- when the map draws from tiles rather than GeoJSON ----
 
-INCIDENTS_IN_VIEW = """
-SELECT count(*) AS n FROM (
-  SELECT 1 FROM shiyu.incident
-  WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AND """ + INCIDENT_FILTERS + """
-  LIMIT %(limit)s
-) capped
-"""
 GRIDS_IN_VIEW = """
 SELECT count(*) FILTER (WHERE in_view) AS in_view, count(*) AS in_scope FROM (
   SELECT geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AS in_view
@@ -188,7 +183,7 @@ def map_tiles(layer: str, filters: Filters, scope: Scope) -> MapTiles:
     box = {"west": west, "south": south, "east": east, "north": north}
     incidents = grids = None
     if layer == "hexes" and filters.zoom >= POINTS_ZOOM:
-        n = fetch_all(INCIDENTS_IN_VIEW, {**box, "limit": COUNT_CAP, **incident_params(filters, scope)})[0]["n"]
+        n, _ = count(filters, scope, COUNT_CAP + 1)  # the table's capped count of the view, at most COUNT_CAP
         incidents = n if n > MAX_POINTS else None
     if layer != "areas" and filters.tier == "grid":
         row = fetch_all(GRIDS_IN_VIEW, {**box, "scope": view_path(filters, scope)})[0]
@@ -198,8 +193,6 @@ def map_tiles(layer: str, filters: Filters, scope: Scope) -> MapTiles:
 
 def query_string(layer: str, filters: Filters) -> str:
     """The query keys of ``layer``'s tiles for ``filters``, so a tile URL carries the view's filters."""
-    from urllib.parse import urlencode
-
     keys = LAYERS[layer].keys
     pairs = {"area": filters.area_code}
     if "datetime" in keys and (filters.since or filters.until):

@@ -24,7 +24,7 @@ from geodata.taxonomy import CATEGORIES
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.hexes import MAX_POINTS, POINTS_ZOOM
 from layers.incidents import count
-from layers.ogc.query import parse_datetime, single_values, whole_number
+from layers.ogc.query import parse_datetime, single_values, whole_number, words
 
 CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
@@ -90,10 +90,6 @@ def parse_tile(z: str, x: str, y: str) -> Tile:
     return tile
 
 
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
-
-
 @dataclass(frozen=True)
 class TileLayer:
     """One layer of tiles: its SQL, the query keys it takes, and how many features a tile holds at most."""
@@ -109,9 +105,9 @@ class TileLayer:
         values = single_values(args, self.keys)
         since, until = parse_datetime(values["datetime"]) if "datetime" in values else (None, None)
         return Filters(area_code=values.get("area") or None, since=since, until=until,
-                       categories=_words(values.get("category", "")),
-                       severities=tuple(whole_number(s, "severity", 1, 4) for s in _words(values.get("severity", ""))),
-                       statuses=_words(values.get("status", "")))
+                       categories=words(values.get("category", "")),
+                       severities=tuple(whole_number(s, "severity", 1, 4) for s in words(values.get("severity", ""))),
+                       statuses=words(values.get("status", "")))
 
     def query(self, tile: Tile, filters: Filters, scope: Scope) -> tuple[str, dict]:
         """The SQL of one tile and its bound arguments."""

@@ -116,7 +116,8 @@ def parse_datetime(text: str) -> tuple[datetime | None, datetime | None]:
     return since, until
 
 
-def _words(text: str) -> tuple[str, ...]:
+def words(text: str) -> tuple[str, ...]:
+    """The comma-separated values of a key, each once, in order."""
     return tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
 
 
@@ -142,7 +143,7 @@ def parse_items(args: Mapping[str, Sequence[str]], extra_keys: Sequence[str] = (
     if "bbox-crs" in values and "bbox" not in values:
         raise InputError("bbox-crs is given without a bbox")
     since, until = parse_datetime(values["datetime"]) if "datetime" in values else (None, None)
-    severities = _words(values.get("severity", ""))
+    severities = words(values.get("severity", ""))
     return ItemsQuery(
         limit=whole_number(values["limit"], "limit", 1, MAX_LIMIT) if "limit" in values else DEFAULT_LIMIT,
         offset=whole_number(values["offset"], "offset", 0, MAX_OFFSET) if "offset" in values else 0,
@@ -151,9 +152,9 @@ def parse_items(args: Mapping[str, Sequence[str]], extra_keys: Sequence[str] = (
         crs=parse_crs(values["crs"]) if "crs" in values else CRS84,
         res=whole_number(values["res"], "res", 0, 15) if "res" in values else None,
         area=values.get("area") or None,
-        categories=_words(values.get("category", "")),
+        categories=words(values.get("category", "")),
         severities=tuple(whole_number(s, "severity", 1, 4) for s in severities),
-        statuses=_words(values.get("status", "")),
+        statuses=words(values.get("status", "")),
         after=decode_after(values["after"]) if "after" in values else None,
         given=tuple(values.items()),
     )

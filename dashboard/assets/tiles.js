@@ -20,9 +20,51 @@
     };
   }
 
+  function escape(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
+  // The tooltip of a GeoJSON point (components/mapview.py point_tooltip), in the words the server sent.
+  function pointTooltip(p, labels) {
+    const categories = labels.categories || {}, statuses = labels.statuses || {};
+    return escape(categories[p.category] || p.category) + " · " + escape(statuses[p.status] || p.status) + "<br>" +
+      escape(String(p.reported_at || "").slice(0, 16).replace("T", " ")) + "<br>" +
+      escape(labels.grid || "Grid") + ": " + escape(p.grid_code || "—");
+  }
+
+  // Leaflet.VectorGrid 1.3.0 was written for Leaflet 1.2; dash-leaflet brings 1.9, and two things broke that a
+  // pointer on a dot needs. Its click handler calls L.DomEvent.fakeStop, which 1.8 removed (stopping the click's
+  // propagation is what it did: the map does not take the click as its own too). And Leaflet 1.9 places the event
+  // of a layer that has getLatLng at that latlng, but a tile's dot (a CircleMarker) has none: without the method
+  // the event is placed where the pointer is. Mended once, when the vendored script has run.
+  let mended = false;
+  function mend() {
+    if (mended || !L.VectorGrid) { return; }
+    mended = true;
+    if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = L.DomEvent.stopPropagation; }
+    const create = L.VectorGrid.prototype._createLayer;
+    L.VectorGrid.prototype._createLayer = function () {
+      const symbol = create.apply(this, arguments);
+      const proto = symbol && Object.getPrototypeOf(symbol);
+      if (proto && proto.getLatLng && !symbol._latlng) { proto.getLatLng = undefined; }
+      return symbol;
+    };
+  }
+
+  function explain(layer, map, labels) {
+    // A dot's tooltip on hover and, for touch screens, on a tap.
+    const tip = L.tooltip({className: "shiyu-tile-tooltip", direction: "top", offset: [0, -4]});
+    layer.on("mouseover click", function (e) {
+      if (!e.layer || !e.layer.properties) { return; }
+      map.openTooltip(tip.setLatLng(e.latlng).setContent(pointTooltip(e.layer.properties, labels)));
+    }).on("mouseout", function () { map.closeTooltip(tip); }).on("remove", function () { map.closeTooltip(tip); });
+  }
+
   const OPTIONS = {
     incidents: function (config) {
-      return {pane: "overlayPane", vectorTileLayerStyles: {incidents: dot(config.colours || {})}};
+      return {pane: "overlayPane", interactive: true, vectorTileLayerStyles: {incidents: dot(config.colours || {})}};
     },
     grids: function () {
       // The outlines of the GeoJSON grids (map.js gridStyle), in the same pane above the hexagons. In SVG: a
@@ -35,6 +77,7 @@
   function draw(id) {
     const map = maps[id], config = wanted[id];
     if (!map || !config || !L.vectorGrid) { return; }
+    mend();
     const layers = drawn[id] = drawn[id] || {};
     Object.keys(OPTIONS).forEach(function (name) {
       const url = config[name] || null, shown = layers[name];
@@ -46,6 +89,7 @@
         rendererFactory: L.canvas.tile, interactive: false, maxZoom: 22,
         className: "shiyu-tiles shiyu-tiles-" + name, fetchOptions: {credentials: "same-origin"},
       }, options));
+      if (options.interactive) { explain(layer, map, config.labels || {}); }
       layers[name] = {url: url, layer: layer.addTo(map)};
     });
   }

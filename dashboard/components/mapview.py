@@ -7,6 +7,7 @@ import math
 from dash import html
 
 from dashboard.i18n import TEXT, t
+from geodata.taxonomy import CATEGORIES, STATUSES
 from layers.base import Filters
 
 HANGZHOU = (119.9, 30.1, 120.4, 30.45)
@@ -123,6 +124,13 @@ def tooltip(layer: str, p: dict, lang: str, res: int) -> str:
     elif layer == "coverage":
         extra = f"<br>{t('hot but unpatrolled', lang)}"
     return f"{t('incidents', lang)}: {p['count']}{extra}<br>H3 r{res} {p['h3']}<br>{grid}"
+
+
+def point_labels(lang: str) -> dict:
+    """The words of ``point_tooltip`` for the browser, which writes the same tooltip for incidents drawn from
+    vector tiles (assets/tiles.js ``pointTooltip``)."""
+    return {"categories": {code: t(code, lang) for code in CATEGORIES}, "statuses": {s: t(s, lang) for s in STATUSES},
+            "grid": t("col_grid", lang)}
 
 
 def point_tooltip(p: dict, lang: str) -> str:

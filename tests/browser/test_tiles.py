@@ -4,8 +4,12 @@ points cap, and the grid outlines of a scope with many grids. The thresholds are
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from dashboard.i18n import t
+from geodata.taxonomy import CATEGORIES, STATUSES
 from layers import tiles
 from tests.conftest import ARTIFACTS
 from tests.serving import served_with
@@ -20,6 +24,22 @@ DRAWN = """(selector) => Array.from(document.querySelectorAll(selector)).filter(
     for (let i = 3; i < data.length; i += 4) { if (data[i] > 0) return true; }
     return false;
 }).length"""
+
+
+# Where a dot is drawn: the page coordinates of an opaque, coloured (not the white rim) pixel of a tile canvas that
+# is itself what the pointer would meet there.
+DOT = """() => {
+    for (const c of document.querySelectorAll('.shiyu-tiles-incidents canvas')) {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, r = c.getBoundingClientRect();
+        for (let i = 0; i < d.length; i += 4) {
+            if (d[i + 3] < 250 || (d[i] > 230 && d[i + 1] > 230 && d[i + 2] > 230)) continue;
+            const x = r.left + ((i / 4) % c.width + 0.5) * r.width / c.width;
+            const y = r.top + (Math.floor(i / 4 / c.width) + 0.5) * r.height / c.height;
+            if (document.elementFromPoint(x, y) === c) return [x, y];
+        }
+    }
+    return null;
+}"""
 
 
 @pytest.fixture
@@ -72,4 +92,27 @@ def test_zoomed_out_past_the_points_the_tiles_give_way_to_hexagons(tiled, page):
     page.wait_for_function("document.querySelectorAll('#explore-map .leaflet-overlay-pane path').length > 0 && "
                            "document.querySelectorAll('.shiyu-tiles-incidents').length === 0", timeout=30_000)
     assert page.locator(".shiyu-tiles-grids").count() == 1  # still the grid tier, still many grids
+    assert page.console_errors == []
+
+
+def test_a_dot_drawn_from_tiles_says_what_incident_it_is(tiled, page, conn):
+    page.goto(tiled + DENSE)
+    page.wait_for_function(f"({DRAWN})('.shiyu-tiles-incidents canvas') > 0", timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    x, y = page.evaluate(DOT)
+    page.mouse.move(x, y)
+    tip = page.locator(".shiyu-tile-tooltip")
+    tip.wait_for(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "explore-tile-tooltip.png"), clip={"x": x - 200, "y": y - 150, "width": 400, "height": 250})
+    shown = rf"(.+) · (.+)\n(\d{{4}}-\d\d-\d\d \d\d:\d\d)\n{t('col_grid', 'en')}: (\S+)"
+    category, status, reported, grid = re.fullmatch(shown, tip.inner_text()).groups()
+    words = {t(code, "en"): code for code in (*CATEGORIES, *STATUSES)}
+    # An incident of that category, status and grid was reported in that minute (Beijing time).
+    rows = conn.execute(
+        "SELECT count(*) FROM shiyu.incident WHERE category = %s AND status = %s AND grid_code = %s "
+        "AND to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') = %s",
+        (words[category], words[status], grid, reported)).fetchone()[0]
+    assert rows >= 1
+    page.mouse.move(5, 500)  # off the dot: the tooltip goes
+    tip.wait_for(state="detached", timeout=10_000)
     assert page.console_errors == []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qs, urlencode
 
+from geodata.errors import InputError
 from geodata.h3cells import RESOLUTIONS
 from geodata.taxonomy import CATEGORIES, STATUSES
 from layers.base import SEVERITIES, day_window
@@ -67,23 +68,32 @@ def _one(query: dict, key: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _many(query: dict, key: str, known) -> tuple:
+def _many(query: dict, key: str, known, what: str, problems: list[str]) -> tuple:
     raw = _one(query, key) or ""
-    picked = []
+    picked, unknown = [], []
     for part in raw.split(","):
         part = part.strip()
         value = int(part) if part.isdecimal() and known is SEVERITIES else part  # isdigit() passes "²", int() does not
-        if value in known and value not in picked:
-            picked.append(value)
+        if value in known:
+            picked += [value] if value not in picked else []
+        elif part:
+            unknown.append(part)
+    if unknown:
+        problems.append(f"unknown {what} {', '.join(unknown)}; known: {', '.join(map(str, known))}")
     return tuple(picked)
 
 
-def _day(query: dict, key: str) -> date | None:
+def _day(query: dict, key: str, problems: list[str]) -> date | None:
+    text = _one(query, key)
     try:
-        day = date.fromisoformat(_one(query, key) or "")
+        day = date.fromisoformat(text or "")
     except ValueError:
+        problems += [f"{key} '{text}' is not a day like 2026-10-01"] if text else []
         return None
-    return day if day < date.max else None  # an inclusive until ends at the next midnight, which date.max lacks
+    if day == date.max:  # an inclusive until ends at the next midnight, which date.max lacks
+        problems.append(f"{key} {text} is past the last day there is")
+        return None
+    return day
 
 
 def _number(query: dict, key: str, low: float, high: float) -> float | None:
@@ -94,25 +104,38 @@ def _number(query: dict, key: str, low: float, high: float) -> float | None:
     return value if low <= value <= high else None
 
 
-def parse(query: dict | str) -> ViewState:
-    """The state in a URL query: a dict as Dash passes page arguments, or the ``?…`` string itself."""
+def parse(query: dict | str, strict: bool = False) -> ViewState:
+    """The state in a URL query: a dict as Dash passes page arguments, or the ``?…`` string itself.
+
+    A filter value the page cannot use is dropped; with ``strict`` it is refused instead (``InputError`` naming
+    every such value), for the export page, where a filter quietly dropped would widen the file. The view keys
+    (``lang``, ``layer``, ``lat``, ``lon``, ``z``) are never refused.
+    """
     if isinstance(query, str):
         query = parse_qs(query.lstrip("?"))
+    problems: list[str] = []
     layer = _one(query, "layer")
-    res = _one(query, "res")
-    area = _one(query, "area")
-    since, until = _day(query, "since"), _day(query, "until")
+    res, area = _one(query, "res"), _one(query, "area")
+    known_res = int(res) if res in {str(r) for r in RESOLUTIONS} else None
+    if res is not None and known_res is None:
+        problems.append(f"H3 resolution {res} is not one of {', '.join(map(str, RESOLUTIONS))}")
+    code = area if area and area.replace("_", "").isalnum() and len(area) <= 64 else None
+    if area is not None and code is None:
+        problems.append(f"area '{area[:70]}' is not an area code")
+    since, until = _day(query, "since", problems), _day(query, "until", problems)
     if since and until and since > until:
         since, until = until, since
+    categories = _many(query, "cat", CATEGORIES, "category", problems)
+    severities = _many(query, "sev", SEVERITIES, "severity", problems)
+    statuses = _many(query, "status", STATUSES, "status", problems)
+    if strict and problems:
+        raise InputError("; ".join(problems))
     lat, lon = _number(query, "lat", -90, 90), _number(query, "lon", -180, 180)
     return ViewState(
         lang=_one(query, "lang") if _one(query, "lang") in LANGS else None,
         layer=layer if layer in LAYERS else "hexes",
-        res=int(res) if res in {str(r) for r in RESOLUTIONS} else None,
-        area=area if area and area.replace("_", "").isalnum() and len(area) <= 64 else None,
-        since=since, until=until,
-        categories=_many(query, "cat", CATEGORIES), severities=_many(query, "sev", SEVERITIES),
-        statuses=_many(query, "status", STATUSES),
+        res=known_res, area=code,
+        since=since, until=until, categories=categories, severities=severities, statuses=statuses,
         lat=lat if lon is not None else None, lon=lon if lat is not None else None,
         zoom=_number(query, "z", 0, 22) if lat is not None and lon is not None else None,
     )

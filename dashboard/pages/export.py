@@ -19,6 +19,7 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard.access import current_scope, current_user, record
 from dashboard.components import account
 from dashboard.i18n import pick, t
+from dashboard.state import parse
 from geodata.errors import InputError, QueryTooSlow, ShiyuError
 from geodata.h3cells import RESOLUTIONS
 from geodata.settings import settings
@@ -40,23 +41,18 @@ def _listed(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
-def _query_filters(res=None, area=None, since=None, until=None, cat=None, sev=None, status=None, tier=None) -> dict:
-    """The filters of an explore-page query string, checked, as JSON-ready values (``Filters`` refuses unknown ones).
-
-    Private to this page until the explore page's ``dashboard/state.py`` reads the same query for both.
-    """
-    try:
-        severities = tuple(int(s) for s in _listed(sev))
-    except ValueError:
-        raise InputError(f"severities are 1 to 4, not {sev}") from None
-    if res is not None and res not in {str(r) for r in RESOLUTIONS}:
-        raise InputError(f"H3 resolution {res} is not one of {RESOLUTIONS}")
-    first, last = parse_day(since, "since"), parse_day(until, "until")
-    query = {"res": int(res) if res else DEFAULT_RES, "area": area or None, "since": first and first.isoformat(),
-             "until": last and last.isoformat(), "categories": list(_listed(cat)), "severities": list(severities),
-             "statuses": list(_listed(status)), "tier": tier if tier in TIERS else "grid"}
-    _filters(query)  # refuse now what the export would refuse later
-    return query
+def _query_filters(query: dict) -> dict:
+    """The filters of an explore-page query string (``dashboard/state.py`` reads it for both pages), checked, as
+    JSON-ready values. A value the explore page would drop is refused here: a filter quietly dropped would widen
+    the file."""
+    view = parse(query, strict=True)
+    tier = query.get("tier")
+    parsed = {"res": view.res or DEFAULT_RES, "area": view.area, "since": view.since and view.since.isoformat(),
+              "until": view.until and view.until.isoformat(), "categories": list(view.categories),
+              "severities": list(view.severities), "statuses": list(view.statuses),
+              "tier": tier if tier in TIERS else "grid"}
+    _filters(parsed)  # refuse now what the export would refuse later
+    return parsed
 
 
 def _filters(query: dict, tier: str | None = None) -> Filters:
@@ -93,7 +89,7 @@ def layout(lang: str | None = None, layer: str | None = None, **query) -> html.D
     lang = pick(lang, settings().lang)
     notice = ""
     try:
-        parsed = _query_filters(**{k: query.get(k) for k in ("res", "area", "since", "until", "cat", "sev", "status", "tier")})
+        parsed = _query_filters(query)
     except InputError as error:
         parsed, notice = None, t("export_bad_link", lang, reason=error)
     chosen = [name for name in _listed(layer) if name in LAYERS] or ["hotspots"]

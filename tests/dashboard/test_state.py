@@ -1,10 +1,13 @@
 """A view's state read from and written to its URL."""
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from dashboard.state import ViewState, parse
+from geodata.errors import InputError
+from geodata.taxonomy import CATEGORIES, STATUSES
 from layers.base import BEIJING, Filters
 
 FULL = ("?lang=en&layer=hotspots&res=9&area=330106&since=2026-10-01&until=2026-10-31&cat=dispute,fire_safety"
@@ -138,3 +141,32 @@ def test_every_parsed_state_builds_valid_filters(state):
     assert filters.categories == state.categories and filters.severities == state.severities
     assert filters.since is None or filters.since.utcoffset() == timedelta(hours=8)
     assert filters.until is None or (filters.until.time(), filters.until.utcoffset()) == (datetime.min.time(), timedelta(hours=8))
+
+
+@pytest.mark.parametrize("query, message", [
+    ("?cat=dispute,nope,fire_safety", "unknown category nope; known: "),
+    ("?sev=0,5,x,3,2.0", "unknown severity 0, 5, x, 2.0; known: 1, 2, 3, 4"),
+    ("?sev=²", "unknown severity ²"),
+    ("?status=unknown,closed", "unknown status unknown; known: "),
+    ("?res=11", "H3 resolution 11 is not one of 7, 8, 9, 10"),
+    ("?area=330106--", "area '330106--' is not an area code"),
+    ("?since=yesterday&until=2026-10-31", "since 'yesterday' is not a day like 2026-10-01"),
+    ("?until=9999-12-31", "until 9999-12-31 is past the last day there is"),
+])
+def test_strict_refuses_a_filter_value_the_page_would_drop(query, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        parse(query, strict=True)
+
+
+def test_strict_names_every_bad_value_at_once():
+    with pytest.raises(InputError) as refused:
+        parse("?res=6&cat=nope&status=open&since=2026-02-30", strict=True)
+    assert str(refused.value) == ("H3 resolution 6 is not one of 7, 8, 9, 10; since '2026-02-30' is not a day like "
+                                  "2026-10-01; unknown category nope; known: " + ", ".join(CATEGORIES)
+                                  + "; unknown status open; known: " + ", ".join(STATUSES))
+
+
+@pytest.mark.parametrize("query", [FULL, "", "?layer=nope&lang=fr&lat=91&lon=120.15&z=close",
+                                   "?since=2026-10-31&until=2026-10-01", "?cat=dispute,dispute&sev=3,3"])
+def test_strict_reads_what_the_page_reads_when_no_filter_value_is_bad(query):
+    assert parse(query, strict=True) == parse(query)

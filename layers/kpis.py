@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from geodata.db import fetch_all
 from geodata.scope import Scope
@@ -118,15 +118,24 @@ GROUP BY 1
 """
 
 
+def whole_days(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None]:
+    """The first Beijing day wholly inside [since, until) and the day it ends on (excluded); None where unbounded."""
+    first_day = end_day = None
+    if since is not None:
+        local = since.astimezone(BEIJING)
+        first_day = local.date() if local == beijing_midnight(local.date()) else local.date() + timedelta(days=1)
+    if until is not None:
+        end_day = until.astimezone(BEIJING).date()
+    return first_day, end_day
+
+
 def day_split(since: datetime, until: datetime | None) -> dict:
     """The whole Beijing days of [since, until) as ``first_day`` … ``end_day`` (excluded; None: no end), and the
     part-days left at its ends as [since, head_end) and [tail_start, until); without a whole day, all of it is
     the head."""
-    local = since.astimezone(BEIJING)
-    first_day = local.date() if local == beijing_midnight(local.date()) else local.date() + timedelta(days=1)
+    first_day, end_day = whole_days(since, until)
     if until is None:
         return {"first_day": first_day, "end_day": None, "head_end": beijing_midnight(first_day), "tail_start": None}
-    end_day = until.astimezone(BEIJING).date()
     if first_day >= end_day:
         return {"first_day": first_day, "end_day": first_day, "head_end": until, "tail_start": until}
     return {"first_day": first_day, "end_day": end_day, "head_end": beijing_midnight(first_day),

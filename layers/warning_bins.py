@@ -75,7 +75,6 @@ WITH grids AS (
            c.by_hour_cum[%(hour)s + 1] - coalesce(c.by_hour_cum[%(hour)s], 0) AS split,
            c.n - c.by_hour_cum[%(hour)s + 1] AS late, d.early AS e, d.split AS s, d.late AS l
     FROM shiyu.incident_day c
-    JOIN grids g ON g.code = c.grid_code
     JOIN unnest(%(days)s::date[], %(early_masks)s::int[], %(split_masks)s::int[], %(late_masks)s::int[])
          AS d(day, early, split, late) ON d.day = c.day
     WHERE c.day >= %(first_day)s AND c.day <= %(last_day)s
@@ -84,7 +83,7 @@ WITH grids AS (
     UNION ALL
     SELECT r.grid_code, 1, 0, 0, r.mask, 0, 0
     FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
-    -- OFFSET 0: each hour is one range of the reported_at index; the grids are matched after, by hash
+    -- OFFSET 0: each hour is one range of the reported_at index
     CROSS JOIN LATERAL (
         SELECT grid_code, (%(bin_masks)s::int[])[width_bucket(reported_at, %(bounds)s::timestamptz[]) + 1] AS mask
         FROM shiyu.incident
@@ -92,7 +91,6 @@ WITH grids AS (
           AND """ + INCIDENT_FILTERS + """
         OFFSET 0
     ) r
-    JOIN grids g ON g.code = r.grid_code
 ), counted AS (
     SELECT unit,
            sum(early * (e & 1) + split * (s & 1) + late * (l & 1)) AS n_24h,
@@ -101,6 +99,9 @@ WITH grids AS (
            sum(early * ((e >> 3) & 1) + split * ((s >> 3) & 1) + late * ((l >> 3) & 1)) AS base_7d,
            sum(early * ((e >> 4) & 1) + split * ((s >> 4) & 1) + late * ((l >> 4) & 1)) AS inside
     FROM parts
+    -- the grids in view are matched as the rows are summed, by a hash of the grids: joined to the cube's rows
+    -- before, the planner hashed those instead (half a million at 10M, spilled to disk; 0.98 s against 0.74 s)
+    WHERE unit IN (SELECT code FROM grids)
     GROUP BY unit
 )
 SELECT unit, n_24h, base_24h, n_7d, base_7d, NULL::bigint AS examined FROM counted WHERE n_7d >= %(min_count)s

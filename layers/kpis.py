@@ -39,6 +39,8 @@ import dataclasses
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
+import numpy as np
+
 from geodata.db import fetch_all
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
@@ -108,6 +110,49 @@ SELECT c.path, c.incidents, c.resolved,
 FROM counted c LEFT JOIN pooled p USING (path)
 """
 
+# The same from the day cube rolled up to the streets (0014), for areas no deeper than a street in a scope no deeper:
+# per area its counts and, instead of every resolved incident's hours, how many are at most each of the
+# ``HOUR_BOUNDS`` (``hours_upto``, summed element by element), and the part-days' hours themselves, ascending.
+# ``_median_slices`` then reads only the bucket that holds the median.
+STREET_DEPTH = 3
+HOUR_BOUNDS = (0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 28, 30,
+               33, 36, 40, 44, 48, 54, 60, 72, 84, 96, 120, 144, 168, 240, 336, 504, 720, float("inf"))
+_STREET_ROWS = """
+    FROM shiyu.incident_day_street s
+    WHERE day >= %(first_day)s AND (%(end_day)s::date IS NULL OR day < %(end_day)s)
+      AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+      AND category = ANY(%(cube_categories)s::text[])
+      AND (%(paths)s::ltree[] IS NULL OR path <@ %(paths)s::ltree[]) AND nlevel(path) >= %(depth)s"""
+KPIS_BY_STREET_DAY = """
+WITH whole AS (
+    SELECT subpath(path, 0, %(depth)s)::text AS path, sum(n) AS incidents, sum(n_resolved) AS resolved,
+           ARRAY[""" + ", ".join(f"sum(hours_upto[{k + 1}])" for k in range(len(HOUR_BOUNDS))) + """] AS upto""" + \
+    _STREET_ROWS + """
+    GROUP BY 1
+), part AS (
+    SELECT subpath(path, 0, %(depth)s)::text AS path, count(*) AS incidents,
+           count(*) FILTER (WHERE status = ANY(%(closed)s::text[])) AS resolved,
+           array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL) AS hours
+    FROM shiyu.incident CROSS JOIN LATERAL (SELECT (extract(epoch FROM resolved_at - reported_at) / 3600)::float8) h(hours)
+    WHERE ((reported_at >= %(since)s AND reported_at < %(head_end)s)
+           OR (reported_at >= %(tail_start)s AND reported_at < %(until)s))
+      AND """ + INCIDENT_FILTERS + _AREAS + """
+    GROUP BY 1
+)
+SELECT path, coalesce(w.incidents, 0) + coalesce(p.incidents, 0) AS incidents,
+       coalesce(w.resolved, 0) + coalesce(p.resolved, 0) AS resolved, w.upto, p.hours
+FROM whole w FULL JOIN part p USING (path)
+"""
+# Of each area's rows, the slice of the ascending hours whose buckets run from %(b1)s to %(b2)s (0-based, bucket
+# b holding the hours above bound b - 1 and at most bound b).
+STREET_HOURS_BETWEEN = """
+SELECT w.area AS path, v
+FROM (SELECT subpath(path, 0, %(depth)s)::text AS area, hours_upto, resolve_hours""" + _STREET_ROWS + """) s
+JOIN unnest(%(areas)s::text[], %(b1)s::int[], %(b2)s::int[]) AS w(area, b1, b2) ON w.area = s.area
+CROSS JOIN LATERAL unnest(s.resolve_hours[(CASE WHEN w.b1 = 0 THEN 0 ELSE s.hours_upto[w.b1] END) + 1
+                                          : s.hours_upto[w.b2 + 1]]) v
+"""
+
 # Spelled as HEADLINE_OPEN (layers/panels.py) spells it, so the partial index of open incidents answers it.
 OVERDUE_BY_PATH = """
 SELECT subpath(path, 0, %(depth)s)::text AS path, count(*) AS overdue
@@ -152,12 +197,63 @@ def reads_cube(filters: Filters) -> bool:
     return not filters.severities and not filters.statuses
 
 
+def reads_streets(params: dict) -> bool:
+    """Whether the street roll-up answers: areas and the scope no deeper than a street, not a list of grids."""
+    scope = params["scope"]
+    return (params["grids"] is None and params["depth"] <= STREET_DEPTH
+            and (scope is None or scope.count(".") + 1 <= STREET_DEPTH))
+
+
+def _middle(n: int) -> tuple[int, int]:
+    """The 0-based ranks percentile_cont(0.5) interpolates between."""
+    return (n - 1) // 2, n // 2
+
+
+def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
+    """Each row's exact median of its whole days' hours (counted per bucket in ``upto``) and its part-days'
+    (``hours``): the bucket holding the middle ranks is found from the counts, and only its hours are read."""
+    wanted, partial = {}, {}
+    for row in rows:
+        part = np.sort(np.asarray(row["hours"] or [], dtype=float))
+        upto = np.asarray(row["upto"] or [0] * len(HOUR_BOUNDS), dtype=np.int64)
+        total = upto + np.searchsorted(part, HOUR_BOUNDS, side="right")
+        if total[-1] == 0:
+            continue
+        lo, hi = _middle(int(total[-1]))
+        b1, b2 = (int(np.searchsorted(total, rank, side="right")) for rank in (lo, hi))
+        below = int(total[b1 - 1]) if b1 else 0
+        floor = HOUR_BOUNDS[b1 - 1] if b1 else -np.inf
+        partial[row["path"]] = (part[(part > floor) & (part <= HOUR_BOUNDS[b2])], below, lo, hi)
+        wanted[row["path"]] = (b1, b2)
+    if not wanted:
+        return {}
+    areas = list(wanted)
+    values: dict[str, list[float]] = defaultdict(list)
+    for r in fetch_all(STREET_HOURS_BETWEEN, {**params, "areas": areas, "b1": [wanted[a][0] for a in areas],
+                                              "b2": [wanted[a][1] for a in areas]}):
+        values[r["path"]].append(r["v"])
+    medians = {}
+    for area, (part, below, lo, hi) in partial.items():
+        pooled = np.sort(np.concatenate([part, np.asarray(values[area], dtype=float)]))
+        first, second = float(pooled[lo - below]), float(pooled[hi - below])
+        medians[area] = first if lo == hi else first + (second - first) * 0.5  # as percentile_cont interpolates
+    return medians
+
+
+def _street_rows(params: dict) -> list[dict]:
+    """incidents, resolved and median_hours per path, whole days from the street roll-up."""
+    rows = fetch_all(KPIS_BY_STREET_DAY, params)
+    medians = _median_slices(rows, params) if params["median"] else {}
+    return [{"path": r["path"], "incidents": r["incidents"], "resolved": r["resolved"],
+             "median_hours": medians.get(r["path"])} for r in rows]
+
+
 def _kpi_rows(params: dict, filters: Filters) -> list[dict]:
     """incidents, resolved, overdue and median_hours per path at ``params['depth']``."""
     if not reads_cube(filters):
         return fetch_all(KPIS_BY_PATH, params)
-    rows = fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"]),
-                                   "cube_categories": cube_categories(filters)})
+    params = {**params, **day_split(params["since"], params["until"]), "cube_categories": cube_categories(filters)}
+    rows = _street_rows(params) if reads_streets(params) else fetch_all(KPIS_BY_DAY, params)
     overdue = {r["path"]: r["overdue"] for r in fetch_all(in_scope_grids(OVERDUE_BY_PATH, params), params)}
     for row in rows:
         row["overdue"] = overdue.get(row["path"], 0)

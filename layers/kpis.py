@@ -129,18 +129,26 @@ WITH whole AS (
            ARRAY[""" + ", ".join(f"sum(hours_upto[{k + 1}])" for k in range(len(HOUR_BOUNDS))) + """] AS upto""" + \
     _STREET_ROWS + """
     GROUP BY 1
-), part AS (
-    SELECT subpath(path, 0, %(depth)s)::text AS path, count(*) AS incidents,
-           count(*) FILTER (WHERE status = ANY(%(closed)s::text[])) AS resolved,
-           array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL) AS hours
-    FROM shiyu.incident CROSS JOIN LATERAL (SELECT (extract(epoch FROM resolved_at - reported_at) / 3600)::float8) h(hours)
-    WHERE ((reported_at >= %(since)s AND reported_at < %(head_end)s)
-           OR (reported_at >= %(tail_start)s AND reported_at < %(until)s))
+), part AS (  -- the part-days added (sign 1), and the rest of the days read whole in their place (sign -1)
+    SELECT subpath(path, 0, %(depth)s)::text AS path, sum(sign) AS incidents,
+           coalesce(sum(sign) FILTER (WHERE status = ANY(%(closed)s::text[])), 0) AS resolved,
+           array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL AND sign > 0) AS hours,
+           array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL AND sign < 0) AS less
+    FROM shiyu.incident
+    CROSS JOIN LATERAL (SELECT (extract(epoch FROM resolved_at - reported_at) / 3600)::float8,
+                               CASE WHEN reported_at >= %(head_start)s
+                                    AND (%(tail_end)s::timestamptz IS NULL OR reported_at < %(tail_end)s)
+                                    THEN 1 ELSE -1 END
+                       ) h(hours, sign)
+    WHERE ((reported_at >= %(head_start)s AND reported_at < %(head_end)s)
+           OR (reported_at >= %(tail_start)s AND reported_at < %(tail_end)s)
+           OR (reported_at >= %(less_head_start)s AND reported_at < %(head_start)s)
+           OR (reported_at >= %(tail_end)s AND reported_at < %(less_tail_end)s))
       AND """ + INCIDENT_FILTERS + _AREAS + """
     GROUP BY 1
 )
 SELECT path, coalesce(w.incidents, 0) + coalesce(p.incidents, 0) AS incidents,
-       coalesce(w.resolved, 0) + coalesce(p.resolved, 0) AS resolved, w.upto, p.hours
+       coalesce(w.resolved, 0) + coalesce(p.resolved, 0) AS resolved, w.upto, p.hours, p.less
 FROM whole w FULL JOIN part p USING (path)
 """
 # Of each area's rows, the slice of the ascending hours whose buckets run from %(b1)s to %(b2)s (0-based, bucket
@@ -209,21 +217,51 @@ def _middle(n: int) -> tuple[int, int]:
     return (n - 1) // 2, n // 2
 
 
+def street_split(since: datetime, until: datetime | None) -> dict:
+    """``day_split`` for the street roll-up, as ``head_start`` … ``tail_end``: a part-day longer than half a day
+    is read as its whole day less the rest of that day, [less_head_start, head_start) or [tail_end,
+    less_tail_end), which the incidents hold fewer of (a 30-day window opened at 00:20 reads 20 minutes of them,
+    not 23 hours 40)."""
+    split = {**day_split(since, until), "head_start": since, "tail_end": until, "less_head_start": None,
+             "less_tail_end": None}
+    if split["end_day"] is not None and split["first_day"] >= split["end_day"]:
+        return split  # no whole day: the part is the window
+    if split["head_end"] - since > timedelta(hours=12):
+        split["first_day"] -= timedelta(days=1)
+        split.update(head_end=since, less_head_start=beijing_midnight(split["first_day"]))
+    if until is not None and until - split["tail_start"] > timedelta(hours=12):
+        split["end_day"] += timedelta(days=1)
+        split.update(tail_start=until, less_tail_end=beijing_midnight(split["end_day"]))
+    return split
+
+
+def _without(values: np.ndarray, less: np.ndarray) -> np.ndarray:
+    """``values`` (ascending) less one of them for each of ``less`` (all among them)."""
+    keep = np.ones(len(values), dtype=bool)
+    for value, count in zip(*np.unique(less, return_counts=True)):
+        start = int(np.searchsorted(values, value, side="left"))
+        keep[start:start + count] = False
+    return values[keep]
+
+
 def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
-    """Each row's exact median of its whole days' hours (counted per bucket in ``upto``) and its part-days'
-    (``hours``): the bucket holding the middle ranks is found from the counts, and only its hours are read."""
+    """Each row's exact median of its whole days' hours (counted per bucket in ``upto``) with its part-days'
+    (``hours``) and without those of ``less``: the bucket holding the middle ranks is found from the counts, and
+    only its hours are read."""
     wanted, partial = {}, {}
     for row in rows:
-        part = np.sort(np.asarray(row["hours"] or [], dtype=float))
+        part, less = (np.sort(np.asarray(row[key] or [], dtype=float)) for key in ("hours", "less"))
         upto = np.asarray(row["upto"] or [0] * len(HOUR_BOUNDS), dtype=np.int64)
-        total = upto + np.searchsorted(part, HOUR_BOUNDS, side="right")
+        total = (upto + np.searchsorted(part, HOUR_BOUNDS, side="right")
+                 - np.searchsorted(less, HOUR_BOUNDS, side="right"))
         if total[-1] == 0:
             continue
         lo, hi = _middle(int(total[-1]))
         b1, b2 = (int(np.searchsorted(total, rank, side="right")) for rank in (lo, hi))
         below = int(total[b1 - 1]) if b1 else 0
         floor = HOUR_BOUNDS[b1 - 1] if b1 else -np.inf
-        partial[row["path"]] = (part[(part > floor) & (part <= HOUR_BOUNDS[b2])], below, lo, hi)
+        partial[row["path"]] = (part[(part > floor) & (part <= HOUR_BOUNDS[b2])],
+                                less[(less > floor) & (less <= HOUR_BOUNDS[b2])], below, lo, hi)
         wanted[row["path"]] = (b1, b2)
     if not wanted:
         return {}
@@ -233,8 +271,8 @@ def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
                                               "b2": [wanted[a][1] for a in areas]}):
         values[r["path"]].append(r["v"])
     medians = {}
-    for area, (part, below, lo, hi) in partial.items():
-        pooled = np.sort(np.concatenate([part, np.asarray(values[area], dtype=float)]))
+    for area, (part, less, below, lo, hi) in partial.items():
+        pooled = _without(np.sort(np.concatenate([part, np.asarray(values[area], dtype=float)])), less)
         first, second = float(pooled[lo - below]), float(pooled[hi - below])
         medians[area] = first if lo == hi else first + (second - first) * 0.5  # as percentile_cont interpolates
     return medians
@@ -242,6 +280,8 @@ def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
 
 def _street_rows(params: dict) -> list[dict]:
     """incidents, resolved and median_hours per path, whole days from the street roll-up."""
+    # the window is the split's; INCIDENT_FILTERS must not cut off the rest of its days
+    params = {**params, **street_split(params["since"], params["until"]), "since": None, "until": None}
     rows = fetch_all(KPIS_BY_STREET_DAY, params)
     medians = _median_slices(rows, params) if params["median"] else {}
     return [{"path": r["path"], "incidents": r["incidents"], "resolved": r["resolved"],
@@ -252,8 +292,9 @@ def _kpi_rows(params: dict, filters: Filters) -> list[dict]:
     """incidents, resolved, overdue and median_hours per path at ``params['depth']``."""
     if not reads_cube(filters):
         return fetch_all(KPIS_BY_PATH, params)
-    params = {**params, **day_split(params["since"], params["until"]), "cube_categories": cube_categories(filters)}
-    rows = _street_rows(params) if reads_streets(params) else fetch_all(KPIS_BY_DAY, params)
+    params = {**params, "cube_categories": cube_categories(filters)}
+    rows = (_street_rows(params) if reads_streets(params)
+            else fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"])}))
     overdue = {r["path"]: r["overdue"] for r in fetch_all(in_scope_grids(OVERDUE_BY_PATH, params), params)}
     for row in rows:
         row["overdue"] = overdue.get(row["path"], 0)

@@ -120,6 +120,47 @@ SELECT NULL, 0, 0, 0, 0, count(*) FROM counted
 """
 
 
+# The flagged grids' incidents of the last 24 h and 7 days by category, from the day cube's rows of each
+# category: T's day and the days 1 and 7 before it are split around hour %(hour)s (before it, after it), the days
+# between count whole, and that hour of the three days is read from the incidents (each in [T - 7 d, T)).
+GRID_CATEGORIES_BY_DAY = """
+SELECT unit, category, sum(n_24h) AS n_24h, sum(n_7d) AS n_7d FROM (
+    SELECT c.grid_code AS unit, c.category,
+           sum(CASE WHEN c.day = %(day_24h)s THEN c.n - c.by_hour_cum[%(hour)s + 1]
+                    WHEN c.day = %(last_day)s THEN coalesce(c.by_hour_cum[%(hour)s], 0) ELSE 0 END) AS n_24h,
+           sum(CASE WHEN c.day = %(first_day)s THEN c.n - c.by_hour_cum[%(hour)s + 1]
+                    WHEN c.day = %(day_24h)s THEN c.n - c.by_hour_cum[%(hour)s + 1] + coalesce(c.by_hour_cum[%(hour)s], 0)
+                    WHEN c.day = %(last_day)s THEN coalesce(c.by_hour_cum[%(hour)s], 0) ELSE c.n END) AS n_7d
+    FROM shiyu.incident_day c
+    WHERE c.grid_code = ANY(%(units)s::text[]) AND c.day >= %(first_day)s AND c.day <= %(last_day)s
+      AND c.category = ANY(%(cube_categories)s::text[])
+      AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT r.grid_code, r.category, count(*) FILTER (WHERE r.reported_at >= %(day_start)s), count(*)
+    FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
+    CROSS JOIN LATERAL (
+        SELECT grid_code, category, reported_at
+        FROM shiyu.incident
+        WHERE reported_at >= w.start AND reported_at < w.start + interval '1 hour'
+          AND """ + INCIDENT_FILTERS + """
+        OFFSET 0
+    ) r
+    WHERE r.grid_code = ANY(%(units)s::text[])
+    GROUP BY 1, 2
+) counts
+GROUP BY 1, 2
+"""
+
+
+def category_days(until: datetime) -> dict:
+    """How GRID_CATEGORIES_BY_DAY splits the days of the week before T (``until``)."""
+    local = until.astimezone(BEIJING)
+    day = local.date()
+    return {"hour": local.hour, "first_day": day - WEEK, "day_24h": day - DAY, "last_day": day,
+            "raw_hours": [beijing_midnight(d) + local.hour * HOUR for d in (day - WEEK, day - DAY, day)]}
+
+
 def bin_bounds(until: datetime) -> list[datetime]:
     """Ascending: for each week k = 8 … 0 before T, the start of the week and the start of its last 24 hours."""
     return [until - k * WEEK - span for k in range(BASELINE_WEEKS, -1, -1) for span in (WEEK, DAY)]

@@ -8,9 +8,9 @@
 --                   all of them; layers/kpis.py keeps the same bounds, HOUR_BOUNDS)
 -- An exact median of many streets and days needs only the values around it: the bounds tell which bucket holds
 -- it, and the ascending arrays give that bucket's values as one slice per row (layers/kpis.py).
--- Kept by triggers on incident_day: any statement that changes its rows recomputes the (day, street) rows they
--- belong to, from incident_day (shiyu.incident_day_street_of), so the incident loader needs no change;
--- shiyu.refresh_incident_day_street(days, streets) does the same for any keys (or every key, both NULL).
+-- Kept by triggers on incident_day: a transaction that changes its rows recomputes, as it commits, the (day,
+-- street) rows they belong to from incident_day (shiyu.incident_day_street_of), so the incident loader needs no
+-- change; shiyu.refresh_incident_day_street(days, streets) does the same for any keys (or every key, both NULL).
 -- A street's grids are found through shiyu.area: a grid moved to another street by a later area load keeps
 -- its incidents' old paths until they are loaded again, and is counted here under its new street.
 CREATE FUNCTION shiyu.resolve_hour_bounds() RETURNS float8[] LANGUAGE sql IMMUTABLE AS $$
@@ -70,27 +70,39 @@ LANGUAGE sql VOLATILE AS $$
     SELECT * FROM shiyu.incident_day_street_of(days, streets) ORDER BY category, day;
 $$;
 
-CREATE FUNCTION shiyu.incident_day_street_keep() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    days date[];
-    streets ltree[];
+-- Each statement that changes incident_day notes the (day, street) keys of the rows it changed, old and new, in a
+-- table of the transaction; at commit the keys are recomputed once (a deferred trigger, which every changed row
+-- fires but only the first finds keys to do). The loader deletes a batch's grid-days and inserts them again:
+-- recounting after each statement would recount every key twice.
+CREATE FUNCTION shiyu.incident_day_street_note() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         TRUNCATE shiyu.incident_day_street;
         RETURN NULL;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(day), array_agg(street) INTO days, streets
-        FROM (SELECT DISTINCT day, shiyu.street_of(path) AS street FROM changed_new) k;
-    ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(day), array_agg(street) INTO days, streets
-        FROM (SELECT DISTINCT day, shiyu.street_of(path) AS street FROM changed_old) k;
-    ELSE
-        SELECT array_agg(day), array_agg(street) INTO days, streets
-        FROM (SELECT day, shiyu.street_of(path) AS street FROM changed_new
-              UNION SELECT day, shiyu.street_of(path) FROM changed_old) k;
+    CREATE TEMP TABLE IF NOT EXISTS incident_day_street_todo (day date, street ltree) ON COMMIT DROP;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO incident_day_street_todo SELECT DISTINCT day, shiyu.street_of(path) FROM changed_new;
     END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        INSERT INTO incident_day_street_todo SELECT DISTINCT day, shiyu.street_of(path) FROM changed_old;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION shiyu.incident_day_street_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    days date[];
+    streets ltree[];
+BEGIN
+    IF to_regclass('pg_temp.incident_day_street_todo') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(day), array_agg(street) INTO days, streets
+    FROM (SELECT DISTINCT day, street FROM pg_temp.incident_day_street_todo) k;
     IF days IS NOT NULL THEN
+        DELETE FROM pg_temp.incident_day_street_todo;
         PERFORM shiyu.refresh_incident_day_street(days, streets);
     END IF;
     RETURN NULL;
@@ -98,14 +110,16 @@ END
 $$;
 
 CREATE TRIGGER incident_day_street_insert AFTER INSERT ON shiyu.incident_day
-    REFERENCING NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_keep();
+    REFERENCING NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
 CREATE TRIGGER incident_day_street_delete AFTER DELETE ON shiyu.incident_day
-    REFERENCING OLD TABLE AS changed_old FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_keep();
+    REFERENCING OLD TABLE AS changed_old FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
 CREATE TRIGGER incident_day_street_update AFTER UPDATE ON shiyu.incident_day
     REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_keep();
+    FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
 CREATE TRIGGER incident_day_street_truncate AFTER TRUNCATE ON shiyu.incident_day
-    FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_keep();
+    FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
+CREATE CONSTRAINT TRIGGER incident_day_street_commit AFTER INSERT OR UPDATE OR DELETE ON shiyu.incident_day
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION shiyu.incident_day_street_keep();
 
 SELECT shiyu.refresh_incident_day_street(NULL, NULL);
 ANALYZE shiyu.incident_day_street;

@@ -26,6 +26,12 @@ come from the day cube ``shiyu.incident_day`` (incidents, resolved, and the
 hours to resolve of every resolved incident, so the median pools exactly the
 values the incidents would give), and only the part-days at its two ends
 from the incidents, through the ``reported_at`` index (``day_split``).
+Areas down to a street, in a scope down to a street, read the day cube
+rolled up to the streets instead (``shiyu.incident_day_street``, 0014): its
+rows keep each street-day's hours in ascending order and how many lie under
+each of ``HOUR_BOUNDS``, so the exact median reads only the bucket holding
+it (``_median_slices``); a part-day longer than half a day is read there as
+its whole day less the rest of it (``street_split``).
 ``overdue`` changes with the clock, not with loads, so it is always counted
 from the incidents, over the open ones only (the partial index of 0009).
 With a severity or status filter, which the cube does not keep, everything

@@ -109,8 +109,10 @@ BEGIN
         RETURN NULL;
     END IF;
     CREATE TEMP TABLE incident_day_street_applied ON COMMIT DROP AS
-    WITH delta AS (
-        SELECT * FROM pg_temp.incident_day_street_delta
+    WITH delta AS (  -- a grid-day row deleted and inserted again unchanged cancels out
+        SELECT day, street, category, sum(sign)::int AS sign, n, n_resolved, resolve_hours
+        FROM pg_temp.incident_day_street_delta
+        GROUP BY day, street, category, n, n_resolved, resolve_hours HAVING sum(sign) <> 0
     ), keys AS (
         SELECT DISTINCT day, street, category FROM delta
     ), parts AS (

@@ -39,7 +39,8 @@ At most ``MAX_FEATURES`` are sent.
 
 The counts are one grouped query over the nine weeks before T, narrowed to
 the view and scope; the categories are a second query on the flagged units'
-last seven days only. Per grid, without a severity or status filter (which
+last seven days only (per grid, from the day cube's rows of each category
+and the hour of T at the window's ends). Per grid, without a severity or status filter (which
 it does not keep), the day cube ``shiyu.incident_day`` answers it: a day
 inside one span counts whole; a day a span boundary falls in (every boundary
 has T's time of day) is split by its counts by hour, and only the hour
@@ -65,8 +66,8 @@ from geodata.taxonomy import CATEGORIES
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, incident_params
 from layers.hexes import DOMINANT_GRID
 from layers.kpis import cube_categories
-from layers.warning_bins import (BASELINE_WEEKS, CELL_COUNTS, DAY, GRID_COUNTS, GRID_COUNTS_BY_DAY, WEEK, bin_params,
-                                 day_bins)
+from layers.warning_bins import (BASELINE_WEEKS, CELL_COUNTS, DAY, GRID_CATEGORIES_BY_DAY, GRID_COUNTS,
+                                 GRID_COUNTS_BY_DAY, WEEK, bin_params, category_days, day_bins)
 
 ALPHA = 0.001
 MIN_COUNT = 3
@@ -177,10 +178,13 @@ def _categories(filters: Filters, narrowing: dict, unit: str, units: list, until
     """{(unit, window): [[category, n], …]} for the flagged units, largest first."""
     if not units:
         return {}
-    column = "grid_code" if unit == "grid" else f"h3_r{filters.res}"
-    query = compose(GRID_CATEGORIES if unit == "grid" else CELL_CATEGORIES, unit=column)
-    rows = fetch_all(query, {**narrowing, "since": until - WEEK, "until": until, "day_start": until - DAY,
-                             "units": units})
+    params = {**narrowing, "since": until - WEEK, "until": until, "day_start": until - DAY, "units": units}
+    if reads_cube(filters, unit):
+        rows = fetch_all(GRID_CATEGORIES_BY_DAY, {**params, **category_days(until),
+                                                  "cube_categories": list(filters.categories) or list(CATEGORIES)})
+    else:
+        column = "grid_code" if unit == "grid" else f"h3_r{filters.res}"
+        rows = fetch_all(compose(GRID_CATEGORIES if unit == "grid" else CELL_CATEGORIES, unit=column), params)
     tally: dict = {}
     for row in rows:
         for window in WINDOWS:

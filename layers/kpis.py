@@ -26,6 +26,12 @@ come from the day cube ``shiyu.incident_day`` (incidents, resolved, and the
 hours to resolve of every resolved incident, so the median pools exactly the
 values the incidents would give), and only the part-days at its two ends
 from the incidents, through the ``reported_at`` index (``day_split``).
+Areas down to a street, in a scope down to a street, read the day cube
+rolled up to the streets instead (``shiyu.incident_day_street``, 0014): its
+rows keep each street-day's hours in ascending order and how many lie under
+each of ``HOUR_BOUNDS``, so the exact median reads only the bucket holding
+it (``_median_slices``); a part-day longer than half a day is read there as
+its whole day less the rest of it (``street_split``).
 ``overdue`` changes with the clock, not with loads, so it is always counted
 from the incidents, over the open ones only (the partial index of 0009).
 With a severity or status filter, which the cube does not keep, everything
@@ -37,7 +43,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+import numpy as np
 
 from geodata.db import fetch_all
 from geodata.scope import Scope
@@ -108,6 +116,57 @@ SELECT c.path, c.incidents, c.resolved,
 FROM counted c LEFT JOIN pooled p USING (path)
 """
 
+# The same from the day cube rolled up to the streets (0014), for areas no deeper than a street in a scope no deeper:
+# per area its counts and, instead of every resolved incident's hours, how many are at most each of the
+# ``HOUR_BOUNDS`` (``hours_upto``, summed element by element), and the part-days' hours themselves, ascending.
+# ``_median_slices`` then reads only the bucket that holds the median.
+STREET_DEPTH = 3
+HOUR_BOUNDS = (0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 28, 30,
+               33, 36, 40, 44, 48, 54, 60, 72, 84, 96, 120, 144, 168, 240, 336, 504, 720, float("inf"))
+_STREET_ROWS = """
+    FROM shiyu.incident_day_street s
+    WHERE day >= %(first_day)s AND (%(end_day)s::date IS NULL OR day < %(end_day)s)
+      AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+      AND category = ANY(%(cube_categories)s::text[])
+      AND (%(paths)s::ltree[] IS NULL OR path <@ %(paths)s::ltree[]) AND nlevel(path) >= %(depth)s"""
+KPIS_BY_STREET_DAY = """
+WITH whole AS (
+    SELECT subpath(path, 0, %(depth)s)::text AS path, sum(n) AS incidents, sum(n_resolved) AS resolved,
+           ARRAY[""" + ", ".join(f"sum(hours_upto[{k + 1}])" for k in range(len(HOUR_BOUNDS))) + """] AS upto""" + \
+    _STREET_ROWS + """
+    GROUP BY 1
+), part AS (  -- the part-days added (sign 1), and the rest of the days read whole in their place (sign -1)
+    SELECT subpath(path, 0, %(depth)s)::text AS path, sum(sign) AS incidents,
+           coalesce(sum(sign) FILTER (WHERE status = ANY(%(closed)s::text[])), 0) AS resolved,
+           array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL AND sign > 0) AS hours,
+           array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL AND sign < 0) AS less
+    FROM shiyu.incident
+    CROSS JOIN LATERAL (SELECT (extract(epoch FROM resolved_at - reported_at) / 3600)::float8,
+                               CASE WHEN reported_at >= %(head_start)s
+                                    AND (%(tail_end)s::timestamptz IS NULL OR reported_at < %(tail_end)s)
+                                    THEN 1 ELSE -1 END
+                       ) h(hours, sign)
+    WHERE ((reported_at >= %(head_start)s AND reported_at < %(head_end)s)
+           OR (reported_at >= %(tail_start)s AND reported_at < %(tail_end)s)
+           OR (reported_at >= %(less_head_start)s AND reported_at < %(head_start)s)
+           OR (reported_at >= %(tail_end)s AND reported_at < %(less_tail_end)s))
+      AND """ + INCIDENT_FILTERS + _AREAS + """
+    GROUP BY 1
+)
+SELECT path, coalesce(w.incidents, 0) + coalesce(p.incidents, 0) AS incidents,
+       coalesce(w.resolved, 0) + coalesce(p.resolved, 0) AS resolved, w.upto, p.hours, p.less
+FROM whole w FULL JOIN part p USING (path)
+"""
+# Of each area's rows, the slice of the ascending hours whose buckets run from %(b1)s to %(b2)s (0-based, bucket
+# b holding the hours above bound b - 1 and at most bound b).
+STREET_HOURS_BETWEEN = """
+SELECT w.area AS path, v
+FROM (SELECT subpath(path, 0, %(depth)s)::text AS area, hours_upto, resolve_hours""" + _STREET_ROWS + """) s
+JOIN unnest(%(areas)s::text[], %(b1)s::int[], %(b2)s::int[]) AS w(area, b1, b2) ON w.area = s.area
+CROSS JOIN LATERAL unnest(s.resolve_hours[(CASE WHEN w.b1 = 0 THEN 0 ELSE s.hours_upto[w.b1] END) + 1
+                                          : s.hours_upto[w.b2 + 1]]) v
+"""
+
 # Spelled as HEADLINE_OPEN (layers/panels.py) spells it, so the partial index of open incidents answers it.
 OVERDUE_BY_PATH = """
 SELECT subpath(path, 0, %(depth)s)::text AS path, count(*) AS overdue
@@ -118,15 +177,24 @@ GROUP BY 1
 """
 
 
+def whole_days(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None]:
+    """The first Beijing day wholly inside [since, until) and the day it ends on (excluded); None where unbounded."""
+    first_day = end_day = None
+    if since is not None:
+        local = since.astimezone(BEIJING)
+        first_day = local.date() if local == beijing_midnight(local.date()) else local.date() + timedelta(days=1)
+    if until is not None:
+        end_day = until.astimezone(BEIJING).date()
+    return first_day, end_day
+
+
 def day_split(since: datetime, until: datetime | None) -> dict:
     """The whole Beijing days of [since, until) as ``first_day`` … ``end_day`` (excluded; None: no end), and the
     part-days left at its ends as [since, head_end) and [tail_start, until); without a whole day, all of it is
     the head."""
-    local = since.astimezone(BEIJING)
-    first_day = local.date() if local == beijing_midnight(local.date()) else local.date() + timedelta(days=1)
+    first_day, end_day = whole_days(since, until)
     if until is None:
         return {"first_day": first_day, "end_day": None, "head_end": beijing_midnight(first_day), "tail_start": None}
-    end_day = until.astimezone(BEIJING).date()
     if first_day >= end_day:
         return {"first_day": first_day, "end_day": first_day, "head_end": until, "tail_start": until}
     return {"first_day": first_day, "end_day": end_day, "head_end": beijing_midnight(first_day),
@@ -143,12 +211,96 @@ def reads_cube(filters: Filters) -> bool:
     return not filters.severities and not filters.statuses
 
 
+def reads_streets(params: dict) -> bool:
+    """Whether the street roll-up answers: areas and the scope no deeper than a street, not a list of grids."""
+    scope = params["scope"]
+    return (params["grids"] is None and params["depth"] <= STREET_DEPTH
+            and (scope is None or scope.count(".") + 1 <= STREET_DEPTH))
+
+
+def _middle(n: int) -> tuple[int, int]:
+    """The 0-based ranks percentile_cont(0.5) interpolates between."""
+    return (n - 1) // 2, n // 2
+
+
+def street_split(since: datetime, until: datetime | None) -> dict:
+    """``day_split`` for the street roll-up, as ``head_start`` … ``tail_end``: a part-day longer than half a day
+    is read as its whole day less the rest of that day, [less_head_start, head_start) or [tail_end,
+    less_tail_end), which the incidents hold fewer of (a 30-day window opened at 00:20 reads 20 minutes of them,
+    not 23 hours 40)."""
+    split = {**day_split(since, until), "head_start": since, "tail_end": until, "less_head_start": None,
+             "less_tail_end": None}
+    if split["end_day"] is not None and split["first_day"] >= split["end_day"]:
+        return split  # no whole day: the part is the window
+    if split["head_end"] - since > timedelta(hours=12):
+        split["first_day"] -= timedelta(days=1)
+        split.update(head_end=since, less_head_start=beijing_midnight(split["first_day"]))
+    if until is not None and until - split["tail_start"] > timedelta(hours=12):
+        split["end_day"] += timedelta(days=1)
+        split.update(tail_start=until, less_tail_end=beijing_midnight(split["end_day"]))
+    return split
+
+
+def _without(values: np.ndarray, less: np.ndarray) -> np.ndarray:
+    """``values`` (ascending) less one of them for each of ``less`` (all among them)."""
+    keep = np.ones(len(values), dtype=bool)
+    for value, count in zip(*np.unique(less, return_counts=True)):
+        start = int(np.searchsorted(values, value, side="left"))
+        keep[start:start + count] = False
+    return values[keep]
+
+
+def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
+    """Each row's exact median of its whole days' hours (counted per bucket in ``upto``) with its part-days'
+    (``hours``) and without those of ``less``: the bucket holding the middle ranks is found from the counts, and
+    only its hours are read."""
+    wanted, partial = {}, {}
+    for row in rows:
+        part, less = (np.sort(np.asarray(row[key] or [], dtype=float)) for key in ("hours", "less"))
+        upto = np.asarray(row["upto"] or [0] * len(HOUR_BOUNDS), dtype=np.int64)
+        total = (upto + np.searchsorted(part, HOUR_BOUNDS, side="right")
+                 - np.searchsorted(less, HOUR_BOUNDS, side="right"))
+        if total[-1] == 0:
+            continue
+        lo, hi = _middle(int(total[-1]))
+        b1, b2 = (int(np.searchsorted(total, rank, side="right")) for rank in (lo, hi))
+        below = int(total[b1 - 1]) if b1 else 0
+        floor = HOUR_BOUNDS[b1 - 1] if b1 else -np.inf
+        partial[row["path"]] = (part[(part > floor) & (part <= HOUR_BOUNDS[b2])],
+                                less[(less > floor) & (less <= HOUR_BOUNDS[b2])], below, lo, hi)
+        wanted[row["path"]] = (b1, b2)
+    if not wanted:
+        return {}
+    areas = list(wanted)
+    values: dict[str, list[float]] = defaultdict(list)
+    for r in fetch_all(STREET_HOURS_BETWEEN, {**params, "areas": areas, "b1": [wanted[a][0] for a in areas],
+                                              "b2": [wanted[a][1] for a in areas]}):
+        values[r["path"]].append(r["v"])
+    medians = {}
+    for area, (part, less, below, lo, hi) in partial.items():
+        pooled = _without(np.sort(np.concatenate([part, np.asarray(values[area], dtype=float)])), less)
+        first, second = float(pooled[lo - below]), float(pooled[hi - below])
+        medians[area] = first if lo == hi else first + (second - first) * 0.5  # as percentile_cont interpolates
+    return medians
+
+
+def _street_rows(params: dict) -> list[dict]:
+    """incidents, resolved and median_hours per path, whole days from the street roll-up."""
+    # the window is the split's; INCIDENT_FILTERS must not cut off the rest of its days
+    params = {**params, **street_split(params["since"], params["until"]), "since": None, "until": None}
+    rows = fetch_all(KPIS_BY_STREET_DAY, params)
+    medians = _median_slices(rows, params) if params["median"] else {}
+    return [{"path": r["path"], "incidents": r["incidents"], "resolved": r["resolved"],
+             "median_hours": medians.get(r["path"])} for r in rows]
+
+
 def _kpi_rows(params: dict, filters: Filters) -> list[dict]:
     """incidents, resolved, overdue and median_hours per path at ``params['depth']``."""
     if not reads_cube(filters):
         return fetch_all(KPIS_BY_PATH, params)
-    rows = fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"]),
-                                   "cube_categories": cube_categories(filters)})
+    params = {**params, "cube_categories": cube_categories(filters)}
+    rows = (_street_rows(params) if reads_streets(params)
+            else fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"])}))
     overdue = {r["path"]: r["overdue"] for r in fetch_all(in_scope_grids(OVERDUE_BY_PATH, params), params)}
     for row in rows:
         row["overdue"] = overdue.get(row["path"], 0)

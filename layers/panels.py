@@ -20,12 +20,16 @@ area inside the user's scope), categories, severities and statuses apply.
 Where they are read
 -------------------
 Without a severity or status filter (which the cubes do not keep) the
-windowed counts (``today``, ``resolved_share`` and the daily trend)
-read whole Beijing days from the day cube ``shiyu.incident_day``, today so far
+windowed counts (``today``, ``resolved_share``, the daily trend and, for a
+scope no deeper than a street, the category breakdown) read whole Beijing
+days from the street roll-up ``shiyu.incident_day_street`` (for a deeper
+scope the day cube ``shiyu.incident_day``), today so far
 from the incidents through the ``reported_at`` index, and, for the whole
 database, the incidents in no grid (which the cube leaves out) through their
-own partial index; ``open`` is the all-time cube's count of open incidents
-(``shiyu.incident_cell``, kept per grid) and ``overdue`` is that
+own partial index; ``open`` is every day's incidents less the resolved in
+the street roll-up (plus the incidents in no grid), or below a street the
+all-time cube's count of open incidents (``shiyu.incident_cell``, kept per
+grid), and ``overdue`` is that
 less the open incidents not yet due, a range of the open-incident index that
 starts at now. Anything else reads the incidents. Both ways give the same
 numbers (``tests/layers/test_panels_cube.py``).
@@ -41,7 +45,7 @@ from datetime import date, datetime, timedelta, timezone
 from geodata.db import fetch_all
 from geodata.pii import mask_name, mask_phone
 from geodata.scope import Scope
-from geodata.taxonomy import CLOSED_STATUSES
+from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES
 from layers import kpis
 from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight, incident_params
 from layers.coverage import shares_by_path
@@ -65,14 +69,15 @@ SELECT count(*) AS open, count(*) FILTER (WHERE """ + OVERDUE + """) AS overdue
 FROM shiyu.incident
 WHERE status <> ALL(%(closed)s::text[]) AND """ + INCIDENT_FILTERS
 
-# The window's incidents as (day, category, n, n_resolved) rows: whole days from the day cube (its rows of
-# %(cube_categories)s: '' for all categories together, or those asked for), the part-days at the ends from the
-# incidents, and the whole days' incidents in no grid, which only the whole database sees and the cube leaves out.
-# The cube's resolved are CLOSED_STATUSES (0010_incident_day.sql). The category breakdown does not read it: a
-# month of the cube's rows per category (876k at 10M, 2 GB of table around them) took longer than the incidents.
+# The window's incidents as (day, category, n, n_resolved) rows: whole days from <day_cube> (``_day_cube``: the
+# street roll-up or the day cube, their rows of %(cube_categories)s: '' for all categories together, or each), the
+# part-days at the ends from the incidents, and the whole days' incidents in no grid, which only the whole
+# database sees and the cubes leave out. The cubes' resolved are CLOSED_STATUSES (0010_incident_day.sql). The
+# category breakdown reads the day cube's rows of each category only through the street roll-up: a month of
+# them per grid (876k at 10M, 2 GB of table around them) took longer than the incidents.
 WINDOW_BY_DAY = """
 SELECT day, category, n, n_resolved
-FROM shiyu.incident_day
+FROM <day_cube>
 WHERE day >= %(first_day)s AND day < %(end_day)s AND category = ANY(%(cube_categories)s::text[])
   AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
 UNION ALL
@@ -93,6 +98,8 @@ SELECT coalesce(sum(n) FILTER (WHERE day = %(today_day)s), 0) AS today, coalesce
 FROM (""" + WINDOW_BY_DAY + """) w"""
 
 DAILY_BY_DAY = "SELECT day, sum(n) AS n FROM (" + WINDOW_BY_DAY + ") w GROUP BY 1"
+# The cube's rows of each category (``cube_categories`` binds them all, or those asked for).
+BY_CATEGORY_BY_DAY = "SELECT category, sum(n) AS n FROM (" + WINDOW_BY_DAY + ") w GROUP BY 1 ORDER BY 2 DESC, 1"
 
 # Open incidents from the all-time cube (<cube>, <where>: layers/cube.py), and those of them not yet due (or with
 # no due time, which OVERDUE never counts) from the open-incident indexes, a range from now on: overdue is the
@@ -102,6 +109,17 @@ NOT_YET_DUE = """
 SELECT count(*) AS not_due
 FROM shiyu.incident
 WHERE status <> ALL(%(closed)s::text[]) AND (due_at >= %(now)s OR due_at IS NULL) AND """ + INCIDENT_FILTERS
+
+# The same open count from the street roll-up where it answers (a scope no deeper than a street): every day's
+# incidents less the verified or closed, which is what is open, and for the whole database the incidents in no
+# grid through their partial index; at 10M the city's 34,000 rows against the all-time cube's 1.4 million.
+OPEN_BY_DAY = """
+SELECT (SELECT coalesce(sum(n - n_resolved), 0) FROM shiyu.incident_day_street
+        WHERE category = ANY(%(cube_categories)s::text[]) AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree))
+     + (SELECT count(*) FROM shiyu.incident
+        WHERE path IS NULL AND %(scope)s::ltree IS NULL AND status <> ALL(%(closed)s::text[])
+          AND (cardinality(%(categories)s::text[]) = 0 OR category = ANY(%(categories)s::text[]))) AS open
+"""
 
 # Grouped by the Beijing day in SQL, so the answer does not depend on the session's time zone.
 DAILY = """
@@ -143,6 +161,17 @@ def _window(filters: Filters, scope: Scope, first: datetime | None, end: datetim
     return {**incident_params(filters, scope), "since": first, "until": end}
 
 
+def _shallow(params: dict) -> bool:
+    """Whether the scope is no deeper than a street, so the street roll-up (0014) holds its whole days."""
+    return params["scope"] is None or params["scope"].count(".") + 1 <= kpis.STREET_DEPTH
+
+
+def _day_cube(query: str, params: dict) -> str:
+    """``query`` reading whole days from the street roll-up where it can (it has a month of the city in 5,700
+    rows, the day cube in 300,000), else from the day cube of the grids."""
+    return query.replace("<day_cube>", "shiyu.incident_day_street" if _shallow(params) else "shiyu.incident_day")
+
+
 def _by_day(filters: Filters, scope: Scope, first: datetime, end: datetime) -> dict:
     """The parameters of ``WINDOW_BY_DAY`` for the window [first, end): its days split as ``kpis.day_split``."""
     split = day_split(first, end)
@@ -153,11 +182,17 @@ def _by_day(filters: Filters, scope: Scope, first: datetime, end: datetime) -> d
 
 
 def _open(filters: Filters, scope: Scope, params: dict) -> dict:
-    """``open`` and ``overdue`` now, from the all-time cube where it answers, else from the incidents."""
-    cube = cube_for(replace(filters, res=CELL_RESOLUTIONS[-1], since=None, until=None), scope)
-    if cube is None or not kpis.reads_cube(filters):
+    """``open`` and ``overdue`` now, from the street roll-up or the all-time cube where one answers, else from the
+    incidents."""
+    if not kpis.reads_cube(filters):
         return fetch_all(HEADLINE_OPEN, params)[0]
-    opened = int(fetch_all(cube.query(OPEN_FROM_CUBE), cube.params)[0]["open"])
+    if _shallow(params):
+        opened = int(fetch_all(OPEN_BY_DAY, {**params, "cube_categories": kpis.cube_categories(filters)})[0]["open"])
+    else:
+        cube = cube_for(replace(filters, res=CELL_RESOLUTIONS[-1], since=None, until=None), scope)
+        if cube is None:
+            return fetch_all(HEADLINE_OPEN, params)[0]
+        opened = int(fetch_all(cube.query(OPEN_FROM_CUBE), cube.params)[0]["open"])
     return {"open": opened, "overdue": opened - int(fetch_all(NOT_YET_DUE, params)[0]["not_due"])}
 
 
@@ -168,8 +203,9 @@ def headline(filters: Filters, scope: Scope, now: datetime | None = None, days: 
     first = beijing_midnight(now.date() - timedelta(days=days - 1))
     params = {**_window(filters, scope, None, None), "today": today, "first": first, "now": now,
               "closed": list(CLOSED_STATUSES)}
-    recent = (fetch_all(HEADLINE_RECENT_BY_DAY, {**_by_day(filters, scope, first, now), "today_day": now.date()})
-              if kpis.reads_cube(filters) else fetch_all(HEADLINE_RECENT, params))
+    by_day = _by_day(filters, scope, first, now) if kpis.reads_cube(filters) else None
+    recent = (fetch_all(_day_cube(HEADLINE_RECENT_BY_DAY, by_day), {**by_day, "today_day": now.date()})
+              if by_day else fetch_all(HEADLINE_RECENT, params))
     row = {**recent[0], **_open(filters, scope, params)}
     recent = int(row["recent"])
     # Depth 0 groups every grid in scope into one row: the area-weighted share of them all.
@@ -189,7 +225,8 @@ def daily_trend(filters: Filters, scope: Scope, days: int = DEFAULT_DAYS,
     now = _now(now)
     first_day = now.date() - timedelta(days=days - 1)
     first, end = beijing_midnight(first_day), beijing_midnight(now.date() + timedelta(days=1))
-    rows = (fetch_all(DAILY_BY_DAY, _by_day(filters, scope, first, end)) if kpis.reads_cube(filters)
+    by_day = _by_day(filters, scope, first, end) if kpis.reads_cube(filters) else None
+    rows = (fetch_all(_day_cube(DAILY_BY_DAY, by_day), by_day) if by_day
             else fetch_all(DAILY, _window(filters, scope, first, end)))
     counts = {r["day"]: int(r["n"]) for r in rows}
     return [(day, counts.get(day, 0)) for day in (first_day + timedelta(days=k) for k in range(days))]
@@ -199,8 +236,13 @@ def category_breakdown(filters: Filters, scope: Scope, days: int = DEFAULT_DAYS,
                        now: datetime | None = None) -> list[tuple[str, int]]:
     """(category, incidents) over the same days as ``daily_trend``, the largest first."""
     now = _now(now)
-    first = beijing_midnight(now.date() - timedelta(days=days - 1))
-    rows = fetch_all(BY_CATEGORY, _window(filters, scope, first, beijing_midnight(now.date() + timedelta(days=1))))
+    first, end = beijing_midnight(now.date() - timedelta(days=days - 1)), beijing_midnight(now.date() + timedelta(days=1))
+    by_day = _by_day(filters, scope, first, end) if kpis.reads_cube(filters) else None
+    if by_day is not None and _shallow(by_day):
+        rows = fetch_all(_day_cube(BY_CATEGORY_BY_DAY, by_day),
+                         {**by_day, "cube_categories": list(filters.categories) or list(CATEGORIES)})
+    else:
+        rows = fetch_all(BY_CATEGORY, _window(filters, scope, first, end))
     return [(r["category"], int(r["n"])) for r in rows]
 
 

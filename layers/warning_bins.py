@@ -60,31 +60,35 @@ GRID_COUNTS = _BINNED.replace("{in_view}", _GRIDS_IN_VIEW)
 # The box comes widened by two cell radii, so every cell touching the view is counted whole.
 CELL_COUNTS = _BINNED.replace("{in_view}", "geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)")
 
-# The same counts from the day cube. Each day's incidents before, in and after the hour %(hour)s (0-23) that
-# holds T's time of day lie in one bin each, which day_bins turns into a mask of the counts it adds to
-# (BIT_*; 0 for none, and for that hour on the days a boundary falls in: those incidents are read from
-# shiyu.incident, one hour each, and masked by their bin). Summing masked counts per grid needs no sort.
+# The same counts from the day cube. A bin boundary has T's time of day, so falls in hour %(hour)s (0-23) of its
+# day: a day without one lies in one bin whole, and adds its count to the counts its bin's mask says (BIT_*); a
+# day with one is split around that hour, its incidents before it and after it each in one bin, and of that hour
+# itself the incidents are read from shiyu.incident (one hour each, masked by their bin). The counts are summed
+# per grid and mask first, then per grid by the masks' bits: the bits tested row by row were half the time.
 BIT_24H, BIT_BASE_24H, BIT_7D, BIT_BASE_7D, BIT_INSIDE = 1, 2, 4, 8, 16
+_DAY_CUBE_ROWS = """
+    WHERE c.day >= %(first_day)s AND c.day <= %(last_day)s
+      AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
+      AND c.category = ANY(%(cube_categories)s::text[])"""
 GRID_COUNTS_BY_DAY = """
 WITH grids AS (
     SELECT code FROM shiyu.area
     WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
       AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
-), parts AS (
-    SELECT c.grid_code AS unit, coalesce(c.by_hour_cum[%(hour)s], 0) AS early,
-           c.by_hour_cum[%(hour)s + 1] - coalesce(c.by_hour_cum[%(hour)s], 0) AS split,
-           c.n - c.by_hour_cum[%(hour)s + 1] AS late, d.early AS e, d.split AS s, d.late AS l
+), parts AS (  -- per row up to two counts, each with its mask
+    SELECT c.grid_code AS unit, c.n AS n1, d.mask AS m1, 0 AS n2, 0 AS m2
     FROM shiyu.incident_day c
-    JOIN grids g ON g.code = c.grid_code
-    JOIN unnest(%(days)s::date[], %(early_masks)s::int[], %(split_masks)s::int[], %(late_masks)s::int[])
-         AS d(day, early, split, late) ON d.day = c.day
-    WHERE c.day >= %(first_day)s AND c.day <= %(last_day)s
-      AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
-      AND c.category = ANY(%(cube_categories)s::text[])
+    JOIN unnest(%(whole_days)s::date[], %(whole_masks)s::int[]) AS d(day, mask) ON d.day = c.day""" + \
+    _DAY_CUBE_ROWS + """
     UNION ALL
-    SELECT r.grid_code, 1, 0, 0, r.mask, 0, 0
+    SELECT c.grid_code, coalesce(c.by_hour_cum[%(hour)s], 0), d.early, c.n - c.by_hour_cum[%(hour)s + 1], d.late
+    FROM shiyu.incident_day c
+    JOIN unnest(%(split_days)s::date[], %(split_early)s::int[], %(split_late)s::int[]) AS d(day, early, late)
+         ON d.day = c.day""" + _DAY_CUBE_ROWS + """
+    UNION ALL
+    SELECT r.grid_code, 1, r.mask, 0, 0
     FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
-    -- OFFSET 0: each hour is one range of the reported_at index; the grids are matched after, by hash
+    -- OFFSET 0: each hour is one range of the reported_at index
     CROSS JOIN LATERAL (
         SELECT grid_code, (%(bin_masks)s::int[])[width_bucket(reported_at, %(bounds)s::timestamptz[]) + 1] AS mask
         FROM shiyu.incident
@@ -92,21 +96,69 @@ WITH grids AS (
           AND """ + INCIDENT_FILTERS + """
         OFFSET 0
     ) r
-    JOIN grids g ON g.code = r.grid_code
+), masked AS (
+    SELECT unit, m1, m2, sum(n1) AS n1, sum(n2) AS n2
+    FROM parts
+    WHERE (m1 <> 0 AND n1 <> 0) OR (m2 <> 0 AND n2 <> 0)
+    GROUP BY 1, 2, 3
 ), counted AS (
     SELECT unit,
-           sum(early * (e & 1) + split * (s & 1) + late * (l & 1)) AS n_24h,
-           sum(early * ((e >> 1) & 1) + split * ((s >> 1) & 1) + late * ((l >> 1) & 1)) AS base_24h,
-           sum(early * ((e >> 2) & 1) + split * ((s >> 2) & 1) + late * ((l >> 2) & 1)) AS n_7d,
-           sum(early * ((e >> 3) & 1) + split * ((s >> 3) & 1) + late * ((l >> 3) & 1)) AS base_7d,
-           sum(early * ((e >> 4) & 1) + split * ((s >> 4) & 1) + late * ((l >> 4) & 1)) AS inside
-    FROM parts
+           coalesce(sum(n1) FILTER (WHERE m1 & 1 <> 0), 0) + coalesce(sum(n2) FILTER (WHERE m2 & 1 <> 0), 0) AS n_24h,
+           coalesce(sum(n1) FILTER (WHERE m1 & 2 <> 0), 0) + coalesce(sum(n2) FILTER (WHERE m2 & 2 <> 0), 0) AS base_24h,
+           coalesce(sum(n1) FILTER (WHERE m1 & 4 <> 0), 0) + coalesce(sum(n2) FILTER (WHERE m2 & 4 <> 0), 0) AS n_7d,
+           coalesce(sum(n1) FILTER (WHERE m1 & 8 <> 0), 0) + coalesce(sum(n2) FILTER (WHERE m2 & 8 <> 0), 0) AS base_7d
+    FROM masked
+    -- the grids in view are matched to the sums, not to the cube's rows (joined to those, the planner hashed the
+    -- half million rows rather than the grids, and spilled them to disk)
+    WHERE unit IN (SELECT code FROM grids)
     GROUP BY unit
 )
+-- every unit counted had an incident inside the nine weeks (BIT_INSIDE is every bin's)
 SELECT unit, n_24h, base_24h, n_7d, base_7d, NULL::bigint AS examined FROM counted WHERE n_7d >= %(min_count)s
 UNION ALL
-SELECT NULL, 0, 0, 0, 0, count(*) FILTER (WHERE inside > 0) FROM counted
+SELECT NULL, 0, 0, 0, 0, count(*) FROM counted
 """
+
+
+# The flagged grids' incidents of the last 24 h and 7 days by category, from the day cube's rows of each
+# category: T's day and the days 1 and 7 before it are split around hour %(hour)s (before it, after it), the days
+# between count whole, and that hour of the three days is read from the incidents (each in [T - 7 d, T)).
+GRID_CATEGORIES_BY_DAY = """
+SELECT unit, category, sum(n_24h) AS n_24h, sum(n_7d) AS n_7d FROM (
+    SELECT c.grid_code AS unit, c.category,
+           sum(CASE WHEN c.day = %(day_24h)s THEN c.n - c.by_hour_cum[%(hour)s + 1]
+                    WHEN c.day = %(last_day)s THEN coalesce(c.by_hour_cum[%(hour)s], 0) ELSE 0 END) AS n_24h,
+           sum(CASE WHEN c.day = %(first_day)s THEN c.n - c.by_hour_cum[%(hour)s + 1]
+                    WHEN c.day = %(day_24h)s THEN c.n - c.by_hour_cum[%(hour)s + 1] + coalesce(c.by_hour_cum[%(hour)s], 0)
+                    WHEN c.day = %(last_day)s THEN coalesce(c.by_hour_cum[%(hour)s], 0) ELSE c.n END) AS n_7d
+    FROM shiyu.incident_day c
+    WHERE c.grid_code = ANY(%(units)s::text[]) AND c.day >= %(first_day)s AND c.day <= %(last_day)s
+      AND c.category = ANY(%(cube_categories)s::text[])
+      AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT r.grid_code, r.category, count(*) FILTER (WHERE r.reported_at >= %(day_start)s), count(*)
+    FROM unnest(%(raw_hours)s::timestamptz[]) AS w(start)
+    CROSS JOIN LATERAL (
+        SELECT grid_code, category, reported_at
+        FROM shiyu.incident
+        WHERE reported_at >= w.start AND reported_at < w.start + interval '1 hour'
+          AND """ + INCIDENT_FILTERS + """
+        OFFSET 0
+    ) r
+    WHERE r.grid_code = ANY(%(units)s::text[])
+    GROUP BY 1, 2
+) counts
+GROUP BY 1, 2
+"""
+
+
+def category_days(until: datetime) -> dict:
+    """How GRID_CATEGORIES_BY_DAY splits the days of the week before T (``until``)."""
+    local = until.astimezone(BEIJING)
+    day = local.date()
+    return {"hour": local.hour, "first_day": day - WEEK, "day_24h": day - DAY, "last_day": day,
+            "raw_hours": [beijing_midnight(d) + local.hour * HOUR for d in (day - WEEK, day - DAY, day)]}
 
 
 def bin_bounds(until: datetime) -> list[datetime]:
@@ -165,5 +217,11 @@ def day_bins(until: datetime, spans: dict[str, int]) -> dict:
             raw.append(midnight + hour * HOUR)
         else:
             split.append(mask_of(midnight + hour * HOUR))
+    whole = [k for k, day in enumerate(days) if day not in boundary_days]
+    parted = [k for k, day in enumerate(days) if day in boundary_days]
     return {"hour": hour, "first_day": first, "last_day": last, "days": days, "early_masks": early,
-            "split_masks": split, "late_masks": late, "raw_hours": raw, "bin_masks": masks}
+            "split_masks": split, "late_masks": late, "raw_hours": raw, "bin_masks": masks,
+            # the same, as GRID_COUNTS_BY_DAY reads it: days in one bin whole, and days split around the hour
+            "whole_days": [days[k] for k in whole], "whole_masks": [split[k] for k in whole],
+            "split_days": [days[k] for k in parted], "split_early": [early[k] for k in parted],
+            "split_late": [late[k] for k in parted]}

@@ -66,3 +66,19 @@ def test_day_bins_split_each_day_around_the_hour_of_t():
     assert (bins["early_masks"][-1], bins["late_masks"][-1]) == (masks[18], 0)  # the last 24 h, then past T
     assert bins["split_masks"][-2] == 0 and bins["split_masks"][-3] == masks[17]  # T - 24 h is a boundary, the day before not
     assert masks[18] == warning_bins.BIT_INSIDE | warning_bins.BIT_24H | warning_bins.BIT_7D
+
+
+@pytest.mark.parametrize("which", range(6))
+def test_cube_and_incidents_give_the_same_categories(city, monkeypatch, which):
+    boxes, _, now = city
+    until = _times(now)[which]
+    grids = sorted(boxes["grid"])
+    for scope, extra in CASES:
+        filters = Filters(**{"bbox": CITY, "zoom": 10, "until": until, **extra})
+        narrowing = incident_params(filters, scope)
+        cubed = early_warning._categories(filters, narrowing, "grid", grids, until)
+        with monkeypatch.context() as m:
+            m.setattr(early_warning, "reads_cube", lambda f, u: False)
+            raw = early_warning._categories(filters, narrowing, "grid", grids, until)
+        assert cubed == raw, (until, scope, extra)
+        assert any(window == "24h" for _, window in cubed) and any(window == "7d" for _, window in cubed)

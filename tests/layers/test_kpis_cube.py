@@ -1,6 +1,6 @@
 """Area KPIs read from the day cube plus the part-days at the window's ends equal those read from the incidents."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
@@ -26,6 +26,9 @@ def _windows(now: datetime) -> dict[str, dict]:
         "since only": {"since": now - timedelta(days=9, minutes=13)},
         "inside a day": {"since": midnight - timedelta(days=4, hours=-3), "until": midnight - timedelta(days=4, hours=-9)},
         "across one midnight": {"since": midnight - timedelta(hours=30), "until": midnight - timedelta(hours=20)},
+        # part-days over half a day are read as whole days less their rest (kpis.street_split); shorter ones not
+        "long part-days": {"since": midnight - timedelta(days=12, hours=-2), "until": midnight - timedelta(days=2, hours=-20)},
+        "short part-days": {"since": midnight - timedelta(days=12, hours=-20), "until": midnight - timedelta(days=2, hours=-2)},
     }
 
 
@@ -46,7 +49,7 @@ def _kpis(filters, scope, now):
 
 
 @pytest.mark.parametrize("window", ["default", "until mid-day", "whole days", "since only", "inside a day",
-                                    "across one midnight"])
+                                    "across one midnight", "long part-days", "short part-days"])
 def test_cube_and_incidents_give_the_same_kpis(city, monkeypatch, window):
     _, _, now = city
     for tier, scope, extra in CASES:
@@ -117,3 +120,15 @@ def test_the_area_panel_under_row_security_agrees_both_ways(city, monkeypatch):
     assert cubed["kpis"] == raw["kpis"] and cubed["kpis"]["incidents"] > 0
     assert [c["kpis"] for c in cubed["children"]] == [c["kpis"] for c in raw["children"]]
     assert cubed["overdue_total"] == cubed["kpis"]["overdue"]
+
+
+def test_long_part_days_are_whole_days_less_their_rest():
+    midnight = datetime(2026, 6, 15, tzinfo=BEIJING)
+    long = kpis.street_split(midnight - timedelta(days=12, hours=-2), midnight - timedelta(days=2, hours=-20))
+    assert (long["first_day"], long["end_day"]) == (date(2026, 6, 3), date(2026, 6, 14))
+    assert long["less_head_start"] == midnight - timedelta(days=12) and long["head_end"] == long["head_start"]
+    assert long["less_tail_end"] == midnight - timedelta(days=1) and long["tail_start"] == long["tail_end"]
+    short = kpis.street_split(midnight - timedelta(days=12, hours=-20), midnight - timedelta(days=2, hours=-2))
+    assert (short["first_day"], short["end_day"]) == (date(2026, 6, 4), date(2026, 6, 13))
+    assert short["less_head_start"] is None and short["less_tail_end"] is None
+    assert short["head_end"] == midnight - timedelta(days=11) and short["tail_start"] == midnight - timedelta(days=2)

@@ -1,5 +1,6 @@
-"""The wall's panels read from the cubes (with today and the incidents in no grid from the incidents) equal the
-same panels read from the incidents alone, for any scope, categories, window length and time of day."""
+"""The wall's panels read from the cubes (the street roll-up, or the day cube below a street; today and the incidents
+in no grid from the incidents) equal the same panels read from the incidents alone, for any scope, categories,
+window length and time of day."""
 
 from datetime import datetime, time, timedelta
 
@@ -48,7 +49,14 @@ CASES = (
     ("a district", Scope("C.C1"), {}),
     ("a district chosen", Scope.everything(), {"area_code": "C2"}),
     ("a street", Scope("C.C1.C11"), {"categories": ("public_order",)}),
+    ("a street chosen", Scope.everything(), {"area_code": "C21"}),
+    ("a community", Scope("C.C1.C11.C111"), {}),
 )
+
+
+def _panels(filters, scope, now, days):
+    return (panels.headline(filters, scope, now=now, days=days), panels.daily_trend(filters, scope, days, now),
+            panels.category_breakdown(filters, scope, days, now))
 
 
 @pytest.mark.parametrize("moment", ["now", "mid-day, days ago", "a midnight", "just after midnight", "the last noon"])
@@ -59,13 +67,14 @@ def test_cubes_and_incidents_give_the_same_panels(gapped_city, monkeypatch, mome
         filters = Filters(**extra)
         assert kpis.reads_cube(filters)
         with db.scoped(scope):
-            cubed = (panels.headline(filters, scope, now=now, days=days), panels.daily_trend(filters, scope, days, now))
+            cubed = _panels(filters, scope, now, days)
             with monkeypatch.context() as m:
                 _raw(m)
-                raw = (panels.headline(filters, scope, now=now, days=days), panels.daily_trend(filters, scope, days, now))
+                raw = _panels(filters, scope, now, days)
         assert cubed == raw, (name, moment, days)
         if name == "city" and days == 30 and moment == "the last noon":
             assert cubed[0]["today"] > 0 and cubed[0]["overdue"] > 0 and cubed[0]["open"] > cubed[0]["overdue"]
+            assert len(cubed[2]) >= 5 and sum(n for _, n in cubed[2]) == sum(n for _, n in cubed[1])
 
 
 def test_the_city_counts_the_incidents_in_no_grid_and_a_district_does_not(gapped_city):

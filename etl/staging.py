@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from etl import cubes
+
 
 @dataclass(frozen=True)
 class PointKind:
@@ -24,6 +26,7 @@ class PointKind:
     upsert: str                 # returns (loaded, updated)
     before_upsert: tuple[str, ...] = ()  # statements (bound to source and batch_id) around the upsert,
     after_upsert: tuple[str, ...] = ()   # e.g. to keep an aggregate in step
+    cubes: tuple[cubes.Cube, ...] = ()   # kept by the delta the statements before the upsert stage
 
 
 # Ordered by H3 so each grid's points sit on few pages (measured: grid join 2.6 s -> 1.7 s a million).
@@ -35,77 +38,15 @@ FROM stage_raw ORDER BY {order};
 DROP TABLE stage_raw
 """
 
-# The weekly and all-time cubes follow a batch by deltas: the old versions of its rows are
-# subtracted before the upsert and the new ones added after it.
-_WEEK_KEY = """date_trunc('week', i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.category,
-       CASE WHEN nlevel(i.path) >= 2 THEN subpath(i.path, 1, 1)::text ELSE '' END, i.h3_r7, i.h3_r8, i.h3_r9,
-       coalesce(i.path, '')"""
-STAGE_WEEK_DELTA = """
-CREATE TEMP TABLE stage_week_delta (week date, category text, district text, h3_r7 bigint, h3_r8 bigint,
-                                    h3_r9 bigint, path ltree, n integer, n_open integer) ON COMMIT DROP
-"""
-WEEK_DELTA_OLD = """
-INSERT INTO stage_week_delta
-SELECT """ + _WEEK_KEY + """, -count(*), -count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
-FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-GROUP BY 1, 2, 3, 4, 5, 6, 7
-"""
-WEEK_DELTA_NEW = """
-INSERT INTO stage_week_delta
-SELECT """ + _WEEK_KEY + """, count(*), count(*) FILTER (WHERE i.status NOT IN ('verified', 'closed'))
-FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-GROUP BY 1, 2, 3, 4, 5, 6, 7
-"""
-APPLY_WEEK_DELTA = """
-INSERT INTO shiyu.incident_week AS w (week, category, district, h3_r7, h3_r8, n, n_open)
-SELECT week, category, district, h3_r7, h3_r8, sum(n), sum(n_open) FROM stage_week_delta
-GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0 OR sum(n_open) <> 0
-ON CONFLICT (week, category, district, h3_r7, h3_r8) DO UPDATE SET n = w.n + EXCLUDED.n, n_open = w.n_open + EXCLUDED.n_open
-"""
-DROP_EMPTY_WEEKS = "DELETE FROM shiyu.incident_week WHERE n = 0"
-APPLY_CELL_DELTA = """
-INSERT INTO shiyu.incident_cell AS c (category, district, path, h3_r7, h3_r8, h3_r9, n, n_open)
-SELECT category, district, path, h3_r7, h3_r8, h3_r9, sum(n), sum(n_open) FROM stage_week_delta
-GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0 OR sum(n_open) <> 0
-ON CONFLICT (h3_r9, h3_r8, h3_r7, category, district, path) DO UPDATE SET n = c.n + EXCLUDED.n, n_open = c.n_open + EXCLUDED.n_open
-"""
-DROP_EMPTY_CELLS = "DELETE FROM shiyu.incident_cell WHERE n = 0"
+# What the incident upsert compares to tell a changed row from an unchanged one; the cubes' delta asks the same.
+_INCIDENT_COMPARED = ("category", "severity", "status", "reported_at", "resolved_at", "due_at", "description", "geom",
+                      "grid_code", "path", "attrs", "pii")
 
-# The day cube (0010_incident_day.sql) is recomputed, not patched, for every (Beijing day, grid) a batch
-# changes: where the old versions of its changed rows were and where their new versions are. Its medians'
-# arrays cannot be patched by deltas, and a recount cannot drift. A changed or new row carries the batch's id
-# after the upsert (unchanged ones keep theirs), so a batch re-run unchanged recomputes nothing.
-STAGE_DAY_OLD = """
-CREATE TEMP TABLE stage_day_old (external_id text, day date, grid_code text) ON COMMIT DROP;
-CREATE TEMP TABLE stage_day_touched (day date, grid_code text) ON COMMIT DROP
-"""
-DAY_OLD = """
-INSERT INTO stage_day_old
-SELECT i.external_id, (i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.grid_code
-FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-WHERE i.grid_code IS NOT NULL
-"""
-DAY_CHANGED = """
-INSERT INTO stage_day_touched
-SELECT o.day, o.grid_code
-FROM stage_day_old o JOIN shiyu.incident i ON i.source = %(source)s AND i.external_id = o.external_id
-WHERE i.batch_id = %(batch_id)s
-UNION ALL
-SELECT (i.reported_at AT TIME ZONE 'Asia/Shanghai')::date, i.grid_code
-FROM shiyu.incident i JOIN stage_points s ON i.source = %(source)s AND i.external_id = s.external_id
-WHERE i.batch_id = %(batch_id)s AND i.grid_code IS NOT NULL
-"""
-REFRESH_DAYS = """
-CREATE TEMP TABLE stage_day ON COMMIT DROP AS SELECT DISTINCT day, grid_code FROM stage_day_touched;
-ANALYZE stage_day;
-DELETE FROM shiyu.incident_day c USING stage_day t WHERE c.day = t.day AND c.grid_code = t.grid_code;
-INSERT INTO shiyu.incident_day
-SELECT f.* FROM (SELECT DISTINCT day FROM stage_day) d
-CROSS JOIN LATERAL shiyu.incident_day_of(d.day::timestamp AT TIME ZONE 'Asia/Shanghai',
-                                         (d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') f
-WHERE (f.day, f.grid_code) IN (SELECT day, grid_code FROM stage_day)
-ORDER BY f.category, f.day
-"""
+
+def _changed(old: str, new: str) -> str:
+    return (f"({', '.join(f'{old}.{c}' for c in _INCIDENT_COMPARED)})\n          IS DISTINCT FROM\n"
+            f"          ({', '.join(f'{new}.{c}' for c in _INCIDENT_COMPARED)})")
+
 
 INCIDENTS = PointKind(
     kind="incidents", table="incident", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
@@ -141,19 +82,13 @@ WITH up AS (
         description = EXCLUDED.description, geom = EXCLUDED.geom, h3_r7 = EXCLUDED.h3_r7, h3_r8 = EXCLUDED.h3_r8,
         h3_r9 = EXCLUDED.h3_r9, h3_r10 = EXCLUDED.h3_r10, grid_code = EXCLUDED.grid_code, path = EXCLUDED.path,
         attrs = EXCLUDED.attrs, pii = EXCLUDED.pii, batch_id = EXCLUDED.batch_id, updated_at = now()
-    WHERE (i.category, i.severity, i.status, i.reported_at, i.resolved_at, i.due_at, i.description, i.geom,
-           i.grid_code, i.path, i.attrs, i.pii)
-          IS DISTINCT FROM
-          (EXCLUDED.category, EXCLUDED.severity, EXCLUDED.status, EXCLUDED.reported_at, EXCLUDED.resolved_at,
-           EXCLUDED.due_at, EXCLUDED.description, EXCLUDED.geom, EXCLUDED.grid_code, EXCLUDED.path,
-           EXCLUDED.attrs, EXCLUDED.pii)
+    WHERE """ + _changed("i", "EXCLUDED") + """
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """,
-    before_upsert=(STAGE_WEEK_DELTA, WEEK_DELTA_OLD, STAGE_DAY_OLD, DAY_OLD),
-    after_upsert=(WEEK_DELTA_NEW, APPLY_WEEK_DELTA, DROP_EMPTY_WEEKS, APPLY_CELL_DELTA, DROP_EMPTY_CELLS,
-                  DAY_CHANGED, REFRESH_DAYS))
+    before_upsert=(cubes.STAGE_DELTA, cubes.INCIDENT_DELTA.format(upsert_changes=_changed("i", "n")), cubes.ANALYZE_DELTA),
+    cubes=cubes.CUBES)
 
 FACILITIES = PointKind(
     kind="facilities", table="facility", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",

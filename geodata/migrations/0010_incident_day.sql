@@ -10,8 +10,9 @@
 --                    layers/kpis.py computes them: a median of them pooled over rows is the incidents' median,
 --                    exactly (tests compare it with the raw one)
 -- Incidents in no grid have no path and are left out: no KPI or grid warning counts them.
--- The incident loader recomputes the rows of every (day, grid) a batch changes, old versions and new, in the
--- batch's transaction (etl/staging.py), from incident_day_of below: the one definition of a row.
+-- incident_day_of below is the one definition of a row. The incident loader keeps the cube by deltas in the
+-- batch's transaction (etl/cubes.py): the old versions of the rows it changes taken out (their hours value by
+-- value), the new ones added, computed as incident_day_of computes them; tests compare it with a recount.
 CREATE TABLE shiyu.incident_day (
     day            date NOT NULL,
     grid_code      text NOT NULL,

@@ -1,0 +1,145 @@
+"""SQL that keeps the incident cubes in step with a batch by deltas, so their cost follows the batch.
+
+The weekly cube (0002), the all-time cube (0005, 0012) and the day cube (0010)
+are patched, never recounted. Before the upsert, each staged row that the
+upsert will change, and whose change moves it in a cube, puts two rows in
+``stage_delta``: its stored version with sign -1 and its staged one with +1 (a
+new row only the +1). Each cube then adds up the signs by its own key.
+
+The day cube's medians stay exact: the hours of a removed version are taken
+out of its group's array value by value and those of an added one appended.
+Both are computed with incident_day_of's own float8 expression from the same
+timestamps, so a value taken out is bitwise the one that was put in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# What moves an incident in a cube: its day, week and hour, hours to resolution, category, open or resolved,
+# cells and grid. A change to anything else (its description, severity, due time) leaves every cube alone.
+CUBE_COLUMNS = ("category", "status", "reported_at", "resolved_at", "h3_r7", "h3_r8", "h3_r9", "grid_code", "path")
+
+STAGE_DELTA = """
+CREATE TEMP TABLE stage_delta (sign smallint, category text, status text, reported_at timestamptz,
+                               resolved_at timestamptz, h3_r7 bigint, h3_r8 bigint, h3_r9 bigint, grid_code text,
+                               path ltree) ON COMMIT DROP
+"""
+
+
+def _row(alias: str) -> str:
+    return ", ".join(f"{alias}.{c}" for c in CUBE_COLUMNS)
+
+
+# {upsert_changes} is the upsert's own test of a changed row (etl/staging.py), old row ``i``, new row ``n``.
+# One join of the batch with the table, by key, gives both versions.
+INCIDENT_DELTA = """
+INSERT INTO stage_delta (sign, """ + ", ".join(CUBE_COLUMNS) + """)
+SELECT v.*
+FROM (SELECT s.*, g.code AS grid_code, g.path FROM stage_points s LEFT JOIN stage_grid g USING (row_no)) n
+LEFT JOIN shiyu.incident i ON i.source = %(source)s AND i.external_id = n.external_id
+CROSS JOIN LATERAL (VALUES (-1::smallint, """ + _row("i") + """), (1::smallint, """ + _row("n") + """)) v
+WHERE CASE WHEN i.external_id IS NULL THEN v.column1 = 1
+           ELSE {upsert_changes} AND (""" + _row("i") + """) IS DISTINCT FROM (""" + _row("n") + """) END
+"""
+ANALYZE_DELTA = "ANALYZE stage_delta"
+
+@dataclass(frozen=True)
+class Cube:
+    """One cube: ``stage`` sums the delta into ``delta`` (a temp table) by the cube's key, ``apply`` adds it.
+
+    ``fill`` is ``apply`` for a cube found empty (the loader then builds its keys after): a plain insert.
+    """
+
+    table: str
+    delta: str
+    stage: str
+    apply: str
+    fill: str
+
+
+def _fill(table: str, delta: str, columns: tuple[str, ...], order: str = "", select: tuple[str, ...] = ()) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select or columns)} FROM {delta} WHERE n > 0"
+            + (f" ORDER BY {order}" if order else ""))
+
+
+def _additive(table: str, delta: str, key: tuple[str, ...], sums: tuple[str, ...]) -> str:
+    """Add ``delta``'s sums to the rows of ``table`` it has, insert the ones it lacks, drop rows fallen to zero.
+
+    Plain UPDATE and INSERT rather than INSERT ON CONFLICT, so a cube emptied of its indexes for a large batch
+    (etl/load.py) takes it as well; only a key with a negative delta can have fallen to zero.
+    """
+    match = f"({', '.join('c.' + k for k in key)}) = ({', '.join('d.' + k for k in key)})"
+    columns = ", ".join(key + sums)
+    return f"""
+UPDATE {table} c SET {', '.join(f'{s} = c.{s} + d.{s}' for s in sums)} FROM {delta} d WHERE {match};
+INSERT INTO {table} ({columns}) SELECT {', '.join('d.' + c for c in key + sums)} FROM {delta} d
+WHERE d.n > 0 AND NOT EXISTS (SELECT 1 FROM {table} c WHERE {match});
+DELETE FROM {table} c USING {delta} d WHERE d.n < 0 AND c.n = 0 AND {match}
+"""
+
+
+# Grouped by the path as text: ltree has no hash operator class, and sorting a million rows by ltree took 3.5 s.
+_DISTRICT = "CASE WHEN nlevel(path) >= 2 THEN subpath(path, 1, 1)::text ELSE '' END"
+_WEEK_KEY = ("week", "category", "district", "h3_r7", "h3_r8")
+_CELL_KEY = ("h3_r9", "h3_r8", "h3_r7", "category", "district", "path")
+_OPEN = "coalesce(sum(sign) FILTER (WHERE status NOT IN ('verified', 'closed')), 0)::int"
+WEEK = Cube("shiyu.incident_week", "stage_week_sum", f"""
+CREATE TEMP TABLE stage_week_sum ON COMMIT DROP AS
+SELECT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week, category, {_DISTRICT} AS district,
+       h3_r7, h3_r8, sum(sign)::int AS n, {_OPEN} AS n_open
+FROM stage_delta GROUP BY 1, 2, 3, 4, 5
+HAVING sum(sign) <> 0 OR {_OPEN} <> 0;
+ANALYZE stage_week_sum
+""", _additive("shiyu.incident_week", "stage_week_sum", _WEEK_KEY, ("n", "n_open")),
+    _fill("shiyu.incident_week", "stage_week_sum", _WEEK_KEY + ("n", "n_open")))
+CELL = Cube("shiyu.incident_cell", "stage_cell_sum", f"""
+CREATE TEMP TABLE stage_cell_sum ON COMMIT DROP AS
+SELECT category, {_DISTRICT} AS district, coalesce(path::text, '')::ltree AS path, h3_r7, h3_r8, h3_r9,
+       sum(sign)::int AS n, {_OPEN} AS n_open
+FROM stage_delta GROUP BY category, district, coalesce(path::text, ''), h3_r7, h3_r8, h3_r9
+HAVING sum(sign) <> 0 OR {_OPEN} <> 0;
+ANALYZE stage_cell_sum
+""", _additive("shiyu.incident_cell", "stage_cell_sum", _CELL_KEY, ("n", "n_open")),
+    _fill("shiyu.incident_cell", "stage_cell_sum", _CELL_KEY + ("n", "n_open")))
+
+# The day cube: the delta grouped as incident_day_of groups the incidents (a row per category and one, '', for
+# all of them), with the hours added and removed kept apart. Incidents in no grid are not in it.
+_DAY_COLUMNS = ("day", "grid_code", "path", "category", "n", "n_resolved", "by_hour_cum")
+_HOURS_CUM = ", ".join(f"coalesce(sum(sign) FILTER (WHERE hour < {k}), 0)" for k in range(1, 25))
+_DAY_MATCH = "(c.category, c.day, c.grid_code, c.path) = (d.category, d.day, d.grid_code, d.path)"
+# Groups the cube has: counts added, hours removed one occurrence per value removed, hours added appended.
+# Then the groups it lacks, in the cube's (category, day) order. Then groups whose count fell to zero.
+DAY = Cube("shiyu.incident_day", "stage_day_sum", """
+CREATE TEMP TABLE stage_day_sum ON COMMIT DROP AS
+SELECT day, grid_code, path::ltree, coalesce(category, '') AS category, sum(sign)::int AS n,
+       coalesce(sum(sign) FILTER (WHERE status IN ('verified', 'closed')), 0)::int AS n_resolved,
+       ARRAY[""" + _HOURS_CUM + """]::int[] AS by_hour_cum,
+       coalesce(array_agg(hours) FILTER (WHERE sign > 0 AND hours IS NOT NULL), '{}') AS hours_added,
+       coalesce(array_agg(hours) FILTER (WHERE sign < 0 AND hours IS NOT NULL), '{}') AS hours_removed
+FROM (SELECT sign, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+             extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,
+             (extract(epoch FROM resolved_at - reported_at) / 3600)::float8 AS hours,
+             grid_code, path::text, category, status
+      FROM stage_delta WHERE grid_code IS NOT NULL AND path IS NOT NULL) d
+GROUP BY GROUPING SETS ((day, grid_code, path, category), (day, grid_code, path));
+ANALYZE stage_day_sum
+""", """
+UPDATE shiyu.incident_day c
+SET n = c.n + d.n, n_resolved = c.n_resolved + d.n_resolved,
+    by_hour_cum = ARRAY(SELECT a + b FROM unnest(c.by_hour_cum, d.by_hour_cum) WITH ORDINALITY t(a, b, k) ORDER BY k),
+    resolve_hours = CASE WHEN cardinality(d.hours_removed) = 0 THEN c.resolve_hours ELSE
+        (SELECT coalesce(array_agg(kept.h), '{}')
+         FROM (SELECT h, row_number() OVER (PARTITION BY h) AS k FROM unnest(c.resolve_hours) h) kept
+         WHERE kept.k > (SELECT count(*) FROM unnest(d.hours_removed) r WHERE r = kept.h)) END || d.hours_added
+FROM stage_day_sum d WHERE """ + _DAY_MATCH + """;
+INSERT INTO shiyu.incident_day (day, grid_code, path, category, n, n_resolved, by_hour_cum, resolve_hours)
+SELECT d.day, d.grid_code, d.path, d.category, d.n, d.n_resolved, d.by_hour_cum, d.hours_added
+FROM stage_day_sum d
+WHERE d.n > 0 AND NOT EXISTS (SELECT 1 FROM shiyu.incident_day c WHERE """ + _DAY_MATCH + """)
+ORDER BY d.category, d.day;
+DELETE FROM shiyu.incident_day c USING stage_day_sum d WHERE d.n < 0 AND c.n = 0 AND """ + _DAY_MATCH + """
+""", _fill("shiyu.incident_day", "stage_day_sum", _DAY_COLUMNS + ("resolve_hours",), "category, day",
+           _DAY_COLUMNS + ("hours_added",)))
+
+CUBES = (WEEK, CELL, DAY)

@@ -1,0 +1,74 @@
+"""Every incident cube (week, all-time, day) equals a recount from the incidents after re-loads that move rows in it."""
+
+import csv
+
+from etl.load import load_incidents
+from tests.etl.test_incident_day import DAY_VS_RAW
+from tests.etl.test_incident_week import CELLS_VS_RAW, CUBE_VS_RAW
+
+HEADER = ["id", "category", "reported_at", "lon", "lat", "status", "resolved_at", "description"]
+A = ["120.119728", "30.274322"]  # in grid 330106000091
+B = ["120.143861", "30.243162"]  # in grid 330106000232
+NO_GRID = ["120.21", "30.25"]     # east of every grid, inside the city's extent
+
+# Two closed incidents of one grid-day with the same 2 h to resolution: the day cube's array holds the value twice.
+BASE = [
+    ["C1", "治安", "2026-09-01 08:10:00", *A, "结案", "2026-09-01 10:10:00", ""],
+    ["C2", "治安", "2026-09-01 09:20:00", *A, "结案", "2026-09-01 11:20:00", ""],
+    ["C3", "消防安全", "2026-09-01 23:30:00", *A, "上报", "", ""],
+    ["C4", "矛盾纠纷", "2026-09-02 00:30:00", *B, "结案", "2026-09-03 00:30:00", ""],
+    ["C5", "治安", "2026-09-01 12:00:00", *B, "上报", "", ""],
+    ["C6", "治安", "2026-09-01 12:00:00", *A, "上报", "", ""],
+    ["C7", "治安", "2026-09-01 13:00:00", *NO_GRID, "上报", "", ""],
+    ["C8", "治安", "2026-09-01 14:00:00", *A, "上报", "", "before"],
+]
+CHANGED = [
+    ["C1", "治安", "2026-09-01 08:10:00", *A, "处置中", "", ""],                               # reopened: one 2 h goes
+    ["C2", "交通安全", "2026-09-01 09:20:00", *A, "结案", "2026-09-01 11:20:00", ""],           # category
+    ["C3", "消防安全", "2026-09-02 00:10:00", *A, "上报", "", ""],                              # next day, Beijing time
+    ["C4", "矛盾纠纷", "2026-09-02 00:30:00", *A, "结案", "2026-09-02 06:30:00", ""],           # grid, hours
+    ["C5", "治安", "2026-09-09 12:00:00", *NO_GRID, "上报", "", ""],                            # week, out of every grid
+    ["C6", "治安", "2026-09-01 12:00:00", *A, "上报", "", ""],                                  # unchanged
+    ["C7", "治安", "2026-09-01 15:00:00", *B, "结案", "2026-09-01 17:00:00", ""],               # into a grid, closed
+    ["C8", "治安", "2026-09-01 14:00:00", *A, "上报", "", "after"],                             # no cube sees this
+    ["C9", "治安", "2026-09-01 16:00:00", *A, "结案", "2026-09-01 18:00:00", ""],               # new
+]
+
+NO_EMPTY_ROWS = """
+SELECT (SELECT count(*) FROM shiyu.incident_week WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_cell WHERE n = 0)
+     + (SELECT count(*) FROM shiyu.incident_day WHERE n = 0)
+"""
+
+
+def _write(path, rows):
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([HEADER, *rows])
+    return path
+
+
+def _assert_cubes_are_the_recount(conn):
+    assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(NO_EMPTY_ROWS).fetchone()[0] == 0
+
+
+def test_re_loads_that_change_status_category_grid_or_time_leave_every_cube_equal_to_a_recount(sample_db, conn, tmp_path):
+    base = load_incidents(_write(tmp_path / "base.csv", BASE), source="cubes")
+    assert (base.loaded, base.rejected) == (len(BASE), 0)
+    _assert_cubes_are_the_recount(conn)
+    assert conn.execute("SELECT resolve_hours FROM shiyu.incident_day WHERE grid_code = '330106000091' "
+                        "AND day = '2026-09-01' AND category = 'public_order'").fetchone()[0] == [2.0, 2.0]
+
+    changed = load_incidents(_write(tmp_path / "changed.csv", CHANGED), source="cubes")
+    assert (changed.loaded, changed.updated, changed.unchanged) == (1, 7, 1)
+    grids = dict(conn.execute("SELECT external_id, grid_code FROM shiyu.incident WHERE source = 'cubes'").fetchall())
+    assert (grids["C4"], grids["C5"], grids["C7"]) == ("330106000091", None, "330106000232")
+    _assert_cubes_are_the_recount(conn)
+    # one of the two equal values left the array, the other stayed
+    assert conn.execute("SELECT resolve_hours FROM shiyu.incident_day WHERE grid_code = '330106000091' "
+                        "AND day = '2026-09-01' AND category = 'public_order'").fetchone()[0] == [2.0]
+
+    again = load_incidents(_write(tmp_path / "base-again.csv", BASE), source="cubes")
+    assert (again.loaded, again.updated, again.unchanged) == (0, 7, 1)
+    _assert_cubes_are_the_recount(conn)

@@ -1,7 +1,7 @@
 """SQL that keeps the incident cubes in step with a batch by deltas, so their cost follows the batch.
 
-The weekly cube (0002), the all-time cube (0005, 0012) and the day cube (0010)
-are patched, never recounted. Before the upsert, each staged row that the
+The weekly cube (0002), the all-time cube (0005, 0012), the day cube (0010)
+and its street roll-up (0014) are patched, never recounted. Before the upsert, each staged row that the
 upsert will change, and whose change moves it in a cube, puts two rows in
 ``stage_delta``: its stored version with sign -1 and its staged one with +1 (a
 new row only the +1). Each cube then adds up the signs by its own key.
@@ -142,4 +142,41 @@ DELETE FROM shiyu.incident_day c USING stage_day_sum d WHERE d.n < 0 AND c.n = 0
 """, _fill("shiyu.incident_day", "stage_day_sum", _DAY_COLUMNS + ("resolve_hours",), "category, day",
            _DAY_COLUMNS + ("hours_added",)))
 
-CUBES = (WEEK, CELL, DAY)
+# The street roll-up of the day cube (0014): the same delta grouped by the street (the first three labels of the
+# path), its hours kept ascending so a median needs only the bucket that holds it (shiyu.hours_upto, layers/kpis.py).
+# The rows it touches are written anew: counts added, hours taken out value by value and added, then sorted.
+_STREET_MATCH = "(c.category, c.day, c.path) = (d.category, d.day, d.path)"
+STREET = Cube("shiyu.incident_day_street", "stage_street_sum", """
+CREATE TEMP TABLE stage_street_sum ON COMMIT DROP AS
+SELECT day, path::ltree, coalesce(category, '') AS category, sum(sign)::int AS n,
+       coalesce(sum(sign) FILTER (WHERE status IN ('verified', 'closed')), 0)::int AS n_resolved,
+       coalesce(array_agg(hours ORDER BY hours) FILTER (WHERE sign > 0 AND hours IS NOT NULL), '{}') AS hours_added,
+       coalesce(array_agg(hours) FILTER (WHERE sign < 0 AND hours IS NOT NULL), '{}') AS hours_removed
+FROM (SELECT sign, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+             (extract(epoch FROM resolved_at - reported_at) / 3600)::float8 AS hours,
+             subpath(path, 0, least(nlevel(path), 3))::text AS path, category, status
+      FROM stage_delta WHERE grid_code IS NOT NULL AND path IS NOT NULL) d
+GROUP BY GROUPING SETS ((day, path, category), (day, path));
+ANALYZE stage_street_sum
+""", """
+CREATE TEMP TABLE stage_street_new ON COMMIT DROP AS
+SELECT d.day, d.path, d.category, coalesce(c.n, 0) + d.n AS n, coalesce(c.n_resolved, 0) + d.n_resolved AS n_resolved,
+       CASE WHEN cardinality(d.hours_removed) = 0 AND cardinality(d.hours_added) = 0 THEN coalesce(c.resolve_hours, '{}')
+       ELSE (SELECT coalesce(array_agg(h ORDER BY h), '{}') FROM (
+                 SELECT kept.h FROM (SELECT h, row_number() OVER (PARTITION BY h) AS k
+                                     FROM unnest(coalesce(c.resolve_hours, '{}')) h) kept
+                 WHERE kept.k > (SELECT count(*) FROM unnest(d.hours_removed) r WHERE r = kept.h)
+                 UNION ALL SELECT unnest(d.hours_added)) merged) END AS hours
+FROM stage_street_sum d LEFT JOIN shiyu.incident_day_street c ON """ + _STREET_MATCH + """;
+DELETE FROM shiyu.incident_day_street c USING stage_street_new d WHERE """ + _STREET_MATCH + """;
+INSERT INTO shiyu.incident_day_street (day, path, category, n, n_resolved, hours_upto, resolve_hours)
+SELECT day, path, category, n, n_resolved, shiyu.hours_upto(hours), hours FROM stage_street_new WHERE n > 0
+ORDER BY category, day;
+DROP TABLE stage_street_new
+""", """
+INSERT INTO shiyu.incident_day_street (day, path, category, n, n_resolved, hours_upto, resolve_hours)
+SELECT day, path, category, n, n_resolved, shiyu.hours_upto(hours_added), hours_added FROM stage_street_sum
+WHERE n > 0 ORDER BY category, day
+""")
+
+CUBES = (WEEK, CELL, DAY, STREET)

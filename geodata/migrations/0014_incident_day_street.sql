@@ -8,9 +8,9 @@
 --                   all of them; layers/kpis.py keeps the same bounds, HOUR_BOUNDS)
 -- An exact median of many streets and days needs only the values around it: the bounds tell which bucket holds
 -- it, and the ascending arrays give that bucket's values as one slice per row (layers/kpis.py).
--- Kept by triggers on incident_day (below): a transaction that changes its rows applies the change to the (day,
--- street) rows they belong to as it commits, so the incident loader needs no change;
--- shiyu.refresh_incident_day_street(days, streets) recounts any keys from incident_day (or every key, both NULL).
+-- Kept by the incident loader's deltas, as the day cube is (etl/cubes.py STREET: the rows a batch touches written
+-- anew, hours taken out value by value and added); shiyu.refresh_incident_day_street(days, streets) recounts any
+-- keys from incident_day (or every key, both NULL), and a test holds the two equal.
 -- A street's grids are found through shiyu.area: a grid moved to another street by a later area load keeps
 -- its incidents' old paths until they are loaded again, and is counted here under its new street.
 CREATE FUNCTION shiyu.resolve_hour_bounds() RETURNS float8[] LANGUAGE sql IMMUTABLE AS $$
@@ -73,87 +73,6 @@ LANGUAGE sql VOLATILE AS $$
     INSERT INTO shiyu.incident_day_street
     SELECT * FROM shiyu.incident_day_street_of(days, streets) ORDER BY category, day;
 $$;
-
--- Each statement that changes incident_day adds the rows it changed to a table of the transaction, the old
--- ones with sign -1 and the new with +1. As the transaction commits (a deferred trigger, which every changed row
--- fires but only the first finds rows to apply) their sum is applied to the (day, street, category) rows they
--- belong to: counts added, hours merged into and taken out of each row's own. The loader deletes a batch's
--- grid-days and inserts them again, so only what its incidents changed is left to apply; recounted from
--- incident_day instead, 5,000 grid-days spread over the half year took 122 s at 10M (the loader's own recount
--- of them 45 s).
-CREATE FUNCTION shiyu.incident_day_street_note() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        TRUNCATE shiyu.incident_day_street;
-        DROP TABLE IF EXISTS pg_temp.incident_day_street_delta;
-        RETURN NULL;
-    END IF;
-    CREATE TEMP TABLE IF NOT EXISTS incident_day_street_delta (
-        day date, street ltree, category text, sign integer, n integer, n_resolved integer, resolve_hours float8[]
-    ) ON COMMIT DROP;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO pg_temp.incident_day_street_delta
-        SELECT day, shiyu.street_of(path), category, 1, n, n_resolved, resolve_hours FROM changed_new;
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        INSERT INTO pg_temp.incident_day_street_delta
-        SELECT day, shiyu.street_of(path), category, -1, n, n_resolved, resolve_hours FROM changed_old;
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION shiyu.incident_day_street_keep() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF to_regclass('pg_temp.incident_day_street_delta') IS NULL THEN
-        RETURN NULL;
-    END IF;
-    CREATE TEMP TABLE incident_day_street_applied ON COMMIT DROP AS
-    WITH delta AS (  -- a grid-day row deleted and inserted again unchanged cancels out
-        SELECT day, street, category, sum(sign)::int AS sign, n, n_resolved, resolve_hours
-        FROM pg_temp.incident_day_street_delta
-        GROUP BY day, street, category, n, n_resolved, resolve_hours HAVING sum(sign) <> 0
-    ), keys AS (
-        SELECT DISTINCT day, street, category FROM delta
-    ), parts AS (
-        SELECT s.day, s.path AS street, s.category, 1 AS sign, s.n, s.n_resolved, s.resolve_hours
-        FROM shiyu.incident_day_street s JOIN keys k ON s.category = k.category AND s.day = k.day AND s.path = k.street
-        UNION ALL
-        SELECT * FROM delta
-    ), counted AS (
-        SELECT day, street, category, sum(sign * n)::int AS n, sum(sign * n_resolved)::int AS n_resolved
-        FROM parts GROUP BY 1, 2, 3
-    ), valued AS (  -- each value's count: a row's own, and those added less those taken out
-        SELECT day, street, category, h, sum(sign)::int AS m
-        FROM parts CROSS JOIN LATERAL unnest(resolve_hours) h GROUP BY 1, 2, 3, 4
-    ), pooled AS (
-        SELECT day, street, category, array_agg(h ORDER BY h) AS hours
-        FROM valued CROSS JOIN LATERAL generate_series(1, m) WHERE m > 0 GROUP BY 1, 2, 3
-    )
-    SELECT c.day, c.street, c.category, c.n, c.n_resolved, coalesce(p.hours, '{}') AS hours
-    FROM counted c LEFT JOIN pooled p USING (day, street, category);
-    DELETE FROM shiyu.incident_day_street s USING pg_temp.incident_day_street_applied a
-    WHERE s.category = a.category AND s.day = a.day AND s.path = a.street;
-    INSERT INTO shiyu.incident_day_street
-    SELECT day, street, category, n, n_resolved, shiyu.hours_upto(hours), hours
-    FROM pg_temp.incident_day_street_applied WHERE n > 0 ORDER BY category, day;
-    DROP TABLE pg_temp.incident_day_street_delta;
-    DROP TABLE pg_temp.incident_day_street_applied;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER incident_day_street_insert AFTER INSERT ON shiyu.incident_day
-    REFERENCING NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
-CREATE TRIGGER incident_day_street_delete AFTER DELETE ON shiyu.incident_day
-    REFERENCING OLD TABLE AS changed_old FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
-CREATE TRIGGER incident_day_street_update AFTER UPDATE ON shiyu.incident_day
-    REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
-CREATE TRIGGER incident_day_street_truncate AFTER TRUNCATE ON shiyu.incident_day
-    FOR EACH STATEMENT EXECUTE FUNCTION shiyu.incident_day_street_note();
-CREATE CONSTRAINT TRIGGER incident_day_street_commit AFTER INSERT OR UPDATE OR DELETE ON shiyu.incident_day
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION shiyu.incident_day_street_keep();
 
 SELECT shiyu.refresh_incident_day_street(NULL, NULL);
 ANALYZE shiyu.incident_day_street;

@@ -36,7 +36,15 @@ CHANGED = [
 
 NO_EMPTY_ROWS = """
 SELECT (SELECT count(*) FROM shiyu.incident_week WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_cell WHERE n = 0)
-     + (SELECT count(*) FROM shiyu.incident_day WHERE n = 0)
+     + (SELECT count(*) FROM shiyu.incident_day WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_day_street WHERE n = 0)
+"""
+# The street roll-up (0014) against its recount from the day cube, row for row, hours and buckets included.
+STREETS_VS_RECOUNT = """
+SELECT count(*) FROM (
+    (SELECT * FROM shiyu.incident_day_street EXCEPT ALL SELECT * FROM shiyu.incident_day_street_of(NULL, NULL))
+    UNION ALL
+    (SELECT * FROM shiyu.incident_day_street_of(NULL, NULL) EXCEPT ALL SELECT * FROM shiyu.incident_day_street)
+) d
 """
 
 
@@ -50,6 +58,7 @@ def _assert_cubes_are_the_recount(conn):
     assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0
     assert conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
     assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(STREETS_VS_RECOUNT).fetchone()[0] == 0
     assert conn.execute(NO_EMPTY_ROWS).fetchone()[0] == 0
 
 

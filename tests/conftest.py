@@ -25,7 +25,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 # Durability buys nothing in a throw-away test cluster.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
-DATA_TABLES = ("rejected_row", "incident", "incident_week", "incident_cell", "incident_day", "area_cell", "area_cell_count", "facility", "patrol_ping", "patrol_cell_day", "area", "load_batch", "audit_log", "api_token", "app_user")
+DATA_TABLES = ("rejected_row", "incident", "incident_week", "incident_cell", "incident_week_cell", "incident_day", "area_cell", "area_cell_count", "facility", "patrol_ping", "patrol_cell_day", "area", "load_batch", "audit_log", "api_token", "app_user")
 
 
 def empty(database_url: str) -> None:
@@ -47,6 +47,23 @@ def cluster():
         db.close_pool()
         cluster.destroy()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loaders_keep_the_rollups():
+    """The loaders run geodata.rollups' statements where they belong (each added once: a no-op where etl already
+    runs it), so every test sees the roll-ups a load keeps in step."""
+    import dataclasses
+
+    from etl import staging
+    from geodata import rollups
+
+    steps = staging.INCIDENTS.after_upsert
+    if rollups.APPLY_WEEK_CELL_DELTA not in steps:
+        at = steps.index(staging.APPLY_CELL_DELTA) + 1
+        staging.INCIDENTS = dataclasses.replace(staging.INCIDENTS,
+                                                after_upsert=steps[:at] + rollups.WEEK_CELL_DELTA + steps[at:])
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -69,3 +69,20 @@ def test_the_bins_end_before_the_week_the_window_ends_in(sample_db):
     monday = datetime(2026, 11, 16, 0, 0, tzinfo=BEIJING)
     assert week_bins(Filters(until=friday), 3) == [date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9)]
     assert week_bins(Filters(until=monday), 3) == week_bins(Filters(until=friday), 3)
+
+
+def test_r9_and_a_street_read_the_weekly_cell_cube_and_answer_as_the_incidents_do(with_a_new_cluster):
+    from layers import emerging
+    from layers.cube import cube_for
+
+    until = datetime.combine(with_a_new_cluster, time(0), BEIJING)
+    grid = Scope.everything()
+    for res in (9, 8):
+        cubed = Filters(bbox=SAMPLE_BOX, res=res, zoom=14, until=until, categories=("public_order", "dispute"))
+        window = Filters(bbox=SAMPLE_BOX, res=res, since=until - timedelta(weeks=6), until=until)
+        assert cube_for(window, grid).table == ("incident_week_cell" if res == 9 else "incident_week")
+        raw = Filters(bbox=SAMPLE_BOX, res=res, zoom=14, until=until, categories=("public_order", "dispute"),
+                      statuses=tuple(STATUSES))
+        a, b = emerging.build(cubed, grid, weeks=6), emerging.build(raw, grid, weeks=6)
+        assert [f["properties"] for f in a.features] == [f["properties"] for f in b.features]
+        assert a.summary["incidents"] > 300

@@ -74,6 +74,7 @@ def _views() -> dict[str, dict]:
     from geodata.db import fetch_all
     from geodata.scope import Scope
     from layers.areas import extent
+    from layers.base import BEIJING
 
     city = extent(Scope.everything())
     district = fetch_all("""SELECT a.path::text AS path, ST_XMin(a.geom) w, ST_YMin(a.geom) s, ST_XMax(a.geom) e, ST_YMax(a.geom) n
@@ -81,7 +82,8 @@ def _views() -> dict[str, dict]:
                                 (SELECT district FROM shiyu.incident_week GROUP BY 1 ORDER BY sum(n) DESC LIMIT 1)""")[0]
     busiest_cell = fetch_all("SELECT h3_r8 FROM shiyu.incident_week GROUP BY 1 ORDER BY sum(n) DESC LIMIT 1")[0]["h3_r8"]
     lat, lon = h3.cell_to_latlng(h3.int_to_str(busiest_cell))
-    newest = fetch_all("SELECT max(reported_at) AS t FROM shiyu.incident")[0]["t"].astimezone()
+    # Beijing's Monday, as the weekly cubes count weeks (the machine's own zone put the window off their bounds).
+    newest = fetch_all("SELECT max(reported_at) AS t FROM shiyu.incident")[0]["t"].astimezone(BEIJING)
     monday = datetime.combine(newest.date() - timedelta(days=newest.weekday()), time(0), newest.tzinfo)
     box = (lon - 0.02, lat - 0.012, lon + 0.02, lat + 0.012)
     return {

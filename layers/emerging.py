@@ -74,7 +74,7 @@ def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list
 def build(filters: Filters, scope: Scope, weeks: int = DEFAULT_WEEKS, k: int = 1) -> LayerResult:
     study = study_area(filters, scope)
     bins = week_bins(filters, weeks)
-    cells = np.array([row["cell"] for row in study], dtype=np.int64)
+    cells = study.cells
     counts = _weekly_counts(filters, scope, cells, bins)
     if len(cells) > 1 and len(bins) >= 2:
         result = emerging_from_counts(counts, hex_neighbours(cells, k))
@@ -83,10 +83,10 @@ def build(filters: Filters, scope: Scope, weeks: int = DEFAULT_WEEKS, k: int = 1
         categories, z = np.full(len(cells), "no pattern detected"), np.zeros((len(cells), len(bins)))
     features = [{
         "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(row["cell"])]},
-        "properties": {"h3": cell_to_hex(row["cell"]), "count": int(counts[i].sum()), "class": str(categories[i]),
-                       "z_last": round(float(z[i, -1]), 4) if len(bins) else 0.0, "grid_code": row["code"]},
-    } for i, row in enumerate(study)]
+        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(cell)]},
+        "properties": {"h3": cell_to_hex(cell), "count": int(counts[i].sum()), "class": str(categories[i]),
+                       "z_last": round(float(z[i, -1]), 4) if len(bins) else 0.0, "grid_code": code},
+    } for i, (cell, code) in enumerate(zip(cells.tolist(), study.codes))]
     present = {f["properties"]["class"] for f in features}
     return LayerResult(
         features,

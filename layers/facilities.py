@@ -273,13 +273,13 @@ def _blind_spot_features(cells: np.ndarray, grid_codes: list[str], nearest: dict
 def build(filters: Filters, scope: Scope, types: tuple[str, ...] | None = None) -> LayerResult:
     """Facilities in view and scope, and the study-area cells that are a blind spot for at least one type."""
     study = study_area(filters, scope)
-    cells = np.array([row["cell"] for row in study], dtype=np.int64)
+    cells = study.cells
     lon, lat = cells_to_lonlat(cells)
     nearest, covered, frame = _measure(lon, lat, filters, view_path(filters, scope), types)
     kinds = list(nearest)
     with _cycle_collector_paused():
         features, truncated = _facility_features(frame, kinds)
-        blind_spots = _blind_spot_features(cells, [row["code"] for row in study], nearest, covered)
+        blind_spots = _blind_spot_features(cells, study.codes, nearest, covered)
     shown = frame[frame["shown"]]
     colours = {t: FACILITY_TYPES[t].colour for t in kinds}
     return LayerResult(
@@ -304,9 +304,9 @@ def reach(filters: Filters, scope: Scope, unit: str, types: tuple[str, ...] | No
     path = view_path(filters, scope)
     if unit == "hex":
         study = study_area(filters, scope)
-        cells = np.array([row["cell"] for row in study], dtype=np.int64)
+        cells = study.cells
         lon, lat = cells_to_lonlat(cells)
-        places = pd.DataFrame({"h3": [cell_to_hex(c) for c in cells], "grid_code": [row["code"] for row in study]})
+        places = pd.DataFrame({"h3": [cell_to_hex(c) for c in cells], "grid_code": study.codes})
     elif unit == "grid":
         west, south, east, north = filters.bbox
         rows = fetch_all(GRID_POINTS, {"west": west, "south": south, "east": east, "north": north, "scope": path})

@@ -31,7 +31,9 @@ def test_the_cubes_answer_as_the_incidents_do(city, layer):
              (Scope("C.C2"), 9, {"area_code": "C2112", "categories": ("dispute", "petition")}, "incident_cell"),
              (Scope.everything(), 9, window, "incident_week_cell"), (Scope("C.C1.C11"), 8, window, "incident_week_cell"),
              (Scope.everything(), 7, {**window, "area_code": "C212", "categories": ("dispute",)}, "incident_week_cell"),
-             (Scope("C.C2"), 9, {**window, "area_code": "C2112"}, "incident_week_cell"))
+             (Scope("C.C2"), 9, {**window, "area_code": "C2112"}, "incident_week_cell"),
+             (Scope.everything(), 7, window, "incident_week_r7"), (Scope("C.C1"), 7, window, "incident_week_r7"),
+             (Scope.everything(), 7, {**window, "categories": ("dispute",)}, "incident_week"))
     for scope, res, extra, table in cases:
         extra = {"bbox": CITY, **extra}
         cubed = Filters(res=res, zoom=10, **extra)

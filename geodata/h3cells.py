@@ -46,6 +46,12 @@ def lonlat_to_cell_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.nda
     return {f"h3_r{res}": latlng_to_cells(lat, lon, res) for res in RESOLUTIONS}
 
 
+def cells_param(cells) -> str:
+    """Cells (any iterable of ints) as one PostgreSQL array literal, for a query that casts it
+    (``%(cells)s::bigint[]``): psycopg dumps a list element by element (30,000 cells: 33 ms, against 5 ms)."""
+    return "{" + ",".join(map(str, np.asarray(cells, dtype=np.int64).tolist())) + "}"
+
+
 def cell_to_hex(cell: int) -> str:
     """The usual hex-string form of a cell (``8830e1d8a3fffff``)."""
     return h3.int_to_str(int(cell))

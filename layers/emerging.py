@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from geodata.db import compose, fetch_all
-from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
+from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat, cells_param
 from geodata.scope import Scope
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, beijing_midnight, incident_params
 from layers.cube import cube_for
@@ -61,9 +61,10 @@ def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list
     cube = cube_for(window, scope)  # a window, so the weekly cube or none
     column = f"h3_r{filters.res}"
     if cube is None:
-        rows = fetch_all(compose(COUNTS_BY_WEEK, cell=column), {"cells": cells.tolist(), **incident_params(window, scope)})
+        rows = fetch_all(compose(COUNTS_BY_WEEK, cell=column), {"cells": cells_param(cells), **incident_params(window, scope)})
     else:
-        rows = fetch_all(compose(cube.query(COUNTS_BY_WEEK_FROM_CUBE), cell=column), {"cells": cells.tolist(), **cube.params})
+        rows = fetch_all(compose(cube.query(COUNTS_BY_WEEK_FROM_CUBE), cell=column), {"cells": cells_param(cells),
+                                                                                       **cube.params})
     position = {int(c): i for i, c in enumerate(cells)}
     column_of = {week: j for j, week in enumerate(bins)}
     for row in rows:

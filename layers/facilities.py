@@ -28,6 +28,7 @@ lies beyond that is read again in a box widened to a bound on its distance.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 from collections.abc import Iterator
@@ -121,7 +122,13 @@ def _widened(box: BBox, metres: float) -> BBox:
 def _projection(lon: np.ndarray) -> Transformer:
     """Transverse Mercator centred on the places, so distances in it are metres on the ground."""
     centre = (float(lon.min()) + float(lon.max())) / 2
-    return Transformer.from_crs("EPSG:4326", f"+proj=tmerc +lat_0=0 +lon_0={centre:.6f} +k=1 +x_0=0 +y_0=0 "
+    return _transverse_mercator(f"{centre:.6f}")
+
+
+# Building a transformer costs 50-70 ms; a view asked again (a wall's refresh, a map panned back) reuses it.
+@functools.lru_cache(maxsize=64)
+def _transverse_mercator(central_meridian: str) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", f"+proj=tmerc +lat_0=0 +lon_0={central_meridian} +k=1 +x_0=0 +y_0=0 "
                                 "+ellps=GRS80 +units=m +no_defs", always_xy=True)
 
 
@@ -264,10 +271,10 @@ def _blind_spot_features(cells: np.ndarray, grid_codes: list[str], nearest: dict
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         # Distances for the missing types only: the whole table is reach(unit="hex").
-        "properties": {"kind": "blind_spot", "h3": cell_to_hex(cells[i]), "grid_code": grid_codes[i],
+        "properties": {"kind": "blind_spot", "h3": f"{cell:x}", "grid_code": grid_codes[i],
                        "uncovered": [kinds[j] for j in missing[m]],
                        "nearest_m": {kinds[j]: d[j] if d[j] >= 0 else None for j in missing[m]}},
-    } for i, m, d, ring in zip(blind.tolist(), masks, metres, rings)]
+    } for i, cell, m, d, ring in zip(blind.tolist(), cells[blind].tolist(), masks, metres, rings)]
 
 
 def build(filters: Filters, scope: Scope, types: tuple[str, ...] | None = None) -> LayerResult:

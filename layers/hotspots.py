@@ -14,7 +14,7 @@ import numpy as np
 
 from geodata.db import compose, fetch_all
 from geodata.errors import InputError
-from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
+from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat, cells_param
 from geodata.scope import Scope
 from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.cube import cube_for
@@ -59,9 +59,9 @@ def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]
     column = f"h3_r{filters.res}"
     cube = cube_for(filters, scope)
     if cube is None:
-        rows = fetch_all(compose(COUNTS, cell=column), {"cells": cells.tolist(), **incident_params(filters, scope)})
+        rows = fetch_all(compose(COUNTS, cell=column), {"cells": cells_param(cells), **incident_params(filters, scope)})
     else:
-        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column), {"cells": cells.tolist(), **cube.params})
+        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column), {"cells": cells_param(cells), **cube.params})
     return {row["cell"]: int(row["n"]) for row in rows}
 
 

@@ -1,6 +1,6 @@
 """Every layer at 1,000,000 and at 10,000,000 incidents of the demo city, and the ratio between them.
 
-    python -m bench.layers [--sizes 1000000,10000000] [--repeat 5] [--folder var/bench]
+    python -m bench.layers [--sizes 1000000,10000000] [--repeat 5] [--folder var/bench] [--against DIR]
 
 For each size the demo city (same seed, same 10,000 grids, facilities and
 patrols; only the incidents differ) is generated and loaded through
@@ -11,7 +11,11 @@ registry is built for a few views — the whole city at r7 and r8, one
 district, a zoomed-in street, a four-week window — and the median of
 ``--repeat`` runs is kept. It prints, per layer and view, the time at each
 size, the ratio (issue 5: hexes and hotspots within 3x), and the gzip size
-of the GeoJSON at the city view. It asserts nothing.
+of the GeoJSON at the city view. With ``--against DIR`` (another checkout,
+e.g. main's worktree) each size is measured with that checkout's layers and
+with these, alternately, ``--rounds`` times each on the same cluster, and the
+best of each is printed with their ratio: a change's effect at one size. It
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def _views() -> dict[str, dict]:
     from geodata.db import fetch_all
     from geodata.scope import Scope
     from layers.areas import extent
+    from layers.base import BEIJING
 
     city = extent(Scope.everything())
     district = fetch_all("""SELECT a.path::text AS path, ST_XMin(a.geom) w, ST_YMin(a.geom) s, ST_XMax(a.geom) e, ST_YMax(a.geom) n
@@ -81,7 +86,8 @@ def _views() -> dict[str, dict]:
                                 (SELECT district FROM shiyu.incident_week GROUP BY 1 ORDER BY sum(n) DESC LIMIT 1)""")[0]
     busiest_cell = fetch_all("SELECT h3_r8 FROM shiyu.incident_week GROUP BY 1 ORDER BY sum(n) DESC LIMIT 1")[0]["h3_r8"]
     lat, lon = h3.cell_to_latlng(h3.int_to_str(busiest_cell))
-    newest = fetch_all("SELECT max(reported_at) AS t FROM shiyu.incident")[0]["t"].astimezone()
+    # Beijing's Monday, as the weekly cubes count weeks (the machine's own zone put the window off their bounds).
+    newest = fetch_all("SELECT max(reported_at) AS t FROM shiyu.incident")[0]["t"].astimezone(BEIJING)
     monday = datetime.combine(newest.date() - timedelta(days=newest.weekday()), time(0), newest.tzinfo)
     box = (lon - 0.02, lat - 0.012, lon + 0.02, lat + 0.012)
     return {
@@ -121,10 +127,13 @@ def child(repeat: int) -> None:
     print(json.dumps(results))
 
 
-def measure(url: str, repeat: int) -> dict:
-    env = {**os.environ, "DATABASE_URL": url}
-    result = subprocess.run([sys.executable, "-m", MODULE, "--child", "--repeat", str(repeat)], env=env, cwd=ROOT,
-                            capture_output=True, text=True)
+def measure(url: str, repeat: int, tree: Path = ROOT) -> dict:
+    """Every layer and view, with the layers of the checkout at ``tree`` (the views are this file's, either way)."""
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(tree)}
+    # This file run from the checkout's folder, so that its imports (layers, geodata, bench.common) are the checkout's.
+    script = (f"import runpy, sys; sys.argv = ['{MODULE}', '--child', '--repeat', '{repeat}']; "
+              f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tree, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"measuring failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -151,15 +160,44 @@ def report(by_size: dict[int, dict]) -> None:
         print(f"  {key.replace('|', ' at ')}: {error}")
 
 
+def best(runs: list[dict]) -> dict:
+    """Per layer and view, the fastest of several runs' medians: the one least disturbed by the machine's other work."""
+    return {key: min((run[key] for run in runs), key=lambda entry: entry.get("seconds", float("inf"))) for key in runs[0]}
+
+
+def report_against(size: int, baseline: dict, ours: dict) -> None:
+    print(f"\n{f'{size:,} incidents':<26}{'baseline':>12}{'this':>12}{'ratio':>8}{'features':>10}{'gzip kB':>10}")
+    for key, entry in ours.items():
+        layer, view = key.split("|")
+        a = baseline.get(key)
+        ratio = f"{entry['seconds'] / a['seconds']:.2f}x" if a and "seconds" in a and "seconds" in entry else "—"
+        features = f"{entry['features']:,}" if "features" in entry else "—"
+        kb = f"{entry['gzip_bytes'] / 1024:.0f}" if "gzip_bytes" in entry else "—"
+        print(f"{layer:<12}{view:<14}{_cell(a):>12}{_cell(entry):>12}{ratio:>8}{features:>10}{kb:>10}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.layers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="incident counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=5, help="runs per layer and view; the median is kept")
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench", help="where the clusters are kept")
+    parser.add_argument("--against", type=Path, help="another checkout whose layers are the baseline, size by size")
+    parser.add_argument("--rounds", type=int, default=2, help="with --against: alternate runs of each checkout")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.repeat)
+        return
+    if args.against:
+        for size in sorted(int(s) for s in args.sizes.split(",")):
+            folder = args.folder / f"layers-{size}"
+            try:
+                url = prepare(folder, size)
+                runs = [(measure(url, args.repeat, args.against.resolve()), measure(url, args.repeat))
+                        for _ in range(args.rounds)]
+            finally:
+                _shiyu(folder, "db", "down")
+            report_against(size, best([a for a, _ in runs]), best([b for _, b in runs]))
         return
     by_size = {}
     for size in sorted(int(s) for s in args.sizes.split(",")):

@@ -1,7 +1,9 @@
 """SQL that keeps the incident cubes in step with a batch by deltas, so their cost follows the batch.
 
-The weekly cube (0002), the all-time cube (0005, 0012), the day cube (0010)
-and its street roll-up (0014) are patched, never recounted. Before the upsert, each staged row that the
+The weekly cube (0002), the all-time cube (0005, 0012), the day cube (0010),
+its street roll-up (0014) and the weekly cube per grid and r9 cell (0016)
+are patched, never recounted (the r7 weekly cube, 0018, follows the weekly
+cube by its triggers). Before the upsert, each staged row that the
 upsert will change, and whose change moves it in a cube, puts two rows in
 ``stage_delta``: its stored version with sign -1 and its staged one with +1 (a
 new row only the +1). Each cube then adds up the signs by its own key.
@@ -103,6 +105,18 @@ ANALYZE stage_cell_sum
 """, _additive("shiyu.incident_cell", "stage_cell_sum", _CELL_KEY, ("n", "n_open")),
     _fill("shiyu.incident_cell", "stage_cell_sum", _CELL_KEY + ("n", "n_open")))
 
+# The weekly cube per grid and r9 cell (0016): what the weekly cube is, at the all-time cube's grain.
+_WEEK_CELL_KEY = ("h3_r9", "week", "category", "district", "path", "h3_r8", "h3_r7")
+WEEK_CELL = Cube("shiyu.incident_week_cell", "stage_week_cell_sum", f"""
+CREATE TEMP TABLE stage_week_cell_sum ON COMMIT DROP AS
+SELECT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week, category, {_DISTRICT} AS district,
+       coalesce(path::text, '')::ltree AS path, h3_r7, h3_r8, h3_r9, sum(sign)::int AS n, {_OPEN} AS n_open
+FROM stage_delta GROUP BY week, category, district, coalesce(path::text, ''), h3_r7, h3_r8, h3_r9
+HAVING sum(sign) <> 0 OR {_OPEN} <> 0;
+ANALYZE stage_week_cell_sum
+""", _additive("shiyu.incident_week_cell", "stage_week_cell_sum", _WEEK_CELL_KEY, ("n", "n_open")),
+    _fill("shiyu.incident_week_cell", "stage_week_cell_sum", _WEEK_CELL_KEY + ("n", "n_open"), "h3_r9, week"))
+
 # The day cube: the delta grouped as incident_day_of groups the incidents (a row per category and one, '', for
 # all of them), with the hours added and removed kept apart. Incidents in no grid are not in it.
 _DAY_COLUMNS = ("day", "grid_code", "path", "category", "n", "n_resolved", "by_hour_cum")
@@ -179,4 +193,4 @@ SELECT day, path, category, n, n_resolved, shiyu.hours_upto(hours_added), hours_
 WHERE n > 0 ORDER BY category, day
 """)
 
-CUBES = (WEEK, CELL, DAY, STREET)
+CUBES = (WEEK, CELL, WEEK_CELL, DAY, STREET)

@@ -1,6 +1,6 @@
 """When a cube can answer instead of the incidents, which one, and how to ask it.
 
-Two cubes, both kept by the incident loader by deltas:
+Four cubes, all kept in step with the incidents' loads:
 
 - ``shiyu.incident_cell``: all-time counts per category, grid (the incidents'
   path, and its district) and H3 r9 cell (with its r7 and r8 cells). It
@@ -8,7 +8,13 @@ Two cubes, both kept by the incident loader by deltas:
   and stops growing once the city's cells are filled.
 - ``shiyu.incident_week``: counts per Monday-started Beijing week, category,
   district and r8 cell. It answers windows that start and end on week
-  boundaries, for the city or one district.
+  boundaries, for the city or one district, at r7 and r8.
+- ``shiyu.incident_week_r7``: ``incident_week`` summed over categories at
+  r7 (kept by triggers on it), for those windows at r7 without categories:
+  a tenth of the rows at 10M incidents.
+- ``shiyu.incident_week_cell``: the same per grid and r9 cell. It answers
+  the windows on week boundaries the other cannot: r9, and any scope or
+  chosen area finer than a district (a street's emerging hot spots).
 
 Either is narrowed by nothing but categories; anything else (severities,
 statuses, other windows, r10) reads ``shiyu.incident``.
@@ -32,10 +38,14 @@ CUBE_FILTERS = """
 CELL_FILTERS = CUBE_FILTERS + """
     AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
 """
-WEEK_FILTERS = CUBE_FILTERS + """
+WEEKS = """
     AND (%(since_week)s::date IS NULL OR week >= %(since_week)s)
     AND (%(until_week)s::date IS NULL OR week < %(until_week)s)
 """
+WEEK_FILTERS = CUBE_FILTERS + WEEKS
+WEEK_R7_FILTERS = """
+    (%(district)s::text IS NULL OR district = %(district)s)""" + WEEKS
+WEEK_CELL_FILTERS = CELL_FILTERS + WEEKS
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ def cube_for(filters: Filters, scope: Scope) -> Cube | None:
     if filters.severities or filters.statuses:
         return None
     windowed = filters.since is not None or filters.until is not None
-    if filters.res not in (WEEK_RESOLUTIONS if windowed else CELL_RESOLUTIONS):
+    if filters.res not in CELL_RESOLUTIONS:
         return None
     since, until = week_start(filters.since), week_start(filters.until)
     if since is False or until is False:
@@ -73,6 +83,9 @@ def cube_for(filters: Filters, scope: Scope) -> Cube | None:
     params = {"district": labels[1] if len(labels) > 1 else None, "categories": list(filters.categories)}
     if not windowed:  # kept per grid: any subtree
         return Cube("incident_cell", CELL_FILTERS, {**params, "scope": path})
-    if len(labels) not in (0, 2):  # kept per district: finer subtrees read the incidents
-        return None
-    return Cube("incident_week", WEEK_FILTERS, {**params, "since_week": since, "until_week": until})
+    weeks = {"since_week": since, "until_week": until}
+    if len(labels) in (0, 2) and filters.res == 7 and not filters.categories:  # the smallest
+        return Cube("incident_week_r7", WEEK_R7_FILTERS, {**params, **weeks})
+    if len(labels) in (0, 2) and filters.res in WEEK_RESOLUTIONS:  # the city or a district: the smaller cube
+        return Cube("incident_week", WEEK_FILTERS, {**params, **weeks})
+    return Cube("incident_week_cell", WEEK_CELL_FILTERS, {**params, **weeks, "scope": path})

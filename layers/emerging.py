@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from geodata.db import compose, fetch_all
-from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
+from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat, cells_param
 from geodata.scope import Scope
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, beijing_midnight, incident_params
 from layers.cube import cube_for
@@ -61,9 +61,10 @@ def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list
     cube = cube_for(window, scope)  # a window, so the weekly cube or none
     column = f"h3_r{filters.res}"
     if cube is None:
-        rows = fetch_all(compose(COUNTS_BY_WEEK, cell=column), {"cells": cells.tolist(), **incident_params(window, scope)})
+        rows = fetch_all(compose(COUNTS_BY_WEEK, cell=column), {"cells": cells_param(cells), **incident_params(window, scope)})
     else:
-        rows = fetch_all(compose(cube.query(COUNTS_BY_WEEK_FROM_CUBE), cell=column), {"cells": cells.tolist(), **cube.params})
+        rows = fetch_all(compose(cube.query(COUNTS_BY_WEEK_FROM_CUBE), cell=column), {"cells": cells_param(cells),
+                                                                                       **cube.params})
     position = {int(c): i for i, c in enumerate(cells)}
     column_of = {week: j for j, week in enumerate(bins)}
     for row in rows:
@@ -74,7 +75,7 @@ def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list
 def build(filters: Filters, scope: Scope, weeks: int = DEFAULT_WEEKS, k: int = 1) -> LayerResult:
     study = study_area(filters, scope)
     bins = week_bins(filters, weeks)
-    cells = np.array([row["cell"] for row in study], dtype=np.int64)
+    cells = study.cells
     counts = _weekly_counts(filters, scope, cells, bins)
     if len(cells) > 1 and len(bins) >= 2:
         result = emerging_from_counts(counts, hex_neighbours(cells, k))
@@ -83,10 +84,10 @@ def build(filters: Filters, scope: Scope, weeks: int = DEFAULT_WEEKS, k: int = 1
         categories, z = np.full(len(cells), "no pattern detected"), np.zeros((len(cells), len(bins)))
     features = [{
         "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(row["cell"])]},
-        "properties": {"h3": cell_to_hex(row["cell"]), "count": int(counts[i].sum()), "class": str(categories[i]),
-                       "z_last": round(float(z[i, -1]), 4) if len(bins) else 0.0, "grid_code": row["code"]},
-    } for i, row in enumerate(study)]
+        "geometry": {"type": "Polygon", "coordinates": [cell_to_ring_lonlat(cell)]},
+        "properties": {"h3": cell_to_hex(cell), "count": int(counts[i].sum()), "class": str(categories[i]),
+                       "z_last": round(float(z[i, -1]), 4) if len(bins) else 0.0, "grid_code": code},
+    } for i, (cell, code) in enumerate(zip(cells.tolist(), study.codes))]
     present = {f["properties"]["class"] for f in features}
     return LayerResult(
         features,

@@ -28,6 +28,7 @@ lies beyond that is read again in a box widened to a bound on its distance.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 from collections.abc import Iterator
@@ -121,7 +122,13 @@ def _widened(box: BBox, metres: float) -> BBox:
 def _projection(lon: np.ndarray) -> Transformer:
     """Transverse Mercator centred on the places, so distances in it are metres on the ground."""
     centre = (float(lon.min()) + float(lon.max())) / 2
-    return Transformer.from_crs("EPSG:4326", f"+proj=tmerc +lat_0=0 +lon_0={centre:.6f} +k=1 +x_0=0 +y_0=0 "
+    return _transverse_mercator(f"{centre:.6f}")
+
+
+# Building a transformer costs 50-70 ms; a view asked again (a wall's refresh, a map panned back) reuses it.
+@functools.lru_cache(maxsize=64)
+def _transverse_mercator(central_meridian: str) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", f"+proj=tmerc +lat_0=0 +lon_0={central_meridian} +k=1 +x_0=0 +y_0=0 "
                                 "+ellps=GRS80 +units=m +no_defs", always_xy=True)
 
 
@@ -264,22 +271,22 @@ def _blind_spot_features(cells: np.ndarray, grid_codes: list[str], nearest: dict
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         # Distances for the missing types only: the whole table is reach(unit="hex").
-        "properties": {"kind": "blind_spot", "h3": cell_to_hex(cells[i]), "grid_code": grid_codes[i],
+        "properties": {"kind": "blind_spot", "h3": f"{cell:x}", "grid_code": grid_codes[i],
                        "uncovered": [kinds[j] for j in missing[m]],
                        "nearest_m": {kinds[j]: d[j] if d[j] >= 0 else None for j in missing[m]}},
-    } for i, m, d, ring in zip(blind.tolist(), masks, metres, rings)]
+    } for i, cell, m, d, ring in zip(blind.tolist(), cells[blind].tolist(), masks, metres, rings)]
 
 
 def build(filters: Filters, scope: Scope, types: tuple[str, ...] | None = None) -> LayerResult:
     """Facilities in view and scope, and the study-area cells that are a blind spot for at least one type."""
     study = study_area(filters, scope)
-    cells = np.array([row["cell"] for row in study], dtype=np.int64)
+    cells = study.cells
     lon, lat = cells_to_lonlat(cells)
     nearest, covered, frame = _measure(lon, lat, filters, view_path(filters, scope), types)
     kinds = list(nearest)
     with _cycle_collector_paused():
         features, truncated = _facility_features(frame, kinds)
-        blind_spots = _blind_spot_features(cells, [row["code"] for row in study], nearest, covered)
+        blind_spots = _blind_spot_features(cells, study.codes, nearest, covered)
     shown = frame[frame["shown"]]
     colours = {t: FACILITY_TYPES[t].colour for t in kinds}
     return LayerResult(
@@ -304,9 +311,9 @@ def reach(filters: Filters, scope: Scope, unit: str, types: tuple[str, ...] | No
     path = view_path(filters, scope)
     if unit == "hex":
         study = study_area(filters, scope)
-        cells = np.array([row["cell"] for row in study], dtype=np.int64)
+        cells = study.cells
         lon, lat = cells_to_lonlat(cells)
-        places = pd.DataFrame({"h3": [cell_to_hex(c) for c in cells], "grid_code": [row["code"] for row in study]})
+        places = pd.DataFrame({"h3": [cell_to_hex(c) for c in cells], "grid_code": study.codes})
     elif unit == "grid":
         west, south, east, north = filters.bbox
         rows = fetch_all(GRID_POINTS, {"west": west, "south": south, "east": east, "north": north, "scope": path})

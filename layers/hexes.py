@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import h3
 import numpy as np
 from geodata.db import compose, fetch_all
-from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
+from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat, cells_param
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES
 from layers.base import INCIDENT_FILTERS, OVERDUE, Filters, LayerResult, LegendEntry, incident_params, view_path
@@ -112,7 +112,8 @@ def _counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
     cube = cube_for(filters, scope)
     if cube is not None:
         named = _cells_in_box(box, filters.res)
-        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column), {**cube.params, "cells": named})
+        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column),
+                         {**cube.params, "cells": None if named is None else cells_param(named)})
         if named is not None:
             return [(r["cell"], int(r["n"])) for r in rows]
     else:
@@ -169,8 +170,9 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
         if points is not None:
             return points
     cells = _counts(filters, scope)
-    grid_of = {r["cell"]: r["code"] for r in fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": [c for c, _ in cells],
-                                                                    "scope": view_path(filters, scope)})}
+    dominant = fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": cells_param([c for c, _ in cells]),
+                                         "scope": view_path(filters, scope)})
+    grid_of = {r["cell"]: r["code"] for r in dominant}
     counts = np.array([n for _, n in cells], dtype=np.int64)
     breaks = nice_breaks(counts)
     features = [{

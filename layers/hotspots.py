@@ -14,7 +14,7 @@ import numpy as np
 
 from geodata.db import compose, fetch_all
 from geodata.errors import InputError
-from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
+from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat, cells_param
 from geodata.scope import Scope
 from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.cube import cube_for
@@ -31,6 +31,11 @@ WHERE a.tier = 'grid'
   AND a.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
   AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
 ORDER BY c.cell, c.share DESC, c.code
+"""
+# As two arrays in one row: a city's 30,000 cells arrive several times faster than as 30,000 rows.
+STUDY_AREA_COLUMNS = """
+SELECT coalesce(array_agg(cell ORDER BY cell), '{}') AS cells, coalesce(array_agg(code ORDER BY cell), '{}') AS codes
+FROM (""" + STUDY_AREA + """) s
 """
 
 COUNTS = """
@@ -54,21 +59,32 @@ def _counts(filters: Filters, scope: Scope, cells: np.ndarray) -> dict[int, int]
     column = f"h3_r{filters.res}"
     cube = cube_for(filters, scope)
     if cube is None:
-        rows = fetch_all(compose(COUNTS, cell=column), {"cells": cells.tolist(), **incident_params(filters, scope)})
+        rows = fetch_all(compose(COUNTS, cell=column), {"cells": cells_param(cells), **incident_params(filters, scope)})
     else:
-        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column), {"cells": cells.tolist(), **cube.params})
+        rows = fetch_all(compose(cube.query(COUNTS_FROM_CUBE), cell=column), {"cells": cells_param(cells), **cube.params})
     return {row["cell"]: int(row["n"]) for row in rows}
 
 
-def study_area(filters: Filters, scope: Scope) -> list[dict]:
+@dataclass
+class StudyArea:
+    """The cells of the grids in view and scope, ascending, and the grid holding the largest share of each."""
+
+    cells: np.ndarray  # int64 H3 ids
+    codes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def study_area(filters: Filters, scope: Scope) -> StudyArea:
     """The cells (with their dominant grid) of the grids in view and scope; too many is an InputError."""
     west, south, east, north = filters.bbox
-    study = fetch_all(STUDY_AREA, {"res": filters.res, "west": west, "south": south, "east": east, "north": north,
-                                   "scope": view_path(filters, scope)})
-    if len(study) > MAX_CELLS:
-        raise InputError(f"the study area holds {len(study):,} H3 r{filters.res} cells, more than {MAX_CELLS:,}; "
+    row = fetch_all(STUDY_AREA_COLUMNS, {"res": filters.res, "west": west, "south": south, "east": east,
+                                         "north": north, "scope": view_path(filters, scope)})[0]
+    if len(row["cells"]) > MAX_CELLS:
+        raise InputError(f"the study area holds {len(row['cells']):,} H3 r{filters.res} cells, more than {MAX_CELLS:,}; "
                          "zoom in or choose a coarser resolution")
-    return study
+    return StudyArea(np.array(row["cells"], dtype=np.int64), row["codes"])
 
 
 @dataclass
@@ -87,7 +103,7 @@ class Analysis:
 def analyse(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> Analysis:
     """Counts, Gi* and classes of the study area, without building features (for layers that need the classes)."""
     study = study_area(filters, scope)
-    cells = np.array([row["cell"] for row in study], dtype=np.int64)
+    cells = study.cells
     by_cell = _counts(filters, scope, cells) if len(cells) else {}
     counts = np.array([by_cell.get(int(c), 0) for c in cells], dtype=float)
     if len(cells) > 1:
@@ -95,7 +111,7 @@ def analyse(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> Analysis:
         z, p, p_fdr, classes = result.z, result.p, result.p_fdr, result.classes
     else:
         z, p, p_fdr, classes = np.zeros(len(cells)), np.ones(len(cells)), np.ones(len(cells)), np.full(len(cells), "ns")
-    return Analysis(cells, [row["code"] for row in study], counts, z, p, p_fdr, classes)
+    return Analysis(cells, study.codes, counts, z, p, p_fdr, classes)
 
 
 def build(filters: Filters, scope: Scope, k: int = DEFAULT_K) -> LayerResult:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import h3.api.basic_int as h3i
 import numpy as np
+from h3ronpy import grid_disk
 from scipy import sparse
 from scipy.stats import norm
 
@@ -88,6 +89,19 @@ class Emerging(NamedTuple):
     z: np.ndarray
 
 
+def _disks(cells: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, cell) of every cell within ``k`` rings of each of ``cells``: h3ronpy's array call (a city's 30,000
+    r8 cells in 10 ms against 0.1 s cell by cell), or h3 cell by cell when a pentagon's smaller disk is among them."""
+    full = 1 + 3 * k * (k + 1)
+    others = np.asarray(grid_disk(cells.astype(np.uint64), k, flatten=True)).astype(np.int64)
+    if others.size == cells.size * full:
+        return np.repeat(np.arange(cells.size), full), others
+    disks = [h3i.grid_disk(int(c), k) for c in cells]
+    sizes = np.fromiter((len(d) for d in disks), dtype=np.int64, count=cells.size)
+    return (np.repeat(np.arange(cells.size), sizes),
+            np.fromiter((c for d in disks for c in d), dtype=np.int64, count=int(sizes.sum())))
+
+
 def hex_neighbours(cells: np.ndarray, k: int = 1) -> sparse.csr_matrix:
     """Binary weights between H3 cells: 1 where one cell is within ``k`` rings of the other.
 
@@ -122,11 +136,7 @@ def hex_neighbours(cells: np.ndarray, k: int = 1) -> sparse.csr_matrix:
         raise InputError("hex_neighbours needs distinct cells")
     if np.unique((cells >> _RES_SHIFT) & 0xF).size > 1:
         raise InputError("hex_neighbours needs cells of one H3 resolution")
-    # h3 4.x has no array call; one grid_disk per cell, then all pairs matched at once.
-    disks = [h3i.grid_disk(int(c), k) for c in cells]
-    sizes = np.fromiter((len(d) for d in disks), dtype=np.int64, count=n)
-    rows = np.repeat(np.arange(n), sizes)
-    others = np.fromiter((c for d in disks for c in d), dtype=np.int64, count=int(sizes.sum()))
+    rows, others = _disks(cells, k)
     order = np.argsort(cells)
     cols = order[np.searchsorted(cells, others, sorter=order).clip(max=n - 1)]
     keep = (cells[cols] == others) & (cols != rows)

@@ -53,3 +53,11 @@ def test_rings_and_centres_of_many_cells_equal_those_of_each_cell_pentagons_incl
     expected = [h3.cell_to_latlng(h3.int_to_str(int(c))) for c in cells]
     assert np.allclose(lat, [a for a, _ in expected]) and np.allclose(lon, [b for _, b in expected])
     assert cells_to_rings_lonlat(np.array([], dtype=np.int64)) == []
+
+
+def test_cells_as_one_bound_array_arrive_as_the_cells(conn):
+    from geodata.h3cells import cells_param
+
+    cells = latlng_to_cells(np.array([30.2, 30.3, 30.25]), np.array([120.1, 120.2, 120.15]), 9)
+    assert conn.execute("SELECT %s::bigint[]", (cells_param(cells),)).fetchone()[0] == cells.tolist()
+    assert conn.execute("SELECT cardinality(%s::bigint[])", (cells_param([]),)).fetchone()[0] == 0

@@ -232,3 +232,39 @@ def test_grids_still_answer_when_hotspots_refuse_the_view(city, monkeypatch):
     result = build(WINDOW, Scope.everything())
     assert set(_grids(result)) == set(GRIDS) and result.summary["hot_unpatrolled"] is None
     assert all(f["properties"]["kind"] == "grid" for f in result.features)
+
+
+def _both_ways(monkeypatch, filters, scope):
+    """(grid properties and summary, shares by path at each tier) from the weekly roll-up, then from the pings."""
+    from layers import coverage
+
+    answers = []
+    for days in (coverage.ROLLUP_DAYS, -1):  # -1: no window is read from the roll-up
+        monkeypatch.setattr(coverage, "ROLLUP_DAYS", days)
+        result = build(filters, scope)
+        answers.append((_grids(result), result.summary,
+                        [coverage.shares_by_path(depth, None, filters, scope) for depth in (1, 2)]))
+    return answers
+
+
+def test_the_weekly_roll_up_answers_as_the_pings_do_after_patrol_and_grid_loads(city, monkeypatch, tmp_path):
+    from geodata.db import fetch_all
+
+    def compare():
+        for end in (END - timedelta(days=4), END, END + timedelta(days=3), END + timedelta(days=9)):
+            for scope in (Scope.everything(), Scope("C1")):
+                rolled, raw = _both_ways(monkeypatch, Filters(res=9, since=end - timedelta(days=7), until=end), scope)
+                assert rolled == raw, (end, scope)
+        return fetch_all("SELECT count(*) AS n FROM shiyu.patrol_grid_week")[0]["n"]
+
+    assert compare() > 0
+    more = _lattice("U5", datetime(2026, 10, 13, 9, 0, tzinfo=BEIJING), 120.1005, 120.1095, 30.2005, 30.2095)
+    load_patrols(write_csv(tmp_path / "more.csv", [(u, f"{t:%Y-%m-%d %H:%M:%S}", lon, lat) for u, t, lon, lat in more],
+                           header=("unit_id", "ts", "lon", "lat")))
+    load_areas(_geojson(tmp_path / "moved.geojson", {"G4": (120.1105, 30.2005)}, 0.009), tier="grid")  # new cells
+    before = fetch_all("""SELECT end_day, code, visited_cells, round(visited_share::numeric, 9) AS share, last_visit
+                     FROM shiyu.patrol_grid_week ORDER BY 1, 2""")
+    compare()
+    fetch_all("SELECT shiyu.refresh_patrol_grid_week(NULL, NULL)")  # a recount from the pings
+    assert fetch_all("""SELECT end_day, code, visited_cells, round(visited_share::numeric, 9) AS share, last_visit
+                     FROM shiyu.patrol_grid_week ORDER BY 1, 2""") == before

@@ -28,7 +28,12 @@ def test_the_cubes_answer_as_the_incidents_do(city, layer):
              (Scope.everything(), 8, window, "incident_week"), (Scope.everything(), 7, {"area_code": "C1"}, "incident_cell"),
              (Scope.everything(), 9, {"bbox": (120.05, 30.05, 120.12, 30.1), "categories": ("dispute",)}, "incident_cell"),
              (Scope("C.C1.C11"), 9, {}, "incident_cell"), (Scope.everything(), 8, {"area_code": "C212"}, "incident_cell"),
-             (Scope("C.C2"), 9, {"area_code": "C2112", "categories": ("dispute", "petition")}, "incident_cell"))
+             (Scope("C.C2"), 9, {"area_code": "C2112", "categories": ("dispute", "petition")}, "incident_cell"),
+             (Scope.everything(), 9, window, "incident_week_cell"), (Scope("C.C1.C11"), 8, window, "incident_week_cell"),
+             (Scope.everything(), 7, {**window, "area_code": "C212", "categories": ("dispute",)}, "incident_week_cell"),
+             (Scope("C.C2"), 9, {**window, "area_code": "C2112"}, "incident_week_cell"),
+             (Scope.everything(), 7, window, "incident_week_r7"), (Scope("C.C1"), 7, window, "incident_week_r7"),
+             (Scope.everything(), 7, {**window, "categories": ("dispute",)}, "incident_week"))
     for scope, res, extra, table in cases:
         extra = {"bbox": CITY, **extra}
         cubed = Filters(res=res, zoom=10, **extra)
@@ -42,10 +47,11 @@ def test_the_cubes_answer_as_the_incidents_do(city, layer):
 def test_what_no_cube_can_answer_goes_to_the_incidents(city):
     _, _, now = city
     assert cube_for(Filters(res=10), Scope.everything()) is None
-    assert cube_for(Filters(res=9, since=_monday_before(now, 2)), Scope.everything()) is None  # no r9 by week
+    assert cube_for(Filters(res=9, since=_monday_before(now, 2)), Scope.everything()).table == "incident_week_cell"
     assert cube_for(Filters(res=8, since=now - timedelta(days=2)), Scope.everything()) is None  # inside a week
     window = {"since": _monday_before(now, 2), "until": _monday_before(now, 0)}
-    assert cube_for(Filters(res=8, **window), Scope("C.C1.C11")) is None  # weeks are kept per district
+    assert cube_for(Filters(res=8, **window), Scope("C.C1.C11")).params["scope"] == "C.C1.C11"  # per grid too
+    assert cube_for(Filters(res=10, **window), Scope.everything()) is None
     assert cube_for(Filters(res=8, **window), Scope("C.C1")).table == "incident_week"
     assert cube_for(Filters(res=8), Scope("C.C1.C11")).params["scope"] == "C.C1.C11"  # all time: per grid
     assert cube_for(Filters(res=8, severities=(4,)), Scope.everything()) is None

@@ -69,3 +69,21 @@ def test_the_bins_end_before_the_week_the_window_ends_in(sample_db):
     monday = datetime(2026, 11, 16, 0, 0, tzinfo=BEIJING)
     assert week_bins(Filters(until=friday), 3) == [date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9)]
     assert week_bins(Filters(until=monday), 3) == week_bins(Filters(until=friday), 3)
+
+
+def test_r9_and_r7_read_their_weekly_cubes_and_answer_as_the_incidents_do(with_a_new_cluster):
+    from layers import emerging
+    from layers.cube import cube_for
+
+    until = datetime.combine(with_a_new_cluster, time(0), BEIJING)
+    city = Scope.everything()
+    cases = ((9, ("public_order", "dispute"), "incident_week_cell"), (8, ("public_order",), "incident_week"),
+             (7, (), "incident_week_r7"))
+    for res, categories, table in cases:
+        window = Filters(bbox=SAMPLE_BOX, res=res, since=until - timedelta(weeks=6), until=until, categories=categories)
+        assert cube_for(window, city).table == table
+        cubed = Filters(bbox=SAMPLE_BOX, res=res, zoom=14, until=until, categories=categories)
+        raw = Filters(bbox=SAMPLE_BOX, res=res, zoom=14, until=until, categories=categories, statuses=tuple(STATUSES))
+        a, b = emerging.build(cubed, city, weeks=6), emerging.build(raw, city, weeks=6)
+        assert [f["properties"] for f in a.features] == [f["properties"] for f in b.features], res
+        assert a.summary["incidents"] > 300

@@ -87,6 +87,15 @@ def test_neighbours_follow_the_order_of_the_cells_given():
     assert set(shuffled[w[i].indices]) == set(h3i.grid_ring(CENTRE, 1))
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_neighbours_around_a_pentagon_are_the_pairs_h3_puts_within_k(k):
+    pentagon = h3.str_to_int(sorted(h3.get_pentagons(8))[0])
+    cells = np.array(sorted(h3i.grid_disk(pentagon, 4)), dtype=np.int64)  # its disks are smaller than a hexagon's
+    w = hex_neighbours(cells, k=k).toarray()
+    within = np.array([[a != b and b in set(h3i.grid_disk(int(a), k)) for b in cells] for a in cells])
+    assert np.array_equal(w == 1, within) and within.sum() > 0
+
+
 def test_mixed_resolutions_and_duplicates_are_refused():
     with pytest.raises(InputError):
         hex_neighbours(np.append(CELLS, h3i.cell_to_parent(CENTRE, 7)))

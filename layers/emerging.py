@@ -19,14 +19,17 @@ import numpy as np
 from geodata.db import compose, fetch_all
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat, cells_param
 from geodata.scope import Scope
-from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, beijing_midnight, incident_params
+from layers.base import (BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, beijing_midnight, incident_params,
+                         view_path)
 from layers.cube import cube_for
 from layers.hotspots import study_area
 from layers.stats import EMERGING_CATEGORIES, EMERGING_COLOURS, emerging_from_counts, hex_neighbours
 
 DEFAULT_WEEKS = 12
 
-NEWEST = "SELECT max(reported_at) AS newest FROM shiyu.incident"
+# The newest incident of the view's scope: the owner handed a district's scope and shiyu_app held to it by row
+# security find the same one (the city's newest may lie in another district, a week later).
+NEWEST = "SELECT max(reported_at) AS newest FROM shiyu.incident WHERE %(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree"
 
 COUNTS_BY_WEEK_FROM_CUBE = """
 SELECT {cell} AS cell, week, sum(n)::bigint AS n
@@ -43,9 +46,10 @@ GROUP BY 1, 2
 """
 
 
-def week_bins(filters: Filters, weeks: int) -> list[date]:
-    """The Mondays of the ``weeks`` complete weeks before the week the window ends in."""
-    end = filters.until or fetch_all(NEWEST)[0]["newest"]
+def week_bins(filters: Filters, weeks: int, scope: Scope | None = None) -> list[date]:
+    """The Mondays of the ``weeks`` complete weeks before the week the window ends in (without an end, the week of
+    the newest incident in the view's scope)."""
+    end = filters.until or fetch_all(NEWEST, {"scope": view_path(filters, scope or Scope.everything())})[0]["newest"]
     if end is None:
         return []
     local = end.astimezone(BEIJING)
@@ -74,7 +78,7 @@ def _weekly_counts(filters: Filters, scope: Scope, cells: np.ndarray, bins: list
 
 def build(filters: Filters, scope: Scope, weeks: int = DEFAULT_WEEKS, k: int = 1) -> LayerResult:
     study = study_area(filters, scope)
-    bins = week_bins(filters, weeks)
+    bins = week_bins(filters, weeks, scope)
     cells = study.cells
     counts = _weekly_counts(filters, scope, cells, bins)
     if len(cells) > 1 and len(bins) >= 2:

@@ -15,7 +15,7 @@ from geodata import db
 from geodata.errors import InputError
 from geodata.scope import Scope
 from layers import detail, incidents, panels
-from layers.base import Filters
+from layers.base import BEIJING, Filters
 from layers.registry import LAYERS, build
 from tests.layers.tiers import CITY
 
@@ -75,3 +75,19 @@ def test_an_area_outside_the_database_scope_is_not_there(city):
     with db.scoped(C1):
         assert [a["code"] for a in detail.area_chain("C11", WRONG)] == ["C", "C1", "C11"]
         assert {a["code"] for a in detail.area_children(None, WRONG)} <= {"C1"}
+
+
+def test_emerging_without_an_end_takes_its_weeks_from_the_newest_incident_of_the_scope(city):
+    from layers.emerging import week_bins
+
+    def last_bin(newest):
+        local = newest.astimezone(BEIJING).date()
+        return local - timedelta(days=local.weekday(), weeks=1)
+
+    newest = {path: db.fetch_all("SELECT max(reported_at) AS t FROM shiyu.incident WHERE path <@ %(p)s::ltree",
+                                 {"p": path})[0]["t"] for path in ("C", "C.C1", "C.C2")}
+    assert week_bins(Filters(), 2, WRONG)[-1] == last_bin(newest["C"])
+    assert week_bins(Filters(), 2, C1)[-1] == last_bin(newest["C.C1"])
+    assert week_bins(Filters(area_code="C2"), 2, WRONG)[-1] == last_bin(newest["C.C2"])
+    with db.scoped(C1):  # held to C1 by row security, whatever scope the call is handed
+        assert week_bins(Filters(), 2, WRONG)[-1] == last_bin(newest["C.C1"])

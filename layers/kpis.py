@@ -48,6 +48,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from geodata.db import fetch_all
+from geodata.rollups import RESOLVE_HOUR_BOUNDS
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
 from layers.base import (BEIJING, DUE_AFTER_SINCE, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight,
@@ -121,8 +122,7 @@ FROM counted c LEFT JOIN pooled p USING (path)
 # ``HOUR_BOUNDS`` (``hours_upto``, summed element by element), and the part-days' hours themselves, ascending.
 # ``_median_slices`` then reads only the bucket that holds the median.
 STREET_DEPTH = 3
-HOUR_BOUNDS = (0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 28, 30,
-               33, 36, 40, 44, 48, 54, 60, 72, 84, 96, 120, 144, 168, 240, 336, 504, 720, float("inf"))
+HOUR_BOUNDS = RESOLVE_HOUR_BOUNDS
 _STREET_ROWS = """
     FROM shiyu.incident_day_street s
     WHERE day >= %(first_day)s AND (%(end_day)s::date IS NULL OR day < %(end_day)s)

@@ -83,41 +83,49 @@ DELETE FROM {table} c USING {delta} d WHERE d.n < 0 AND c.n = 0 AND {match}
 """
 
 
-# Grouped by the path as text: ltree has no hash operator class, and sorting a million rows by ltree took 3.5 s.
 _DISTRICT = "CASE WHEN nlevel(path) >= 2 THEN subpath(path, 1, 1)::text ELSE '' END"
-_WEEK_KEY = ("week", "category", "district", "h3_r7", "h3_r8")
-_CELL_KEY = ("h3_r9", "h3_r8", "h3_r7", "category", "district", "path")
+_WEEK = "date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date"
+# Each key column the delta does not hold as it is: (what it is selected as, what it is grouped by). The path is
+# grouped as text: ltree has no hash operator class, and sorting a million rows by ltree took 3.5 s.
+_KEY_EXPRESSIONS = {"week": (_WEEK, _WEEK), "district": (_DISTRICT, _DISTRICT),
+                    "path": ("coalesce(path::text, '')::ltree", "coalesce(path::text, '')")}
 _OPEN = "coalesce(sum(sign) FILTER (WHERE status NOT IN ('verified', 'closed')), 0)::int"
-WEEK = Cube("shiyu.incident_week", "stage_week_sum", f"""
-CREATE TEMP TABLE stage_week_sum ON COMMIT DROP AS
-SELECT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week, category, {_DISTRICT} AS district,
-       h3_r7, h3_r8, sum(sign)::int AS n, {_OPEN} AS n_open
-FROM stage_delta GROUP BY 1, 2, 3, 4, 5
-HAVING sum(sign) <> 0 OR {_OPEN} <> 0;
-ANALYZE stage_week_sum
-""", _additive("shiyu.incident_week", "stage_week_sum", _WEEK_KEY, ("n", "n_open")),
-    _fill("shiyu.incident_week", "stage_week_sum", _WEEK_KEY + ("n", "n_open")))
-CELL = Cube("shiyu.incident_cell", "stage_cell_sum", f"""
-CREATE TEMP TABLE stage_cell_sum ON COMMIT DROP AS
-SELECT category, {_DISTRICT} AS district, coalesce(path::text, '')::ltree AS path, h3_r7, h3_r8, h3_r9,
-       sum(sign)::int AS n, {_OPEN} AS n_open
-FROM stage_delta GROUP BY category, district, coalesce(path::text, ''), h3_r7, h3_r8, h3_r9
-HAVING sum(sign) <> 0 OR {_OPEN} <> 0;
-ANALYZE stage_cell_sum
-""", _additive("shiyu.incident_cell", "stage_cell_sum", _CELL_KEY, ("n", "n_open")),
-    _fill("shiyu.incident_cell", "stage_cell_sum", _CELL_KEY + ("n", "n_open")))
+_COUNTS = ("n", "n_open")
 
-# The weekly cube per grid and r9 cell (0016): what the weekly cube is, at the all-time cube's grain.
-_WEEK_CELL_KEY = ("h3_r9", "week", "category", "district", "path", "h3_r8", "h3_r7")
-WEEK_CELL = Cube("shiyu.incident_week_cell", "stage_week_cell_sum", f"""
-CREATE TEMP TABLE stage_week_cell_sum ON COMMIT DROP AS
-SELECT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week, category, {_DISTRICT} AS district,
-       coalesce(path::text, '')::ltree AS path, h3_r7, h3_r8, h3_r9, sum(sign)::int AS n, {_OPEN} AS n_open
-FROM stage_delta GROUP BY week, category, district, coalesce(path::text, ''), h3_r7, h3_r8, h3_r9
+
+def _counted(table: str, delta: str, key: tuple[str, ...], order: str = "") -> Cube:
+    """A cube of incidents and open incidents by ``key``: the delta's signs summed by it, added by ``_additive``."""
+    select = ", ".join(f"{_KEY_EXPRESSIONS[k][0]} AS {k}" if k in _KEY_EXPRESSIONS else k for k in key)
+    group = ", ".join(_KEY_EXPRESSIONS.get(k, (k, k))[1] for k in key)
+    stage = f"""
+CREATE TEMP TABLE {delta} ON COMMIT DROP AS
+SELECT {select}, sum(sign)::int AS n, {_OPEN} AS n_open
+FROM stage_delta GROUP BY {group}
 HAVING sum(sign) <> 0 OR {_OPEN} <> 0;
-ANALYZE stage_week_cell_sum
-""", _additive("shiyu.incident_week_cell", "stage_week_cell_sum", _WEEK_CELL_KEY, ("n", "n_open")),
-    _fill("shiyu.incident_week_cell", "stage_week_cell_sum", _WEEK_CELL_KEY + ("n", "n_open"), "h3_r9, week"))
+ANALYZE {delta}
+"""
+    return Cube(table, delta, stage, _additive(table, delta, key, _COUNTS), _fill(table, delta, key + _COUNTS, order))
+
+
+WEEK = _counted("shiyu.incident_week", "stage_week_sum", ("week", "category", "district", "h3_r7", "h3_r8"))
+CELL = _counted("shiyu.incident_cell", "stage_cell_sum", ("h3_r9", "h3_r8", "h3_r7", "category", "district", "path"))
+# The weekly cube per grid and r9 cell (0016): what the weekly cube is, at the all-time cube's grain.
+WEEK_CELL = _counted("shiyu.incident_week_cell", "stage_week_cell_sum",
+                     ("h3_r9", "week", "category", "district", "path", "h3_r8", "h3_r7"), "h3_r9, week")
+
+# The delta's incidents in a grid by Beijing day (the day and street cubes leave the others out), with their
+# hours to resolution computed as incident_day_of computes them, so a value taken out is bitwise one put in.
+_DAY_ROWS = """(
+    SELECT sign, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+           extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,
+           (extract(epoch FROM resolved_at - reported_at) / 3600)::float8 AS hours,
+           grid_code, {path} AS path, category, status
+    FROM stage_delta WHERE grid_code IS NOT NULL AND path IS NOT NULL) d"""
+_RESOLVED = "coalesce(sum(sign) FILTER (WHERE status IN ('verified', 'closed')), 0)::int"
+_HOURS_REMOVED = "coalesce(array_agg(hours) FILTER (WHERE sign < 0 AND hours IS NOT NULL), '{}')"
+# A row's hours (c.resolve_hours) less one occurrence of each of the delta's removed hours (d.hours_removed).
+_HOURS_KEPT = """SELECT kept.h FROM (SELECT h, row_number() OVER (PARTITION BY h) AS k FROM unnest(c.resolve_hours) h) kept
+                 WHERE kept.k > (SELECT count(*) FROM unnest(d.hours_removed) r WHERE r = kept.h)"""
 
 # The day cube: the delta grouped as incident_day_of groups the incidents (a row per category and one, '', for
 # all of them), with the hours added and removed kept apart. Incidents in no grid are not in it.
@@ -129,15 +137,11 @@ _DAY_MATCH = "(c.category, c.day, c.grid_code, c.path) = (d.category, d.day, d.g
 DAY = Cube("shiyu.incident_day", "stage_day_sum", """
 CREATE TEMP TABLE stage_day_sum ON COMMIT DROP AS
 SELECT day, grid_code, path::ltree, coalesce(category, '') AS category, sum(sign)::int AS n,
-       coalesce(sum(sign) FILTER (WHERE status IN ('verified', 'closed')), 0)::int AS n_resolved,
+       """ + _RESOLVED + """ AS n_resolved,
        ARRAY[""" + _HOURS_CUM + """]::int[] AS by_hour_cum,
        coalesce(array_agg(hours) FILTER (WHERE sign > 0 AND hours IS NOT NULL), '{}') AS hours_added,
-       coalesce(array_agg(hours) FILTER (WHERE sign < 0 AND hours IS NOT NULL), '{}') AS hours_removed
-FROM (SELECT sign, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
-             extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,
-             (extract(epoch FROM resolved_at - reported_at) / 3600)::float8 AS hours,
-             grid_code, path::text, category, status
-      FROM stage_delta WHERE grid_code IS NOT NULL AND path IS NOT NULL) d
+       """ + _HOURS_REMOVED + """ AS hours_removed
+FROM """ + _DAY_ROWS.format(path="path::text") + """
 GROUP BY GROUPING SETS ((day, grid_code, path, category), (day, grid_code, path));
 ANALYZE stage_day_sum
 """, """
@@ -145,9 +149,7 @@ UPDATE shiyu.incident_day c
 SET n = c.n + d.n, n_resolved = c.n_resolved + d.n_resolved,
     by_hour_cum = ARRAY(SELECT a + b FROM unnest(c.by_hour_cum, d.by_hour_cum) WITH ORDINALITY t(a, b, k) ORDER BY k),
     resolve_hours = CASE WHEN cardinality(d.hours_removed) = 0 THEN c.resolve_hours ELSE
-        (SELECT coalesce(array_agg(kept.h), '{}')
-         FROM (SELECT h, row_number() OVER (PARTITION BY h) AS k FROM unnest(c.resolve_hours) h) kept
-         WHERE kept.k > (SELECT count(*) FROM unnest(d.hours_removed) r WHERE r = kept.h)) END || d.hours_added
+        (SELECT coalesce(array_agg(h), '{}') FROM (""" + _HOURS_KEPT + """) kept) END || d.hours_added
 FROM stage_day_sum d WHERE """ + _DAY_MATCH + """;
 INSERT INTO shiyu.incident_day (day, grid_code, path, category, n, n_resolved, by_hour_cum, resolve_hours)
 SELECT d.day, d.grid_code, d.path, d.category, d.n, d.n_resolved, d.by_hour_cum, d.hours_added
@@ -168,15 +170,11 @@ _UPTO_ADDED = ", ".join(f"count(*) FILTER (WHERE sign > 0 AND hours <= '{'Infini
                         for b in RESOLVE_HOUR_BOUNDS)
 STREET = Cube("shiyu.incident_day_street", "stage_street_sum", """
 CREATE TEMP TABLE stage_street_sum ON COMMIT DROP AS
-SELECT day, path::ltree, coalesce(category, '') AS category, sum(sign)::int AS n,
-       coalesce(sum(sign) FILTER (WHERE status IN ('verified', 'closed')), 0)::int AS n_resolved,
+SELECT day, path::ltree, coalesce(category, '') AS category, sum(sign)::int AS n, """ + _RESOLVED + """ AS n_resolved,
        coalesce(array_agg(hours ORDER BY hours) FILTER (WHERE sign > 0 AND hours IS NOT NULL), '{}') AS hours_added,
-       coalesce(array_agg(hours) FILTER (WHERE sign < 0 AND hours IS NOT NULL), '{}') AS hours_removed,
+       """ + _HOURS_REMOVED + """ AS hours_removed,
        ARRAY[""" + _UPTO_ADDED + """]::int[] AS upto_added
-FROM (SELECT sign, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
-             (extract(epoch FROM resolved_at - reported_at) / 3600)::float8 AS hours,
-             subpath(path, 0, least(nlevel(path), 3))::text AS path, category, status
-      FROM stage_delta WHERE grid_code IS NOT NULL AND path IS NOT NULL) d
+FROM """ + _DAY_ROWS.format(path="subpath(path, 0, least(nlevel(path), 3))::text") + """
 GROUP BY GROUPING SETS ((day, path, category), (day, path));
 ANALYZE stage_street_sum
 """, """
@@ -184,10 +182,7 @@ CREATE TEMP TABLE stage_street_new ON COMMIT DROP AS
 SELECT d.day, d.path, d.category, coalesce(c.n, 0) + d.n AS n, coalesce(c.n_resolved, 0) + d.n_resolved AS n_resolved,
        CASE WHEN cardinality(d.hours_removed) = 0 AND cardinality(d.hours_added) = 0 THEN coalesce(c.resolve_hours, '{}')
        ELSE (SELECT coalesce(array_agg(h ORDER BY h), '{}') FROM (
-                 SELECT kept.h FROM (SELECT h, row_number() OVER (PARTITION BY h) AS k
-                                     FROM unnest(coalesce(c.resolve_hours, '{}')) h) kept
-                 WHERE kept.k > (SELECT count(*) FROM unnest(d.hours_removed) r WHERE r = kept.h)
-                 UNION ALL SELECT unnest(d.hours_added)) merged) END AS hours
+                 """ + _HOURS_KEPT + """ UNION ALL SELECT unnest(d.hours_added)) merged) END AS hours
 FROM stage_street_sum d LEFT JOIN shiyu.incident_day_street c ON """ + _STREET_MATCH + """;
 DELETE FROM shiyu.incident_day_street c USING stage_street_new d WHERE """ + _STREET_MATCH + """;
 INSERT INTO shiyu.incident_day_street (day, path, category, n, n_resolved, hours_upto, resolve_hours)

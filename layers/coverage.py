@@ -149,10 +149,15 @@ def patrol_window(filters: Filters, now: datetime | None = None) -> tuple[date, 
     return first_day, end_day
 
 
+def _of_week(first_day: date, end_day: date) -> bool:
+    """Whether the window is the last 7 days that shiyu.patrol_grid_week keeps."""
+    return (end_day - first_day).days == ROLLUP_DAYS
+
+
 def shares_by_path(depth: int, paths: list[str] | None, filters: Filters, scope: Scope) -> dict[str, float]:
     """Patrol coverage of the areas at ``depth`` (all in scope, or those of ``paths``), by path."""
     first_day, end_day = patrol_window(filters)
-    query = COVERAGE_OF_WEEK_BY_PATH if (end_day - first_day).days == ROLLUP_DAYS else COVERAGE_BY_PATH
+    query = COVERAGE_OF_WEEK_BY_PATH if _of_week(first_day, end_day) else COVERAGE_BY_PATH
     rows = fetch_all(query, {"first_day": first_day, "end_day": end_day, "depth": depth, "paths": paths,
                                         "scope": view_path(filters, scope)})
     return {r["path"]: float(r["share"]) for r in rows if r["share"] is not None}
@@ -160,7 +165,7 @@ def shares_by_path(depth: int, paths: list[str] | None, filters: Filters, scope:
 
 def _grid_rows(filters: Filters, scope: Scope, first_day: date, end_day: date) -> list[dict]:
     west, south, east, north = filters.bbox
-    query = GRID_COVERAGE_OF_WEEK if (end_day - first_day).days == ROLLUP_DAYS else GRID_COVERAGE
+    query = GRID_COVERAGE_OF_WEEK if _of_week(first_day, end_day) else GRID_COVERAGE
     return fetch_all(query, {"first_day": first_day, "end_day": end_day, "west": west, "south": south,
                                      "east": east, "north": north, "scope": view_path(filters, scope)})
 

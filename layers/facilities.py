@@ -271,7 +271,7 @@ def _blind_spot_features(cells: np.ndarray, grid_codes: list[str], nearest: dict
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         # Distances for the missing types only: the whole table is reach(unit="hex").
-        "properties": {"kind": "blind_spot", "h3": f"{cell:x}", "grid_code": grid_codes[i],
+        "properties": {"kind": "blind_spot", "h3": cell_to_hex(cell), "grid_code": grid_codes[i],
                        "uncovered": [kinds[j] for j in missing[m]],
                        "nearest_m": {kinds[j]: d[j] if d[j] >= 0 else None for j in missing[m]}},
     } for i, cell, m, d, ring in zip(blind.tolist(), cells[blind].tolist(), masks, metres, rings)]

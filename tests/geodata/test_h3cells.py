@@ -61,3 +61,12 @@ def test_cells_as_one_bound_array_arrive_as_the_cells(conn):
     cells = latlng_to_cells(np.array([30.2, 30.3, 30.25]), np.array([120.1, 120.2, 120.15]), 9)
     assert conn.execute("SELECT %s::bigint[]", (cells_param(cells),)).fetchone()[0] == cells.tolist()
     assert conn.execute("SELECT cardinality(%s::bigint[])", (cells_param([]),)).fetchone()[0] == 0
+
+
+def test_a_cells_hex_form_is_h3s_own_string_at_every_resolution():
+    from geodata.h3cells import cell_to_hex
+
+    cells = [h3.str_to_int(h3.latlng_to_cell(30.1 + 0.013 * i, 120.05 + 0.017 * i, res))
+             for i in range(50) for res in (0, 7, 8, 9, 10, 15)]
+    assert [cell_to_hex(c) for c in cells] == [h3.int_to_str(c) for c in cells]
+    assert all(h3.is_valid_cell(cell_to_hex(c)) for c in cells)

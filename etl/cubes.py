@@ -1,8 +1,8 @@
 """SQL that keeps the incident cubes in step with a batch by deltas, so their cost follows the batch.
 
 The weekly cube (0002), the all-time cube (0005, 0012), the day cube (0010),
-its street roll-up (0014) and the weekly cube per grid and r9 cell (0016)
-are patched, never recounted (the r7 weekly cube, 0018, follows the weekly
+its street roll-up (0014), the weekly cube per grid and r9 cell (0016) and the
+daily r7 cube (0019) are patched, never recounted (the r7 weekly cube, 0018, follows the weekly
 cube by its triggers). Before the upsert, each staged row that the
 upsert will change, and whose change moves it in a cube, puts two rows in
 ``stage_delta``: its stored version with sign -1 and its staged one with +1 (a
@@ -85,9 +85,10 @@ DELETE FROM {table} c USING {delta} d WHERE d.n < 0 AND c.n = 0 AND {match}
 
 _DISTRICT = "CASE WHEN nlevel(path) >= 2 THEN subpath(path, 1, 1)::text ELSE '' END"
 _WEEK = "date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date"
+_DAY = "(reported_at AT TIME ZONE 'Asia/Shanghai')::date"
 # Each key column the delta does not hold as it is: (what it is selected as, what it is grouped by). The path is
 # grouped as text: ltree has no hash operator class, and sorting a million rows by ltree took 3.5 s.
-_KEY_EXPRESSIONS = {"week": (_WEEK, _WEEK), "district": (_DISTRICT, _DISTRICT),
+_KEY_EXPRESSIONS = {"week": (_WEEK, _WEEK), "day": (_DAY, _DAY), "district": (_DISTRICT, _DISTRICT),
                     "path": ("coalesce(path::text, '')::ltree", "coalesce(path::text, '')")}
 _OPEN = "coalesce(sum(sign) FILTER (WHERE status NOT IN ('verified', 'closed')), 0)::int"
 _COUNTS = ("n", "n_open")
@@ -112,11 +113,13 @@ CELL = _counted("shiyu.incident_cell", "stage_cell_sum", ("h3_r9", "h3_r8", "h3_
 # The weekly cube per grid and r9 cell (0016): what the weekly cube is, at the all-time cube's grain.
 WEEK_CELL = _counted("shiyu.incident_week_cell", "stage_week_cell_sum",
                      ("h3_r9", "week", "category", "district", "path", "h3_r8", "h3_r7"), "h3_r9, week")
+# Daily counts per district and r7 cell over all categories (0019): windows on days but not weeks, at r7.
+DAY_R7 = _counted("shiyu.incident_day_r7", "stage_day_r7_sum", ("day", "district", "h3_r7"), "day, district, h3_r7")
 
 # The delta's incidents in a grid by Beijing day (the day and street cubes leave the others out), with their
 # hours to resolution computed as incident_day_of computes them, so a value taken out is bitwise one put in.
 _DAY_ROWS = """(
-    SELECT sign, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+    SELECT sign, """ + _DAY + """ AS day,
            extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,
            (extract(epoch FROM resolved_at - reported_at) / 3600)::float8 AS hours,
            grid_code, {path} AS path, category, status
@@ -195,4 +198,4 @@ SELECT day, path, category, n, n_resolved, upto_added, hours_added FROM stage_st
 WHERE n > 0 ORDER BY category, day
 """)
 
-CUBES = (WEEK, CELL, WEEK_CELL, DAY, STREET)
+CUBES = (WEEK, CELL, WEEK_CELL, DAY_R7, DAY, STREET)

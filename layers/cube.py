@@ -15,6 +15,10 @@ Four cubes, all kept in step with the incidents' loads:
 - ``shiyu.incident_week_cell``: the same per grid and r9 cell. It answers
   the windows on week boundaries the other cannot: r9, and any scope or
   chosen area finer than a district (a street's emerging hot spots).
+- ``shiyu.incident_day_r7``: counts per Beijing day, district and r7 cell
+  over all categories. It answers windows on day boundaries that are not on
+  week boundaries ("the last 7 days") at r7 without categories, for the city
+  or one district.
 
 Either is narrowed by nothing but categories; anything else (severities,
 statuses, other windows, r10) reads ``shiyu.incident``.
@@ -46,6 +50,11 @@ WEEK_FILTERS = CUBE_FILTERS + WEEKS
 WEEK_R7_FILTERS = """
     (%(district)s::text IS NULL OR district = %(district)s)""" + WEEKS
 WEEK_CELL_FILTERS = CELL_FILTERS + WEEKS
+DAY_R7_FILTERS = """
+    (%(district)s::text IS NULL OR district = %(district)s)
+    AND (%(since_day)s::date IS NULL OR day >= %(since_day)s)
+    AND (%(until_day)s::date IS NULL OR day < %(until_day)s)
+"""
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,16 @@ class Cube:
 
 def week_start(moment: datetime | None) -> date | None | bool:
     """The week ``moment`` opens in Beijing time, None for no bound, False when it falls inside a week."""
+    day = day_start(moment)
+    return day if day in (None, False) or day.weekday() == 0 else False
+
+
+def day_start(moment: datetime | None) -> date | None | bool:
+    """The day ``moment`` opens in Beijing time, None for no bound, False when it falls inside a day."""
     if moment is None:
         return None
     local = moment.astimezone(BEIJING)
-    aligned = local.weekday() == 0 and local.time() == time(0)
-    return local.date() if aligned else False
+    return local.date() if local.time() == time(0) else False
 
 
 def cube_for(filters: Filters, scope: Scope) -> Cube | None:
@@ -75,16 +89,20 @@ def cube_for(filters: Filters, scope: Scope) -> Cube | None:
     windowed = filters.since is not None or filters.until is not None
     if filters.res not in CELL_RESOLUTIONS:
         return None
-    since, until = week_start(filters.since), week_start(filters.until)
-    if since is False or until is False:
-        return None
     path = view_path(filters, scope)
     labels = path.split(".") if path else []
     params = {"district": labels[1] if len(labels) > 1 else None, "categories": list(filters.categories)}
     if not windowed:  # kept per grid: any subtree
         return Cube("incident_cell", CELL_FILTERS, {**params, "scope": path})
+    smallest = len(labels) in (0, 2) and filters.res == 7 and not filters.categories
+    since, until = week_start(filters.since), week_start(filters.until)
+    if since is False or until is False:
+        days = {"since_day": day_start(filters.since), "until_day": day_start(filters.until)}
+        if smallest and False not in days.values():  # on days, not weeks
+            return Cube("incident_day_r7", DAY_R7_FILTERS, {**params, **days})
+        return None
     weeks = {"since_week": since, "until_week": until}
-    if len(labels) in (0, 2) and filters.res == 7 and not filters.categories:  # the smallest
+    if smallest:
         return Cube("incident_week_r7", WEEK_R7_FILTERS, {**params, **weeks})
     if len(labels) in (0, 2) and filters.res in WEEK_RESOLUTIONS:  # the city or a district: the smaller cube
         return Cube("incident_week", WEEK_FILTERS, {**params, **weeks})

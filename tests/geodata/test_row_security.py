@@ -17,7 +17,8 @@ from tests.helpers import write_csv
 from tests.layers.tiers import load_city
 
 PLACED = ("incident", "area", "facility", "patrol_ping")
-CUBES = ("incident_week", "incident_cell", "incident_day", "area_cell", "area_cell_count", "patrol_cell_day")
+CUBES = ("incident_week", "incident_week_r7", "incident_day_r7", "incident_week_cell", "incident_cell", "incident_day",
+         "incident_day_street", "area_cell", "area_cell_count", "patrol_cell_day", "patrol_grid_week")
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +92,12 @@ def test_a_where_clause_cannot_reach_outside_the_scope(app, conn):
     assert _as(app, "C.C1", "SELECT name FROM shiyu.facility WHERE name = %s", ("东派出所",)) == []
 
 
-def test_the_weekly_cube_holds_only_that_district_and_finer_scopes_read_none(app, conn):
-    assert _as(app, "C.C1", "SELECT DISTINCT district FROM shiyu.incident_week") == [("C1",)]
-    assert _as(app, "C.C1", "SELECT sum(n) FROM shiyu.incident_week") == [(_owner_count(conn, "incident", "path <@ 'C.C1'"),)]
-    assert _as(app, "C.C1.C11", "SELECT count(*) FROM shiyu.incident_week") == [(0,)]
-    assert _as(app, "C", "SELECT count(*) FROM shiyu.incident_week") == [(0,)]
+@pytest.mark.parametrize("table", ("incident_week", "incident_week_r7", "incident_day_r7"))
+def test_the_cubes_kept_per_district_hold_only_that_district_and_finer_scopes_read_none(app, conn, table):
+    assert _as(app, "C.C1", f"SELECT DISTINCT district FROM shiyu.{table}") == [("C1",)]
+    assert _as(app, "C.C1", f"SELECT sum(n) FROM shiyu.{table}") == [(_owner_count(conn, "incident", "path <@ 'C.C1'"),)]
+    assert _as(app, "C.C1.C11", f"SELECT count(*) FROM shiyu.{table}") == [(0,)]
+    assert _as(app, "C", f"SELECT count(*) FROM shiyu.{table}") == [(0,)]
 
 
 @pytest.mark.parametrize("scope", ("C", "C.C1", "C.C2.C21", "C.C1.C12.C121.C1212"))

@@ -16,6 +16,14 @@ def _monday_before(moment: datetime, weeks: int) -> datetime:
     return datetime.combine(monday, time(0), BEIJING)
 
 
+def _days_before(moment: datetime, days: int) -> dict:
+    """A window of ``days`` whole Beijing days up to ``moment``'s, starting on no Monday (so on days, not weeks)."""
+    first = moment.date() - timedelta(days=days - 1)
+    first += timedelta(days=first.weekday() == 0)
+    return {"since": datetime.combine(first, time(0), BEIJING),
+            "until": datetime.combine(moment.date() + timedelta(days=1), time(0), BEIJING)}
+
+
 def _counts(result) -> dict[str, int]:
     return {f["properties"]["h3"]: f["properties"]["count"] for f in result.features}
 
@@ -33,7 +41,11 @@ def test_the_cubes_answer_as_the_incidents_do(city, layer):
              (Scope.everything(), 7, {**window, "area_code": "C212", "categories": ("dispute",)}, "incident_week_cell"),
              (Scope("C.C2"), 9, {**window, "area_code": "C2112"}, "incident_week_cell"),
              (Scope.everything(), 7, window, "incident_week_r7"), (Scope("C.C1"), 7, window, "incident_week_r7"),
-             (Scope.everything(), 7, {**window, "categories": ("dispute",)}, "incident_week"))
+             (Scope.everything(), 7, {**window, "categories": ("dispute",)}, "incident_week"),
+             (Scope.everything(), 7, _days_before(now, 7), "incident_day_r7"),
+             (Scope("C.C2"), 7, _days_before(now, 30), "incident_day_r7"),
+             (Scope.everything(), 7, {**_days_before(now, 10), "area_code": "C1"}, "incident_day_r7"),
+             (Scope.everything(), 7, {"since": _days_before(now, 9)["since"]}, "incident_day_r7"))
     for scope, res, extra, table in cases:
         extra = {"bbox": CITY, **extra}
         cubed = Filters(res=res, zoom=10, **extra)
@@ -49,6 +61,13 @@ def test_what_no_cube_can_answer_goes_to_the_incidents(city):
     assert cube_for(Filters(res=10), Scope.everything()) is None
     assert cube_for(Filters(res=9, since=_monday_before(now, 2)), Scope.everything()).table == "incident_week_cell"
     assert cube_for(Filters(res=8, since=now - timedelta(days=2)), Scope.everything()) is None  # inside a week
+    days = _days_before(now, 7)  # on days, not weeks: only at r7 without categories, for the city or a district
+    assert cube_for(Filters(res=7, **days), Scope.everything()).params["since_day"] == days["since"].date()
+    assert cube_for(Filters(res=7, **days), Scope("C.C1")).params["district"] == "C1"
+    assert cube_for(Filters(res=8, **days), Scope.everything()) is None
+    assert cube_for(Filters(res=7, categories=("dispute",), **days), Scope.everything()) is None
+    assert cube_for(Filters(res=7, **days), Scope("C.C1.C11")) is None
+    assert cube_for(Filters(res=7, since=days["since"] + timedelta(hours=1)), Scope.everything()) is None
     window = {"since": _monday_before(now, 2), "until": _monday_before(now, 0)}
     assert cube_for(Filters(res=8, **window), Scope("C.C1.C11")).params["scope"] == "C.C1.C11"  # per grid too
     assert cube_for(Filters(res=10, **window), Scope.everything()) is None

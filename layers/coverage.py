@@ -30,14 +30,12 @@ with the day of ``until``, or of now. Naive times are read as Beijing time.
 
 from __future__ import annotations
 
-import contextvars
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta, timezone
 
 import h3
 import numpy as np
 
-from geodata.db import fetch_all
+from geodata.db import fetch_all, side_by_side
 from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
@@ -242,6 +240,16 @@ def grid_shares(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRES
     return grids, summary
 
 
+def _grids_drawn(filters: Filters, scope: Scope, threshold: float, now: datetime) -> tuple:
+    """(every grid's coverage, their summary, the grids drawn, their features): the thinnest when too many."""
+    grids, summary = grid_shares(filters, scope, threshold, now)
+    sent = grids
+    if len(grids) > MAX_GRIDS:  # the thinnest coverage is what needs acting on
+        thinnest = sorted(grids, key=lambda g: (g["share"] is None, g["share"] or 0.0, g["grid_code"]))[:MAX_GRIDS]
+        sent = sorted(thinnest, key=lambda g: g["grid_code"])
+    return grids, summary, sent, with_shapes(sent, filters.zoom)
+
+
 def build(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
           now: datetime | None = None) -> LayerResult:
     """Coverage of the grids in view and scope, plus hot but unpatrolled cells; ``now`` is for tests."""
@@ -249,15 +257,9 @@ def build(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
     first_day, end_day = patrol_window(filters, now)
     # The hot-spot analysis and the grids' shapes are each mostly the database's work: asked side by side, on two
     # connections (the scope travels with the context), the whole city at r8 waits for the longer, not the sum.
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        hot_cells = beside.submit(contextvars.copy_context().run, _hot_unpatrolled, filters, scope, first_day, end_day)
-        grids, summary = grid_shares(filters, scope, threshold, now)
-        sent = grids
-        if len(grids) > MAX_GRIDS:  # the thinnest coverage is what needs acting on
-            thinnest = sorted(grids, key=lambda g: (g["share"] is None, g["share"] or 0.0, g["grid_code"]))[:MAX_GRIDS]
-            sent = sorted(thinnest, key=lambda g: g["grid_code"])
-        features = with_shapes(sent, filters.zoom)
-        hot = hot_cells.result()
+    hot, (grids, summary, sent, features) = side_by_side(
+        lambda: _hot_unpatrolled(filters, scope, first_day, end_day),
+        lambda: _grids_drawn(filters, scope, threshold, now))
     summary |= {"hot_unpatrolled": None if hot is None else len(hot),
                 "truncated": len(sent) < len(grids) or (hot is not None and len(hot) > MAX_HOT_CELLS)}
     legend = [LegendEntry(label, colour) for label, colour in zip(SHARE_LABELS, SHARE_COLOURS)]

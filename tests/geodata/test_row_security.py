@@ -10,6 +10,7 @@ import pytest
 
 from etl.load import load_facilities
 from geodata import db
+from geodata.errors import InputError
 from geodata.scope import Scope
 from layers.base import BEIJING
 from tests.conftest import empty
@@ -145,6 +146,22 @@ def test_the_pool_sets_the_scope_per_transaction_on_the_same_connection(city):
             assert conn.execute("SELECT count(*) FROM shiyu.incident").fetchone() == (0,)
     finally:
         db.close_pool()
+
+
+def test_calls_side_by_side_keep_the_scope_and_their_order_and_raise_what_failed(city, conn):
+    inside = _owner_count(conn, "incident", "path <@ 'C.C1'")
+    count = "SELECT count(*) AS n, pg_backend_pid() AS pid FROM shiyu.incident, pg_sleep(0.2)"
+
+    def fail():
+        raise InputError("no such area")
+
+    with db.scoped(Scope("C.C1")):
+        rows = db.side_by_side(*[lambda: db.fetch_all(count)[0]] * 3, lambda: 7)
+        assert [r["n"] for r in rows[:3]] == [inside] * 3 and rows[3] == 7
+        assert len({r["pid"] for r in rows[:3]}) == 3  # each on a connection of its own, at once
+        with pytest.raises(InputError, match="no such area"):
+            db.side_by_side(lambda: db.fetch_all(count), fail)
+    assert db.side_by_side(lambda: db.fetch_all(count)[0]["n"]) == [_owner_count(conn, "incident")]  # the owner's
 
 
 def test_a_malformed_scope_is_an_error_not_an_empty_or_whole_scope(app):

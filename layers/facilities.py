@@ -264,6 +264,7 @@ def _blind_spot_features(cells: np.ndarray, grid_codes: list[str], nearest: dict
     # A city holds few distinct sets of missing types; name each once, not once per cell.
     masks = (gaps[blind].astype(np.int64) << np.arange(len(kinds))).sum(axis=1).tolist()
     missing = {m: [j for j in range(len(kinds)) if m >> j & 1] for m in set(masks)}
+    named = {m: [kinds[j] for j in js] for m, js in missing.items()}
     metres = np.column_stack([nearest[t][blind] for t in kinds])
     metres = np.where(np.isnan(metres), -1, np.round(metres)).astype(np.int64).tolist()
     rings = cells_to_rings_lonlat(cells[blind])
@@ -272,7 +273,7 @@ def _blind_spot_features(cells: np.ndarray, grid_codes: list[str], nearest: dict
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         # Distances for the missing types only: the whole table is reach(unit="hex").
         "properties": {"kind": "blind_spot", "h3": cell_to_hex(cell), "grid_code": grid_codes[i],
-                       "uncovered": [kinds[j] for j in missing[m]],
+                       "uncovered": list(named[m]),
                        "nearest_m": {kinds[j]: d[j] if d[j] >= 0 else None for j in missing[m]}},
     } for i, cell, m, d, ring in zip(blind.tolist(), cells[blind].tolist(), masks, metres, rings)]
 

@@ -87,3 +87,26 @@ def test_r9_and_r7_read_their_weekly_cubes_and_answer_as_the_incidents_do(with_a
         a, b = emerging.build(cubed, city, weeks=6), emerging.build(raw, city, weeks=6)
         assert [f["properties"] for f in a.features] == [f["properties"] for f in b.features], res
         assert a.summary["incidents"] > 300
+
+
+def test_each_cell_carries_its_own_total_last_z_and_class(with_a_new_cluster, conn):
+    from layers.stats import emerging_from_counts, hex_neighbours
+
+    result = build(Filters(bbox=SAMPLE_BOX, res=8, zoom=13), Scope.everything(), weeks=5)
+    first = date.fromisoformat(result.summary["first_week"])
+    weeks = [first + timedelta(weeks=k) for k in range(5)]
+    cells = np.array([h3.str_to_int(f["properties"]["h3"]) for f in result.features], dtype=np.int64)
+    counts = np.zeros((len(cells), len(weeks)))
+    position = {int(c): i for i, c in enumerate(cells)}
+    for cell, week, n in conn.execute("""
+            SELECT h3_r8, date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date, count(*) FROM shiyu.incident
+            WHERE h3_r8 = ANY(%s) AND reported_at >= %s::timestamp AT TIME ZONE 'Asia/Shanghai'
+              AND reported_at < %s::timestamp AT TIME ZONE 'Asia/Shanghai' GROUP BY 1, 2""",
+                                      (cells.tolist(), first, first + timedelta(weeks=5))).fetchall():
+        counts[position[cell], weeks.index(week)] = n
+    expected = emerging_from_counts(counts, hex_neighbours(cells, 1))
+    got = [f["properties"] for f in result.features]
+    assert [p["count"] for p in got] == counts.sum(axis=1).astype(int).tolist() and counts.sum() > 300
+    assert [p["class"] for p in got] == expected.categories.tolist()
+    assert np.allclose([p["z_last"] for p in got], expected.z[:, -1], atol=1e-4)
+    assert all(type(p["count"]) is int and type(p["class"]) is str and type(p["z_last"]) is float for p in got)

@@ -31,8 +31,8 @@ from bench.common import Timer, median, private_database, report_child, run_chil
 from bench.synth import write_grids, write_incidents
 
 MODULE = "bench.etl"
-CUBES = ("shiyu.incident_week, shiyu.incident_week_r7, shiyu.incident_day_r7, shiyu.incident_cell, shiyu.incident_week_cell, shiyu.incident_day, "
-         "shiyu.incident_day_street")
+CUBES = ("shiyu.incident_week, shiyu.incident_week_r7, shiyu.incident_day_r7, shiyu.incident_cell_r7, shiyu.incident_cell, "
+         "shiyu.incident_week_cell, shiyu.incident_day, shiyu.incident_day_street")
 INCIDENT_INDEXES = """
 SELECT pg_get_indexdef(x.indexrelid), x.indisprimary FROM pg_index x WHERE x.indrelid = 'shiyu.incident'::regclass
 """

@@ -1,6 +1,6 @@
 """When a cube can answer instead of the incidents, which one, and how to ask it.
 
-Four cubes, all kept in step with the incidents' loads:
+The cubes, all kept in step with the incidents' loads:
 
 - ``shiyu.incident_cell``: all-time counts per category, grid (the incidents'
   path, and its district) and H3 r9 cell (with its r7 and r8 cells). It
@@ -15,6 +15,10 @@ Four cubes, all kept in step with the incidents' loads:
 - ``shiyu.incident_week_cell``: the same per grid and r9 cell. It answers
   the windows on week boundaries the other cannot: r9, and any scope or
   chosen area finer than a district (a street's emerging hot spots).
+- ``shiyu.incident_cell_r7``: ``incident_cell`` summed over categories,
+  grids and finer cells, per district and r7 cell: views without a window
+  at r7 without categories, for the city or one district (the first map,
+  the wall's hot spots): at most the city's r7 cells per district.
 - ``shiyu.incident_day_r7``: counts per Beijing day, district and r7 cell
   over all categories. It answers windows on day boundaries that are not on
   week boundaries ("the last 7 days") at r7 without categories, for the city
@@ -50,6 +54,9 @@ WEEK_FILTERS = CUBE_FILTERS + WEEKS
 WEEK_R7_FILTERS = """
     (%(district)s::text IS NULL OR district = %(district)s)""" + WEEKS
 WEEK_CELL_FILTERS = CELL_FILTERS + WEEKS
+CELL_R7_FILTERS = """
+    (%(district)s::text IS NULL OR district = %(district)s)
+"""
 DAY_R7_FILTERS = """
     (%(district)s::text IS NULL OR district = %(district)s)
     AND (%(since_day)s::date IS NULL OR day >= %(since_day)s)
@@ -92,9 +99,11 @@ def cube_for(filters: Filters, scope: Scope) -> Cube | None:
     path = view_path(filters, scope)
     labels = path.split(".") if path else []
     params = {"district": labels[1] if len(labels) > 1 else None, "categories": list(filters.categories)}
-    if not windowed:  # kept per grid: any subtree
-        return Cube("incident_cell", CELL_FILTERS, {**params, "scope": path})
     smallest = len(labels) in (0, 2) and filters.res == 7 and not filters.categories
+    if not windowed:
+        if smallest:
+            return Cube("incident_cell_r7", CELL_R7_FILTERS, params)
+        return Cube("incident_cell", CELL_FILTERS, {**params, "scope": path})  # kept per grid: any subtree
     since, until = week_start(filters.since), week_start(filters.until)
     if since is False or until is False:
         days = {"since_day": day_start(filters.since), "until_day": day_start(filters.until)}

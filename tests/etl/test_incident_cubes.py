@@ -1,11 +1,11 @@
-"""Every incident cube (week, all-time, day, daily r7) equals a recount from the incidents after re-loads that move rows in it."""
+"""Every incident cube (weekly, all-time, day, street, r7) equals a recount from the incidents after re-loads that move rows in it."""
 
 import csv
 
 from etl.load import load_incidents
 from tests.etl.test_incident_day import DAY_VS_RAW
 from tests.etl.test_incident_week import CELLS_VS_RAW, CUBE_VS_RAW
-from tests.geodata.test_rollups import DAY_R7_VS_RAW
+from tests.geodata.test_rollups import CELL_R7_VS_RAW, DAY_R7_VS_RAW
 
 HEADER = ["id", "category", "reported_at", "lon", "lat", "status", "resolved_at", "description"]
 A = ["120.119728", "30.274322"]  # in grid 330106000091
@@ -38,7 +38,7 @@ CHANGED = [
 NO_EMPTY_ROWS = """
 SELECT (SELECT count(*) FROM shiyu.incident_week WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_cell WHERE n = 0)
      + (SELECT count(*) FROM shiyu.incident_day WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_day_street WHERE n = 0)
-     + (SELECT count(*) FROM shiyu.incident_day_r7 WHERE n = 0)
+     + (SELECT count(*) FROM shiyu.incident_day_r7 WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_cell_r7 WHERE n = 0)
 """
 # The street roll-up (0014) against its recount from the day cube, row for row, hours and buckets included.
 STREETS_VS_RECOUNT = """
@@ -62,6 +62,7 @@ def _assert_cubes_are_the_recount(conn):
     assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0
     assert conn.execute(STREETS_VS_RECOUNT).fetchone()[0] == 0
     assert conn.execute(DAY_R7_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(CELL_R7_VS_RAW).fetchone()[0] == 0
     assert conn.execute(NO_EMPTY_ROWS).fetchone()[0] == 0
 
 

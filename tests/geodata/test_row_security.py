@@ -18,7 +18,7 @@ from tests.helpers import write_csv
 from tests.layers.tiers import load_city
 
 PLACED = ("incident", "area", "facility", "patrol_ping")
-CUBES = ("incident_week", "incident_week_r7", "incident_day_r7", "incident_week_cell", "incident_cell", "incident_day",
+CUBES = ("incident_week", "incident_week_r7", "incident_day_r7", "incident_cell_r7", "incident_week_cell", "incident_cell", "incident_day",
          "incident_day_street", "area_cell", "area_cell_count", "patrol_cell_day", "patrol_grid_week")
 
 
@@ -93,7 +93,7 @@ def test_a_where_clause_cannot_reach_outside_the_scope(app, conn):
     assert _as(app, "C.C1", "SELECT name FROM shiyu.facility WHERE name = %s", ("东派出所",)) == []
 
 
-@pytest.mark.parametrize("table", ("incident_week", "incident_week_r7", "incident_day_r7"))
+@pytest.mark.parametrize("table", ("incident_week", "incident_week_r7", "incident_day_r7", "incident_cell_r7"))
 def test_the_cubes_kept_per_district_hold_only_that_district_and_finer_scopes_read_none(app, conn, table):
     assert _as(app, "C.C1", f"SELECT DISTINCT district FROM shiyu.{table}") == [("C1",)]
     assert _as(app, "C.C1", f"SELECT sum(n) FROM shiyu.{table}") == [(_owner_count(conn, "incident", "path <@ 'C.C1'"),)]

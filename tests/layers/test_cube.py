@@ -33,7 +33,7 @@ def test_the_cubes_answer_as_the_incidents_do(city, layer):
     _, _, now = city
     window = {"since": _monday_before(now, 3), "until": _monday_before(now, 0)}
     cases = ((Scope("C.C2"), 8, {}, "incident_cell"), (Scope.everything(), 9, {}, "incident_cell"),
-             (Scope.everything(), 8, window, "incident_week"), (Scope.everything(), 7, {"area_code": "C1"}, "incident_cell"),
+             (Scope.everything(), 8, window, "incident_week"), (Scope.everything(), 7, {"area_code": "C1"}, "incident_cell_r7"),
              (Scope.everything(), 9, {"bbox": (120.05, 30.05, 120.12, 30.1), "categories": ("dispute",)}, "incident_cell"),
              (Scope("C.C1.C11"), 9, {}, "incident_cell"), (Scope.everything(), 8, {"area_code": "C212"}, "incident_cell"),
              (Scope("C.C2"), 9, {"area_code": "C2112", "categories": ("dispute", "petition")}, "incident_cell"),
@@ -42,6 +42,8 @@ def test_the_cubes_answer_as_the_incidents_do(city, layer):
              (Scope("C.C2"), 9, {**window, "area_code": "C2112"}, "incident_week_cell"),
              (Scope.everything(), 7, window, "incident_week_r7"), (Scope("C.C1"), 7, window, "incident_week_r7"),
              (Scope.everything(), 7, {**window, "categories": ("dispute",)}, "incident_week"),
+             (Scope.everything(), 7, {}, "incident_cell_r7"), (Scope("C.C2"), 7, {}, "incident_cell_r7"),
+             (Scope("C.C2.C21"), 7, {}, "incident_cell"), (Scope.everything(), 7, {"categories": ("dispute",)}, "incident_cell"),
              (Scope.everything(), 7, _days_before(now, 7), "incident_day_r7"),
              (Scope("C.C2"), 7, _days_before(now, 30), "incident_day_r7"),
              (Scope.everything(), 7, {**_days_before(now, 10), "area_code": "C1"}, "incident_day_r7"),
@@ -75,3 +77,4 @@ def test_what_no_cube_can_answer_goes_to_the_incidents(city):
     assert cube_for(Filters(res=8), Scope("C.C1.C11")).params["scope"] == "C.C1.C11"  # all time: per grid
     assert cube_for(Filters(res=8, severities=(4,)), Scope.everything()) is None
     assert cube_for(Filters(res=7, categories=("dispute",)), Scope("C.C1")).params["district"] == "C1"
+    assert cube_for(Filters(res=7), Scope("C.C1")).params["district"] == "C1"  # the all-time r7 cube

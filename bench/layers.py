@@ -10,8 +10,9 @@ is not loaded again). Then, in a child process per size, each layer of the
 registry is built for a few views — the whole city at r7 and r8, one
 district, a zoomed-in street, a four-week window — and the median of
 ``--repeat`` runs is kept. It prints, per layer and view, the time at each
-size, the ratio (issue 5: hexes and hotspots within 3x), and the gzip size
-of the GeoJSON at the city view. With ``--against DIR`` (another checkout,
+size, the ratio of the largest size to the next (issue 5: hexes and hotspots
+within 3x from 1M to 10M; add 200000, the default demo city, for its times),
+and the gzip size of the GeoJSON at the largest size. With ``--against DIR`` (another checkout,
 e.g. main's worktree) each size is measured with that checkout's layers and
 with these, alternately, ``--rounds`` times each on the same cluster, and the
 best of each is printed with their ratio: a change's effect at one size. It
@@ -146,15 +147,19 @@ def _cell(entry: dict | None) -> str:
 
 
 def report(by_size: dict[int, dict]) -> None:
-    small, large = min(by_size), max(by_size)
-    print(f"\n{'layer':<12}{'view':<14}{f'{small:,}':>14}{f'{large:,}':>14}{'ratio':>8}{'features':>10}{'gzip kB':>10}")
-    for key in by_size[small]:
+    """A column per size; the ratio is the largest size's time against the next smaller one's (10M against 1M)."""
+    sizes = sorted(by_size)
+    large, small = sizes[-1], sizes[-2] if len(sizes) > 1 else sizes[-1]
+    print(f"\n{'layer':<12}{'view':<14}" + "".join(f"{f'{size:,}':>14}" for size in sizes)
+          + f"{'ratio':>8}{'features':>10}{'gzip kB':>10}")
+    for key in by_size[sizes[0]]:
         layer, view = key.split("|")
         a, b = by_size[small].get(key), by_size[large].get(key)
         ratio = f"{b['seconds'] / a['seconds']:.2f}x" if a and b and "seconds" in a and "seconds" in b else "—"
         features = f"{b['features']:,}" if b and "features" in b else "—"
         kb = f"{b['gzip_bytes'] / 1024:.0f}" if b and "gzip_bytes" in b else "—"
-        print(f"{layer:<12}{view:<14}{_cell(a):>14}{_cell(b):>14}{ratio:>8}{features:>10}{kb:>10}")
+        print(f"{layer:<12}{view:<14}" + "".join(f"{_cell(by_size[size].get(key)):>14}" for size in sizes)
+              + f"{ratio:>8}{features:>10}{kb:>10}")
     refused = {k: v["error"] for v_by in by_size.values() for k, v in v_by.items() if "error" in v}
     for key, error in sorted(refused.items()):
         print(f"  {key.replace('|', ' at ')}: {error}")

@@ -1,9 +1,9 @@
 """SQL that keeps the incident cubes in step with a batch by deltas, so their cost follows the batch.
 
 The weekly cube (0002), the all-time cube (0005, 0012), the day cube (0010),
-its street roll-up (0014) and the weekly cube per grid and r9 cell (0016)
-are patched, never recounted (the r7 weekly cube, 0018, follows the weekly
-cube by its triggers). Before the upsert, each staged row that the
+its street roll-up (0014), the weekly cube per grid and r9 cell (0016) and
+the day cube's hours per grid and week (0020) are patched, never recounted
+(the r7 weekly cube, 0018, follows the weekly cube by its triggers). Before the upsert, each staged row that the
 upsert will change, and whose change moves it in a cube, puts two rows in
 ``stage_delta``: its stored version with sign -1 and its staged one with +1 (a
 new row only the +1). Each cube then adds up the signs by its own key.
@@ -195,4 +195,46 @@ SELECT day, path, category, n, n_resolved, upto_added, hours_added FROM stage_st
 WHERE n > 0 ORDER BY category, day
 """)
 
-CUBES = (WEEK, CELL, WEEK_CELL, DAY, STREET)
+# The day cube of every category together per grid and Beijing week (0020): the delta's grid-days counted by hour
+# as the day cube counts them, each week's seven laid one after another (0s for a quiet day), and added element by
+# element; a group whose arrays are all 0 (a change this table does not see) is left out, so no row is rewritten.
+_WEEK_OF = "day - (extract(isodow FROM day)::int - 1)"
+_ADD = "ARRAY(SELECT a + b FROM unnest(c.{0}, d.{0}) WITH ORDINALITY t(a, b, k) ORDER BY k)"
+_GRID_WEEK_MATCH = "(c.week, c.grid_code, c.path) = (d.week, d.grid_code, d.path)"
+GRID_WEEK = Cube("shiyu.incident_grid_week", "stage_grid_week_sum", """
+CREATE TEMP TABLE stage_grid_week_sum ON COMMIT DROP AS
+WITH days AS (
+    SELECT """ + _WEEK_OF + """ AS week, extract(isodow FROM day)::int - 1 AS dow, grid_code, path,
+           sum(sign)::int AS n, ARRAY[""" + _HOURS_CUM + """]::int[] AS by_hour_cum
+    FROM """ + _DAY_ROWS.format(path="path::text") + """
+    GROUP BY day, grid_code, path
+), dense AS (
+    SELECT g.week, g.grid_code, g.path, k.dow, coalesce(d.n, 0) AS n,
+           coalesce(d.by_hour_cum, array_fill(0, ARRAY[24])) AS by_hour_cum
+    FROM (SELECT DISTINCT week, grid_code, path FROM days) g
+    CROSS JOIN generate_series(0, 6) AS k(dow)
+    LEFT JOIN days d ON (d.week, d.grid_code, d.path, d.dow) = (g.week, g.grid_code, g.path, k.dow)
+), weeks AS (
+    SELECT week, grid_code, path, sum(n)::int AS n,
+           ARRAY[0, """ + ", ".join(f"sum(n) FILTER (WHERE dow < {d})" for d in range(1, 7)) + """, sum(n)]::int[] AS before_day,
+           array_agg(by_hour_cum ORDER BY dow) AS hours
+    FROM dense GROUP BY 1, 2, 3
+)
+SELECT week, grid_code, path::ltree, n, before_day,
+       ARRAY(SELECT h FROM unnest(hours) WITH ORDINALITY AS u(h, i) ORDER BY i) AS by_hour_cum
+FROM weeks
+WHERE before_day <> array_fill(0, ARRAY[8]) OR hours <> array_fill(0, ARRAY[7, 24]);
+ANALYZE stage_grid_week_sum
+""", """
+UPDATE shiyu.incident_grid_week c
+SET n = c.n + d.n, before_day = """ + _ADD.format("before_day") + """, by_hour_cum = """ + _ADD.format("by_hour_cum") + """
+FROM stage_grid_week_sum d WHERE """ + _GRID_WEEK_MATCH + """;
+INSERT INTO shiyu.incident_grid_week (week, grid_code, path, n, before_day, by_hour_cum)
+SELECT d.week, d.grid_code, d.path, d.n, d.before_day, d.by_hour_cum FROM stage_grid_week_sum d
+WHERE d.n > 0 AND NOT EXISTS (SELECT 1 FROM shiyu.incident_grid_week c WHERE """ + _GRID_WEEK_MATCH + """)
+ORDER BY d.week;
+DELETE FROM shiyu.incident_grid_week c USING stage_grid_week_sum d WHERE d.n < 0 AND c.n = 0 AND """ + _GRID_WEEK_MATCH + """
+""", _fill("shiyu.incident_grid_week", "stage_grid_week_sum",
+           ("week", "grid_code", "path", "n", "before_day", "by_hour_cum"), "week"))
+
+CUBES = (WEEK, CELL, WEEK_CELL, DAY, STREET, GRID_WEEK)

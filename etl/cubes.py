@@ -196,34 +196,20 @@ WHERE n > 0 ORDER BY category, day
 """)
 
 # The day cube of every category together per grid and Beijing week (0020): the delta's grid-days counted by hour
-# as the day cube counts them, each week's seven laid one after another (0s for a quiet day), and added element by
-# element; a group whose arrays are all 0 (a change this table does not see) is left out, so no row is rewritten.
-_WEEK_OF = "day - (extract(isodow FROM day)::int - 1)"
+# as the day cube counts them, then made weeks by the function the migration recounts them with; a week whose
+# arrays are all 0 (a change this table does not see, a move within an hour) is left out, so no row is rewritten.
 _ADD = "ARRAY(SELECT a + b FROM unnest(c.{0}, d.{0}) WITH ORDINALITY t(a, b, k) ORDER BY k)"
 _GRID_WEEK_MATCH = "(c.week, c.grid_code, c.path) = (d.week, d.grid_code, d.path)"
 GRID_WEEK = Cube("shiyu.incident_grid_week", "stage_grid_week_sum", """
+CREATE TEMP TABLE stage_grid_week_days ON COMMIT DROP AS
+SELECT day, grid_code, path::ltree, ''::text AS category, sum(sign)::int AS n,
+       ARRAY[""" + _HOURS_CUM + """]::int[] AS by_hour_cum
+FROM """ + _DAY_ROWS.format(path="path::text") + """
+GROUP BY day, grid_code, path;
 CREATE TEMP TABLE stage_grid_week_sum ON COMMIT DROP AS
-WITH days AS (
-    SELECT """ + _WEEK_OF + """ AS week, extract(isodow FROM day)::int - 1 AS dow, grid_code, path,
-           sum(sign)::int AS n, ARRAY[""" + _HOURS_CUM + """]::int[] AS by_hour_cum
-    FROM """ + _DAY_ROWS.format(path="path::text") + """
-    GROUP BY day, grid_code, path
-), dense AS (
-    SELECT g.week, g.grid_code, g.path, k.dow, coalesce(d.n, 0) AS n,
-           coalesce(d.by_hour_cum, array_fill(0, ARRAY[24])) AS by_hour_cum
-    FROM (SELECT DISTINCT week, grid_code, path FROM days) g
-    CROSS JOIN generate_series(0, 6) AS k(dow)
-    LEFT JOIN days d ON (d.week, d.grid_code, d.path, d.dow) = (g.week, g.grid_code, g.path, k.dow)
-), weeks AS (
-    SELECT week, grid_code, path, sum(n)::int AS n,
-           ARRAY[0, """ + ", ".join(f"sum(n) FILTER (WHERE dow < {d})" for d in range(1, 7)) + """, sum(n)]::int[] AS before_day,
-           array_agg(by_hour_cum ORDER BY dow) AS hours
-    FROM dense GROUP BY 1, 2, 3
-)
-SELECT week, grid_code, path::ltree, n, before_day,
-       ARRAY(SELECT h FROM unnest(hours) WITH ORDINALITY AS u(h, i) ORDER BY i) AS by_hour_cum
-FROM weeks
-WHERE before_day <> array_fill(0, ARRAY[8]) OR hours <> array_fill(0, ARRAY[7, 24]);
+SELECT * FROM shiyu.incident_grid_week_of('stage_grid_week_days')
+WHERE before_day <> array_fill(0, ARRAY[8]) OR by_hour_cum <> array_fill(0, ARRAY[168]);
+DROP TABLE stage_grid_week_days;
 ANALYZE stage_grid_week_sum
 """, """
 UPDATE shiyu.incident_grid_week c

@@ -9,7 +9,7 @@
 -- so the incidents before hour x of the week (x = 24 d + k, k = 0 … 23) are before_day[d + 1] plus, unless
 -- k = 0, by_hour_cum[x]: any span of whole hours is two such lookups at each end, in every row the same.
 -- Both arrays add element by element, so the incident loader keeps the table by the deltas it keeps the day
--- cube by (etl/cubes.py GRID_WEEK); shiyu.incident_grid_week_of() below recounts it from the day cube, and a test
+-- cube by (etl/cubes.py GRID_WEEK); shiyu.incident_grid_week_of('shiyu.incident_day') recounts it from the day cube, and a test
 -- holds the two equal. Incidents in no grid are left out, as in the day cube.
 CREATE TABLE shiyu.incident_grid_week (
     week         date NOT NULL,
@@ -21,13 +21,17 @@ CREATE TABLE shiyu.incident_grid_week (
     PRIMARY KEY (week, grid_code, path)
 );
 
--- Every row, from the day cube's rows of every category together ('').
-CREATE FUNCTION shiyu.incident_grid_week_of() RETURNS SETOF shiyu.incident_grid_week
-LANGUAGE sql STABLE AS $$
+-- The rows of a relation of grid-days shaped as the day cube (day, grid_code, path, category, n, by_hour_cum), of
+-- its rows of every category together (''): the day cube itself for a recount, or the incident loader's delta by
+-- grid-day (etl/cubes.py). Grouped by the path as text: ltree has no hash operator class.
+CREATE FUNCTION shiyu.incident_grid_week_of(days regclass) RETURNS SETOF shiyu.incident_grid_week
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($sql$
     WITH days AS (
         SELECT day - (extract(isodow FROM day)::int - 1) AS week, extract(isodow FROM day)::int - 1 AS dow,
-               grid_code, path, n, by_hour_cum
-        FROM shiyu.incident_day WHERE category = ''
+               grid_code, path::text AS path, n, by_hour_cum
+        FROM %s WHERE category = ''
     ), dense AS (  -- seven days a week, quiet ones as 0s, so the hours of day d sit at 24 d + 1 … 24 d + 24
         SELECT g.week, g.grid_code, g.path, k.dow, coalesce(d.n, 0) AS n,
                coalesce(d.by_hour_cum, array_fill(0, ARRAY[24])) AS by_hour_cum
@@ -42,12 +46,14 @@ LANGUAGE sql STABLE AS $$
                array_agg(by_hour_cum ORDER BY dow) AS hours  -- 7 x 24
         FROM dense GROUP BY 1, 2, 3
     )
-    SELECT week, grid_code, path, n, before_day,
+    SELECT week, grid_code, path::ltree, n, before_day,
            ARRAY(SELECT h FROM unnest(hours) WITH ORDINALITY AS u(h, i) ORDER BY i)
     FROM weeks
+    $sql$, days);
+END
 $$;
 
-INSERT INTO shiyu.incident_grid_week SELECT * FROM shiyu.incident_grid_week_of() ORDER BY week;
+INSERT INTO shiyu.incident_grid_week SELECT * FROM shiyu.incident_grid_week_of('shiyu.incident_day') ORDER BY week;
 ANALYZE shiyu.incident_grid_week;
 
 GRANT SELECT ON shiyu.incident_grid_week TO shiyu_app;

@@ -51,9 +51,9 @@ SELECT count(*) FROM (
 # The day cube's hours per grid and week (0020) against its recount from the day cube, row for row.
 GRID_WEEKS_VS_RECOUNT = """
 SELECT count(*) FROM (
-    (SELECT * FROM shiyu.incident_grid_week EXCEPT ALL SELECT * FROM shiyu.incident_grid_week_of())
+    (SELECT * FROM shiyu.incident_grid_week EXCEPT ALL SELECT * FROM shiyu.incident_grid_week_of('shiyu.incident_day'))
     UNION ALL
-    (SELECT * FROM shiyu.incident_grid_week_of() EXCEPT ALL SELECT * FROM shiyu.incident_grid_week)
+    (SELECT * FROM shiyu.incident_grid_week_of('shiyu.incident_day') EXCEPT ALL SELECT * FROM shiyu.incident_grid_week)
 ) d
 """
 

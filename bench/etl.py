@@ -32,7 +32,7 @@ from bench.synth import write_grids, write_incidents
 
 MODULE = "bench.etl"
 CUBES = ("shiyu.incident_week, shiyu.incident_week_r7, shiyu.incident_day_r7, shiyu.incident_cell_r7, shiyu.incident_cell, "
-         "shiyu.incident_week_cell, shiyu.incident_day, shiyu.incident_day_street")
+         "shiyu.incident_week_cell, shiyu.incident_day, shiyu.incident_day_street, shiyu.incident_grid_week")
 INCIDENT_INDEXES = """
 SELECT pg_get_indexdef(x.indexrelid), x.indisprimary FROM pg_index x WHERE x.indrelid = 'shiyu.incident'::regclass
 """

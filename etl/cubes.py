@@ -2,12 +2,12 @@
 
 The weekly cube (0002), the all-time cube (0005, 0012), the day cube (0010),
 its street roll-up (0014), the weekly cube per grid and r9 cell (0016), the
-daily r7 cube (0019) and the all-time r7 cube (0022) are patched, never
-recounted (the r7 weekly cube, 0018, follows the weekly
-cube by its triggers). Before the upsert, each staged row that the
-upsert will change, and whose change moves it in a cube, puts two rows in
-``stage_delta``: its stored version with sign -1 and its staged one with +1 (a
-new row only the +1). Each cube then adds up the signs by its own key.
+day cube's hours per grid and week (0020), the daily r7 cube (0019) and the
+all-time r7 cube (0022) are patched, never recounted (the r7 weekly cube,
+0018, follows the weekly cube by its triggers). Before the upsert, each
+staged row that the upsert will change, and whose change moves it in a cube,
+puts two rows in ``stage_delta``: its stored version with sign -1 and its
+staged one with +1 (a new row only the +1). Each cube then adds up the signs by its own key.
 
 The day cube's medians stay exact: the hours of a removed version are taken
 out of its group's array value by value and those of an added one appended.
@@ -201,4 +201,32 @@ SELECT day, path, category, n, n_resolved, upto_added, hours_added FROM stage_st
 WHERE n > 0 ORDER BY category, day
 """)
 
-CUBES = (WEEK, CELL, CELL_R7, WEEK_CELL, DAY_R7, DAY, STREET)
+# The day cube of every category together per grid and Beijing week (0020): the delta's grid-days counted by hour
+# as the day cube counts them, then made weeks by the function the migration recounts them with; a week whose
+# arrays are all 0 (a change this table does not see, a move within an hour) is left out, so no row is rewritten.
+_ADD = "ARRAY(SELECT a + b FROM unnest(c.{0}, d.{0}) WITH ORDINALITY t(a, b, k) ORDER BY k)"
+_GRID_WEEK_MATCH = "(c.week, c.grid_code, c.path) = (d.week, d.grid_code, d.path)"
+GRID_WEEK = Cube("shiyu.incident_grid_week", "stage_grid_week_sum", """
+CREATE TEMP TABLE stage_grid_week_days ON COMMIT DROP AS
+SELECT day, grid_code, path::ltree, ''::text AS category, sum(sign)::int AS n,
+       ARRAY[""" + _HOURS_CUM + """]::int[] AS by_hour_cum
+FROM """ + _DAY_ROWS.format(path="path::text") + """
+GROUP BY day, grid_code, path;
+CREATE TEMP TABLE stage_grid_week_sum ON COMMIT DROP AS
+SELECT * FROM shiyu.incident_grid_week_of('stage_grid_week_days')
+WHERE before_day <> array_fill(0, ARRAY[8]) OR by_hour_cum <> array_fill(0, ARRAY[168]);
+DROP TABLE stage_grid_week_days;
+ANALYZE stage_grid_week_sum
+""", """
+UPDATE shiyu.incident_grid_week c
+SET n = c.n + d.n, before_day = """ + _ADD.format("before_day") + """, by_hour_cum = """ + _ADD.format("by_hour_cum") + """
+FROM stage_grid_week_sum d WHERE """ + _GRID_WEEK_MATCH + """;
+INSERT INTO shiyu.incident_grid_week (week, grid_code, path, n, before_day, by_hour_cum)
+SELECT d.week, d.grid_code, d.path, d.n, d.before_day, d.by_hour_cum FROM stage_grid_week_sum d
+WHERE d.n > 0 AND NOT EXISTS (SELECT 1 FROM shiyu.incident_grid_week c WHERE """ + _GRID_WEEK_MATCH + """)
+ORDER BY d.week;
+DELETE FROM shiyu.incident_grid_week c USING stage_grid_week_sum d WHERE d.n < 0 AND c.n = 0 AND """ + _GRID_WEEK_MATCH + """
+""", _fill("shiyu.incident_grid_week", "stage_grid_week_sum",
+           ("week", "grid_code", "path", "n", "before_day", "by_hour_cum"), "week"))
+
+CUBES = (WEEK, CELL, CELL_R7, WEEK_CELL, DAY_R7, DAY, STREET, GRID_WEEK)

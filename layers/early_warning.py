@@ -45,7 +45,9 @@ it does not keep), the day cube ``shiyu.incident_day`` answers it: a day
 inside one span counts whole; a day a span boundary falls in (every boundary
 has T's time of day) is split by its counts by hour, and only the hour
 holding the boundary is read from the incidents, through the ``reported_at``
-index (``layers/warning_bins.py``). Cells, and severity or status filters, read the
+index (``layers/warning_bins.py``); for every category together the same
+from the day cube's hours per grid and week (``shiyu.incident_grid_week``),
+a seventh of its rows. Cells, and severity or status filters, read the
 incidents of the nine weeks.
 """
 
@@ -68,7 +70,8 @@ from layers.hexes import DOMINANT_GRID
 from layers import kpis
 from layers.kpis import cube_categories
 from layers.warning_bins import (BASELINE_WEEKS, CELL_COUNTS, DAY, GRID_CATEGORIES_BY_DAY, GRID_COUNTS,
-                                 GRID_COUNTS_BY_DAY, WEEK, bin_params, category_days, day_bins)
+                                 GRID_COUNTS_BY_DAY, GRID_COUNTS_BY_WEEK, WEEK, bin_params, category_days, day_bins,
+                                 week_bins)
 
 ALPHA = 0.001
 MIN_COUNT = 3
@@ -135,7 +138,9 @@ def _counts(filters: Filters, narrowing: dict, unit: str, until: datetime,
               **bin_params(until, spans), "min_count": MIN_COUNT}
     if unit == "grid":
         box = {"west": west, "south": south, "east": east, "north": north}
-        if reads_cube(filters, unit):
+        if reads_cube(filters, unit) and not filters.categories:
+            rows = fetch_all(GRID_COUNTS_BY_WEEK, {**params, **box, **week_bins(until, spans)})
+        elif reads_cube(filters, unit):
             rows = fetch_all(GRID_COUNTS_BY_DAY, {**params, **box, **day_bins(until, spans),
                                                   "cube_categories": cube_categories(filters)})
         else:

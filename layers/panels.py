@@ -103,12 +103,15 @@ BY_CATEGORY_BY_DAY = "SELECT category, sum(n) AS n FROM (" + WINDOW_BY_DAY + ") 
 
 # Open incidents from the all-time cube (<cube>, <where>: layers/cube.py), and those of them not yet due (or with
 # no due time, which OVERDUE never counts) from the open-incident indexes, a range from now on: overdue is the
-# difference.
+# difference. The two counts apart: each reads the index alone (at 10M, 80,000 entries in 17 ms), where the two
+# tests joined by OR took a bitmap of both and the rows behind it (37 ms).
 OPEN_FROM_CUBE = "SELECT coalesce(sum(n_open), 0) AS open FROM <cube> WHERE <where>"
 NOT_YET_DUE = """
-SELECT count(*) AS not_due
-FROM shiyu.incident
-WHERE status <> ALL(%(closed)s::text[]) AND (due_at >= %(now)s OR due_at IS NULL) AND """ + INCIDENT_FILTERS
+SELECT (SELECT count(*) FROM shiyu.incident
+        WHERE status <> ALL(%(closed)s::text[]) AND due_at >= %(now)s AND """ + INCIDENT_FILTERS + """)
+     + (SELECT count(*) FROM shiyu.incident
+        WHERE status <> ALL(%(closed)s::text[]) AND due_at IS NULL AND """ + INCIDENT_FILTERS + """) AS not_due
+"""
 
 # The same open count from the street roll-up where it answers (a scope no deeper than a street): every day's
 # incidents less the verified or closed, which is what is open, and for the whole database the incidents in no

@@ -5,7 +5,9 @@ module counts. For week k = 8 … 0 before T (0 the current week), bin
 2(8-k)+1 holds its first six days and bin 2(8-k)+2 its last 24 hours
 (``bin_bounds``). ``GRID_COUNTS`` and ``CELL_COUNTS`` read the incidents;
 ``GRID_COUNTS_BY_DAY`` reads the day cube ``shiyu.incident_day`` and, of the
-incidents, only the hour holding each bin boundary (``day_bins``). Both end
+incidents, only the hour holding each bin boundary (``day_bins``);
+``GRID_COUNTS_BY_WEEK``, for every category together, the same per grid and
+week (``shiyu.incident_grid_week``, ``week_bins``). All end
 in the same columns: per unit the count and baseline sum of each window, and
 one row (unit NULL) with the number of units that had incidents.
 """
@@ -119,6 +121,63 @@ UNION ALL
 SELECT NULL, 0, 0, 0, 0, count(*) FROM counted
 """
 
+# The same counts, for every category together, from the day cube's hours per grid and week (0020): a row holds
+# how many incidents came before each hour of its week, so a span of whole hours is at(end) - at(start), where
+# at(x) = before_day[d] + by_hour_cum[h] for the indexes week_bins gives (h 0, out of the array, for a midnight).
+# Each week has, per count, the span of whole hours lying in it with that count's bit (the 24 h baseline up to
+# two, GRID_WEEK_SPANS); of the hours a bin boundary splits, the incidents are read from shiyu.incident, each
+# with the bits its bin has and the whole hour does not (%(raw_covered)s, what the weeks count already).
+GRID_WEEK_SPANS = ("n_24h", "base_24h", "base_24h_2", "n_7d", "base_7d", "inside")
+_ENDS = tuple(f"{span}_{end}_{index}" for span in GRID_WEEK_SPANS for end in ("s", "e") for index in ("d", "h"))
+
+
+def _whole_hours(span: str) -> str:
+    at = "c.before_day[w.{0}_{1}_d] + coalesce(c.by_hour_cum[w.{0}_{1}_h], 0)"
+    return f"({at.format(span, 'e')}) - ({at.format(span, 's')})"
+
+
+_RAW_BITS = {"n_24h": BIT_24H, "base_24h": BIT_BASE_24H, "n_7d": BIT_7D, "base_7d": BIT_BASE_7D, "inside": BIT_INSIDE}
+GRID_COUNTS_BY_WEEK = """
+WITH grids AS (
+    SELECT code FROM shiyu.area
+    WHERE tier = 'grid' AND geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
+      AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+), weeks AS (
+    SELECT * FROM unnest(%(weeks)s::date[], """ + ", ".join(f"%({e})s::int[]" for e in _ENDS) + """)
+        AS w(week, """ + ", ".join(_ENDS) + """)
+), parts AS (
+    SELECT c.grid_code AS unit, """ + ", ".join(
+        f"sum({_whole_hours(span)}{' + ' + _whole_hours('base_24h_2') if span == 'base_24h' else ''}) AS {span}"
+        for span in _RAW_BITS) + """
+    FROM shiyu.incident_grid_week c JOIN weeks w ON w.week = c.week
+    WHERE c.week >= %(first_week)s AND c.week <= %(last_week)s
+      AND (%(scope)s::ltree IS NULL OR c.path <@ %(scope)s::ltree)
+    GROUP BY 1
+    UNION ALL
+    SELECT r.grid_code, """ + ", ".join(f"count(*) FILTER (WHERE r.mask & {bit} <> 0)" for bit in _RAW_BITS.values()) + """
+    FROM unnest(%(raw_hours)s::timestamptz[], %(raw_covered)s::int[]) AS w(start, covered)
+    CROSS JOIN LATERAL (
+        SELECT grid_code,
+               (%(bin_masks)s::int[])[width_bucket(reported_at, %(bounds)s::timestamptz[]) + 1] & ~w.covered AS mask
+        FROM shiyu.incident
+        WHERE reported_at >= w.start AND reported_at < w.start + interval '1 hour'
+          AND """ + INCIDENT_FILTERS + """
+        OFFSET 0
+    ) r
+    GROUP BY 1
+), counted AS (
+    SELECT unit, """ + ", ".join(f"sum({span}) AS {span}" for span in _RAW_BITS) + """
+    FROM parts
+    WHERE unit IN (SELECT code FROM grids)
+    GROUP BY unit
+)
+-- every unit counted had an incident inside the nine weeks
+SELECT unit, n_24h, base_24h, n_7d, base_7d, NULL::bigint AS examined
+FROM counted WHERE inside > 0 AND n_7d >= %(min_count)s
+UNION ALL
+SELECT NULL, 0, 0, 0, 0, count(*) FROM counted WHERE inside > 0
+"""
+
 
 # The flagged grids' incidents of the last 24 h and 7 days by category, from the day cube's rows of each
 # category: T's day and the days 1 and 7 before it are split around hour %(hour)s (before it, after it), the days
@@ -225,3 +284,60 @@ def day_bins(until: datetime, spans: dict[str, int]) -> dict:
             "whole_days": [days[k] for k in whole], "whole_masks": [split[k] for k in whole],
             "split_days": [days[k] for k in parted], "split_early": [early[k] for k in parted],
             "split_late": [late[k] for k in parted]}
+
+
+def _runs(bits: list[int], bit: int) -> list[tuple[int, int]]:
+    """The [start, end) runs of the hours whose bits have ``bit``."""
+    runs, start = [], None
+    for x, b in enumerate([*bits, 0]):
+        if b & bit and start is None:
+            start = x
+        elif not b & bit and start is not None:
+            runs.append((start, x))
+            start = None
+    return runs
+
+
+def week_bins(until: datetime, spans: dict[str, int]) -> dict:
+    """How GRID_COUNTS_BY_WEEK counts the Beijing weeks of the nine weeks before T.
+
+    An hour of a week lies in one bin whole, or is split by a bin boundary (those have T's time of day): the week
+    counts each hour's incidents under the bits the whole hour has (a split hour's two bins' bits in common), and
+    of the split hours (``raw_hours``) the incidents are read, each under its bin's bits less those
+    (``raw_covered``). Per week and count the hours counted are at most one run (two for the 24 h baseline: its
+    spans are a week apart), each end given as GRID_COUNTS_BY_WEEK's two array indexes.
+    """
+    bounds, masks = bin_bounds(until), bin_masks(spans)
+    start, last = bounds[0], timedelta(microseconds=1)
+
+    def mask_of(moment: datetime) -> int:
+        return 0 if moment < start or moment >= until else masks[bisect.bisect_right(bounds, moment)]
+
+    first_day = start.astimezone(BEIJING).date()
+    first_week = first_day - timedelta(days=first_day.weekday())
+    last_day = until.astimezone(BEIJING).date()
+    last_week = last_day - timedelta(days=last_day.weekday())
+    params: dict = {"weeks": [], "raw_hours": [], "raw_covered": [], "first_week": first_week, "last_week": last_week,
+                    "bin_masks": masks,
+                    **{end: [] for end in _ENDS}}
+    week = first_week
+    while week <= last_week:
+        monday, bits = beijing_midnight(week), []
+        for x in range(7 * 24):
+            hour = monday + x * HOUR
+            head, tail = mask_of(hour), mask_of(hour + HOUR - last)
+            bits.append(head & tail)
+            if head != tail:
+                params["raw_hours"].append(hour)
+                params["raw_covered"].append(head & tail)
+        params["weeks"].append(week)
+        for span, bit in _RAW_BITS.items():
+            runs, names = _runs(bits, bit), (span, "base_24h_2") if span == "base_24h" else (span,)
+            if len(runs) > len(names):
+                raise AssertionError(f"{len(runs)} runs of {span} in the week of {week}")
+            for name, run in zip(names, runs + [(0, 0)] * (len(names) - len(runs))):
+                for end, x in zip(("s", "e"), run):
+                    params[f"{name}_{end}_d"].append(x // 24 + 1)
+                    params[f"{name}_{end}_h"].append(x if x % 24 else 0)
+        week += WEEK
+    return params

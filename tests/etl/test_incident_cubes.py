@@ -39,6 +39,7 @@ NO_EMPTY_ROWS = """
 SELECT (SELECT count(*) FROM shiyu.incident_week WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_cell WHERE n = 0)
      + (SELECT count(*) FROM shiyu.incident_day WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_day_street WHERE n = 0)
      + (SELECT count(*) FROM shiyu.incident_day_r7 WHERE n = 0) + (SELECT count(*) FROM shiyu.incident_cell_r7 WHERE n = 0)
+     + (SELECT count(*) FROM shiyu.incident_grid_week WHERE n = 0)
 """
 # The street roll-up (0014) against its recount from the day cube, row for row, hours and buckets included.
 STREETS_VS_RECOUNT = """
@@ -46,6 +47,15 @@ SELECT count(*) FROM (
     (SELECT * FROM shiyu.incident_day_street EXCEPT ALL SELECT * FROM shiyu.incident_day_street_of(NULL, NULL))
     UNION ALL
     (SELECT * FROM shiyu.incident_day_street_of(NULL, NULL) EXCEPT ALL SELECT * FROM shiyu.incident_day_street)
+) d
+"""
+
+# The day cube's hours per grid and week (0020) against its recount from the day cube, row for row.
+GRID_WEEKS_VS_RECOUNT = """
+SELECT count(*) FROM (
+    (SELECT * FROM shiyu.incident_grid_week EXCEPT ALL SELECT * FROM shiyu.incident_grid_week_of('shiyu.incident_day'))
+    UNION ALL
+    (SELECT * FROM shiyu.incident_grid_week_of('shiyu.incident_day') EXCEPT ALL SELECT * FROM shiyu.incident_grid_week)
 ) d
 """
 
@@ -63,6 +73,7 @@ def _assert_cubes_are_the_recount(conn):
     assert conn.execute(STREETS_VS_RECOUNT).fetchone()[0] == 0
     assert conn.execute(DAY_R7_VS_RAW).fetchone()[0] == 0
     assert conn.execute(CELL_R7_VS_RAW).fetchone()[0] == 0
+    assert conn.execute(GRID_WEEKS_VS_RECOUNT).fetchone()[0] == 0
     assert conn.execute(NO_EMPTY_ROWS).fetchone()[0] == 0
 
 
@@ -104,3 +115,16 @@ def test_cubes_filled_from_empty_by_a_bulk_load_equal_a_recount(empty_db, conn, 
     _assert_cubes_are_the_recount(conn)
     kept, recount = week_cells_recounted(conn)
     assert kept == recount and len(kept) > 1000
+
+
+def test_a_change_of_status_alone_rewrites_no_row_of_the_grid_weeks(sample_db, conn, tmp_path):
+    """The grid weeks (0020) count incidents by hour only: a re-load that closes or reopens incidents leaves its
+    delta all 0s, and no row of it is written."""
+    load_incidents(_write(tmp_path / "base.csv", BASE), source="statuses")
+    rows = "SELECT xmin::text, week, grid_code FROM shiyu.incident_grid_week ORDER BY 2, 3"
+    before = conn.execute(rows).fetchall()
+    closed = [[*row[:5], "结案", "2026-09-05 08:00:00", row[7]] for row in BASE]
+    summary = load_incidents(_write(tmp_path / "closed.csv", closed), source="statuses")
+    assert summary.updated > 0
+    assert conn.execute(rows).fetchall() == before
+    _assert_cubes_are_the_recount(conn)

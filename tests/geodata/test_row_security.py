@@ -18,8 +18,8 @@ from tests.helpers import write_csv
 from tests.layers.tiers import load_city
 
 PLACED = ("incident", "area", "facility", "patrol_ping")
-CUBES = ("incident_week", "incident_week_r7", "incident_day_r7", "incident_cell_r7", "incident_week_cell", "incident_cell", "incident_day",
-         "incident_day_street", "area_cell", "area_cell_count", "patrol_cell_day", "patrol_grid_week")
+CUBES = ("incident_week", "incident_week_r7", "incident_day_r7", "incident_cell_r7", "incident_week_cell", "incident_cell",
+         "incident_day", "incident_day_street", "incident_grid_week", "area_cell", "area_cell_count", "patrol_cell_day", "patrol_grid_week")
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,49 @@ def test_day_bins_split_each_day_around_the_hour_of_t():
 
 
 @pytest.mark.parametrize("which", range(6))
+def test_the_weeks_and_the_days_of_the_day_cube_count_the_same_spans(city, which):
+    _, _, now = city
+    until = _times(now)[which]
+    spans = {"24h": 8, "7d": 7}
+    for scope, extra in CASES[:1] + CASES[2:]:
+        filters = Filters(**{"bbox": CITY, "zoom": 10, "until": until, **extra})
+        west, south, east, north = filters.bbox
+        params = {**incident_params(filters, scope), "since": until - 9 * warning_bins.WEEK, "until": until,
+                  **warning_bins.bin_params(until, spans), "min_count": 0,
+                  "west": west, "south": south, "east": east, "north": north}
+        weeks = db.fetch_all(warning_bins.GRID_COUNTS_BY_WEEK, {**params, **warning_bins.week_bins(until, spans)})
+        days = db.fetch_all(warning_bins.GRID_COUNTS_BY_DAY, {**params, **warning_bins.day_bins(until, spans),
+                                                             "cube_categories": [""]})
+        key = lambda r: (r["unit"] is None, r["unit"] or "")  # noqa: E731
+        assert sorted(weeks, key=key) == sorted(days, key=key), (until, scope, extra)
+        assert len(weeks) > 1 and weeks[-1]["examined"] > 0
+
+
+def _hours(bins: dict, span: str) -> int:
+    """The whole hours the weeks of ``week_bins`` count under ``span``."""
+    def at(d: int, h: int) -> int:
+        return h or (d - 1) * 24
+    return sum(at(bins[f"{span}_e_d"][k], bins[f"{span}_e_h"][k]) - at(bins[f"{span}_s_d"][k], bins[f"{span}_s_h"][k])
+               for k in range(len(bins["weeks"])))
+
+
+def test_week_bins_count_whole_hours_from_the_weeks_and_the_split_ones_from_the_incidents():
+    spans = {"24h": 8, "7d": 8}
+    split = warning_bins.week_bins(datetime(2026, 6, 17, 12, 30, tzinfo=BEIJING), spans)  # a Wednesday
+    assert split["weeks"][0].isoweekday() == 1 and len(split["weeks"]) == 10
+    assert len(split["raw_hours"]) == 19 and all(h.astimezone(BEIJING).hour == 12 for h in split["raw_hours"])
+    # a span starting at half past has one whole hour less than its length: each 24 h span 23, the last 7 days 167
+    assert (_hours(split, "base_24h") + _hours(split, "base_24h_2"), _hours(split, "n_24h")) == (8 * 23, 23)
+    assert (_hours(split, "n_7d"), _hours(split, "base_7d"), _hours(split, "inside")) == (167, 8 * 168 - 1, 9 * 168 - 1)
+    # the hour between two baseline weeks lies in both: the weeks count it, its incidents are read for the rest
+    between = split["raw_hours"].index(datetime(2026, 6, 3, 12, tzinfo=BEIJING))
+    assert split["raw_covered"][between] == warning_bins.BIT_BASE_7D | warning_bins.BIT_INSIDE
+    on_the_hour = warning_bins.week_bins(datetime(2026, 6, 17, 12, tzinfo=BEIJING), spans)
+    assert on_the_hour["raw_hours"] == []
+    assert (_hours(on_the_hour, "base_24h") + _hours(on_the_hour, "base_24h_2"), _hours(on_the_hour, "n_7d")) == (8 * 24, 168)
+
+
+@pytest.mark.parametrize("which", range(6))
 def test_cube_and_incidents_give_the_same_categories(city, monkeypatch, which):
     boxes, _, now = city
     until = _times(now)[which]

@@ -171,3 +171,16 @@ def test_the_open_tiles_read_the_partial_index_of_open_incidents_and_its_predica
             {"closed": list(CLOSED_STATUSES), "now": datetime.now(BEIJING), "scope": None, "since": None, "until": None,
              "categories": [], "severities": [], "statuses": []}))
     assert "incident_open_idx" in plan or "incident_open_grid_idx" in plan, plan  # either: their predicate matched
+
+
+def test_the_open_count_reads_the_street_roll_ups_rows_of_every_category_from_their_own_index(wall_city, conn):
+    """Migration 0020: the open tile sums every day's rows of category '' of shiyu.incident_day_street."""
+    from geodata.taxonomy import CLOSED_STATUSES
+
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET LOCAL enable_seqscan = off")
+        conn.execute("ALTER TABLE shiyu.incident_day_street DROP CONSTRAINT incident_day_street_pkey")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN " + panels.OPEN_BY_DAY, {"closed": list(CLOSED_STATUSES), "scope": None, "categories": [],
+                                              "cube_categories": [""]}))
+    assert "incident_day_street_all_idx" in plan, plan

@@ -163,30 +163,31 @@ SELECT path, coalesce(w.incidents, 0) + coalesce(p.incidents, 0) AS incidents,
        coalesce(w.resolved, 0) + coalesce(p.resolved, 0) AS resolved, w.upto, p.hours, p.less
 FROM whole w FULL JOIN part p USING (path)
 """
-# Of each row in the subtree of the areas asked for, the slice of its ascending hours whose buckets run from the
-# least %(b1)s to the greatest %(b2)s of the areas holding it (0-based, bucket b holding the hours above bound b - 1
-# and at most bound b): a row under a parent and one of its children is read once for both (at 10M a district's 390
-# street-days so: 14 ms against 28 ms once for each), and each area keeps the values of its own buckets.
+# Of each area's rows, the slice of the ascending hours whose buckets run from %(b1)s to %(b2)s (0-based, bucket
+# b holding the hours above bound b - 1 and at most bound b). A family's children are asked for the buckets of
+# their parent's median as well, so each row is read once (at 10M a district's 390 street-days: 14 ms, against 28 ms
+# once for the district and once for its streets).
 STREET_HOURS_BETWEEN = """
-SELECT s.path::text AS path, v
-FROM (SELECT path, hours_upto, resolve_hours""" + _STREET_ROWS + """) s
-CROSS JOIN LATERAL (SELECT min(w.b1) AS b1, max(w.b2) AS b2
-                    FROM unnest(%(areas)s::text[], %(b1)s::int[], %(b2)s::int[]) AS w(area, b1, b2)
-                    WHERE s.path <@ w.area::ltree) r
-CROSS JOIN LATERAL unnest(s.resolve_hours[(CASE WHEN r.b1 = 0 THEN 0 ELSE s.hours_upto[r.b1] END) + 1
-                                          : s.hours_upto[r.b2 + 1]]) v
-WHERE r.b1 IS NOT NULL
+SELECT w.area AS path, v
+FROM (SELECT """ + _GROUP + """ AS area, hours_upto, resolve_hours""" + _STREET_ROWS + """) s
+JOIN unnest(%(areas)s::text[], %(b1)s::int[], %(b2)s::int[]) AS w(area, b1, b2) ON w.area = s.area
+CROSS JOIN LATERAL unnest(s.resolve_hours[(CASE WHEN w.b1 = 0 THEN 0 ELSE s.hours_upto[w.b1] END) + 1
+                                          : s.hours_upto[w.b2 + 1]]) v
 """
 
-# Spelled as HEADLINE_OPEN (layers/panels.py) spells it, so the partial index of open incidents answers it. Counted
-# per grid, in the order of the (grid_code, due_at) index, and the grids' counts added up by area (an incident's path
-# is its grid's): at 10M a district's 73k overdue took 35 ms so, against 59 ms grouped by each incident's subpath.
-OVERDUE_BY_PATH = """
+# Spelled as HEADLINE_OPEN (layers/panels.py) spells it, so the partial index of open incidents answers it.
+_OPEN_OVERDUE = """
+    FROM shiyu.incident
+    WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s AND """ + DUE_AFTER_SINCE + """
+      AND """ + INCIDENT_FILTERS + _AREAS + """<grids>"""
+OVERDUE_BY_PATH = "SELECT " + _GROUP + " AS path, count(*) AS overdue" + _OPEN_OVERDUE + "\nGROUP BY 1\n"
+# The same in a subtree (``<grids>`` made its grids): counted per grid, in the order of the (grid_code, due_at)
+# index, and the grids' counts added up by area (an incident's path is its grid's). At 10M a district's 73k overdue
+# took 41 ms so against 64 ms by each incident's subpath; the whole city, read from the due-time index, which does
+# not hold the grid, took longer so (230 ms against 160 ms).
+OVERDUE_BY_GRID = """
 SELECT subpath(a.path, 0, least(nlevel(a.path), %(depth)s))::text AS path, sum(o.n) AS overdue
-FROM (SELECT grid_code, count(*) AS n
-      FROM shiyu.incident
-      WHERE status <> ALL(%(closed)s::text[]) AND due_at < %(now)s AND """ + DUE_AFTER_SINCE + """
-        AND """ + INCIDENT_FILTERS + _AREAS + """<grids>
+FROM (SELECT grid_code, count(*) AS n""" + _OPEN_OVERDUE + """
       GROUP BY grid_code) o
 JOIN shiyu.area a ON a.code = o.grid_code
 GROUP BY 1
@@ -271,6 +272,11 @@ def _within(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
     return values[(values > bounds[0]) & (values <= bounds[1])]
 
 
+def _under(path: str, area: str) -> bool:
+    """Whether ``path`` is ``area`` or lies below it."""
+    return path == area or path.startswith(area + ".")
+
+
 def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
     """Each row's exact median of its whole days' hours (counted per bucket in ``upto``) with its part-days'
     (``hours``) and without those of ``less``: the bucket holding the middle ranks is found from the counts, and
@@ -291,14 +297,20 @@ def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
         wanted[row["path"]] = (b1, b2)
     if not wanted:
         return {}
-    areas = list(wanted)
-    by_row: dict[str, list[float]] = defaultdict(list)
-    for r in fetch_all(STREET_HOURS_BETWEEN, {**params, "areas": areas, "b1": [wanted[a][0] for a in areas],
-                                              "b2": [wanted[a][1] for a in areas]}):
-        by_row[r["path"]].append(r["v"])
+    # a row's area is read once, for the buckets of every area holding it (a child's and its parent's)
+    spans = {}
+    for key in (row["path"] for row in rows):
+        held = [wanted[area] for area in wanted if _under(key, area)]
+        if held:
+            spans[key] = (min(b1 for b1, _ in held), max(b2 for _, b2 in held))
+    keys = list(spans)
+    by_key: dict[str, list[float]] = defaultdict(list)
+    for r in fetch_all(STREET_HOURS_BETWEEN, {**params, "areas": keys, "b1": [spans[k][0] for k in keys],
+                                              "b2": [spans[k][1] for k in keys]}):
+        by_key[r["path"]].append(r["v"])
     medians = {}
     for area, (part, less, below, lo, hi, bounds) in partial.items():
-        mine = [np.asarray(v, dtype=float) for path, v in by_row.items() if path == area or path.startswith(area + ".")]
+        mine = [np.asarray(v, dtype=float) for key, v in by_key.items() if _under(key, area)]
         pooled = _without(np.sort(np.concatenate([part, *(_within(v, bounds) for v in mine)])), less)
         first, second = float(pooled[lo - below]), float(pooled[hi - below])
         medians[area] = first if lo == hi else first + (second - first) * 0.5  # as percentile_cont interpolates
@@ -334,7 +346,8 @@ def _cube_rows(params: dict) -> list[dict]:
 
 
 def _overdue_by_path(params: dict) -> dict[str, int]:
-    return {r["path"]: int(r["overdue"]) for r in fetch_all(in_scope_grids(OVERDUE_BY_PATH, params), params)}
+    query = OVERDUE_BY_PATH if params["scope"] is None else OVERDUE_BY_GRID
+    return {r["path"]: int(r["overdue"]) for r in fetch_all(in_scope_grids(query, params), params)}
 
 
 def _kpi_rows(params: dict, filters: Filters) -> list[dict]:

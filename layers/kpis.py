@@ -25,13 +25,14 @@ Without a severity or status filter the whole Beijing days of the window
 come from the day cube ``shiyu.incident_day`` (incidents, resolved, and the
 hours to resolve of every resolved incident, so the median pools exactly the
 values the incidents would give), and only the part-days at its two ends
-from the incidents, through the ``reported_at`` index (``day_split``).
+from the incidents, through the ``reported_at`` index; a part-day longer
+than half a day is read as its whole day less the rest of it, which the
+incidents hold fewer of (``part_split``).
 Areas down to a street, in a scope down to a street, read the day cube
 rolled up to the streets instead (``shiyu.incident_day_street``, 0014): its
 rows keep each street-day's hours in ascending order and how many lie under
 each of ``HOUR_BOUNDS``, so the exact median reads only the bucket holding
-it (``_median_slices``); a part-day longer than half a day is read there as
-its whole day less the rest of it (``street_split``).
+it (``_median_slices``).
 ``overdue`` changes with the clock, not with loads, so it is always counted
 from the incidents, over the open ones only (the partial index of 0009).
 With a severity or status filter, which the cube does not keep, everything
@@ -85,12 +86,27 @@ _AREAS = """
   AND (%(paths)s::ltree[] IS NULL OR path <@ %(paths)s::ltree[]) AND nlevel(path) >= %(floor)s
   AND (%(grids)s::text[] IS NULL OR grid_code = ANY(%(grids)s::text[]))"""
 
-# Whole days from the cube, the part-days at the ends from the incidents (one row each), then the counts and the
-# median of the pooled hours per area. The cube's resolved are CLOSED_STATUSES (0010_incident_day.sql);
-# ``cube_categories`` binds its rows.
+# The incidents of the part-days at the window's ends (sign 1) and of the rest of the days read whole in their place
+# (sign -1), as ``part_split`` splits the window, with their hours to resolve.
+_PART_DAYS = """
+    FROM shiyu.incident
+    CROSS JOIN LATERAL (SELECT (extract(epoch FROM resolved_at - reported_at) / 3600)::float8,
+                               CASE WHEN reported_at >= %(head_start)s
+                                    AND (%(tail_end)s::timestamptz IS NULL OR reported_at < %(tail_end)s)
+                                    THEN 1 ELSE -1 END
+                       ) h(hours, sign)
+    WHERE ((reported_at >= %(head_start)s AND reported_at < %(head_end)s)
+           OR (reported_at >= %(tail_start)s AND reported_at < %(tail_end)s)
+           OR (reported_at >= %(less_head_start)s AND reported_at < %(head_start)s)
+           OR (reported_at >= %(tail_end)s AND reported_at < %(less_tail_end)s))
+      AND """ + INCIDENT_FILTERS + _AREAS
+
+# Whole days from the cube, the part-days from the incidents (one row each, the rest of a day read whole with sign
+# -1), then the counts and the median of the pooled hours per area, less the rest's. The cube's resolved are
+# CLOSED_STATUSES (0010_incident_day.sql); ``cube_categories`` binds its rows.
 KPIS_BY_DAY = """
 WITH parts AS (
-    SELECT path, n, n_resolved, CASE WHEN %(median)s THEN resolve_hours END AS resolve_hours
+    SELECT path, n, n_resolved, CASE WHEN %(median)s THEN resolve_hours END AS resolve_hours, NULL::float8[] AS less
     FROM shiyu.incident_day
     WHERE day >= %(first_day)s AND (%(end_day)s::date IS NULL OR day < %(end_day)s)
       AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
@@ -101,13 +117,9 @@ WITH parts AS (
                         AND (%(paths)s::ltree[] IS NULL OR a.path <@ %(paths)s::ltree[])
                         AND (%(grids)s::text[] IS NULL OR a.code = ANY(%(grids)s::text[])))
     UNION ALL
-    SELECT path, 1, (status = ANY(%(closed)s::text[]))::int,
-           CASE WHEN resolved_at IS NULL OR NOT %(median)s THEN '{}'::float8[]
-                ELSE ARRAY[(extract(epoch FROM resolved_at - reported_at) / 3600)::float8] END
-    FROM shiyu.incident
-    WHERE ((reported_at >= %(since)s AND reported_at < %(head_end)s)
-           OR (reported_at >= %(tail_start)s AND reported_at < %(until)s))
-      AND """ + INCIDENT_FILTERS + _AREAS + """
+    SELECT path, sign, sign * (status = ANY(%(closed)s::text[]))::int,
+           CASE WHEN resolved_at IS NOT NULL AND %(median)s AND sign > 0 THEN ARRAY[hours] END,
+           CASE WHEN resolved_at IS NOT NULL AND %(median)s AND sign < 0 THEN ARRAY[hours] END""" + _PART_DAYS + """
 ), counted AS (
     SELECT """ + _GROUP + """ AS path, sum(n) AS incidents, sum(n_resolved) AS resolved
     FROM parts GROUP BY 1
@@ -115,12 +127,19 @@ WITH parts AS (
     SELECT """ + _GROUP + """ AS path, array_agg(h) AS hours
     FROM parts CROSS JOIN LATERAL unnest(resolve_hours) h
     GROUP BY 1
+), removed AS (
+    SELECT """ + _GROUP + """ AS path, array_agg(h) AS hours
+    FROM parts CROSS JOIN LATERAL unnest(less) h
+    GROUP BY 1
 )
 -- One array per area sorted on its own: a GROUP BY over every value would sort them all by area first (at 10M,
--- 1.4M values spilled to disk: 1.0 s against 0.35 s).
+-- 1.4M values spilled to disk: 1.0 s against 0.35 s). The rest of a day comes out value by value (EXCEPT ALL).
 SELECT c.path, c.incidents, c.resolved,
-       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM unnest(p.hours) v) AS median_hours
-FROM counted c LEFT JOIN pooled p USING (path)
+       CASE WHEN r.hours IS NULL
+            THEN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM unnest(p.hours) v)
+            ELSE (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v)
+                  FROM (SELECT unnest(p.hours) AS v EXCEPT ALL SELECT unnest(r.hours)) kept) END AS median_hours
+FROM counted c LEFT JOIN pooled p USING (path) LEFT JOIN removed r USING (path)
 """
 
 # The same from the day cube rolled up to the streets (0014), for areas no deeper than a street in a scope no deeper:
@@ -146,17 +165,7 @@ WITH whole AS (
            coalesce(sum(sign) FILTER (WHERE status = ANY(%(closed)s::text[])), 0) AS resolved,
            array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL AND sign > 0) AS hours,
            array_agg(hours ORDER BY hours) FILTER (WHERE %(median)s AND resolved_at IS NOT NULL AND sign < 0) AS less
-    FROM shiyu.incident
-    CROSS JOIN LATERAL (SELECT (extract(epoch FROM resolved_at - reported_at) / 3600)::float8,
-                               CASE WHEN reported_at >= %(head_start)s
-                                    AND (%(tail_end)s::timestamptz IS NULL OR reported_at < %(tail_end)s)
-                                    THEN 1 ELSE -1 END
-                       ) h(hours, sign)
-    WHERE ((reported_at >= %(head_start)s AND reported_at < %(head_end)s)
-           OR (reported_at >= %(tail_start)s AND reported_at < %(tail_end)s)
-           OR (reported_at >= %(less_head_start)s AND reported_at < %(head_start)s)
-           OR (reported_at >= %(tail_end)s AND reported_at < %(less_tail_end)s))
-      AND """ + INCIDENT_FILTERS + _AREAS + """
+""" + _PART_DAYS + """
     GROUP BY 1
 )
 SELECT path, coalesce(w.incidents, 0) + coalesce(p.incidents, 0) AS incidents,
@@ -240,8 +249,8 @@ def _middle(n: int) -> tuple[int, int]:
     return (n - 1) // 2, n // 2
 
 
-def street_split(since: datetime, until: datetime | None) -> dict:
-    """``day_split`` for the street roll-up, as ``head_start`` … ``tail_end``: a part-day longer than half a day
+def part_split(since: datetime, until: datetime | None) -> dict:
+    """``day_split`` for the cubes' part-days, as ``head_start`` … ``tail_end``: a part-day longer than half a day
     is read as its whole day less the rest of that day, [less_head_start, head_start) or [tail_end,
     less_tail_end), which the incidents hold fewer of (a 30-day window opened at 00:20 reads 20 minutes of them,
     not 23 hours 40)."""
@@ -317,6 +326,11 @@ def _median_slices(rows: list[dict], params: dict) -> dict[str, float | None]:
     return medians
 
 
+def _part_params(params: dict) -> dict:
+    """``params`` with the window split by ``part_split``; INCIDENT_FILTERS must not cut off the rest of its days."""
+    return {**params, **part_split(params["since"], params["until"]), "since": None, "until": None}
+
+
 def _merged(rows: list[dict], path: str) -> dict:
     """The street roll-up's row of ``path`` from the rows of its subtree: counts and ``upto`` added, hours pooled."""
     upto = [r["upto"] for r in rows if r["upto"] is not None]
@@ -328,8 +342,7 @@ def _merged(rows: list[dict], path: str) -> dict:
 def _street_rows(params: dict, parent: str | None = None) -> list[dict]:
     """incidents, resolved and median_hours per path, whole days from the street roll-up; with ``parent`` (read
     from its depth, ``floor``) also its row, made of its children's and its own."""
-    # the window is the split's; INCIDENT_FILTERS must not cut off the rest of its days
-    params = {**params, **street_split(params["since"], params["until"]), "since": None, "until": None}
+    params = _part_params(params)
     rows = fetch_all(KPIS_BY_STREET_DAY, params)
     if parent is not None and rows:
         rows = [r for r in rows if r["path"] != parent] + [_merged(rows, parent)]
@@ -342,7 +355,7 @@ def _cube_rows(params: dict) -> list[dict]:
     """incidents, resolved and median_hours per path from the cubes."""
     if reads_streets(params):
         return _street_rows(params)
-    return fetch_all(KPIS_BY_DAY, {**params, **day_split(params["since"], params["until"])})
+    return fetch_all(KPIS_BY_DAY, _part_params(params))
 
 
 def _overdue_by_path(params: dict) -> dict[str, int]:

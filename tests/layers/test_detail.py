@@ -253,7 +253,7 @@ def test_an_areas_overdue_incidents_can_be_found_grid_by_grid_in_the_open_incide
 
     _, _, now = city
     params = {**incident_params(Filters(area_code="C11", since=now - timedelta(days=30)), Scope.everything()),
-              "closed": list(CLOSED_STATUSES), "now": now, "limit": 20}
+              "closed": list(CLOSED_STATUSES), "now": now, "limit": 20, "due_by": None}
     assert params["scope"] == "C.C1.C11"
     narrowed = in_scope_grids(detail.OVERDUE_LIST, params)
     with conn.transaction(force_rollback=True):

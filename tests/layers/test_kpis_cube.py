@@ -26,7 +26,7 @@ def _windows(now: datetime) -> dict[str, dict]:
         "since only": {"since": now - timedelta(days=9, minutes=13)},
         "inside a day": {"since": midnight - timedelta(days=4, hours=-3), "until": midnight - timedelta(days=4, hours=-9)},
         "across one midnight": {"since": midnight - timedelta(hours=30), "until": midnight - timedelta(hours=20)},
-        # part-days over half a day are read as whole days less their rest (kpis.street_split); shorter ones not
+        # part-days over half a day are read as whole days less their rest (kpis.part_split); shorter ones not
         "long part-days": {"since": midnight - timedelta(days=12, hours=-2), "until": midnight - timedelta(days=2, hours=-20)},
         "short part-days": {"since": midnight - timedelta(days=12, hours=-20), "until": midnight - timedelta(days=2, hours=-2)},
     }
@@ -124,11 +124,11 @@ def test_the_area_panel_under_row_security_agrees_both_ways(city, monkeypatch):
 
 def test_long_part_days_are_whole_days_less_their_rest():
     midnight = datetime(2026, 6, 15, tzinfo=BEIJING)
-    long = kpis.street_split(midnight - timedelta(days=12, hours=-2), midnight - timedelta(days=2, hours=-20))
+    long = kpis.part_split(midnight - timedelta(days=12, hours=-2), midnight - timedelta(days=2, hours=-20))
     assert (long["first_day"], long["end_day"]) == (date(2026, 6, 3), date(2026, 6, 14))
     assert long["less_head_start"] == midnight - timedelta(days=12) and long["head_end"] == long["head_start"]
     assert long["less_tail_end"] == midnight - timedelta(days=1) and long["tail_start"] == long["tail_end"]
-    short = kpis.street_split(midnight - timedelta(days=12, hours=-20), midnight - timedelta(days=2, hours=-2))
+    short = kpis.part_split(midnight - timedelta(days=12, hours=-20), midnight - timedelta(days=2, hours=-2))
     assert (short["first_day"], short["end_day"]) == (date(2026, 6, 4), date(2026, 6, 13))
     assert short["less_head_start"] is None and short["less_tail_end"] is None
     assert short["head_end"] == midnight - timedelta(days=11) and short["tail_start"] == midnight - timedelta(days=2)

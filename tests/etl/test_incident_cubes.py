@@ -128,3 +128,10 @@ def test_a_change_of_status_alone_rewrites_no_row_of_the_grid_weeks(sample_db, c
     assert summary.updated > 0
     assert conn.execute(rows).fetchall() == before
     _assert_cubes_are_the_recount(conn)
+
+
+def test_the_grid_weeks_follow_the_day_cube_they_are_made_from():
+    """GRID_WEEK makes its weeks from the day cube's delta (stage_day_sum), so it must be applied after DAY."""
+    from etl.cubes import CUBES, DAY, GRID_WEEK
+
+    assert CUBES.index(DAY) < CUBES.index(GRID_WEEK) and "stage_day_sum" in GRID_WEEK.stage

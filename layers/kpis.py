@@ -42,15 +42,13 @@ numbers (``tests/layers/test_kpis_cube.py``).
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from geodata.db import fetch_all
+from geodata.db import fetch_all, side_by_side
 from geodata.rollups import RESOLVE_HOUR_BOUNDS
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
@@ -448,21 +446,24 @@ def family_kpis(area: dict, children: list[dict], filters: Filters, scope: Scope
     cube = reads_cube(windowed)
     if cube:
         params, alone = ({**p, "cube_categories": cube_categories(windowed)} for p in (params, alone))
-    # The overdue count is the database's work over every overdue incident of the area (73k of a district at 10M:
-    # 40 ms): asked on a second connection (the scope travels with the context), beside the rest of the family.
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        overdue = beside.submit(contextvars.copy_context().run, _overdue_by_path, params) if cube else None
+    def family_rows() -> list[dict]:
         if not cube:
-            rows = [r for r in fetch_all(KPIS_BY_PATH, params) if r["path"] != parent] + fetch_all(KPIS_BY_PATH, alone)
-        elif reads_streets(params):
-            rows = _street_rows(params, parent)
-        else:
-            rows = [r for r in _cube_rows(params) if r["path"] != parent] + _cube_rows(alone)
-        patrolled = (shares_by_path(floor + 1, paths if len(paths) <= MAX_PATHS else None, filters, scope)
-                     | shares_by_path(floor, [parent], filters, scope))
-        if cube:
-            counts = overdue.result()
-            for row in rows:
-                row["overdue"] = sum(counts.values()) if row["path"] == parent else counts.get(row["path"], 0)
+            return [r for r in fetch_all(KPIS_BY_PATH, params) if r["path"] != parent] + fetch_all(KPIS_BY_PATH, alone)
+        if reads_streets(params):
+            return _street_rows(params, parent)
+        return [r for r in _cube_rows(params) if r["path"] != parent] + _cube_rows(alone)
+
+    def family_patrolled() -> dict[str, float]:
+        return (shares_by_path(floor + 1, paths if len(paths) <= MAX_PATHS else None, filters, scope)
+                | shares_by_path(floor, [parent], filters, scope))
+
+    # The overdue count is the database's work over every overdue incident of the area (73k of a district at 10M:
+    # 40 ms): asked on a connection of its own, beside the rest of the family.
+    if not cube:
+        rows, patrolled = family_rows(), family_patrolled()
+    else:
+        rows, patrolled, counts = side_by_side(family_rows, family_patrolled, lambda: _overdue_by_path(params))
+        for row in rows:
+            row["overdue"] = sum(counts.values()) if row["path"] == parent else counts.get(row["path"], 0)
     by_path = {r["path"]: r for r in rows}
     return {a["code"]: _area_kpis(a, by_path.get(a["path"]), patrolled.get(a["path"])) for a in (area, *children)}

@@ -12,7 +12,7 @@ import psycopg
 
 # The bounds the street roll-up (0014) counts each row's resolve hours under (``hours_upto``): the same list as
 # its shiyu.resolve_hour_bounds(), which a test holds equal; the loader counts under them (etl/cubes.py) and the
-# KPIs find the bucket holding a median by them (layers/kpis.py).
+# KPIs find the bucket holding a median by them (layers/street_kpis.py).
 RESOLVE_HOUR_BOUNDS = (0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 28,
                        30, 33, 36, 40, 44, 48, 54, 60, 72, 84, 96, 120, 144, 168, 240, 336, 504, 720, float("inf"))
 

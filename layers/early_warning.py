@@ -67,8 +67,8 @@ from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, incident_params
 from layers.hexes import DOMINANT_GRID
-from layers import kpis
-from layers.kpis import cube_categories
+from layers import windows
+from layers.windows import cube_categories
 from layers.warning_bins import (BASELINE_WEEKS, CELL_COUNTS, DAY, GRID_CATEGORIES_BY_DAY, GRID_COUNTS,
                                  GRID_COUNTS_BY_DAY, GRID_COUNTS_BY_WEEK, WEEK, bin_params, category_days, day_bins,
                                  week_bins)
@@ -121,7 +121,7 @@ def upper_bounds(baseline_mean: np.ndarray) -> np.ndarray:
 
 def reads_cube(filters: Filters, unit: str) -> bool:
     """Whether the day cube answers: per grid, with no severity or status filter (it keeps neither)."""
-    return unit == "grid" and kpis.reads_cube(filters)
+    return unit == "grid" and windows.reads_cube(filters)
 
 
 def _padding_deg(res: int, latitude: float) -> float:

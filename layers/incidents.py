@@ -23,7 +23,7 @@ from geodata.errors import InputError
 from geodata.pii import reporter
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
-from layers import kpis
+from layers import windows
 from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, WHOLE_WORLD, Filters, incident_params
 
 MAX_PAGE = 500
@@ -275,13 +275,13 @@ def record(incident_id: str, scope: Scope, now: datetime | None = None) -> dict 
 
 def _floor(filters: Filters, params: dict) -> int:
     """A lower bound of the incidents matching (``COUNT_FLOOR``), 0 when the cube cannot tell."""
-    if not kpis.reads_cube(filters):
+    if not windows.reads_cube(filters):
         return 0
-    first_day, end_day = kpis.whole_days(filters.since, filters.until)
+    first_day, end_day = windows.whole_days(filters.since, filters.until)
     if first_day is not None and end_day is not None and first_day >= end_day:
         return 0
     return int(fetch_all(COUNT_FLOOR, {**params, "first_day": first_day, "end_day": end_day,
-                                       "cube_categories": kpis.cube_categories(filters),
+                                       "cube_categories": windows.cube_categories(filters),
                                        "floor_grids": FLOOR_GRIDS, "floor_rows": FLOOR_ROWS})[0]["n"])
 
 

@@ -46,11 +46,11 @@ from geodata.db import fetch_all
 from geodata.pii import mask_name, mask_phone
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES
-from layers import kpis
+from layers import street_kpis, windows
 from layers.base import BEIJING, INCIDENT_FILTERS, OVERDUE, Filters, beijing_midnight, incident_params
 from layers.coverage import shares_by_path
 from layers.cube import CELL_RESOLUTIONS, cube_for
-from layers.kpis import day_split
+from layers.windows import day_split
 
 DEFAULT_DAYS = 30
 MAX_LATEST = 100
@@ -166,7 +166,7 @@ def _window(filters: Filters, scope: Scope, first: datetime | None, end: datetim
 
 def _shallow(params: dict) -> bool:
     """Whether the scope is no deeper than a street, so the street roll-up (0014) holds its whole days."""
-    return params["scope"] is None or params["scope"].count(".") + 1 <= kpis.STREET_DEPTH
+    return params["scope"] is None or params["scope"].count(".") + 1 <= street_kpis.STREET_DEPTH
 
 
 def _day_cube(query: str, params: dict) -> str:
@@ -176,21 +176,21 @@ def _day_cube(query: str, params: dict) -> str:
 
 
 def _by_day(filters: Filters, scope: Scope, first: datetime, end: datetime) -> dict:
-    """The parameters of ``WINDOW_BY_DAY`` for the window [first, end): its days split as ``kpis.day_split``."""
+    """The parameters of ``WINDOW_BY_DAY`` for the window [first, end): its days split as ``windows.day_split``."""
     split = day_split(first, end)
     whole_end = beijing_midnight(split["end_day"]) if split["end_day"] > split["first_day"] else first
     return {**_window(filters, scope, first, end), **split, "closed": list(CLOSED_STATUSES),
             "whole_start": beijing_midnight(split["first_day"]), "whole_end": whole_end,
-            "cube_categories": kpis.cube_categories(filters)}
+            "cube_categories": windows.cube_categories(filters)}
 
 
 def _open(filters: Filters, scope: Scope, params: dict) -> dict:
     """``open`` and ``overdue`` now, from the street roll-up or the all-time cube where one answers, else from the
     incidents."""
-    if not kpis.reads_cube(filters):
+    if not windows.reads_cube(filters):
         return fetch_all(HEADLINE_OPEN, params)[0]
     if _shallow(params):
-        opened = int(fetch_all(OPEN_BY_DAY, {**params, "cube_categories": kpis.cube_categories(filters)})[0]["open"])
+        opened = int(fetch_all(OPEN_BY_DAY, {**params, "cube_categories": windows.cube_categories(filters)})[0]["open"])
     else:
         cube = cube_for(replace(filters, res=CELL_RESOLUTIONS[-1], since=None, until=None), scope)
         if cube is None:
@@ -206,7 +206,7 @@ def headline(filters: Filters, scope: Scope, now: datetime | None = None, days: 
     first = beijing_midnight(now.date() - timedelta(days=days - 1))
     params = {**_window(filters, scope, None, None), "today": today, "first": first, "now": now,
               "closed": list(CLOSED_STATUSES)}
-    by_day = _by_day(filters, scope, first, now) if kpis.reads_cube(filters) else None
+    by_day = _by_day(filters, scope, first, now) if windows.reads_cube(filters) else None
     recent = (fetch_all(_day_cube(HEADLINE_RECENT_BY_DAY, by_day), {**by_day, "today_day": now.date()})
               if by_day else fetch_all(HEADLINE_RECENT, params))
     row = {**recent[0], **_open(filters, scope, params)}
@@ -228,7 +228,7 @@ def daily_trend(filters: Filters, scope: Scope, days: int = DEFAULT_DAYS,
     now = _now(now)
     first_day = now.date() - timedelta(days=days - 1)
     first, end = beijing_midnight(first_day), beijing_midnight(now.date() + timedelta(days=1))
-    by_day = _by_day(filters, scope, first, end) if kpis.reads_cube(filters) else None
+    by_day = _by_day(filters, scope, first, end) if windows.reads_cube(filters) else None
     rows = (fetch_all(_day_cube(DAILY_BY_DAY, by_day), by_day) if by_day
             else fetch_all(DAILY, _window(filters, scope, first, end)))
     counts = {r["day"]: int(r["n"]) for r in rows}
@@ -240,7 +240,7 @@ def category_breakdown(filters: Filters, scope: Scope, days: int = DEFAULT_DAYS,
     """(category, incidents) over the same days as ``daily_trend``, the largest first."""
     now = _now(now)
     first, end = beijing_midnight(now.date() - timedelta(days=days - 1)), beijing_midnight(now.date() + timedelta(days=1))
-    by_day = _by_day(filters, scope, first, end) if kpis.reads_cube(filters) else None
+    by_day = _by_day(filters, scope, first, end) if windows.reads_cube(filters) else None
     if by_day is not None and _shallow(by_day):
         rows = fetch_all(_day_cube(BY_CATEGORY_BY_DAY, by_day),
                          {**by_day, "cube_categories": list(filters.categories) or list(CATEGORIES)})

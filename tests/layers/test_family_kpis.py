@@ -8,7 +8,7 @@ from psycopg.rows import dict_row
 
 from geodata import db
 from geodata.scope import Scope
-from layers import detail, kpis
+from layers import detail, kpis, street_kpis
 from layers.base import BEIJING, Filters
 from tests.layers.tiers import CITY
 
@@ -96,9 +96,10 @@ def test_a_district_and_its_streets_read_the_street_roll_up_and_count_the_overdu
         sent.append(query)
         return fetch_all(query, params)
     monkeypatch.setattr(kpis, "fetch_all", counted)
+    monkeypatch.setattr(street_kpis, "fetch_all", counted)
     area, children = _family(conn, "C1")
     family = kpis.family_kpis(area, children, Filters(bbox=CITY, area_code="C1"), EVERYTHING, now)
-    assert sent.count(kpis.KPIS_BY_STREET_DAY) == 1 and sent.count(kpis.STREET_HOURS_BETWEEN) == 1
+    assert sent.count(street_kpis.KPIS_BY_STREET_DAY) == 1 and sent.count(street_kpis.STREET_HOURS_BETWEEN) == 1
     assert sum(str(q).startswith(kpis.OVERDUE_BY_GRID.split("<grids>")[0]) for q in sent) == 1
     assert kpis.KPIS_BY_DAY not in sent and kpis.KPIS_BY_PATH not in sent
     assert family["C1"]["median_hours"] is not None

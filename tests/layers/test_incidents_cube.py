@@ -7,7 +7,7 @@ import pytest
 
 from geodata import db
 from geodata.scope import Scope
-from layers import incidents, kpis
+from layers import incidents, windows
 from layers.base import BEIJING, WHOLE_WORLD, Filters
 from tests.layers.tiers import CITY
 
@@ -44,7 +44,7 @@ def _windows(now: datetime) -> dict[str, dict]:
 
 
 def _raw(monkeypatch):
-    monkeypatch.setattr(kpis, "reads_cube", lambda filters: False)
+    monkeypatch.setattr(windows, "reads_cube", lambda filters: False)
 
 
 @pytest.mark.parametrize("window", ["all time", "whole days", "part days at both ends", "since only", "until only",
@@ -77,7 +77,7 @@ def test_the_bounded_count_equals_the_incidents_count(city, monkeypatch, window)
 def test_a_severity_filter_is_counted_from_the_incidents_only(city):
     _, _, now = city
     filters = Filters(bbox=CITY, severities=(2, 3))
-    assert not kpis.reads_cube(filters)
+    assert not windows.reads_cube(filters)
     with db.scoped(Scope.everything()):
         params = {**incidents.incident_params(filters, Scope.everything()),
                   "west": CITY[0], "south": CITY[1], "east": CITY[2], "north": CITY[3]}

@@ -6,7 +6,7 @@ import pytest
 
 from geodata import db
 from geodata.scope import Scope
-from layers import kpis
+from layers import kpis, windows
 from layers import areas
 from layers.base import BEIJING, Filters
 from layers.detail import area_detail
@@ -14,7 +14,7 @@ from tests.layers.tiers import CITY
 
 
 def _raw(monkeypatch):
-    monkeypatch.setattr(kpis, "reads_cube", lambda filters: False)
+    monkeypatch.setattr(windows, "reads_cube", lambda filters: False)
 
 
 def _windows(now: datetime) -> dict[str, dict]:
@@ -26,7 +26,7 @@ def _windows(now: datetime) -> dict[str, dict]:
         "since only": {"since": now - timedelta(days=9, minutes=13)},
         "inside a day": {"since": midnight - timedelta(days=4, hours=-3), "until": midnight - timedelta(days=4, hours=-9)},
         "across one midnight": {"since": midnight - timedelta(hours=30), "until": midnight - timedelta(hours=20)},
-        # part-days over half a day are read as whole days less their rest (kpis.part_split); shorter ones not
+        # part-days over half a day are read as whole days less their rest (windows.part_split); shorter ones not
         "long part-days": {"since": midnight - timedelta(days=12, hours=-2), "until": midnight - timedelta(days=2, hours=-20)},
         "short part-days": {"since": midnight - timedelta(days=12, hours=-20), "until": midnight - timedelta(days=2, hours=-2)},
     }
@@ -54,7 +54,7 @@ def test_cube_and_incidents_give_the_same_kpis(city, monkeypatch, window):
     _, _, now = city
     for tier, scope, extra in CASES:
         filters = Filters(bbox=CITY, zoom=10, tier=tier, **_windows(now)[window], **extra)
-        assert kpis.reads_cube(filters)
+        assert windows.reads_cube(filters)
         cubed = _kpis(filters, scope, now)
         with monkeypatch.context() as m:
             _raw(m)
@@ -93,20 +93,20 @@ def test_without_the_median_every_other_kpi_is_the_same(city, monkeypatch, cube)
 
 
 def test_severity_or_status_filters_read_the_incidents():
-    assert kpis.reads_cube(Filters(categories=("dispute",)))
-    assert not kpis.reads_cube(Filters(severities=(2,)))
-    assert not kpis.reads_cube(Filters(statuses=("closed",)))
+    assert windows.reads_cube(Filters(categories=("dispute",)))
+    assert not windows.reads_cube(Filters(severities=(2,)))
+    assert not windows.reads_cube(Filters(statuses=("closed",)))
 
 
 def test_day_split_keeps_whole_days_for_the_cube():
     at = lambda d, h=0, m=0: datetime(2026, 11, d, h, m, tzinfo=BEIJING)
-    assert kpis.day_split(at(1), at(5)) == {"first_day": at(1).date(), "end_day": at(5).date(),
+    assert windows.day_split(at(1), at(5)) == {"first_day": at(1).date(), "end_day": at(5).date(),
                                             "head_end": at(1), "tail_start": at(5)}
-    split = kpis.day_split(at(1, 9, 30), at(5, 9, 30))
+    split = windows.day_split(at(1, 9, 30), at(5, 9, 30))
     assert (split["first_day"], split["end_day"], split["head_end"], split["tail_start"]) == (
         at(2).date(), at(5).date(), at(2), at(5))
-    assert kpis.day_split(at(1, 9), at(1, 17))["head_end"] == at(1, 17)  # no whole day: all of it raw
-    assert kpis.day_split(at(1, 9), None)["end_day"] is None
+    assert windows.day_split(at(1, 9), at(1, 17))["head_end"] == at(1, 17)  # no whole day: all of it raw
+    assert windows.day_split(at(1, 9), None)["end_day"] is None
 
 
 def test_the_area_panel_under_row_security_agrees_both_ways(city, monkeypatch):
@@ -124,11 +124,11 @@ def test_the_area_panel_under_row_security_agrees_both_ways(city, monkeypatch):
 
 def test_long_part_days_are_whole_days_less_their_rest():
     midnight = datetime(2026, 6, 15, tzinfo=BEIJING)
-    long = kpis.part_split(midnight - timedelta(days=12, hours=-2), midnight - timedelta(days=2, hours=-20))
+    long = windows.part_split(midnight - timedelta(days=12, hours=-2), midnight - timedelta(days=2, hours=-20))
     assert (long["first_day"], long["end_day"]) == (date(2026, 6, 3), date(2026, 6, 14))
     assert long["less_head_start"] == midnight - timedelta(days=12) and long["head_end"] == long["head_start"]
     assert long["less_tail_end"] == midnight - timedelta(days=1) and long["tail_start"] == long["tail_end"]
-    short = kpis.part_split(midnight - timedelta(days=12, hours=-20), midnight - timedelta(days=2, hours=-2))
+    short = windows.part_split(midnight - timedelta(days=12, hours=-20), midnight - timedelta(days=2, hours=-2))
     assert (short["first_day"], short["end_day"]) == (date(2026, 6, 4), date(2026, 6, 13))
     assert short["less_head_start"] is None and short["less_tail_end"] is None
     assert short["head_end"] == midnight - timedelta(days=11) and short["tail_start"] == midnight - timedelta(days=2)

@@ -9,7 +9,7 @@ import pytest
 from etl.load import load_incidents
 from geodata import db
 from geodata.scope import Scope
-from layers import kpis, panels
+from layers import panels, windows
 from layers.base import BEIJING, Filters
 from tests.helpers import write_csv
 
@@ -30,7 +30,7 @@ def gapped_city(city, tmp_path_factory):
 
 
 def _raw(monkeypatch):
-    monkeypatch.setattr(kpis, "reads_cube", lambda filters: False)
+    monkeypatch.setattr(windows, "reads_cube", lambda filters: False)
 
 
 def _nows(now: datetime) -> dict[str, datetime]:
@@ -65,7 +65,7 @@ def test_cubes_and_incidents_give_the_same_panels(gapped_city, monkeypatch, mome
     now = _nows(gapped_city)[moment]
     for name, scope, extra in CASES:
         filters = Filters(**extra)
-        assert kpis.reads_cube(filters)
+        assert windows.reads_cube(filters)
         with db.scoped(scope):
             cubed = _panels(filters, scope, now, days)
             with monkeypatch.context() as m:
@@ -91,7 +91,7 @@ def test_the_city_counts_the_incidents_in_no_grid_and_a_district_does_not(gapped
 
 
 def test_a_severity_or_status_filter_reads_the_incidents(gapped_city):
-    assert not kpis.reads_cube(Filters(severities=(4,))) and not kpis.reads_cube(Filters(statuses=("reported",)))
+    assert not windows.reads_cube(Filters(severities=(4,))) and not windows.reads_cube(Filters(statuses=("reported",)))
     now = gapped_city
     with db.scoped(Scope.everything()):
         serious = panels.headline(Filters(severities=(4,)), Scope.everything(), now=now)

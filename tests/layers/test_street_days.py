@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from etl.load import load_incidents
 from geodata import db
-from layers import kpis
+from layers import street_kpis
 from tests.helpers import write_csv
 
 COLUMNS = "day, path::text AS path, category, n, n_resolved, hours_upto, resolve_hours"
@@ -40,13 +40,13 @@ def test_the_roll_up_holds_the_streets_days_as_the_incidents_do(city, database_u
     assert len(kept) > 100 and any(len(row[6]) > 3 for row in kept)
     for row in kept:
         hours, upto = row[6], row[5]
-        assert list(hours) == sorted(hours) and len(upto) == len(kpis.HOUR_BOUNDS)
-        assert upto == [sum(h <= bound for h in hours) for bound in kpis.HOUR_BOUNDS]
+        assert list(hours) == sorted(hours) and len(upto) == len(street_kpis.HOUR_BOUNDS)
+        assert upto == [sum(h <= bound for h in hours) for bound in street_kpis.HOUR_BOUNDS]
 
 
 def test_the_bounds_are_the_ones_the_kpis_bucket_by(city, database_url):
     with db.connect(database_url) as conn:
-        assert tuple(conn.execute("SELECT shiyu.resolve_hour_bounds()").fetchone()[0]) == kpis.HOUR_BOUNDS
+        assert tuple(conn.execute("SELECT shiyu.resolve_hour_bounds()").fetchone()[0]) == street_kpis.HOUR_BOUNDS
 
 
 def test_a_load_that_moves_closes_and_adds_incidents_keeps_it_equal(city, database_url, tmp_path):

@@ -72,7 +72,7 @@ def _additive(table: str, delta: str, key: tuple[str, ...], sums: tuple[str, ...
     """Add ``delta``'s sums to the rows of ``table`` it has, insert the ones it lacks, drop rows fallen to zero.
 
     Plain UPDATE and INSERT rather than INSERT ON CONFLICT, so a cube emptied of its indexes for a large batch
-    (etl/load.py) takes it as well; only a key with a negative delta can have fallen to zero.
+    (etl/writes.py) takes it as well; only a key with a negative delta can have fallen to zero.
     """
     match = f"({', '.join('c.' + k for k in key)}) = ({', '.join('d.' + k for k in key)})"
     columns = ", ".join(key + sums)

@@ -99,16 +99,16 @@ def test_re_loads_that_change_status_category_grid_or_time_leave_every_cube_equa
 
 
 def test_cubes_filled_from_empty_by_a_bulk_load_equal_a_recount(empty_db, conn, monkeypatch, tmp_path):
-    """Into empty cubes a large batch fills each with a plain insert, its keys built after (etl/load.py): the
+    """Into empty cubes a large batch fills each with a plain insert, its keys built after (etl/writes.py): the
     sums, the day cube's hours and the street roll-up's counts under each bound come from the grouping itself."""
     from datetime import datetime
 
-    from etl import load as load_module
+    from etl import writes
     from geodata.rollups import week_cells_recounted
     from layers.base import BEIJING
     from tests.layers.tiers import load_city
 
-    monkeypatch.setattr(load_module, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(writes, "BULK_MIN_ROWS", 1)
     load_city(tmp_path, datetime.now(BEIJING).replace(microsecond=0))  # five tiers, resolved incidents among them
     assert conn.execute("SELECT count(*) FROM shiyu.incident_day_street WHERE cardinality(resolve_hours) > 1 "
                         "AND nlevel(path) = 3").fetchone()[0] > 50

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from etl import load as load_module
+from etl import writes
 from etl.load import load_areas, load_facilities, load_incidents, load_patrols
 from tests.helpers import write_csv
 
@@ -60,7 +60,7 @@ def _indexes(conn, table):
 
 def test_bulk_batches_rebuild_every_index_and_the_key(square, conn, tmp_path, monkeypatch):
     before = _indexes(conn, "incident")
-    monkeypatch.setattr(load_module, "BULK_MIN_ROWS", 10)
+    monkeypatch.setattr(writes, "BULK_MIN_ROWS", 10)
     rows = [[f"B{i}", "治安", "2026-05-01 08:00:00", f"{120.11 + i * 0.0005:.4f}", "30.25"] for i in range(40)]
     path = write_csv(tmp_path / "bulk.csv", header=["id", "category", "reported_at", "lon", "lat"], rows=rows)
     first = load_incidents(path)

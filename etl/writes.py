@@ -1,0 +1,75 @@
+"""Writing a staged batch: the upsert into its table and the batch's deltas into the cubes.
+
+A batch large against the table it writes (``BULK_MIN_ROWS`` and more than
+half the table) sets the table's secondary indexes aside and rebuilds them
+after, instead of updating them row by row; into an empty table its primary
+key too, and the write is then a plain insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from etl import staging
+from geodata import db
+
+if TYPE_CHECKING:
+    from etl.load import LoadSummary
+
+BULK_MIN_ROWS = 50_000  # a batch this large, and larger than half the table, rebuilds indexes instead of updating them
+
+
+@contextmanager
+def indexes_set_aside(conn, table: str, rows: int, summary: LoadSummary, step: str) -> Iterator[bool]:
+    """For ``rows`` large against ``table``: its secondary indexes dropped, rebuilt after (timed as ``step``).
+
+    Into an empty table the primary key goes too, and the context says so
+    (the body then cannot rely on it, e.g. for ON CONFLICT). Measured on 1M
+    incidents: 10 s with the key and a foreign key, 3.7 s without them and
+    the key built after; on the day cube's 1.5M rows 10 s against 4.7 s. That
+    holds an exclusive lock on the table until the batch commits.
+    """
+    names = {"table": table}
+    empty = conn.execute(db.compose(staging.TABLE_EMPTY, table=table)).fetchone()[0]
+    bulk = rows >= BULK_MIN_ROWS and (empty or rows > conn.execute(staging.TABLE_ROWS, names).fetchone()[0] / 2)
+    indexes = conn.execute(staging.SECONDARY_INDEXES, names).fetchall() if bulk else []
+    keys = conn.execute(staging.PRIMARY_KEY, names).fetchall() if bulk and empty else []
+    for name, _ in indexes:
+        conn.execute(db.compose("DROP INDEX {name}", name=f"shiyu.{name}"))
+    for name, _ in keys:
+        conn.execute(db.compose("ALTER TABLE {table} DROP CONSTRAINT {name}", table=table, name=name))
+    yield bool(keys)
+    with summary.timed(step):
+        for name, definition in keys:
+            conn.execute(db.compose("ALTER TABLE {table} ADD CONSTRAINT {name} ", table=table, name=name)
+                         + db.literal_sql(definition))
+        for _, definition in indexes:
+            conn.execute(definition)
+        if bulk:
+            conn.execute(db.compose("ANALYZE {table}", table=table))
+
+
+def upsert(conn, kind: staging.PointKind, summary: LoadSummary, params: dict, staged_rows: int) -> tuple[int, int]:
+    """Insert new rows and update changed ones; returns (loaded, updated).
+
+    A batch that is large against the table rebuilds the secondary indexes
+    instead of updating them row by row, and into an empty table the primary
+    key too.
+    """
+    with indexes_set_aside(conn, f"shiyu.{kind.table}", staged_rows, summary, "index") as keyless:
+        with summary.timed("upsert"):
+            if keyless:
+                return conn.execute(kind.insert, params).rowcount, 0
+            return conn.execute(kind.upsert, params).fetchone()
+
+
+def apply_cubes(conn, kind: staging.PointKind, summary: LoadSummary) -> None:
+    """Add the batch's delta to each cube; a delta large against its cube rebuilds the cube's indexes."""
+    for cube in kind.cubes:
+        with summary.timed("aggregate"):
+            conn.execute(cube.stage)
+            rows = conn.execute(db.compose("SELECT count(*) FROM {delta}", delta=cube.delta)).fetchone()[0]
+        with indexes_set_aside(conn, cube.table, rows, summary, "aggregate") as keyless, summary.timed("aggregate"):
+            conn.execute(cube.fill if keyless else cube.apply)

@@ -35,7 +35,7 @@ def create_app() -> dash.Dash:
     # do the work refused theirs ("dash is not a registered library"). One request here, before the server takes
     # any, registers them in a single thread.
     app.server.test_client().get(app.config.requests_pathname_prefix)
-    _quieter_collector()
+    quiet_collector()
     return app
 
 
@@ -46,7 +46,8 @@ def create_app() -> dash.Dash:
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
-def _quieter_collector() -> None:
+def quiet_collector() -> None:
+    """Freeze what the process holds now out of later collections and make passes rarer (bench.layers too)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -3,7 +3,7 @@
 The weekly cube (0002), the all-time cube (0005, 0012), the day cube (0010),
 its street roll-up (0014), the weekly cube per grid and r9 cell (0016), the
 day cube's hours per grid and week (0020), the daily r7 cube (0019) and the
-all-time r7 cube (0022) are patched, never recounted (the r7 weekly cube,
+all-time r7 cube (0019) are patched, never recounted (the r7 weekly cube,
 0018, follows the weekly cube by its triggers). Before the upsert, each
 staged row that the upsert will change, and whose change moves it in a cube,
 puts two rows in ``stage_delta``: its stored version with sign -1 and its
@@ -114,7 +114,7 @@ CELL = _counted("shiyu.incident_cell", "stage_cell_sum", ("h3_r9", "h3_r8", "h3_
 # The weekly cube per grid and r9 cell (0016): what the weekly cube is, at the all-time cube's grain.
 WEEK_CELL = _counted("shiyu.incident_week_cell", "stage_week_cell_sum",
                      ("h3_r9", "week", "category", "district", "path", "h3_r8", "h3_r7"), "h3_r9, week")
-# All-time counts per district and r7 cell over all categories (0022): the city's or a district's r7 map.
+# All-time counts per district and r7 cell over all categories (0019): the city's or a district's r7 map.
 CELL_R7 = _counted("shiyu.incident_cell_r7", "stage_cell_r7_sum", ("district", "h3_r7"), "district, h3_r7")
 # Daily counts per district and r7 cell over all categories (0019): windows on days but not weeks, at r7.
 DAY_R7 = _counted("shiyu.incident_day_r7", "stage_day_r7_sum", ("day", "district", "h3_r7"), "day, district, h3_r7")

@@ -3,7 +3,7 @@ import csv
 from etl.load import load_incidents
 from geodata.rollups import week_cells_recounted
 
-# The rows of an r7 cube (0018 weekly, 0019 daily, 0022 all-time) that differ from their recount from the incidents.
+# The rows of an r7 cube (0018 weekly, 0019 daily and all-time) that differ from their recount from the incidents.
 R7_VS_RAW = """
 SELECT count(*) FROM (
     SELECT {bucket}CASE WHEN nlevel(path) >= 2 THEN subpath(path, 1, 1)::text ELSE '' END AS district, h3_r7,

@@ -193,7 +193,7 @@ def side_by_side(*calls: Callable[[], Any]) -> list[Any]:
     """The results of ``calls``, in order, each run on a thread of its own in a copy of this context (so a scope
     travels with it) and so on a connection of its own: queries that are mostly the database's work wait for the
     longest, not the sum. An error of any is raised as it was, once all have ended."""
-    with ThreadPoolExecutor(max_workers=len(calls)) as threads:
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as threads:
         futures = [threads.submit(contextvars.copy_context().run, call) for call in calls]
     return [future.result() for future in futures]
 

@@ -199,10 +199,13 @@ def area_kpis(areas: list[dict], filters: Filters, scope: Scope, now: datetime |
 
 
 def _area_kpis(area: dict, row: dict | None, share: float | None) -> dict:
-    """The KPIs of one area from its row of counts and median (None: no incidents) and its patrol share."""
+    """The KPIs of one area from its row of counts and median (None: no incidents) and its patrol share.
+
+    A row of no incidents is none: a long part-day read as its whole day less the rest of it nets to 0 for an
+    area whose incidents of that day all lie in the rest."""
     kpis = empty_kpis(area["area_m2"])
     kpis["patrol_share"] = None if share is None else round(share, 4)
-    if row is not None:
+    if row is not None and row["incidents"]:
         kpis.update({name: int(row[name]) for name in COUNTS})
         kpis["per_km2"] = round(row["incidents"] / max(area["area_m2"] / 1e6, 1e-9), 3)
         kpis["resolved_share"] = round(row["resolved"] / row["incidents"], 4)

@@ -132,3 +132,31 @@ def test_long_part_days_are_whole_days_less_their_rest():
     assert (short["first_day"], short["end_day"]) == (date(2026, 6, 4), date(2026, 6, 13))
     assert short["less_head_start"] is None and short["less_tail_end"] is None
     assert short["head_end"] == midnight - timedelta(days=11) and short["tail_start"] == midnight - timedelta(days=2)
+
+
+def test_an_area_whose_incidents_of_a_long_part_day_all_lie_before_the_window_has_none(empty_db, tmp_path,
+                                                                                      monkeypatch):
+    """The window opens at 03:00: its first day is read whole from the cube less 00:00-03:00 from the incidents,
+    which for these grids is all of that day's: they count no incidents, as the incidents say, and no error."""
+    from etl.load import load_incidents
+    from tests.helpers import write_csv
+    from tests.layers.tiers import load_tiers
+
+    load_tiers(tmp_path)
+    load_incidents(write_csv(tmp_path / "early.csv", [
+        ["E1", "治安", "2025-03-04 01:10:00", "120.05", "30.05"],
+        ["E2", "治安", "2025-03-04 02:20:00", "120.05", "30.05"],
+        ["E3", "消防安全", "2025-03-04 01:30:00", "120.35", "30.35"],
+        ["E4", "消防安全", "2025-03-05 09:00:00", "120.35", "30.35"],  # inside the window
+    ]), source="early")
+    since = datetime(2025, 3, 4, 3, 0, tzinfo=BEIJING)
+    filters = Filters(bbox=CITY, zoom=10, tier="grid", since=since, until=since + timedelta(days=3))
+    assert windows.part_split(filters.since, filters.until)["less_head_start"] is not None  # read as day less rest
+    now = since + timedelta(days=5)
+    cubed = _kpis(filters, Scope.everything(), now)
+    with monkeypatch.context() as m:
+        _raw(m)
+        raw = _kpis(filters, Scope.everything(), now)
+    assert cubed == raw
+    assert sorted(k["incidents"] for k in cubed.values() if k["incidents"]) == [1]
+    assert all(k["resolved_share"] is None for k in cubed.values() if not k["incidents"])

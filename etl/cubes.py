@@ -68,18 +68,25 @@ def _fill(table: str, delta: str, columns: tuple[str, ...], order: str = "", sel
             + (f" ORDER BY {order}" if order else ""))
 
 
-def _additive(table: str, delta: str, key: tuple[str, ...], sums: tuple[str, ...]) -> str:
-    """Add ``delta``'s sums to the rows of ``table`` it has, insert the ones it lacks, drop rows fallen to zero.
+# Two arrays of the same length (a row's c.{0} and the delta's d.{0}) added element by element.
+_ADD = "ARRAY(SELECT a + b FROM unnest(c.{0}, d.{0}) WITH ORDINALITY t(a, b, k) ORDER BY k)"
+
+
+def _additive(table: str, delta: str, key: tuple[str, ...], sums: tuple[str, ...], arrays: tuple[str, ...] = (),
+              order: str = "") -> str:
+    """Add ``delta``'s sums (and ``arrays``, element by element) to the rows of ``table`` it has, insert the ones
+    it lacks (in ``order``), drop rows fallen to zero.
 
     Plain UPDATE and INSERT rather than INSERT ON CONFLICT, so a cube emptied of its indexes for a large batch
     (etl/writes.py) takes it as well; only a key with a negative delta can have fallen to zero.
     """
     match = f"({', '.join('c.' + k for k in key)}) = ({', '.join('d.' + k for k in key)})"
-    columns = ", ".join(key + sums)
+    columns = key + sums + arrays
+    sets = [f"{s} = c.{s} + d.{s}" for s in sums] + [f"{a} = {_ADD.format(a)}" for a in arrays]
     return f"""
-UPDATE {table} c SET {', '.join(f'{s} = c.{s} + d.{s}' for s in sums)} FROM {delta} d WHERE {match};
-INSERT INTO {table} ({columns}) SELECT {', '.join('d.' + c for c in key + sums)} FROM {delta} d
-WHERE d.n > 0 AND NOT EXISTS (SELECT 1 FROM {table} c WHERE {match});
+UPDATE {table} c SET {', '.join(sets)} FROM {delta} d WHERE {match};
+INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join('d.' + c for c in columns)} FROM {delta} d
+WHERE d.n > 0 AND NOT EXISTS (SELECT 1 FROM {table} c WHERE {match}){f' ORDER BY {order}' if order else ''};
 DELETE FROM {table} c USING {delta} d WHERE d.n < 0 AND c.n = 0 AND {match}
 """
 
@@ -153,7 +160,7 @@ ANALYZE stage_day_sum
 """, """
 UPDATE shiyu.incident_day c
 SET n = c.n + d.n, n_resolved = c.n_resolved + d.n_resolved,
-    by_hour_cum = ARRAY(SELECT a + b FROM unnest(c.by_hour_cum, d.by_hour_cum) WITH ORDINALITY t(a, b, k) ORDER BY k),
+    by_hour_cum = """ + _ADD.format("by_hour_cum") + """,
     resolve_hours = CASE WHEN cardinality(d.hours_removed) = 0 THEN c.resolve_hours ELSE
         (SELECT coalesce(array_agg(h), '{}') FROM (""" + _HOURS_KEPT + """) kept) END || d.hours_added
 FROM stage_day_sum d WHERE """ + _DAY_MATCH + """;
@@ -205,23 +212,13 @@ WHERE n > 0 ORDER BY category, day
 # (stage_day_sum, so DAY comes first in CUBES: counting the hours again took a bulk load of 1M 18 s) made weeks by
 # the function the migration recounts them with; a week whose arrays are all 0 (a change this table does not see,
 # a move within an hour) is left out, so no row is rewritten.
-_ADD = "ARRAY(SELECT a + b FROM unnest(c.{0}, d.{0}) WITH ORDINALITY t(a, b, k) ORDER BY k)"
-_GRID_WEEK_MATCH = "(c.week, c.grid_code, c.path) = (d.week, d.grid_code, d.path)"
+_GRID_WEEK_KEY, _GRID_WEEK_ARRAYS = ("week", "grid_code", "path"), ("before_day", "by_hour_cum")
 GRID_WEEK = Cube("shiyu.incident_grid_week", "stage_grid_week_sum", """
 CREATE TEMP TABLE stage_grid_week_sum ON COMMIT DROP AS
 SELECT * FROM shiyu.incident_grid_week_of('stage_day_sum')
 WHERE before_day <> array_fill(0, ARRAY[8]) OR by_hour_cum <> array_fill(0, ARRAY[168]);
 ANALYZE stage_grid_week_sum
-""", """
-UPDATE shiyu.incident_grid_week c
-SET n = c.n + d.n, before_day = """ + _ADD.format("before_day") + """, by_hour_cum = """ + _ADD.format("by_hour_cum") + """
-FROM stage_grid_week_sum d WHERE """ + _GRID_WEEK_MATCH + """;
-INSERT INTO shiyu.incident_grid_week (week, grid_code, path, n, before_day, by_hour_cum)
-SELECT d.week, d.grid_code, d.path, d.n, d.before_day, d.by_hour_cum FROM stage_grid_week_sum d
-WHERE d.n > 0 AND NOT EXISTS (SELECT 1 FROM shiyu.incident_grid_week c WHERE """ + _GRID_WEEK_MATCH + """)
-ORDER BY d.week;
-DELETE FROM shiyu.incident_grid_week c USING stage_grid_week_sum d WHERE d.n < 0 AND c.n = 0 AND """ + _GRID_WEEK_MATCH + """
-""", _fill("shiyu.incident_grid_week", "stage_grid_week_sum",
-           ("week", "grid_code", "path", "n", "before_day", "by_hour_cum"), "week"))
+""", _additive("shiyu.incident_grid_week", "stage_grid_week_sum", _GRID_WEEK_KEY, ("n",), _GRID_WEEK_ARRAYS, "d.week"),
+    _fill("shiyu.incident_grid_week", "stage_grid_week_sum", _GRID_WEEK_KEY + ("n",) + _GRID_WEEK_ARRAYS, "week"))
 
 CUBES = (WEEK, CELL, CELL_R7, WEEK_CELL, DAY_R7, DAY, STREET, GRID_WEEK)

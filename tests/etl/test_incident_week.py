@@ -2,6 +2,7 @@ import csv
 
 from etl.load import load_areas, load_incidents
 from tests.conftest import SAMPLES
+from tests.helpers import write_csv
 
 CUBE_VS_RAW = """
 SELECT count(*) FROM (
@@ -27,17 +28,20 @@ WHERE raw.n IS DISTINCT FROM cube.n OR raw.n_open IS DISTINCT FROM cube.n_open
 """
 
 
+def write_move_and_reopen(path):
+    """A batch of the sample's that moves S00001 to another week, category and place (another grid) and reopens
+    S00002."""
+    return write_csv(path, [["S00001", "交通安全", "2026-10-30 09:00:00", "120.19", "30.30", "上报"],
+                            ["S00002", "消防安全", "2026-09-11 02:32:00", "120.126802", "30.272069", "处置中"]],
+                     header=("id", "category", "reported_at", "lon", "lat", "status"))
+
+
 def test_weekly_and_all_time_cubes_equal_the_raw_counts_after_loads_and_updates(sample_db, conn, tmp_path):
     assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0
     assert conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_week").fetchone()[0] == 4996
     # Move an incident to another week, category and place (another grid); reopen another: the cubes follow.
-    path = tmp_path / "update.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([["id", "category", "reported_at", "lon", "lat", "status"],
-                                  ["S00001", "交通安全", "2026-10-30 09:00:00", "120.19", "30.30", "上报"],
-                                  ["S00002", "消防安全", "2026-09-11 02:32:00", "120.126802", "30.272069", "处置中"]])
-    summary = load_incidents(path, source="sample")
+    summary = load_incidents(write_move_and_reopen(tmp_path / "update.csv"), source="sample")
     assert (summary.updated, summary.loaded) == (2, 0)
     assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0 and conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_week").fetchone()[0] == 4996

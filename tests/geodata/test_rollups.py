@@ -1,7 +1,6 @@
-import csv
-
 from etl.load import load_incidents
 from geodata.rollups import week_cells_recounted
+from tests.etl.test_incident_week import write_move_and_reopen
 
 # The rows of an r7 cube (0018 weekly, 0019 daily and all-time) that differ from their recount from the incidents.
 R7_VS_RAW = """
@@ -27,11 +26,7 @@ def test_the_weekly_cell_and_r7_cubes_equal_a_recount_after_loads_moves_and_reop
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_day_r7").fetchone()[0] == 4996
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_cell_r7").fetchone()[0] == 4996
     # Move an incident to another week, category and place (another grid); reopen another: the cube follows.
-    path = tmp_path / "update.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([["id", "category", "reported_at", "lon", "lat", "status"],
-                                  ["S00001", "交通安全", "2026-10-30 09:00:00", "120.19", "30.30", "上报"],
-                                  ["S00002", "消防安全", "2026-09-11 02:32:00", "120.126802", "30.272069", "处置中"]])
+    path = write_move_and_reopen(tmp_path / "update.csv")
     assert load_incidents(path, source="sample").updated == 2
     cube, recount = week_cells_recounted(conn)
     assert cube == recount and sum(row[-2] for row in cube) == 4996

@@ -49,5 +49,6 @@ _COLLECTIONS = [
 ]
 # Every collection built from a layer is paged from one computation (layers/ogc/pages.py); its links carry the data
 # version the page came from, so the page after a load can say that the data changed.
-_COLLECTIONS = [c if c.layer == "incidents" else replace(c, extra_keys=(*c.extra_keys, "version")) for c in _COLLECTIONS]
+_COLLECTIONS = [c if c.layer == "incidents" else replace(c, extra_keys=(*c.extra_keys, "version"))
+                for c in _COLLECTIONS]
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in _COLLECTIONS}

@@ -38,7 +38,8 @@ def test_a_dry_run_and_a_refused_load_leave_the_version_where_it_was(empty_db, t
     load_areas(SAMPLES / "sample_grids.geojson", tier="grid", source="sample")
     before = data_version()
     rows = [["V1", "纠纷", "2026-10-01 08:00:00", 120.16, 30.27]]
-    dry = load_incidents(write_csv(tmp_path / "one.csv", rows), source="v", dry_run=True, reject_file=tmp_path / "r.csv")
+    dry = load_incidents(write_csv(tmp_path / "one.csv", rows), source="v", dry_run=True,
+                         reject_file=tmp_path / "r.csv")
     assert dry.status == "dry-run" and data_version() == before
     bad = [["V2", "纠纷", "not a time", 120.16, 30.27]]
     with pytest.raises(BatchRefused):

@@ -104,11 +104,10 @@ class Cache:
         return value
 
     def _keep(self, key: Hashable, value: Any, size: int) -> None:
-        limit = self.max_bytes()
-        if size > limit:
-            return
-        self._entries[key] = (value, size)
-        self._bytes += size
+        limit = self.max_bytes()  # read each time: a smaller limit set since is kept from here on
+        if size <= limit:
+            self._entries[key] = (value, size)
+            self._bytes += size
         while self._bytes > limit:
             _, (_, dropped) = self._entries.popitem(last=False)
             self._bytes -= dropped

@@ -35,6 +35,8 @@ from layers.cache import Cache
 from layers.export import PERSONAL, STYLE_ONLY, whole_layer
 from layers.ogc.catalogue import Collection
 
+# How old an answer that reads the clock may be: a minute-old overdue count is fresher than the wall's (30 s refresh
+# plus its own computing), and a QGIS download of the areas spans few minutes, so it is computed a few times at most.
 CLOCK_S = 60
 PAGES = Cache(lambda: int(settings().cache_mb * (1 << 20)))
 

@@ -106,3 +106,15 @@ def test_a_waiter_gives_up_after_its_bound_with_a_message():
         release.set()
         leader.join(10)
     assert cache.get("k", slow, wait_s=1) == "late"
+
+
+def test_a_limit_lowered_since_is_kept_at_the_next_computation():
+    limit = [100]
+    cache = Cache(lambda: limit[0])
+    cache.get("a", lambda: ("a", 60), wait_s=1)
+    limit[0] = 50
+    cache.get("b", lambda: ("b", 40), wait_s=1)
+    assert len(cache) == 1 and cache.bytes == 40 and cache.stats.evicted == 1
+    limit[0] = 0
+    cache.get("c", lambda: ("c", 1), wait_s=1)
+    assert len(cache) == 0 and cache.bytes == 0

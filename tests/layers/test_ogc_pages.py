@@ -12,6 +12,7 @@ import pytest
 from etl.load import load_incidents
 from geodata import db
 from geodata.scope import Scope
+from geodata.settings import reload
 from geodata.version import data_version
 from layers import ogc
 from layers.base import Filters
@@ -121,6 +122,31 @@ def test_requests_for_the_same_missing_page_at_once_compute_it_once(city):
         thread.join(120)
     assert errors == [] and len(docs) == asked and all(d == docs[0] for d in docs)
     assert PAGES.stats.computed == 1 and PAGES.stats.shared + PAGES.stats.hits == asked - 1
+
+
+def test_the_cache_holds_no_more_than_shiyu_cache_mb(city, monkeypatch):
+    PAGES.clear()
+    one, _ = _walk("hexes", limit=1000, res=7)
+    size = PAGES.bytes
+    limit_mb = 1.5 * size / 2**20  # room for the city's r7 hexes, not for them and their disputes too
+    monkeypatch.setenv("SHIYU_CACHE_MB", str(limit_mb))
+    reload()
+    PAGES.clear()
+    try:
+        _walk("hexes", limit=1000, res=7)
+        assert PAGES.bytes == size and len(PAGES) == 1
+        disputes, _ = _walk("hexes", limit=1000, res=7, category="dispute")
+        assert size / 2 < PAGES.bytes <= limit_mb * 2**20 and PAGES.stats.evicted == 1 and len(PAGES) == 1
+        again, _ = _walk("hexes", limit=1000, res=7)
+        assert again == one and PAGES.stats.computed == 3  # it had been dropped, so it was computed again
+        monkeypatch.setenv("SHIYU_CACHE_MB", "0")
+        reload()
+        PAGES.clear()
+        _walk("hexes", limit=5, res=7)
+        assert len(PAGES) == 0 and PAGES.stats.computed > 4  # nothing kept: every page computed its layer
+    finally:
+        monkeypatch.undo()
+        reload()
 
 
 def test_a_load_between_pages_moves_the_version_and_the_next_page_is_of_the_new_data(city, tmp_path):

@@ -22,7 +22,7 @@ def validate_facilities(table: Table, *, fields: dict[str, str] | None = None, c
     """Check every row of a facilities table; returns the records to load and the rejects."""
     frame = table.frame
     mapping = required_mapping(list(map(str, frame.columns)), CANONICAL, ("id", "type"), fields)
-    errors = RowErrors(frame.index)
+    errors = RowErrors(frame.index, table.problems)
     external_id = _text(frame, mapping, "id")
     errors.add(external_id == "", "id is empty")
     raw_type = _text(frame, mapping, "type")

@@ -92,7 +92,7 @@ def validate_incidents(
     """Check every row of an incidents table; returns the records to load and the rejects."""
     frame = table.frame
     mapping = required_mapping(list(map(str, frame.columns)), CANONICAL, ("id", "category", "reported_at"), fields)
-    errors = RowErrors(frame.index)
+    errors = RowErrors(frame.index, table.problems)
 
     external_id = _text(frame, mapping, "id")
     errors.add(external_id == "", "id is empty")

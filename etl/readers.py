@@ -15,9 +15,11 @@ from collections.abc import Iterator
 
 import codecs
 import csv
+import re
+import warnings
 import math
 import numbers
-from itertools import chain
+from itertools import chain, repeat
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -25,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from etl import rowscan
 from geodata.errors import BatchRefused, InputError
+from geodata.text import one_line
 
 TABULAR = {".csv", ".txt", ".tsv"}
 WORKBOOKS = {".xlsx", ".xlsm"}
@@ -39,6 +43,12 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codec
 _CHUNK_BYTES = 1 << 20
 _SNIFF_CHARS = 65536
 _EXACT_FLOAT_INT = 2**53
+# One column past the header's catches a value beyond them (pandas would shift the first row or drop it);
+# a row with two or more such values stops pandas, which names its line.
+_MORE = "\0more"
+_TOO_MANY = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_ALL_ROWS = 1 << 62
+_SPILL_ROWS = rowscan.CHUNK_BYTES // rowscan.MAX_ROW_BYTES  # rows the scan did not see (a quote it misread)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class Table:
     ``row_label`` says what ``row_numbers`` count: ``line`` (text files, the
     header is line 1), ``row`` (the worksheet's own row numbers) or
     ``feature`` (1-based). ``layer`` is the sheet or layer that was read.
+    ``problems`` holds a reason for each row that could not be read whole
+    (None for the others), for validation to reject.
     """
 
     frame: pd.DataFrame
@@ -55,6 +67,7 @@ class Table:
     row_label: str
     encoding: str
     layer: str | None = None
+    problems: pd.Series | None = None
 
 
 def require_file(path: Path) -> Path:
@@ -125,37 +138,98 @@ def _delimiter(sample: str, path: Path) -> str:
         return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
+def _unique(names: list[str]) -> list[str]:
+    """Repeated names numbered as pandas does: ``a, a.1, a.2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        out.append(f"{name}.{seen[name]}" if name in seen else name)
+        seen[name] = seen.get(name, 0) + 1
+    return out
+
+
+def _header(path: Path, codec: str, sep: str) -> list[str]:
+    """The first row's names (bounded: the scan has checked its size), at most MAX_COLUMNS of them."""
+    with path.open(encoding=codec, newline="") as fh:
+        try:
+            names = next(csv.reader(fh, delimiter=sep, skipinitialspace=True), None)
+        except csv.Error as exc:
+            raise BatchRefused(f"{path}: the header (line 1) cannot be read: {_reason(exc)}") from exc
+    if not names:
+        raise BatchRefused(f"{path}: the file is empty")
+    if len(names) > rowscan.MAX_COLUMNS:
+        raise BatchRefused(f"{path}: the header (line 1) names {len(names):,} columns; a file may have "
+                           f"{rowscan.MAX_COLUMNS:,} at most")
+    names = [str(c).strip().lstrip("\ufeff") for c in names]
+    return _unique([name or f"Unnamed: {i}" for i, name in enumerate(names)])
+
+
+def _row_problems(frame: pd.DataFrame, header: list[str], long: bool) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Reasons for rows with values beyond the header's columns or too long; such values are cut to one line."""
+    problems = pd.Series(None, index=frame.index, dtype=object)
+    beyond = frame[_MORE] != ""
+    if beyond.any():
+        problems[beyond] = (f"more values than the header's {len(header)} columns (the next: '"
+                            + frame.loc[beyond, _MORE].map(lambda v: one_line(v, 40)) + "'): a separator inside a value? "
+                            "put the value in quotes")
+    frame = frame.drop(columns=[_MORE])
+    for column in frame.columns if long else ():
+        too_long = frame[column].str.len() > rowscan.MAX_FIELD_CHARS
+        if too_long.any():
+            reason = (f"{column} is " + frame.loc[too_long, column].str.len().map("{:,}".format)
+                      + f" characters long; a value may hold {rowscan.MAX_FIELD_CHARS:,} at most")
+            problems[too_long] = np.where(problems[too_long].isna(), reason, problems[too_long] + "; " + reason)
+            frame.loc[too_long, column] = frame.loc[too_long, column].map(one_line)
+    return frame, problems if problems.notna().any() else None
+
+
 def iter_csv(path: Path, encoding: str = AUTO, chunk_rows: int | None = None) -> tuple[Iterator[Table], str, int]:
     """A text file as Tables of at most ``chunk_rows`` rows (all of it when None), parsed lazily.
 
-    Returns the tables, the codec used and an estimate of the number of rows
-    (for progress). See :func:`read_csv` for encodings and line numbers.
+    Returns the tables, the codec used and the number of rows. The rows are
+    measured first (:func:`etl.rowscan.scan_rows`), so a file with a row over
+    the size limit is refused before anything is parsed, and each table holds
+    at most ``rowscan.CHUNK_BYTES`` of the file. A row with values beyond the
+    header's columns, or a value over ``rowscan.MAX_FIELD_CHARS`` characters,
+    comes with its reason in ``Table.problems``. See :func:`read_csv`.
     """
     path = require_file(path)
     codec = _text_encoding(path, _codec(path, encoding))
     try:
         with path.open(encoding=codec, newline="") as fh:
             sample = fh.read(_SNIFF_CHARS)
+        scan = rowscan.scan_rows(path, codec, chunk_rows or _ALL_ROWS)
     except OSError as exc:
         raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
-    sample_bytes = max(len(sample.encode(codec, errors="replace")), 1)
-    estimate = int(path.stat().st_size * max(sample.count("\n"), 1) / sample_bytes)
+    except BatchRefused as exc:
+        raise BatchRefused(f"{path}: {exc}") from exc
+    sep = _delimiter(sample[:sample.rfind("\n") + 1] or sample, path)
+    header = _header(path, codec, sep)
 
     def tables() -> Iterator[Table]:
         try:
-            frames = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec, sep=_delimiter(sample, path),
-                                 skipinitialspace=True, chunksize=chunk_rows)
-            for frame in [frames] if chunk_rows is None else frames:
-                frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-                yield Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec)
+            reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec, sep=sep, skipinitialspace=True,
+                                 names=[*header, _MORE], header=None, skiprows=1, index_col=False, iterator=True)
+            with reader:
+                for n, rows in enumerate(chain(scan.chunks, repeat(_SPILL_ROWS))):
+                    try:
+                        with warnings.catch_warnings():  # a first row with extra values: _MORE has the first of them
+                            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                            frame = reader.get_chunk(rows)
+                    except StopIteration:
+                        break
+                    frame, problems = _row_problems(frame, header, n in scan.long_chunks or n >= len(scan.chunks))
+                    yield Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec, problems=problems)
         except (pd.errors.ParserError, csv.Error) as exc:
+            many = _TOO_MANY.search(str(exc))
+            if many:
+                raise BatchRefused(f"{path}: line {many[2]} has {int(many[3])} values, the header {len(header)}: "
+                                   "separators inside values? put those values in quotes") from exc
             raise BatchRefused(f"{path}: not a readable CSV file: {_reason(exc)}") from exc
-        except pd.errors.EmptyDataError as exc:
-            raise BatchRefused(f"{path}: the file is empty") from exc
         except OSError as exc:
             raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
 
-    return tables(), codec, estimate
+    return tables(), codec, scan.rows
 
 
 def read_csv(path: Path, encoding: str = AUTO) -> Table:
@@ -181,8 +255,15 @@ def read_csv(path: Path, encoding: str = AUTO) -> Table:
     BatchRefused
         The file does not decode (the message names the byte and line) or does not parse.
     """
-    tables, _, _ = iter_csv(path, encoding)
-    return next(tables)
+    tables, codec, _ = iter_csv(path, encoding)
+    parts = list(tables)
+    if len(parts) == 1:
+        return parts[0]
+    problems = [t.problems if t.problems is not None else pd.Series(None, index=t.frame.index, dtype=object) for t in parts]
+    frame = pd.concat([t.frame for t in parts]) if parts else pd.DataFrame(columns=_header(path, codec, ","), dtype=str)
+    merged = pd.concat(problems) if parts else None
+    return Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec,
+                 problems=merged if merged is not None and merged.notna().any() else None)
 
 
 def _cell_text(value: object) -> str:

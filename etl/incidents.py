@@ -110,6 +110,11 @@ def validate_incidents(
     resolved_at, reason = parse_timestamps(resolved_text, now=now, field="resolved_at")
     errors.add(reason.notna() & (resolved_text != ""), reason)
 
+    reported_text = _text(frame, mapping, "reported_at")
+    errors.add(resolved_at.notna() & reported_at.notna() & (resolved_at < reported_at),
+               lambda: "resolved_at '" + resolved_text + "' is before reported_at '" + reported_text
+               + "': an incident is resolved after it is reported; check both times")
+
     raw_status = _text(frame, mapping, "status")
     status = taxonomy.status_codes(raw_status).where(raw_status != "", "reported")
     errors.add(status.isna(), "unknown status '" + raw_status + "'")

@@ -55,7 +55,7 @@ VALUES (%(kind)s, %(source)s, %(file_name)s, %(sha256)s, 'loaded', %(options)s) 
 
 FINISH_BATCH = """
 UPDATE shiyu.load_batch SET read_count = %(read)s, loaded_count = %(loaded)s, updated_count = %(updated)s,
-       unchanged_count = %(unchanged)s, rejected_count = %(rejected)s, finished_at = now()
+       unchanged_count = %(unchanged)s, rejected_count = %(rejected)s, finished_at = clock_timestamp()
 WHERE id = %(batch_id)s
 """
 
@@ -128,6 +128,15 @@ def _refuse_if_too_many_rejects(summary: LoadSummary, max_reject_ratio: float, w
         summary.unchanged = summary.read - summary.rejected  # nothing was written, so nothing changed
         summary.error = (f"{summary.rejected} of {summary.read} {what} rejected ({ratio:.0%}, more than --max-reject-ratio "
                          f"{max_reject_ratio:.0%}); nothing was loaded" + (f", see {summary.reject_file}" if summary.reject_file else ""))
+        raise _RollBack(summary)
+
+
+def _end_if_empty(summary: LoadSummary, what: str) -> None:
+    """A file without rows is no batch: it would move the data's "as of" time without bringing any data."""
+    if summary.read == 0:
+        summary.status = "empty"
+        summary.notes.append(f"the file holds no {what}: nothing was loaded and no batch recorded (the data's "
+                             "'as of' time is unchanged)")
         raise _RollBack(summary)
 
 
@@ -215,6 +224,7 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                 if len(rejected):
                     rejected = rejected.sort_values(rejected.columns[0], kind="stable").reset_index(drop=True)
                 summary.rejected = len(rejected)
+                _end_if_empty(summary, "rows")
                 summary.reject_file = _reject_file(path, rejected, reject_file)
                 _refuse_if_too_many_rejects(summary, max_reject_ratio, "rows")
                 with summary.timed("assign_grids"):
@@ -337,6 +347,7 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
     with db.connect() as conn:
         try:
             with conn.transaction():
+                _end_if_empty(summary, "features")
                 _refuse_if_too_many_rejects(summary, max_reject_ratio, "features")
                 summary.batch_id = conn.execute(START_BATCH, {
                     "kind": "areas", "source": source or path.stem, "file_name": path.name, "sha256": sha256_of(path),

@@ -1,6 +1,6 @@
 """Readers: files as cities hand them over, turned into plain DataFrames.
 
-Text (UTF-8 or GBK), Excel, GeoJSON, GeoPackage and Shapefile, chosen by
+Text (UTF-8 or GBK), Excel (etl/workbooks.py), GeoJSON, GeoPackage and Shapefile, chosen by
 suffix. Every attribute value is read as text; validation decides what it
 means. A file that cannot be read at all is an error of the whole batch, told
 in one line that names the file.
@@ -289,77 +289,6 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _sheet_name(path: Path, names: list[str], sheet: str | int | None) -> str:
-    if sheet is None:
-        return names[0]
-    if isinstance(sheet, str) and sheet in names:
-        return sheet
-    index = sheet if isinstance(sheet, int) else int(sheet) if str(sheet).strip().isdigit() else None
-    if index is not None and 0 <= index < len(names):
-        return names[index]
-    listed = ", ".join(f"{i}: '{n}'" for i, n in enumerate(names))
-    raise InputError(f"{path}: no sheet {sheet!r}; the workbook's sheets are {listed}")
-
-
-def _sheet_table(path: Path, name: str, rows: list[list[str]]) -> Table:
-    from openpyxl.utils import get_column_letter
-
-    numbered = [(n, row) for n, row in enumerate(rows, start=1) if any(row)]
-    if not numbered:
-        raise BatchRefused(f"{path}: sheet '{name}' is empty")
-    (_, header), body = numbered[0], numbered[1:]
-    width = max(len(row) for _, row in numbered)
-    header = header + [""] * (width - len(header))
-    keep = [i for i in range(width) if header[i].strip() or any(i < len(row) and row[i] for _, row in body)]
-    names = [header[i].strip() or f"column {get_column_letter(i + 1)}" for i in keep]
-    columns = [f"{c}.{names[:i].count(c)}" if c in names[:i] else c for i, c in enumerate(names)]  # as pandas does
-    frame = pd.DataFrame([[row[i] if i < len(row) else "" for i in keep] for _, row in body], columns=columns, dtype=str)
-    return Table(frame, pd.Series([n for n, _ in body], index=frame.index, dtype=int), "row", "utf-8", name)
-
-
-def read_xlsx(path: Path, sheet: str | int | None = None) -> Table:
-    """One sheet of an ``.xlsx``/``.xlsm`` workbook as text columns (formulas as their cached values).
-
-    Parameters
-    ----------
-    path : Path
-    sheet : str or int, optional
-        The sheet's name or 0-based index; the first sheet by default.
-
-    Returns
-    -------
-    Table
-        Header from the first non-empty row; dates as ``YYYY-MM-DD HH:MM:SS``,
-        whole numbers without ``.0``; the sheet's own row numbers.
-
-    Raises
-    ------
-    InputError
-        The file is missing or has no such sheet (the message lists the sheets).
-    BatchRefused
-        The file is not a workbook or the sheet is empty.
-    """
-    from openpyxl import load_workbook
-
-    path = require_file(path)
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # BadZipFile, KeyError, InvalidFileException…: all say "not a workbook"
-        raise BatchRefused(f"{path}: not a readable Excel workbook ({_reason(exc)})") from exc
-    try:
-        name = _sheet_name(path, book.sheetnames, sheet)
-        worksheet = book[name]
-        worksheet.reset_dimensions()  # some writers record wrong dimensions, which would cut rows short
-        rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
-    except InputError:
-        raise
-    except Exception as exc:  # a chartsheet, broken XML…
-        raise BatchRefused(f"{path}: sheet '{name}' cannot be read ({_reason(exc)})") from exc
-    finally:
-        book.close()
-    return _sheet_table(path, name, rows)
-
-
 def _pick(path: Path, names: list[str], wanted: str | None, what: str) -> str:
     if not names:
         raise BatchRefused(f"{path}: holds no {what}")
@@ -398,6 +327,8 @@ def read_table(path: Path, encoding: str = AUTO, *, layer: str | None = None,
     if suffix in TABULAR:
         return read_csv(path, encoding)
     if suffix in WORKBOOKS:
+        from etl.workbooks import read_xlsx  # workbooks builds on this module
+
         return read_xlsx(path, sheet if sheet is not None else layer)
     if suffix in FEATURES:
         from etl.vectors import read_features  # vectors builds on this module

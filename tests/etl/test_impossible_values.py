@@ -63,3 +63,18 @@ def test_the_sample_generator_answers_help_without_writing(tmp_path):
     assert done.returncode == 0
     assert "usage: python -m etl.sample [-h]" in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_times_in_the_future_stay_rejected(city, conn, tmp_path):  # noqa: F811
+    from etl.load import load_patrols
+
+    rows = [[f"A{i}", "治安", "2024-05-01 08:00:00", "", "120.15", "30.22"] for i in range(20)]
+    rows[3][3] = "2099-01-01 00:00:00"
+    rows[4][2] = "2099-01-01 00:00:00"
+    summary = load_incidents(write_csv(tmp_path / "feed.csv", rows, header=HEADER))
+    pings = [["U1", f"2024-05-01 08:{i:02d}:00", "120.15", "30.22"] for i in range(20)] + [["U1", "2099-01-01 00:00:00", "120.15", "30.22"]]
+    patrols = load_patrols(write_csv(tmp_path / "pings.csv", pings, header=("unit_id", "ts", "lon", "lat")))
+
+    assert (summary.loaded, summary.rejected, patrols.loaded, patrols.rejected) == (18, 2, 20, 1)
+    reasons = pd.read_csv(summary.reject_file, dtype=str, encoding="utf-8-sig")["reason"].tolist()
+    assert reasons == ["resolved_at 2099-01-01 is in the future", "reported_at 2099-01-01 is in the future"]

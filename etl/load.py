@@ -125,11 +125,14 @@ def _reject_file(path: Path, rejects: pd.DataFrame, reject_file: Path | None) ->
 def _write_rejects(summary: LoadSummary, rejects: pd.DataFrame | None) -> None:
     """The reject file of a batch that committed, was refused or dry-run; never of one that failed or was killed.
 
-    Written beside its place and moved there, so the file at its name is always whole."""
+    Written beside its place and moved there, so the file at its name is always whole; a place that is not a
+    file (``/dev/null``, a pipe) is written to, never replaced."""
     if summary.reject_file and rejects is not None and len(rejects) and summary.status != "empty":
-        final = Path(summary.reject_file)
-        partial = write_reject_file(rejects, final.with_name(final.name + ".partial"))
-        partial.replace(final)
+        final = Path(summary.reject_file).resolve()
+        if final.exists() and not final.is_file():
+            write_reject_file(rejects, final)
+        else:
+            write_reject_file(rejects, final.with_name(final.name + ".partial")).replace(final)
 
 
 def _refuse_if_too_many_rejects(summary: LoadSummary, max_reject_ratio: float, what: str) -> None:

@@ -46,3 +46,16 @@ def test_a_load_whose_backend_is_terminated_says_the_database_went_away(city, co
     assert count_by_source(conn, "big") == 0
     assert conn.execute("SELECT count(*) FROM shiyu.load_batch WHERE source = 'big'").fetchone()[0] == 0
     assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0
+
+
+def test_a_reject_file_that_is_not_a_file_is_written_to_not_replaced(city, tmp_path):  # noqa: F811
+    import stat
+
+    path = write_incidents(tmp_path / "feed.csv", 30, "D", seed=3)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("D-bad,治安,not a time,120.15,30.22\n")
+
+    summary = load_incidents(path, reject_file=os.devnull)
+
+    assert (summary.loaded, summary.rejected, summary.reject_file) == (30, 1, os.devnull)
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

@@ -257,7 +257,7 @@ def _check(user: User, cookie: bool, callbacks: purposes.Callbacks):
     if not purposes.may_reach(credential, purpose):
         if credential == DISPLAY and purpose == purposes.PAGE:
             return flask.redirect(WALL)
-        return _refuse(403, user, f"a {credential} does not reach a {purpose}")
+        return _refuse(403, user, purposes.refusal(credential, purpose))
     if request.path == "/export" and not user.can_export:
         return _refuse(403, user, f"role {user.role} may not export")
     return None

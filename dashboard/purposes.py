@@ -23,15 +23,16 @@ from geodata.errors import InputError
 SESSION, API, DISPLAY = "session", "API token", "display token"
 CREDENTIALS = frozenset({SESSION, API, DISPLAY})
 
-PUBLIC = "public"              # the login, the logout, scripts, styles, the icon: reached with no credential
-PAGE = "page"                  # a page of the dashboard (explore, export)
-WALL_PAGE = "wall page"        # /wall
-DASH = "dash"                  # what every page loads: its layout, the callback list, the reload hash
-CALLBACK = "callback"          # a callback of a page other than the wall
-WALL_CALLBACK = "wall callback"  # the wall's own callbacks, and the page router asked for /wall
-MACHINE = "api"                # /ogc, /open311, /tiles
-UNROUTED = "unrouted"          # no route matched (Flask answers 404 or 405)
-NOTHING = "nothing"            # a route nobody may reach
+PUBLIC = "the public"            # the login, the logout, scripts, styles, the icon: reached with no credential
+PAGE = "a page"                  # a page of the dashboard (explore, export)
+WALL_PAGE = "the wall"           # /wall
+DASH = "a page's layout"         # what every page loads: its layout, the callback list, the reload hash
+CALLBACK = "a callback"          # a callback of a page other than the wall
+WALL_CALLBACK = "a wall callback"  # the wall's own callbacks, and the page router asked for /wall
+MACHINE = "an API"               # /ogc, /open311, /tiles
+UNROUTED = "no route"            # no route matched (Flask answers 404 or 405)
+NOTHING = "nothing"              # a route nobody may reach
+CREDENTIAL_NAMES = {SESSION: "a session", API: "an API token", DISPLAY: "a display token"}
 
 REACH: dict[str, frozenset[str]] = {
     PUBLIC: CREDENTIALS,
@@ -72,6 +73,11 @@ def route_purpose(endpoint: str | None, path: str) -> str:
     if endpoint in ENDPOINTS:
         return ENDPOINTS[endpoint]
     return BLUEPRINTS.get(endpoint.split(".", 1)[0], NOTHING) if "." in endpoint else NOTHING
+
+
+def refusal(credential: str, purpose: str) -> str:
+    """The reason a refusal gives (and the audit log keeps)."""
+    return f"{purpose} is not reached with {CREDENTIAL_NAMES[credential]}"
 
 
 def may_reach(credential: str | None, purpose: str) -> bool:

@@ -39,6 +39,7 @@ API_PREFIXES = ("/_dash-", "/api/", "/ogc", "/open311/", "/tiles/")  # machine c
 # A token's use is audited once per client in this long, not on every request of a QGIS session.
 TOKEN_AUDIT_EVERY = timedelta(minutes=10)
 MAX_NEXT = 2000  # longer than any address of ours
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 MAX_AUDIT_PATH = 200  # a refusal's audit row keeps this much of the path asked for
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -104,7 +105,8 @@ def safe_next(target: str | None) -> str:
 
     Browsers drop tabs and newlines anywhere in an address, strip control characters and spaces at its ends, and
     read a backslash as a slash, so ``/\\t/evil.example`` reaches ``//evil.example``, another host: any of them,
-    a scheme, a host, or a leading ``//`` makes it ``/``."""
+    a scheme, a host, or a leading ``//`` makes it ``/``. Characters beyond ASCII are %-escaped, as a browser
+    would, so the ``Location`` header holds only ASCII."""
     if not isinstance(target, str) or not 0 < len(target) <= MAX_NEXT or "\\" in target:
         return "/"
     if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
@@ -112,7 +114,7 @@ def safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return "/"
-    return target
+    return quote(target, safe=_PRINTABLE_ASCII)  # anything else (a Chinese path, say) as UTF-8 %-escapes
 
 
 def start_session(user: User) -> bool:

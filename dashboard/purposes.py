@@ -132,11 +132,12 @@ class Callbacks:
     def _read(self) -> None:
         callbacks = self._app.callback_map
         wall_modules = {page["module"] for page in dash.page_registry.values() if page.get("path") == WALL_PATH}
-        self._wall = frozenset(key for key, cb in callbacks.items()
-                               if getattr(cb.get("callback"), "__module__", None) in wall_modules)
+        wall = frozenset(key for key, cb in callbacks.items()
+                         if getattr(cb.get("callback"), "__module__", None) in wall_modules)
         for key, cb in callbacks.items():
             if ROUTER_OUTPUT in key.strip(".").split("...") and ROUTER_PATHNAME in cb.get("inputs", []):
                 self._router = (key, cb["inputs"].index(ROUTER_PATHNAME))
+        self._wall = wall  # last: another thread takes a set _wall to mean both are read
 
     def wall(self) -> frozenset[str]:
         """The ids of the wall page's own callbacks."""

@@ -134,11 +134,12 @@ def test_after_logging_in_a_next_that_a_browser_could_read_as_another_host_goes_
 
 
 def test_after_logging_in_a_next_on_this_site_is_kept(site):
-    for asked in ("/wall?lang=en", "/?area=C1&res=8", "/export", "/%2F%2Fevil.example"):
+    for asked, kept in (("/wall?lang=en", "/wall?lang=en"), ("/?area=C1&res=8", "/?area=C1&res=8"), ("/export", "/export"),
+                        ("/%2F%2Fevil.example", "/%2F%2Fevil.example"), ("/导出?x=一", "/%E5%AF%BC%E5%87%BA?x=%E4%B8%80")):
         session = requests.Session()
         response = session.post(f"{site}/login", data={"csrf": _csrf(session, site), "name": "ada", "password": PASSWORD,
                                                        "next": asked}, allow_redirects=False, timeout=30)
-        assert response.status_code == 302 and response.headers["Location"] == asked
+        assert response.status_code == 302 and response.headers["Location"] == kept
 
 
 def test_the_open_redirect_of_the_issue_goes_home(site):

@@ -34,8 +34,6 @@ from geodata.users import User
 log = logging.getLogger(__name__)
 
 WALL = purposes.WALL_PATH
-# Paths whose answers are data, not pages: refused with a status and JSON, never redirected.
-API_PREFIXES = ("/_dash-", "/api/", "/ogc", "/open311/", "/tiles/")  # machine clients: a 401 in JSON, never the login page
 # A token's use is audited once per client in this long, not on every request of a QGIS session.
 TOKEN_AUDIT_EVERY = timedelta(minutes=10)
 MAX_NEXT = 2000  # longer than any address of ours
@@ -96,8 +94,14 @@ def _process_key() -> str:
     return secrets.token_hex(32)
 
 
-def _is_api(path: str) -> bool:
-    return path.startswith(API_PREFIXES)
+def _route_purpose() -> str:
+    rule = flask.request.url_rule
+    return purposes.route_purpose(rule.endpoint if rule is not None else None, flask.request.path)
+
+
+def _is_data() -> bool:
+    """Whether this request asks for data (a callback, a layout, an API), not a page: refused in JSON."""
+    return _route_purpose() in purposes.DATA
 
 
 def safe_next(target: str | None) -> str:
@@ -204,12 +208,12 @@ def _next_of_request() -> str:
 
 
 def _refuse(status: int, user: User | None, reason: str):
-    path = flask.request.path
-    if status == 401 and not _is_api(path) and flask.request.method == "GET":
+    data = _is_data()
+    if status == 401 and not data and flask.request.method == "GET":
         full = _next_of_request()
         return flask.redirect("/login?" + urlencode({"next": full}) if full != "/" else "/login")
     record_refusal("refused", user.name if user else None, reason, status=status, method=flask.request.method)
-    if _is_api(path) or flask.request.method != "GET":
+    if data or flask.request.method != "GET":
         response = flask.jsonify({"error": "log in first" if status == 401 else "not allowed", "reason": reason})
         response.status_code = status
         if status == 401:
@@ -228,13 +232,16 @@ def _bad_request(message: str):
 
 def _display_token_login():
     """``/wall?token=…``: a display token becomes the screen's session, and the token leaves the address bar."""
+    from dashboard.login import refused_page
+
     found = users.token_user(flask.request.args["token"], remote_addr())
     user = found[0] if found else None
-    if user is None or not user.display:
-        return _refuse(401 if user is None else 403, user,
-                       "unknown or revoked display token" if user is None else "not a display token")
-    if not start_session(user):
-        return _refuse(401, None, "unknown or revoked display token")
+    if user is not None and not user.display:
+        return _refuse(403, user, "not a display token")
+    if user is None or not start_session(user):
+        # A refusal in place, not the login page: that would carry the token on in its next=.
+        record_refusal("refused", None, "unknown or revoked display token", status=401, method=flask.request.method)
+        return refused_page(401)
     record("login", user.name, via="display_token", token_id=user.token_id)
     rest = [(k, v) for k, v in flask.request.args.items(multi=True) if k != "token"]
     return flask.redirect(WALL + ("?" + urlencode(rest) if rest else ""))
@@ -243,11 +250,9 @@ def _display_token_login():
 def _purpose(callbacks: purposes.Callbacks) -> str:
     """The purpose of this request's route, and of its callback for a callback request (BadCallback: malformed)."""
     request = flask.request
-    rule = request.url_rule
-    purpose = purposes.route_purpose(rule.endpoint if rule is not None else None, request.path)
-    if rule is not None and rule.rule == purposes.UPDATE and request.method == "POST":
+    if request.url_rule is not None and request.url_rule.rule == purposes.UPDATE and request.method == "POST":
         return callbacks.purpose(purposes.parse(request.get_json(silent=True)))
-    return purpose
+    return _route_purpose()
 
 
 def _check(user: User, cookie: bool, callbacks: purposes.Callbacks):
@@ -271,11 +276,10 @@ def _enter(callbacks: purposes.Callbacks):
     # Nothing a web request runs goes to the owner's pool: until a user is known, only what shiyu_app may do.
     stack.enter_context(db.as_app())
     request = flask.request
-    rule = request.url_rule
     if not settings().auth:
         flask.g.shiyu_user = _local_user()
         _purpose(callbacks)  # a malformed callback request is a 400 here too
-    elif purposes.route_purpose(rule.endpoint if rule is not None else None, request.path) == purposes.PUBLIC:
+    elif _route_purpose() == purposes.PUBLIC:
         return None
     elif request.path == WALL and "token" in request.args:
         return _display_token_login()

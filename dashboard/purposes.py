@@ -47,6 +47,9 @@ REACH: dict[str, frozenset[str]] = {
     NOTHING: frozenset(),
 }
 
+# Purposes whose answers are data, not pages: refused with a status and JSON, never redirected to the login.
+DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE})
+
 WALL_PATH = "/wall"
 UPDATE = "/_dash-update-component"
 PAGE_ENDPOINTS = frozenset({"/", "/<path:path>"})

@@ -246,6 +246,15 @@ def test_a_display_token_opens_the_wall_only_with_personal_data_masked(site, con
     assert requests.get(f"{site}/wall?token={api_token}", allow_redirects=False, timeout=30).status_code == 403
 
 
+def test_an_unknown_or_revoked_display_token_is_refused_in_place_and_never_carried_on(site, conn):
+    token = users.create_token("cora", display=True)
+    users.revoke_tokens("cora")
+    for presented in (token, "shiyu_never_issued"):
+        response = requests.get(f"{site}/wall?token={presented}&lang=en", allow_redirects=False, timeout=30)
+        assert response.status_code == 401 and "Location" not in response.headers and presented not in response.text
+        assert _audit(conn, "refused")[1]["reason"] == "unknown or revoked display token"
+
+
 def test_a_cross_origin_callback_with_the_cookie_is_refused(site):
     session, _ = _login(site, "ada")
     assert _table(session, site, headers={"Origin": site}).status_code == 200

@@ -281,10 +281,10 @@ def _enter(callbacks: purposes.Callbacks):
         _purpose(callbacks)  # a malformed callback request is a 400 here too
     elif _route_purpose() == purposes.PUBLIC:
         return None
-    elif request.path == WALL and "token" in request.args:
-        return _display_token_login()
     else:
         try:
+            if request.path == WALL and "token" in request.args:
+                return _display_token_login()
             user, cookie = _authenticate()
         except DatabaseUnavailable as error:
             log.warning("access: cannot check a token: %s", error)

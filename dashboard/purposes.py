@@ -94,16 +94,25 @@ class BadCallback(InputError):
 
 @dataclass(frozen=True)
 class Request:
-    """The parts of a callback request Dash acts on, checked: the callback's id and its inputs in order."""
+    """The parts of a callback request Dash acts on, checked: the callback's id, its outputs, inputs and state."""
 
     output: str
+    outputs: list | dict
     inputs: list
     state: list
 
 
+def _dependency(item) -> bool:
+    """One of a callback's outputs, inputs or state as Dash reads it: {id, property[, value]}, or a list of them
+    for a pattern-matching id."""
+    if isinstance(item, list):
+        return all(isinstance(each, dict) and _dependency(each) for each in item)
+    return isinstance(item, dict) and isinstance(item.get("id"), (str, dict)) and isinstance(item.get("property"), str)
+
+
 def _items(body: dict, key: str, required: bool) -> list:
     value = body.get(key, None if required else [])
-    if not isinstance(value, list) or not all(isinstance(item, (dict, list)) for item in value):
+    if not isinstance(value, list) or not all(_dependency(item) for item in value):
         raise BadCallback(f"a callback request needs '{key}' as a list of {{id, property, value}} objects")
     return value
 
@@ -116,11 +125,12 @@ def parse(body) -> Request:
     if not isinstance(output, str) or not output:
         raise BadCallback("a callback request needs 'output', the callback's id, as text")
     outputs = body.get("outputs")
-    if not isinstance(outputs, (dict, list)):
-        raise BadCallback("a callback request needs 'outputs' as an object or a list of them")
-    if not isinstance(body.get("changedPropIds", []), list):
-        raise BadCallback("a callback request's 'changedPropIds' is a list")
-    return Request(output, _items(body, "inputs", True), _items(body, "state", False))
+    if not (isinstance(outputs, list) and all(_dependency(o) for o in outputs) or _dependency(outputs)):
+        raise BadCallback("a callback request needs 'outputs' as an {id, property} object or a list of them")
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        raise BadCallback("a callback request's 'changedPropIds' is a list of text")
+    return Request(output, outputs, _items(body, "inputs", True), _items(body, "state", False))
 
 
 class Callbacks:
@@ -155,8 +165,8 @@ class Callbacks:
         return self._router
 
     def purpose(self, request: Request) -> str:
-        """WALL_CALLBACK or CALLBACK; BadCallback when the app has no such server-side callback or it takes
-        another number of inputs or state."""
+        """WALL_CALLBACK or CALLBACK; BadCallback when the app has no such server-side callback, or it takes
+        another number of inputs, state or outputs."""
         cb = self._app.callback_map.get(request.output)
         if cb is None or cb.get("callback") is None:
             raise BadCallback(f"this app has no callback {request.output[:80]!r}")
@@ -164,6 +174,10 @@ class Callbacks:
             if len(given) != len(cb.get(kind, [])):
                 raise BadCallback(f"callback {request.output[:80]!r} takes {len(cb.get(kind, []))} {kind}, "
                                   f"not {len(given)}")
+        if request.output.startswith(".."):  # several outputs: one entry each, in the order of the id
+            count = len(request.output[2:-2].split("..."))
+            if not isinstance(request.outputs, list) or len(request.outputs) != count:
+                raise BadCallback(f"callback {request.output[:80]!r} has {count} outputs, and 'outputs' lists as many")
         if request.output in self.wall():
             return WALL_CALLBACK
         router = self.router()

@@ -175,6 +175,11 @@ BAD_BODIES = [
     ("inputs not a list", b'{"output": "x.y", "outputs": {}, "inputs": "x"}'),
     ("inputs of numbers", b'{"output": "x.y", "outputs": {}, "inputs": [1]}'),
     ("state not a list", b'{"output": "x.y", "outputs": {}, "inputs": [], "state": 3}'),
+    ("an input without its id", b'{"output": "x.y", "outputs": {"id": "x", "property": "y"}, "inputs": [{"value": 1}]}'),
+    ("a pattern input of numbers", b'{"output": "x.y", "outputs": {"id": "x", "property": "y"}, "inputs": [[1, 2]]}'),
+    ("outputs without property", b'{"output": "x.y", "outputs": {"id": "x"}, "inputs": []}'),
+    ("changedPropIds of lists", b'{"output": "x.y", "outputs": {"id": "x", "property": "y"}, "inputs": [], '
+                                b'"changedPropIds": [[1]]}'),
     ("truncated JSON", b'{"output": "..wall-map.viewport...wall-dis'), ("not JSON", b"\xff\xfe garbage"),
     ("no such callback", b'{"output": "nothing.here", "outputs": {"id": "nothing", "property": "here"}, "inputs": []}'),
     ("a callback run in the browser", b'{"output": "wall-vh.data", "outputs": {"id": "wall-vh", "property": "data"}, '
@@ -197,7 +202,7 @@ def test_a_malformed_callback_body_is_a_400_with_one_line(reach, case, raw):
                                    headers={**headers, "Content-Type": "application/json"}))
 
 
-def test_a_callback_with_too_few_inputs_is_a_400_not_a_failure(reach):
+def test_a_callback_with_too_few_inputs_state_or_outputs_is_a_400_not_a_failure(reach):
     _, app, _ = reach
     key = next(k for k in app.callback_map if "wall-map.viewport" in k)
     body = _callback_body(key, app.callback_map[key], WALL_VALUES)
@@ -206,3 +211,6 @@ def test_a_callback_with_too_few_inputs_is_a_400_not_a_failure(reach):
     body = _callback_body(key, app.callback_map[key], WALL_VALUES)
     body["state"] = body["state"] + body["state"]
     _one_line_400(_ask(reach, SESSION, "POST", UPDATE, body))
+    body = _callback_body(key, app.callback_map[key], WALL_VALUES)
+    body["outputs"] = body["outputs"][:1]
+    _one_line_400(_ask(reach, API, "POST", UPDATE, body))

@@ -1,11 +1,13 @@
-"""Who a request is and what it may see: the one place the dashboard decides.
+"""Who a request is and what it may reach: the one place the dashboard decides.
 
 ``install`` checks every request of the server before Dash sees it. A request is a user through the signed
-session cookie a login at ``/login`` sets (``dashboard/login.py``), through ``Authorization: Bearer <token>``
-(machine clients), or through ``/wall?token=…`` (a wall screen's display token, turned into a session).
-Without one, a page redirects to ``/login`` and anything else (Dash's callbacks, its layout) gets a 401 in
-JSON. The request then runs inside ``geodata.db.scoped(user.scope)``: its queries go to the database as
-``shiyu_app``, and row-level security holds them to the scope even where a callback hands the layers a wrong
+session cookie a login at ``/login`` sets (``dashboard/login.py``; the session itself is a row on the server,
+so logout, a new password, a changed role or scope, or disabling ends it), through ``Authorization: Bearer
+<token>`` (machine clients), or through ``/wall?token=…`` (a wall screen's display token, turned into a
+session). Without one, a page redirects to ``/login`` and anything else (Dash's callbacks, its layout) gets a
+401 in JSON. What the credential may reach is ``dashboard/purposes.py``'s table, asked here for every route and
+every callback. The request then runs inside ``geodata.db.scoped(user.scope)``: its queries go to the database
+as ``shiyu_app``, and row-level security holds them to the scope even where a callback hands the layers a wrong
 one. With ``SHIYU_AUTH=off`` every request is an anonymous commander of ``SHIYU_SCOPE`` (docs/security.md).
 """
 
@@ -16,10 +18,13 @@ import secrets
 from contextlib import ExitStack
 from datetime import timedelta
 from functools import lru_cache
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
+import dash
 import flask
 
+from dashboard import purposes
+from dashboard.purposes import API, DISPLAY, SESSION, BadCallback
 from geodata import audit, db, users
 from geodata.errors import DatabaseUnavailable, ShiyuError
 from geodata.scope import Scope
@@ -28,17 +33,13 @@ from geodata.users import User
 
 log = logging.getLogger(__name__)
 
-# Served to anyone: the login itself, and the scripts and styles every page (the login page too) needs.
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico"})
-PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
-WALL = "/wall"
-# Paths whose answers are data, not pages: refused with a status and JSON, never redirected.
-API_PREFIXES = ("/_dash-", "/api/", "/ogc", "/open311/", "/tiles/")  # machine clients: a 401 in JSON, never the login page
+WALL = purposes.WALL_PATH
 # A token's use is audited once per client in this long, not on every request of a QGIS session.
 TOKEN_AUDIT_EVERY = timedelta(minutes=10)
-# Callbacks a wall screen may call: the wall's own, and the page router asked for the wall.
-WALL_OUTPUTS = ("wall-",)
-PAGE_CONTENT = "_pages_content"
+MAX_NEXT = 2000  # longer than any address of ours
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+MAX_AUDIT_PATH = 200  # a refusal's audit row keeps this much of the path asked for
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _local_user() -> User:
@@ -64,12 +65,25 @@ def remote_addr() -> str | None:
     return flask.request.remote_addr
 
 
+def _audit_path() -> str:
+    return flask.request.path[:MAX_AUDIT_PATH]
+
+
 def record(action: str, user_name: str | None, **detail) -> None:
     """One audit row for this request: who, what, from where (``at`` is the database's clock)."""
     try:
         with db.as_app():
-            audit.record(action, user_name, {"path": flask.request.path, **detail}, remote_addr())
+            audit.record(action, user_name, {"path": _audit_path(), **detail}, remote_addr())
     except DatabaseUnavailable as error:  # the refusal or logout itself still stands
+        log.error("audit: could not record %s of %s: %s", action, user_name, error)
+
+
+def record_refusal(action: str, user_name: str | None, reason: str, **detail) -> None:
+    """A refusal's audit row, at most one a minute per (action, user, address, reason), counting the rest."""
+    try:
+        with db.as_app():
+            audit.record_refusal(action, user_name, reason, {"path": _audit_path(), **detail}, remote_addr())
+    except DatabaseUnavailable as error:
         log.error("audit: could not record %s of %s: %s", action, user_name, error)
 
 
@@ -80,41 +94,75 @@ def _process_key() -> str:
     return secrets.token_hex(32)
 
 
-def _is_api(path: str) -> bool:
-    return path.startswith(API_PREFIXES)
+def _route_purpose() -> str:
+    rule = flask.request.url_rule
+    return purposes.route_purpose(rule.endpoint if rule is not None else None, flask.request.path)
 
 
-def _is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+def _is_data() -> bool:
+    """Whether this request asks for data (a callback, a layout, an API), not a page: refused in JSON."""
+    return _route_purpose() in purposes.DATA
 
 
 def safe_next(target: str | None) -> str:
-    """A place on this site to go after logging in; anything else (another host, ``//host``) is ``/``."""
-    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A path of this site to go to after logging in, else ``/``.
+
+    Browsers drop tabs and newlines anywhere in an address, strip control characters and spaces at its ends, and
+    read a backslash as a slash, so ``/\\t/evil.example`` reaches ``//evil.example``, another host: any of them,
+    a scheme, a host, or a leading ``//`` makes it ``/``. Characters beyond ASCII are %-escaped, as a browser
+    would, so the ``Location`` header holds only ASCII."""
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_NEXT or "\\" in target:
         return "/"
-    return target
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return quote(target, safe=_PRINTABLE_ASCII)  # anything else (a Chinese path, say) as UTF-8 %-escapes
 
 
-def start_session(user: User) -> None:
-    """A fresh signed session for ``user``; what it holds also answers while the database is briefly down."""
+def start_session(user: User) -> bool:
+    """A fresh session for ``user``, held on the server (so it can be ended there) and in a signed cookie whose
+    role and scope also answer while the database is briefly down; False when the user may no longer have one."""
+    lifetime = timedelta(hours=settings().session_hours)
+    with db.as_app():
+        session_id = users.start_session(user, lifetime)
     flask.session.clear()
+    if session_id is None:
+        return False
     flask.session.permanent = True
-    flask.session.update({"user": user.name, "token": user.token_id, "role": user.role, "scope": user.scope.path,
-                          "display": user.display, "csrf": secrets.token_urlsafe(32)})
+    flask.session.update({"user": user.name, "sid": session_id, "token": user.token_id, "role": user.role,
+                          "scope": user.scope.path, "display": user.display, "csrf": secrets.token_urlsafe(32)})
+    return True
+
+
+def end_session() -> str | None:
+    """Logout: the session ends on the server and the cookie is emptied; returns whose it was."""
+    name, session_id = flask.session.get("user"), flask.session.get("sid")
+    flask.session.clear()
+    if isinstance(session_id, str):
+        try:
+            with db.as_app():
+                users.end_session(session_id)
+        except DatabaseUnavailable as error:
+            log.error("logout: could not end the session of %s on the server: %s", name, error)
+    return name if isinstance(name, str) else None
 
 
 def _session_user() -> User | None:
     session = flask.session
-    name, token = session.get("user"), session.get("token")
-    if not isinstance(name, str) or not (token is None or isinstance(token, int)):
+    name, session_id = session.get("user"), session.get("sid")
+    if not isinstance(name, str) or not isinstance(session_id, str):
         return None
     try:
-        user = users.session_user(name, token)
+        user = users.session_user(session_id)
     except DatabaseUnavailable:
         # The session is signed, so it is what the login set; while the database is down no query answers anyway.
-        return User(name, session.get("role"), Scope(session.get("scope")), bool(session.get("display")), token)
-    if user is None:
+        return User(name, session.get("role"), Scope(session.get("scope")), bool(session.get("display")),
+                    session.get("token"))
+    if user is None or user.name != name:
         session.clear()
+        return None
     return user
 
 
@@ -128,41 +176,44 @@ def _bearer(token: str) -> User | None:
     return user
 
 
-def _authenticate() -> User | None:
+def _authenticate() -> tuple[User | None, bool]:
+    """The request's user, and whether the cookie is what authenticated it (then it must come from our pages)."""
     header = flask.request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        return _bearer(header[7:].strip())
-    return _session_user()
+        return _bearer(header[7:].strip()), False
+    return _session_user(), True
 
 
-def _wall_callback() -> bool:
-    """Whether a callback request asks only for the wall (a display token's whole world)."""
-    body = flask.request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return False
-    outputs = body.get("outputs")
-    outputs = outputs if isinstance(outputs, list) else [outputs]
-    ids = [o.get("id") if isinstance(o, dict) else None for o in outputs]
-    if all(isinstance(i, str) and i.startswith(WALL_OUTPUTS) for i in ids):
-        return True
-    inputs = body.get("inputs") if isinstance(body.get("inputs"), list) else []
-    pathnames = [i.get("value") for i in inputs if isinstance(i, dict) and i.get("property") == "pathname"]
-    return bool(ids) and ids[0] == PAGE_CONTENT and pathnames == [WALL]
+def credential_of(user: User, cookie: bool) -> str:
+    """What ``user`` came with: a display token (or its session), an API token, or a person's session."""
+    if user.display:
+        return DISPLAY
+    return SESSION if cookie else API
 
 
 def same_origin() -> bool:
-    """A cookie-borne unsafe request must come from our own pages: a browser names the page's origin in it."""
+    """A cookie-borne unsafe request must come from our own pages: a browser names the page's origin in it (and
+    says in ``Sec-Fetch-Site`` whether it is another site's)."""
+    site = flask.request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
     origin = flask.request.headers.get("Origin")
     return origin is None or urlsplit(origin).netloc == flask.request.host
 
 
+def _next_of_request() -> str:
+    request = flask.request
+    path = quote(request.path, safe="/:@!$&'()*+,;=-._~")
+    return path + ("?" + request.query_string.decode("latin-1") if request.query_string else "")
+
+
 def _refuse(status: int, user: User | None, reason: str):
-    path = flask.request.path
-    if status == 401 and not _is_api(path) and flask.request.method == "GET":
-        full = flask.request.full_path.rstrip("?")
+    data = _is_data()
+    if status == 401 and not data and flask.request.method == "GET":
+        full = _next_of_request()
         return flask.redirect("/login?" + urlencode({"next": full}) if full != "/" else "/login")
-    record("refused", user.name if user else None, status=status, reason=reason, method=flask.request.method)
-    if _is_api(path) or flask.request.method != "GET":
+    record_refusal("refused", user.name if user else None, reason, status=status, method=flask.request.method)
+    if data or flask.request.method != "GET":
         response = flask.jsonify({"error": "log in first" if status == 401 else "not allowed", "reason": reason})
         response.status_code = status
         if status == 401:
@@ -173,43 +224,88 @@ def _refuse(status: int, user: User | None, reason: str):
     return refused_page(status)
 
 
+def _bad_request(message: str):
+    response = flask.jsonify({"error": message})
+    response.status_code = 400
+    return response
+
+
 def _display_token_login():
     """``/wall?token=…``: a display token becomes the screen's session, and the token leaves the address bar."""
+    from dashboard.login import refused_page
+
     found = users.token_user(flask.request.args["token"], remote_addr())
     user = found[0] if found else None
-    if user is None:
-        record("refused", None, status=401, reason="unknown or revoked display token")
-    if user is None or not user.display:
-        return _refuse(401 if user is None else 403, user, "not a display token")
-    start_session(user)
+    if user is not None and not user.display:
+        return _refuse(403, user, "not a display token")
+    if user is None or not start_session(user):
+        # A refusal in place, not the login page: that would carry the token on in its next=.
+        record_refusal("refused", None, "unknown or revoked display token", status=401, method=flask.request.method)
+        return refused_page(401)
     record("login", user.name, via="display_token", token_id=user.token_id)
     rest = [(k, v) for k, v in flask.request.args.items(multi=True) if k != "token"]
     return flask.redirect(WALL + ("?" + urlencode(rest) if rest else ""))
 
 
-def _check(user: User):
-    """None when ``user`` may have this request, else the refusal."""
+def _purpose(callbacks: purposes.Callbacks) -> str:
+    """The purpose of this request's route, and of its callback for a callback request (BadCallback: malformed)."""
     request = flask.request
-    path, unsafe = request.path, request.method not in ("GET", "HEAD", "OPTIONS")
-    cookie_borne = not request.headers.get("Authorization")
-    if unsafe and cookie_borne and not same_origin():
+    if request.url_rule is not None and request.url_rule.rule == purposes.UPDATE and request.method == "POST":
+        return callbacks.purpose(purposes.parse(request.get_json(silent=True)))
+    return _route_purpose()
+
+
+def _check(user: User, cookie: bool, callbacks: purposes.Callbacks):
+    """None when ``user`` may have this request, else the refusal (or the redirect of a wall screen to /wall)."""
+    request = flask.request
+    if request.method not in SAFE_METHODS and cookie and not same_origin():
         return _refuse(403, user, "cross-origin request")
-    if user.display:
-        if path == "/_dash-update-component":
-            return None if _wall_callback() else _refuse(403, user, "a display token shows the wall only")
-        if not _is_api(path) and path != WALL:
+    purpose, credential = _purpose(callbacks), credential_of(user, cookie)
+    if not purposes.may_reach(credential, purpose):
+        if credential == DISPLAY and purpose == purposes.PAGE:
             return flask.redirect(WALL)
-    if path == "/export" and not user.can_export:
+        return _refuse(403, user, purposes.refusal(credential, purpose))
+    if request.path == "/export" and not user.can_export:
         return _refuse(403, user, f"role {user.role} may not export")
     return None
 
 
-def install(server: flask.Flask) -> None:
-    """Authenticate and scope every request of ``server``; a malformed ``SHIYU_SCOPE`` is refused here."""
+def _enter(callbacks: purposes.Callbacks):
+    stack = ExitStack()
+    flask.g.shiyu_scope = stack
+    # Nothing a web request runs goes to the owner's pool: until a user is known, only what shiyu_app may do.
+    stack.enter_context(db.as_app())
+    request = flask.request
+    if not settings().auth:
+        flask.g.shiyu_user = _local_user()
+        _purpose(callbacks)  # a malformed callback request is a 400 here too
+    elif _route_purpose() == purposes.PUBLIC:
+        return None
+    else:
+        try:
+            if request.path == WALL and "token" in request.args:
+                return _display_token_login()
+            user, cookie = _authenticate()
+        except DatabaseUnavailable as error:
+            log.warning("access: cannot check a token: %s", error)
+            return flask.jsonify({"error": "the database cannot be reached"}), 503
+        if user is None:
+            return _refuse(401, None, "no session or token")
+        refusal = _check(user, cookie, callbacks)
+        if refusal is not None:
+            return refusal
+        flask.g.shiyu_user = user
+    stack.enter_context(db.scoped(flask.g.shiyu_user.scope))
+    return None
+
+
+def install(app: dash.Dash) -> None:
+    """Authenticate, check and scope every request of ``app``'s server; a malformed ``SHIYU_SCOPE`` is refused here."""
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from dashboard import login
 
+    server, callbacks = app.server, purposes.Callbacks(app)
     s = settings()
     if not s.auth:
         _local_user()
@@ -223,31 +319,11 @@ def install(server: flask.Flask) -> None:
     login.register(server)
 
     @server.before_request
-    def _enter():
-        stack = ExitStack()
-        flask.g.shiyu_scope = stack
-        # Nothing a web request runs goes to the owner's pool: until a user is known, only what shiyu_app may do.
-        stack.enter_context(db.as_app())
-        if not settings().auth:
-            flask.g.shiyu_user = _local_user()
-        elif _is_public(flask.request.path):
-            return None
-        elif flask.request.path == WALL and "token" in flask.request.args:
-            return _display_token_login()
-        else:
-            try:
-                user = _authenticate()
-            except DatabaseUnavailable as error:
-                log.warning("access: cannot check a token: %s", error)
-                return flask.jsonify({"error": "the database cannot be reached"}), 503
-            if user is None:
-                return _refuse(401, None, "no session or token")
-            refusal = _check(user)
-            if refusal is not None:
-                return refusal
-            flask.g.shiyu_user = user
-        stack.enter_context(db.scoped(flask.g.shiyu_user.scope))
-        return None
+    def _guard():
+        try:
+            return _enter(callbacks)
+        except BadCallback as error:
+            return _bad_request(str(error))
 
     @server.teardown_request
     def _leave(_error: BaseException | None) -> None:

@@ -237,9 +237,12 @@ TEXT.update({
     "login_password": {"zh-CN": "密码", "en": "Password"},
     "login_submit": {"zh-CN": "登录", "en": "Log in"},
     "login_note": {"zh-CN": "每次登录、导出和拒绝访问均记入审计日志。", "en": "Every login, export and refused access is written to the audit log."},
-    "login_failed": {"zh-CN": "登录失败：用户名或密码不正确，或账户已停用。连续失败 {n} 次后账户锁定 {minutes} 分钟。",
-                     "en": "Login failed: wrong name or password, or the account is disabled. After {n} failures in a row "
-                           "the account is locked for {minutes} minutes."},
+    "login_failed": {"zh-CN": "登录失败：用户名或密码不正确，或账户已停用。多次失败后，每次再试都须多等一会儿。",
+                     "en": "Login failed: wrong name or password, or the account is disabled. After repeated failures "
+                           "each further try has to wait a little longer."},
+    "login_wait": {"zh-CN": "此处登录失败次数过多，请 {seconds} 秒后再试。",
+                   "en": "Too many failed logins from here; please try again in {seconds} s."},
+    "login_busy": {"zh-CN": "同时登录的人太多，请稍后再试。", "en": "Too many logins at once; please try again in a moment."},
     "login_csrf": {"zh-CN": "登录表单已过期，请重新输入。", "en": "The form had expired; please enter your name and password again."},
     "refused_title": {"zh-CN": "无权访问", "en": "Not allowed"},
     "refused_text": {"zh-CN": "您的账号无权访问此页面；此次访问已记入审计日志。",

@@ -1,16 +1,19 @@
 """``/login`` and ``/logout``: a plain HTML form, served by Flask, that works without JavaScript.
 
 The form carries a CSRF token (kept in the session, compared in constant time) and is refused from another
-origin. A failed login waits ``FAILURE_DELAY_S`` and says the same thing whatever went wrong (unknown name,
-wrong password, disabled, locked), so a name cannot be probed; the audit log says which
-(``geodata.users.authenticate``; docs/security.md).
+origin. A failed login says the same thing whatever went wrong (unknown name, wrong password, disabled), so a
+name cannot be probed; the audit log says which (``geodata.users.authenticate``; docs/security.md). Too many
+failures from the client's address are refused with a 429 and ``Retry-After`` before any password is hashed,
+and at most ``PASSWORD_CHECKS`` passwords are hashed at once in a process (a hash is about a second of a core):
+one more is refused at once with a 429 rather than queued, so logins cannot starve everyone else's requests.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
-import time
+import threading
 from urllib.parse import urlencode
 
 import flask
@@ -21,8 +24,10 @@ from geodata import users
 from geodata.errors import DatabaseUnavailable
 from geodata.settings import settings
 
-FAILURE_DELAY_S = 0.5
 MAX_FIELD = 200
+PASSWORD_CHECKS = 2  # hashed at once per process: the machine's cores
+BUSY_RETRY_S = 1
+_checking = threading.BoundedSemaphore(PASSWORD_CHECKS)
 
 PAGE = """<!DOCTYPE html>
 <html lang="{{ lang }}">
@@ -83,7 +88,6 @@ def _render(status: int, *, form: bool = True, message: str = "", name: str = ""
         tiers=[t(f"{tier}_one", lang) for tier in ("city", "district", "street", "community", "grid")])
     response = flask.make_response(html, status)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"  # the form is never to be framed (clickjacking)
     return response
 
 
@@ -104,30 +108,43 @@ def _login():
     expected, given = flask.session.get("csrf"), _field("csrf")
     if not (isinstance(expected, str) and given and hmac.compare_digest(expected.encode(), given.encode())) \
             or not access.same_origin():
-        access.record("refused", None, status=403, reason="login form without a valid CSRF token")
+        access.record_refusal("refused", None, "login form without a valid CSRF token", status=403)
         return _render(403, message=t("login_csrf", _lang()), target=target)
     name, password = _field("name").strip(), _field("password")
+    if not _checking.acquire(blocking=False):
+        access.record_refusal("login_busy", None, "password checks busy")
+        return _wait(BUSY_RETRY_S, t("login_busy", _lang()), name, target)
     try:
-        user = users.authenticate(name, password)
+        user = users.authenticate(name, password, access.remote_addr())
+        started = access.start_session(user)
     except users.LoginRefused as refused:
-        time.sleep(FAILURE_DELAY_S)
-        action = "locked" if refused.reason == "locked" or refused.locked_until else "login_failed"
-        access.record(action, name or None, reason=refused.reason,
-                      locked_until=refused.locked_until.isoformat() if refused.locked_until else None)
-        return _render(401, message=t("login_failed", _lang(), n=users.MAX_FAILURES,
-                                      minutes=int(users.LOCK_FOR.total_seconds() // 60)), name=name, target=target)
+        if refused.reason == "throttled":
+            seconds = max(1, math.ceil(refused.retry_after.total_seconds()))
+            access.record_refusal("throttled", name or None, "throttled", retry_after_s=seconds)
+            return _wait(seconds, t("login_wait", _lang(), seconds=seconds), name, target)
+        access.record_refusal("login_failed", name or None, refused.reason)
+        return _render(401, message=t("login_failed", _lang()), name=name, target=target)
     except DatabaseUnavailable:
         return _render(503, message=t("db_down", _lang()), name=name, target=target)
-    access.start_session(user)
+    finally:
+        _checking.release()
+    if not started:  # disabled between the password check and the session
+        access.record_refusal("login_failed", name, "disabled")
+        return _render(401, message=t("login_failed", _lang()), name=name, target=target)
     access.record("login", user.name, via="password")
     return flask.redirect(target)
 
 
+def _wait(seconds: int, message: str, name: str, target: str):
+    response = _render(429, message=message, name=name, target=target)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 def _logout():
-    name = flask.session.get("user")
-    if isinstance(name, str):
+    name = access.end_session()
+    if name is not None:
         access.record("logout", name)
-    flask.session.clear()
     return flask.redirect("/login?" + urlencode({"lang": _lang()}))
 
 

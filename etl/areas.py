@@ -62,7 +62,7 @@ def validate_areas(table: Table, *, tier: str | None, fields: dict[str, str] | N
         raise BatchRefused(f"the file has no code property (properties: {', '.join(headers)}); name it with --field code=PROPERTY")
     if tier is None and "tier" not in mapping:
         raise InputError("say which tier these areas are with --tier city|district|street|community|grid")
-    errors = RowErrors(frame.index)
+    errors = RowErrors(frame.index, table.problems)
     notes: list[str] = []
     label = table.row_label + " " + table.row_numbers.astype(str)
 

@@ -22,7 +22,7 @@ def validate_facilities(table: Table, *, fields: dict[str, str] | None = None, c
     """Check every row of a facilities table; returns the records to load and the rejects."""
     frame = table.frame
     mapping = required_mapping(list(map(str, frame.columns)), CANONICAL, ("id", "type"), fields)
-    errors = RowErrors(frame.index)
+    errors = RowErrors(frame.index, table.problems)
     external_id = _text(frame, mapping, "id")
     errors.add(external_id == "", "id is empty")
     raw_type = _text(frame, mapping, "type")
@@ -30,7 +30,7 @@ def validate_facilities(table: Table, *, fields: dict[str, str] | None = None, c
     errors.add(kind.isna(), lambda: "unknown facility type '" + raw_type + "'; known: " + ", ".join(taxonomy.FACILITY_TYPES))
     radius_text = _text(frame, mapping, "service_radius_m")
     radius = pd.to_numeric(radius_text.where(radius_text != ""), errors="coerce")
-    errors.add((radius_text != "") & ~(radius > 0), lambda: "service radius '" + radius_text + "' is not a positive number of metres")
+    errors.add((radius_text != "") & ~((radius > 0) & np.isfinite(radius)), lambda: "service radius '" + radius_text + "' is not a positive number of metres")
     lon, lat = wgs84_points(table, mapping, crs, extent, extent_name, errors)
 
     g = frame.index[(~errors.rejected).to_numpy()]

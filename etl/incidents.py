@@ -92,7 +92,7 @@ def validate_incidents(
     """Check every row of an incidents table; returns the records to load and the rejects."""
     frame = table.frame
     mapping = required_mapping(list(map(str, frame.columns)), CANONICAL, ("id", "category", "reported_at"), fields)
-    errors = RowErrors(frame.index)
+    errors = RowErrors(frame.index, table.problems)
 
     external_id = _text(frame, mapping, "id")
     errors.add(external_id == "", "id is empty")
@@ -109,6 +109,11 @@ def validate_incidents(
     resolved_text = _text(frame, mapping, "resolved_at")
     resolved_at, reason = parse_timestamps(resolved_text, now=now, field="resolved_at")
     errors.add(reason.notna() & (resolved_text != ""), reason)
+
+    reported_text = _text(frame, mapping, "reported_at")
+    errors.add(resolved_at.notna() & reported_at.notna() & (resolved_at < reported_at),
+               lambda: "resolved_at '" + resolved_text + "' is before reported_at '" + reported_text
+               + "': an incident is resolved after it is reported; check both times")
 
     raw_status = _text(frame, mapping, "status")
     status = taxonomy.status_codes(raw_status).where(raw_status != "", "reported")

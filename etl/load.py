@@ -32,6 +32,7 @@ from etl.timestamps import LOCAL_TZ
 from etl.rejects import default_reject_path, write_reject_file
 from geodata import db, taxonomy
 from geodata.apportion import cells_of_areas
+from geodata.batchconn import batch_connection
 from geodata.bulk import copy_frame, without_nul
 from geodata.errors import BatchRefused
 from geodata.h3cells import RESOLUTIONS
@@ -55,7 +56,7 @@ VALUES (%(kind)s, %(source)s, %(file_name)s, %(sha256)s, 'loaded', %(options)s) 
 
 FINISH_BATCH = """
 UPDATE shiyu.load_batch SET read_count = %(read)s, loaded_count = %(loaded)s, updated_count = %(updated)s,
-       unchanged_count = %(unchanged)s, rejected_count = %(rejected)s, finished_at = now()
+       unchanged_count = %(unchanged)s, rejected_count = %(rejected)s, finished_at = clock_timestamp()
 WHERE id = %(batch_id)s
 """
 
@@ -117,7 +118,21 @@ def city_extent(conn) -> tuple[float, float, float, float] | None:
 
 
 def _reject_file(path: Path, rejects: pd.DataFrame, reject_file: Path | None) -> str | None:
-    return str(write_reject_file(rejects, reject_file or default_reject_path(path))) if len(rejects) else None
+    """Where the rejects will go; nothing is written until the batch has happened (see :func:`_write_rejects`)."""
+    return str(reject_file or default_reject_path(path)) if len(rejects) else None
+
+
+def _write_rejects(summary: LoadSummary, rejects: pd.DataFrame | None) -> None:
+    """The reject file of a batch that committed, was refused or dry-run; never of one that failed or was killed.
+
+    Written beside its place and moved there, so the file at its name is always whole; a place that is not a
+    file (``/dev/null``, a pipe) is written to, never replaced."""
+    if summary.reject_file and rejects is not None and len(rejects) and summary.status != "empty":
+        final = Path(summary.reject_file).resolve()
+        if final.exists() and not final.is_file():
+            write_reject_file(rejects, final)
+        else:
+            write_reject_file(rejects, final.with_name(final.name + ".partial")).replace(final)
 
 
 def _refuse_if_too_many_rejects(summary: LoadSummary, max_reject_ratio: float, what: str) -> None:
@@ -128,6 +143,15 @@ def _refuse_if_too_many_rejects(summary: LoadSummary, max_reject_ratio: float, w
         summary.unchanged = summary.read - summary.rejected  # nothing was written, so nothing changed
         summary.error = (f"{summary.rejected} of {summary.read} {what} rejected ({ratio:.0%}, more than --max-reject-ratio "
                          f"{max_reject_ratio:.0%}); nothing was loaded" + (f", see {summary.reject_file}" if summary.reject_file else ""))
+        raise _RollBack(summary)
+
+
+def _end_if_empty(summary: LoadSummary, what: str) -> None:
+    """A file without rows is no batch: it would move the data's "as of" time without bringing any data."""
+    if summary.read == 0:
+        summary.status = "empty"
+        summary.notes.append(f"the file holds no {what}: nothing was loaded and no batch recorded (the data's "
+                             "'as of' time is unchanged)")
         raise _RollBack(summary)
 
 
@@ -181,7 +205,8 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
     source = source or path.stem
     options = {**options, "encoding": chunks.encoding, "layer": layer, "sheet": sheet, "max_reject_ratio": max_reject_ratio}
     summary = LoadSummary(None, 0, 0, 0, 0, 0, None)
-    with db.connect() as conn:
+    rejected = None
+    with batch_connection() as conn:
         extent = city_extent(conn)
         try:
             with conn.transaction():
@@ -215,6 +240,7 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                 if len(rejected):
                     rejected = rejected.sort_values(rejected.columns[0], kind="stable").reset_index(drop=True)
                 summary.rejected = len(rejected)
+                _end_if_empty(summary, "rows")
                 summary.reject_file = _reject_file(path, rejected, reject_file)
                 _refuse_if_too_many_rejects(summary, max_reject_ratio, "rows")
                 with summary.timed("assign_grids"):
@@ -236,7 +262,9 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                 _save_rejects(conn, summary.batch_id, rejected)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})
         except _RollBack as rolled_back:
+            _write_rejects(rolled_back.summary, rejected)
             return _rolled_back(rolled_back.summary)
+    _write_rejects(summary, rejected)
     if outside:
         summary.notes.append(f"{outside} {kind.kind} fall in no grid (a coverage gap); they are loaded without a grid_code")
     return summary
@@ -334,9 +362,10 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
     summary = LoadSummary(None, batch.read, 0, 0, 0, len(batch.rejects), _reject_file(path, batch.rejects, reject_file),
                           mapping=batch.mapping, notes=list(batch.notes))
     options = {"tier": tier, "crs": crs, "fields": fields or {}, "encoding": table.encoding, "layer": table.layer}
-    with db.connect() as conn:
+    with batch_connection() as conn:
         try:
             with conn.transaction():
+                _end_if_empty(summary, "features")
                 _refuse_if_too_many_rejects(summary, max_reject_ratio, "features")
                 summary.batch_id = conn.execute(START_BATCH, {
                     "kind": "areas", "source": source or path.stem, "file_name": path.name, "sha256": sha256_of(path),
@@ -360,5 +389,7 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
                 _save_rejects(conn, summary.batch_id, batch.rejects)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})
         except _RollBack as rolled_back:
+            _write_rejects(rolled_back.summary, batch.rejects)
             return _rolled_back(rolled_back.summary)
+    _write_rejects(summary, batch.rejects)
     return summary

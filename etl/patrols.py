@@ -20,7 +20,7 @@ def validate_patrols(table: Table, *, fields: dict[str, str] | None = None, crs:
     """Check every ping; returns the records to load and the rejects."""
     frame = table.frame
     mapping = required_mapping(list(map(str, frame.columns)), CANONICAL, ("unit_id", "ts"), fields)
-    errors = RowErrors(frame.index)
+    errors = RowErrors(frame.index, table.problems)
     unit = _text(frame, mapping, "unit_id")
     errors.add(unit == "", "unit_id is empty")
     ts, reason = parse_timestamps(_text(frame, mapping, "ts"), now=now, field="ts")

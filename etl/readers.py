@@ -1,6 +1,6 @@
 """Readers: files as cities hand them over, turned into plain DataFrames.
 
-Text (UTF-8 or GBK), Excel, GeoJSON, GeoPackage and Shapefile, chosen by
+Text (UTF-8 or GBK), Excel (etl/workbooks.py), GeoJSON, GeoPackage and Shapefile, chosen by
 suffix. Every attribute value is read as text; validation decides what it
 means. A file that cannot be read at all is an error of the whole batch, told
 in one line that names the file.
@@ -15,9 +15,11 @@ from collections.abc import Iterator
 
 import codecs
 import csv
+import re
+import warnings
 import math
 import numbers
-from itertools import chain
+from itertools import chain, repeat
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -25,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from etl import rowscan
 from geodata.errors import BatchRefused, InputError
+from geodata.text import one_line
 
 TABULAR = {".csv", ".txt", ".tsv"}
 WORKBOOKS = {".xlsx", ".xlsm"}
@@ -37,8 +41,16 @@ AUTO = "auto"
 FALLBACK_ENCODING = "gb18030"
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _CHUNK_BYTES = 1 << 20
-_SNIFF_CHARS = 65536
+# csv.Sniffer's regular expressions take time growing with the square of their sample (64 KiB of '"a,' took
+# 21 s, 4 KiB 0.12 s): the delimiter is guessed from the first lines of the first 4 KiB.
+_SNIFF_CHARS = 4096
 _EXACT_FLOAT_INT = 2**53
+# One column past the header's catches a value beyond them (pandas would shift the first row or drop it);
+# a row with two or more such values stops pandas, which names its line.
+_MORE = "\0more"
+_TOO_MANY = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_ALL_ROWS = 1 << 62
+_SPILL_ROWS = rowscan.CHUNK_BYTES // rowscan.MAX_ROW_BYTES  # rows the scan did not see (a quote it misread)
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,8 @@ class Table:
     ``row_label`` says what ``row_numbers`` count: ``line`` (text files, the
     header is line 1), ``row`` (the worksheet's own row numbers) or
     ``feature`` (1-based). ``layer`` is the sheet or layer that was read.
+    ``problems`` holds a reason for each row that could not be read whole
+    (None for the others), for validation to reject.
     """
 
     frame: pd.DataFrame
@@ -55,6 +69,7 @@ class Table:
     row_label: str
     encoding: str
     layer: str | None = None
+    problems: pd.Series | None = None
 
 
 def require_file(path: Path) -> Path:
@@ -125,37 +140,98 @@ def _delimiter(sample: str, path: Path) -> str:
         return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
+def _unique(names: list[str]) -> list[str]:
+    """Repeated names numbered as pandas does: ``a, a.1, a.2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        out.append(f"{name}.{seen[name]}" if name in seen else name)
+        seen[name] = seen.get(name, 0) + 1
+    return out
+
+
+def _header(path: Path, codec: str, sep: str) -> list[str]:
+    """The first row's names (bounded: the scan has checked its size), at most MAX_COLUMNS of them."""
+    with path.open(encoding=codec, newline="") as fh:
+        try:
+            names = next(csv.reader(fh, delimiter=sep, skipinitialspace=True), None)
+        except csv.Error as exc:
+            raise BatchRefused(f"{path}: the header (line 1) cannot be read: {_reason(exc)}") from exc
+    if not names:
+        raise BatchRefused(f"{path}: the file is empty")
+    if len(names) > rowscan.MAX_COLUMNS:
+        raise BatchRefused(f"{path}: the header (line 1) names {len(names):,} columns; a file may have "
+                           f"{rowscan.MAX_COLUMNS:,} at most")
+    names = [str(c).strip().lstrip("\ufeff") for c in names]
+    return _unique([name or f"Unnamed: {i}" for i, name in enumerate(names)])
+
+
+def _row_problems(frame: pd.DataFrame, header: list[str], long: bool) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Reasons for rows with values beyond the header's columns or too long; such values are cut to one line."""
+    problems = pd.Series(None, index=frame.index, dtype=object)
+    beyond = frame[_MORE] != ""
+    if beyond.any():
+        problems[beyond] = (f"more values than the header's {len(header)} columns (the next: '"
+                            + frame.loc[beyond, _MORE].map(lambda v: one_line(v, 40)) + "'): a separator inside a value? "
+                            "put the value in quotes")
+    frame = frame.drop(columns=[_MORE])
+    for column in frame.columns if long else ():
+        too_long = frame[column].str.len() > rowscan.MAX_FIELD_CHARS
+        if too_long.any():
+            reason = (f"{column} is " + frame.loc[too_long, column].str.len().map("{:,}".format)
+                      + f" characters long; a value may hold {rowscan.MAX_FIELD_CHARS:,} at most")
+            problems[too_long] = np.where(problems[too_long].isna(), reason, problems[too_long] + "; " + reason)
+            frame.loc[too_long, column] = frame.loc[too_long, column].map(one_line)
+    return frame, problems if problems.notna().any() else None
+
+
 def iter_csv(path: Path, encoding: str = AUTO, chunk_rows: int | None = None) -> tuple[Iterator[Table], str, int]:
     """A text file as Tables of at most ``chunk_rows`` rows (all of it when None), parsed lazily.
 
-    Returns the tables, the codec used and an estimate of the number of rows
-    (for progress). See :func:`read_csv` for encodings and line numbers.
+    Returns the tables, the codec used and the number of rows. The rows are
+    measured first (:func:`etl.rowscan.scan_rows`), so a file with a row over
+    the size limit is refused before anything is parsed, and each table holds
+    at most ``rowscan.CHUNK_BYTES`` of the file. A row with values beyond the
+    header's columns, or a value over ``rowscan.MAX_FIELD_CHARS`` characters,
+    comes with its reason in ``Table.problems``. See :func:`read_csv`.
     """
     path = require_file(path)
     codec = _text_encoding(path, _codec(path, encoding))
     try:
         with path.open(encoding=codec, newline="") as fh:
             sample = fh.read(_SNIFF_CHARS)
+        scan = rowscan.scan_rows(path, codec, chunk_rows or _ALL_ROWS)
     except OSError as exc:
         raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
-    sample_bytes = max(len(sample.encode(codec, errors="replace")), 1)
-    estimate = int(path.stat().st_size * max(sample.count("\n"), 1) / sample_bytes)
+    except BatchRefused as exc:
+        raise BatchRefused(f"{path}: {exc}") from exc
+    sep = _delimiter(sample[:sample.rfind("\n") + 1] or sample, path)
+    header = _header(path, codec, sep)
 
     def tables() -> Iterator[Table]:
         try:
-            frames = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec, sep=_delimiter(sample, path),
-                                 skipinitialspace=True, chunksize=chunk_rows)
-            for frame in [frames] if chunk_rows is None else frames:
-                frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-                yield Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec)
+            reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=codec, sep=sep, skipinitialspace=True,
+                                 names=[*header, _MORE], header=None, skiprows=1, index_col=False, iterator=True)
+            with reader:
+                for n, rows in enumerate(chain(scan.chunks, repeat(_SPILL_ROWS))):
+                    try:
+                        with warnings.catch_warnings():  # a first row with extra values: _MORE has the first of them
+                            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                            frame = reader.get_chunk(rows)
+                    except StopIteration:
+                        break
+                    frame, problems = _row_problems(frame, header, n in scan.long_chunks or n >= len(scan.chunks))
+                    yield Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec, problems=problems)
         except (pd.errors.ParserError, csv.Error) as exc:
+            many = _TOO_MANY.search(str(exc))
+            if many:
+                raise BatchRefused(f"{path}: line {many[2]} has {int(many[3])} values, the header {len(header)}: "
+                                   "separators inside values? put those values in quotes") from exc
             raise BatchRefused(f"{path}: not a readable CSV file: {_reason(exc)}") from exc
-        except pd.errors.EmptyDataError as exc:
-            raise BatchRefused(f"{path}: the file is empty") from exc
         except OSError as exc:
             raise BatchRefused(f"{path}: cannot be read ({exc.strerror or _reason(exc)})") from exc
 
-    return tables(), codec, estimate
+    return tables(), codec, scan.rows
 
 
 def read_csv(path: Path, encoding: str = AUTO) -> Table:
@@ -181,8 +257,15 @@ def read_csv(path: Path, encoding: str = AUTO) -> Table:
     BatchRefused
         The file does not decode (the message names the byte and line) or does not parse.
     """
-    tables, _, _ = iter_csv(path, encoding)
-    return next(tables)
+    tables, codec, _ = iter_csv(path, encoding)
+    parts = list(tables)
+    if len(parts) == 1:
+        return parts[0]
+    problems = [t.problems if t.problems is not None else pd.Series(None, index=t.frame.index, dtype=object) for t in parts]
+    frame = pd.concat([t.frame for t in parts]) if parts else pd.DataFrame(columns=_header(path, codec, ","), dtype=str)
+    merged = pd.concat(problems) if parts else None
+    return Table(frame, pd.Series(frame.index + 2, index=frame.index), "line", codec,
+                 problems=merged if merged is not None and merged.notna().any() else None)
 
 
 def _cell_text(value: object) -> str:
@@ -206,77 +289,6 @@ def _cell_text(value: object) -> str:
             return ""
         return str(int(value)) if value.is_integer() and abs(value) < _EXACT_FLOAT_INT else repr(value)
     return str(value)
-
-
-def _sheet_name(path: Path, names: list[str], sheet: str | int | None) -> str:
-    if sheet is None:
-        return names[0]
-    if isinstance(sheet, str) and sheet in names:
-        return sheet
-    index = sheet if isinstance(sheet, int) else int(sheet) if str(sheet).strip().isdigit() else None
-    if index is not None and 0 <= index < len(names):
-        return names[index]
-    listed = ", ".join(f"{i}: '{n}'" for i, n in enumerate(names))
-    raise InputError(f"{path}: no sheet {sheet!r}; the workbook's sheets are {listed}")
-
-
-def _sheet_table(path: Path, name: str, rows: list[list[str]]) -> Table:
-    from openpyxl.utils import get_column_letter
-
-    numbered = [(n, row) for n, row in enumerate(rows, start=1) if any(row)]
-    if not numbered:
-        raise BatchRefused(f"{path}: sheet '{name}' is empty")
-    (_, header), body = numbered[0], numbered[1:]
-    width = max(len(row) for _, row in numbered)
-    header = header + [""] * (width - len(header))
-    keep = [i for i in range(width) if header[i].strip() or any(i < len(row) and row[i] for _, row in body)]
-    names = [header[i].strip() or f"column {get_column_letter(i + 1)}" for i in keep]
-    columns = [f"{c}.{names[:i].count(c)}" if c in names[:i] else c for i, c in enumerate(names)]  # as pandas does
-    frame = pd.DataFrame([[row[i] if i < len(row) else "" for i in keep] for _, row in body], columns=columns, dtype=str)
-    return Table(frame, pd.Series([n for n, _ in body], index=frame.index, dtype=int), "row", "utf-8", name)
-
-
-def read_xlsx(path: Path, sheet: str | int | None = None) -> Table:
-    """One sheet of an ``.xlsx``/``.xlsm`` workbook as text columns (formulas as their cached values).
-
-    Parameters
-    ----------
-    path : Path
-    sheet : str or int, optional
-        The sheet's name or 0-based index; the first sheet by default.
-
-    Returns
-    -------
-    Table
-        Header from the first non-empty row; dates as ``YYYY-MM-DD HH:MM:SS``,
-        whole numbers without ``.0``; the sheet's own row numbers.
-
-    Raises
-    ------
-    InputError
-        The file is missing or has no such sheet (the message lists the sheets).
-    BatchRefused
-        The file is not a workbook or the sheet is empty.
-    """
-    from openpyxl import load_workbook
-
-    path = require_file(path)
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # BadZipFile, KeyError, InvalidFileException…: all say "not a workbook"
-        raise BatchRefused(f"{path}: not a readable Excel workbook ({_reason(exc)})") from exc
-    try:
-        name = _sheet_name(path, book.sheetnames, sheet)
-        worksheet = book[name]
-        worksheet.reset_dimensions()  # some writers record wrong dimensions, which would cut rows short
-        rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
-    except InputError:
-        raise
-    except Exception as exc:  # a chartsheet, broken XML…
-        raise BatchRefused(f"{path}: sheet '{name}' cannot be read ({_reason(exc)})") from exc
-    finally:
-        book.close()
-    return _sheet_table(path, name, rows)
 
 
 def _pick(path: Path, names: list[str], wanted: str | None, what: str) -> str:
@@ -317,6 +329,8 @@ def read_table(path: Path, encoding: str = AUTO, *, layer: str | None = None,
     if suffix in TABULAR:
         return read_csv(path, encoding)
     if suffix in WORKBOOKS:
+        from etl.workbooks import read_xlsx  # workbooks builds on this module
+
         return read_xlsx(path, sheet if sheet is not None else layer)
     if suffix in FEATURES:
         from etl.vectors import read_features  # vectors builds on this module

@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geodata.text import one_line
+
 
 class RowErrors:
     """The reasons rows were rejected, keyed by the frame's index; several reasons join with '; '."""
 
-    def __init__(self, index: pd.Index):
+    def __init__(self, index: pd.Index, problems: pd.Series | None = None):
         self.reason = pd.Series(None, index=index, dtype=object)
+        if problems is not None:  # what the reader could not read whole comes first
+            self.reason[problems.notna()] = problems[problems.notna()]
 
     def add(self, mask: pd.Series | np.ndarray, message: str | pd.Series | Callable[[], str | pd.Series]) -> None:
         """Reject rows where ``mask``; a callable message is built only when some row fails."""
@@ -38,7 +42,7 @@ class RowErrors:
 def reject_rows(raw: pd.DataFrame, errors: RowErrors, row_numbers: pd.Series, row_label: str) -> pd.DataFrame:
     """The rejected rows: number, reason and the raw values as read."""
     mask = errors.rejected
-    out = pd.DataFrame({row_label: row_numbers[mask].astype(int), "reason": errors.reason[mask]})
+    out = pd.DataFrame({row_label: row_numbers[mask].astype(int), "reason": errors.reason[mask].map(one_line)})
     raw_cols = raw.loc[mask, [c for c in raw.columns if c != "geometry"]].astype(str)
     return pd.concat([out, raw_cols], axis=1)
 

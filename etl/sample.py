@@ -8,6 +8,7 @@ shows its reject report. The demo-city generator replaces this sample.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -89,6 +90,16 @@ def write_sample(folder: Path, seed: int = 20261122) -> list[Path]:
     return [grids_path, incidents_path]
 
 
-if __name__ == "__main__":
-    for path in write_sample(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("geodata/samples")):
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m etl.sample", description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default="geodata/samples", type=Path,
+                        help="where to write sample_grids.geojson and sample_incidents.csv (default geodata/samples)")
+    parser.add_argument("--seed", type=int, default=20261122, help="the generator's seed (same seed, same files)")
+    args = parser.parse_args(argv)
+    for path in write_sample(args.folder, seed=args.seed):
         print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,6 +35,10 @@ class DatabaseUnavailable(ShiyuError):
     exit_code = 1
 
 
+class ConnectionLost(DatabaseUnavailable):
+    """The database shut down, or the connection to it broke, while a batch was being written: nothing was."""
+
+
 class ClusterError(ShiyuError):
     """The embedded PostgreSQL cluster could not be created, started or stopped."""
 

@@ -26,6 +26,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
      "each process draws its own, so sessions end when it restarts."),
     ("SHIYU_COOKIE_SECURE", "0", "1: the session cookie is sent over HTTPS only (set it when TLS is in front)."),
     ("SHIYU_SESSION_HOURS", "12", "How long a dashboard login lasts, in hours."),
+    ("SHIYU_WALL_FRAME_ANCESTORS", "", "Origins that may show the wall (/wall) in a frame, separated by spaces (e.g. "
+     "https://screens.example.gov.cn); empty: no page of the dashboard may be framed anywhere."),
     ("SHIYU_PROXIES", "0", "How many reverse proxies stand in front of the dashboard; their X-Forwarded-For and "
      "X-Forwarded-Proto are then trusted for the client's address (audit log) and scheme."),
     ("SHIYU_DATA_DIR", "var/pg", "Where the embedded PostGIS cluster lives (relative to the working directory)."),
@@ -51,6 +53,7 @@ class Settings:
     secret_key: str
     cookie_secure: bool
     session_hours: float
+    wall_frame_ancestors: str
     proxies: int
     data_dir: Path
     pg_bin: str
@@ -81,6 +84,7 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         secret_key=value["SHIYU_SECRET_KEY"].strip(),
         cookie_secure=_switch("SHIYU_COOKIE_SECURE", value["SHIYU_COOKIE_SECURE"]),
         session_hours=float(value["SHIYU_SESSION_HOURS"]),
+        wall_frame_ancestors=" ".join(value["SHIYU_WALL_FRAME_ANCESTORS"].split()),
         proxies=int(value["SHIYU_PROXIES"]),
         data_dir=Path(value["SHIYU_DATA_DIR"]).expanduser().absolute(),
         pg_bin=value["SHIYU_PG_BIN"].strip(),

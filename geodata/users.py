@@ -2,9 +2,10 @@
 
 Passwords are hashed with argon2id (argon2-cffi's defaults); tokens are 256 random bits, of which only the
 SHA-256 is stored. Managing users (``add_user``, ``disable_user``, ``create_token`` …) is the owner's, through
-the ``shiyu users`` command. Checking a login, a session or a token (``authenticate``, ``session_user``,
-``token_user``) goes through the SECURITY DEFINER functions of ``0008_logins.sql``, so the dashboard, as
-``shiyu_app`` (``db.as_app``), never reads the user table itself (docs/security.md).
+the ``shiyu users`` command. Checking a login, a session or a token (``authenticate``, ``start_session``,
+``session_user``, ``end_session``, ``token_user``) goes through the SECURITY DEFINER functions of
+``0008_logins.sql`` and ``0021_sessions_and_throttle.sql``, so the dashboard, as ``shiyu_app``
+(``db.as_app``), never reads the user, token, session or throttle tables itself (docs/security.md).
 
 Examples
 --------
@@ -16,10 +17,11 @@ Scope(path='330100.330106')
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 
 from geodata.db import fetch_all
@@ -31,21 +33,20 @@ ROLES = ("admin", "commander", "officer", "planner", "viewer")
 PII_ROLES = frozenset({"admin", "officer"})
 EXPORT_ROLES = frozenset({"admin", "commander", "officer", "planner"})
 WHOLE = ("city", "*")  # --scope values meaning the whole database
-MAX_FAILURES = 5
-LOCK_FOR = timedelta(minutes=15)
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "shiyu_"
 _NAME = re.compile(r"^[^\s/\\:]{1,64}$")
 
 
 class LoginRefused(ShiyuError):
-    """A login that did not succeed; ``reason`` is unknown, bad_password, disabled or locked (for the audit log
-    only: the person is told the same thing for each, so a name cannot be probed)."""
+    """A login that did not succeed; ``reason`` is unknown, bad_password or disabled (for the audit log only: the
+    person is told the same thing for each, so a name cannot be probed), or throttled (too many failures from
+    the client's address: told to wait ``retry_after``, before any password is looked at)."""
 
-    def __init__(self, reason: str, locked_until: datetime | None = None):
+    def __init__(self, reason: str, retry_after: timedelta | None = None):
         super().__init__(f"login refused ({reason})")
         self.reason = reason
-        self.locked_until = locked_until
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -190,40 +191,87 @@ def revoke_tokens(name: str) -> int:
     return len(fetch_all(REVOKE_TOKENS, {"name": name}))
 
 
-LOGIN_ATTEMPT = "SELECT * FROM shiyu.login_attempt(%(name)s, %(max)s, %(lock)s)"
-LOGIN_SUCCEEDED = "SELECT shiyu.login_succeeded(%(name)s)"
-SESSION_USER = "SELECT role, scope, display FROM shiyu.user_of_session(%(name)s, %(token)s)"
+LOGIN_ATTEMPT = "SELECT * FROM shiyu.login_attempt(%(name)s, %(addr)s)"
+LOGIN_SUCCEEDED = "SELECT shiyu.login_succeeded(%(name)s, %(addr)s)"
+LOGIN_POLICY = "SELECT * FROM shiyu.login_policy()"
+SESSION_START = "SELECT shiyu.session_start(%(sid)s, %(name)s, %(token)s, %(lifetime)s) AS started"
+SESSION_END = "SELECT shiyu.session_end(%(sid)s)"
+SESSION_USER = "SELECT user_name, role, scope, display, token_id FROM shiyu.user_of_session(%(sid)s)"
 TOKEN_USER = """
 SELECT token_id, user_name, role, scope, display, since_last_use
 FROM shiyu.token_user(%(sha)s, %(addr)s)
 """
 
 
-def authenticate(name: str, password: str) -> User:
+def client_key(remote_addr: str | None) -> str:
+    """The address a login is counted against: an IPv4 address as it is, an IPv6 one by its /64 (one
+    subscriber's block, which its owner can fill with addresses at will)."""
+    try:
+        address = ipaddress.ip_address((remote_addr or "").strip())
+    except ValueError:
+        return (remote_addr or "")[:64]
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+def login_policy() -> dict:
+    """The throttle, as ``0021_sessions_and_throttle.sql`` declares it once: ``free_per_name``,
+    ``free_per_address``, ``first_wait``, ``max_wait``, ``forget_after``."""
+    return fetch_all(LOGIN_POLICY)[0]
+
+
+def authenticate(name: str, password: str, remote_addr: str | None = None) -> User:
     """The user ``name`` if ``password`` is theirs; LoginRefused otherwise.
 
-    Each check counts as a failure until it succeeds; the ``MAX_FAILURES``-th failure in a row locks the
-    account for ``LOCK_FOR``, and a locked account is refused without looking at the password.
+    Each check is counted as a failure, for the client's address and for the name from that address, before the
+    hash is read; past ``login_policy()``'s free tries the next one from there must wait, doubling each time. A
+    try that comes too soon is refused as ``throttled`` (with ``retry_after``) without looking at the password.
     """
-    rows = fetch_all(LOGIN_ATTEMPT, {"name": name, "max": MAX_FAILURES, "lock": LOCK_FOR}) if _NAME.match(name or "") else []
-    state = rows[0] if rows else {"state": "unknown", "password_hash": None, "locked_until": None}
+    valid = bool(_NAME.match(name or ""))
+    rows = fetch_all(LOGIN_ATTEMPT, {"name": name if valid else None, "addr": client_key(remote_addr)})
+    state = rows[0]
+    if state["state"] == "throttled":
+        raise LoginRefused("throttled", retry_after=state["retry_after"])
     matched = _verify(state["password_hash"], password or "")
-    if state["state"] == "locked":
-        raise LoginRefused("locked", state["locked_until"])
     if state["state"] != "check":
         raise LoginRefused(state["state"])
     if not matched:
-        raise LoginRefused("bad_password", state["locked_until"])
-    fetch_all(LOGIN_SUCCEEDED, {"name": name})
+        raise LoginRefused("bad_password")
+    fetch_all(LOGIN_SUCCEEDED, {"name": name, "addr": client_key(remote_addr)})
     return User(name, state["role"], _scope(state["scope"]))
 
 
-def session_user(name: str, token_id: int | None = None) -> User | None:
-    """The user a session names, as they are now; None when disabled, gone, or the session's token revoked."""
-    rows = fetch_all(SESSION_USER, {"name": name, "token": token_id})
+def session_id_sha256(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start_session(user: User, lifetime: timedelta) -> str | None:
+    """A new server-side session for ``user`` (a display token's when ``user.token_id``); its id, for the cookie
+    only, or None when the user (or token) no longer may have one."""
+    session_id = secrets.token_urlsafe(32)
+    rows = fetch_all(SESSION_START, {"sid": session_id_sha256(session_id), "name": user.name,
+                                     "token": user.token_id, "lifetime": lifetime})
+    return session_id if rows[0]["started"] else None
+
+
+def end_session(session_id: str) -> None:
+    """Logout: this session answers no more (the user's others go on)."""
+    fetch_all(SESSION_END, {"sid": session_id_sha256(session_id)})
+
+
+def session_user(session_id: str) -> User | None:
+    """The user of a session, as they are now; None when it was ended, expired, or its user disabled, changed
+    (role, scope, password) or its display token revoked."""
+    if not isinstance(session_id, str) or not 0 < len(session_id) <= 100:
+        return None
+    rows = fetch_all(SESSION_USER, {"sid": session_id_sha256(session_id)})
     if not rows:
         return None
-    return User(name, rows[0]["role"], _scope(rows[0]["scope"]), rows[0]["display"], token_id)
+    r = rows[0]
+    return User(r["user_name"], r["role"], _scope(r["scope"]), r["display"], r["token_id"])
 
 
 def token_user(token: str, remote_addr: str | None) -> tuple[User, timedelta | None] | None:

@@ -44,8 +44,9 @@ def cmd_users(args: argparse.Namespace) -> int:
         rows = users.list_users()
         print(f"{'name':<16} {'role':<10} {'scope':<24} {'state':<24} {'last login':<20} tokens")
         for r in rows:
-            state = ("disabled" if r["disabled"] else f"locked until {_when(r['locked_until'])[11:]}"
-                     if r["locked_until"] and r["locked_until"] > _now() else "active")
+            # Logins are throttled per address, never locked per name (docs/security.md): the count is news only.
+            state = ("disabled" if r["disabled"] else
+                     f"active, {r['failed_logins']} failed" if r["failed_logins"] else "active")
             print(f"{r['name']:<16} {r['role']:<10} {r['scope'] or 'whole database':<24} {state:<24} "
                   f"{_when(r['last_login']):<20} {r['tokens']}")
     elif args.action == "disable":
@@ -61,12 +62,6 @@ def cmd_users(args: argparse.Namespace) -> int:
                 else "send it as 'Authorization: Bearer <token>'")
         print(f"token of {args.name} (shown once; only its hash is kept): {hint}", file=sys.stderr)
     return 0
-
-
-def _now():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -112,5 +107,5 @@ def add_parsers(sub) -> None:
     audit_sub = p.add_subparsers(dest="action_", required=True, metavar="ACTION")
     q = audit_sub.add_parser("tail", help="the newest rows, oldest first")
     q.add_argument("-n", type=int, default=20, help="how many rows (default 20)")
-    q.add_argument("--action", help="only this action: login, login_failed, locked, logout, refused, export, token_use")
+    q.add_argument("--action", help="only this action: login, login_failed, throttled, login_busy, logout, refused, export, token_use")
     p.set_defaults(func=cmd_audit)

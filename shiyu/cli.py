@@ -11,6 +11,7 @@ from pathlib import Path
 
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
+from geodata.text import one_line
 from shiyu import accounts
 
 PROGRESS_MIN_ROWS = 5000
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ShiyuError as error:
-        print(f"shiyu: {error}", file=sys.stderr)
+        print(f"shiyu: {one_line(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("shiyu: interrupted; nothing of the running batch was written", file=sys.stderr)
@@ -428,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SHIYU_DEBUG"):
             raise
         logging.getLogger("shiyu").debug("unexpected error", exc_info=True)
-        print(f"shiyu: unexpected error ({type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
+        print(f"shiyu: unexpected error ({type(error).__name__}: {one_line(error, 100)}); "
               "nothing of the running batch was written; run again with SHIYU_DEBUG=1 for details", file=sys.stderr)
         return 1
 

@@ -10,6 +10,7 @@ import json
 from urllib.request import Request, urlopen
 
 import pytest
+import requests
 
 from geodata.errors import InputError
 from geodata.settings import reload
@@ -180,3 +181,12 @@ def test_a_tampered_view_gets_the_table_and_the_panel_an_answer_never_an_error_p
         [("explore-hexes", "clickData", {"properties": {"h3": ODD_VALUES[odd]}}), ("explore-view", "data", view)],
         [("explore-focus", "data", ODD_VALUES[odd]), ("explore-lang", "data", "en")]))
     _no_internals(status, text)
+
+
+def test_a_malformed_callback_body_is_a_400_with_one_line_without_logins_too(served_c1):
+    from tests.dashboard.test_reach import BAD_BODIES, _one_line_400
+
+    for _case, raw in BAD_BODIES:
+        _one_line_400(requests.post(f"{served_c1}/_dash-update-component", data=raw, timeout=60,
+                                    headers={"Content-Type": "application/json"}))
+    assert _table(served_c1, None)["explore-table"]["getRowsResponse"]["rowData"]

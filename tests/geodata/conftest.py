@@ -16,6 +16,7 @@ def areas(database_url, tmp_path_factory):
 
 @pytest.fixture
 def fresh(areas, conn):
-    """No users, tokens or audit rows."""
-    conn.execute("TRUNCATE shiyu.app_user, shiyu.api_token, shiyu.audit_log CASCADE")
+    """No users, tokens, sessions, login counts or audit rows."""
+    conn.execute("TRUNCATE shiyu.app_user, shiyu.api_token, shiyu.login_session, shiyu.login_throttle, shiyu.audit_log, "
+                 "shiyu.audit_burst CASCADE")
     yield

@@ -49,6 +49,10 @@ def test_list_disable_and_token(fresh, capsys):
     assert users.token_user(token, None)[0].display
     code, out, _ = run(capsys, "users", "list")
     assert code == 0 and re.search(r"cora\s+commander\s+whole database\s+active\s+-\s+1", out)
+    for _ in range(2):
+        with pytest.raises(users.LoginRefused):
+            users.authenticate("cora", "not her password", "10.9.8.7")
+    assert re.search(r"cora\s+commander\s+whole database\s+active, 2 failed\s+-\s+1", run(capsys, "users", "list")[1])
     code, out, _ = run(capsys, "users", "disable", "cora")
     assert code == 0 and users.token_user(token, None) is None
     assert "disabled" in run(capsys, "users", "list")[1]

@@ -16,7 +16,7 @@ import flask
 import orjson
 from werkzeug.exceptions import HTTPException
 
-from dashboard.access import current_scope
+from dashboard.access import current_scope, current_user
 from geodata.errors import InputError, NotFound, ShiyuError
 from layers import ogc, open311
 
@@ -89,13 +89,13 @@ def collection(collection_id: str) -> flask.Response:
 
 @ogc_api.get("/collections/<collection_id>/items")
 def items(collection_id: str) -> flask.Response:
-    doc, crs = ogc.items(collection_id, _args(), current_scope(), _base())
+    doc, crs = ogc.items(collection_id, _args(), current_scope(), _base(), role=current_user().role)
     return _answer(doc, kind=ogc.documents.GEOJSON, crs=crs)
 
 
 @ogc_api.get("/collections/<collection_id>/items/<path:feature_id>")
 def item(collection_id: str, feature_id: str) -> flask.Response:
-    doc, crs = ogc.item(collection_id, feature_id, _args(), current_scope(), _base())
+    doc, crs = ogc.item(collection_id, feature_id, _args(), current_scope(), _base(), role=current_user().role)
     return _answer(doc, kind=ogc.documents.GEOJSON, crs=crs)
 
 

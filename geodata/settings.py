@@ -34,6 +34,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SHIYU_PG_BIN", "", "Directory of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)."),
     ("SHIYU_STATEMENT_TIMEOUT_MS", "15000", "Longest any query of the dashboard may run, in milliseconds."),
     ("SHIYU_POOL_TIMEOUT_S", "5", "Longest a request waits for a database connection, in seconds."),
+    ("SHIYU_CACHE_MB", "128", "Memory each server process keeps computed layers in, for the OGC API's pages (their "
+     "GeoJSON, in MB; least recently used dropped first; a committed load makes every older one unreachable); 0: none kept."),
     ("SHIYU_TILE_URL", "", "Basemap tile URL template ({z}/{x}/{y}); empty: no basemap, boundaries only."),
     ("SHIYU_TILE_ATTRIBUTION", "", "Attribution shown for the basemap tiles."),
     ("SHIYU_LANG", "zh-CN", "Default UI language: zh-CN or en."),
@@ -57,6 +59,7 @@ class Settings:
     pg_bin: str
     statement_timeout_ms: int
     pool_timeout_s: float
+    cache_mb: float
     tile_url: str
     tile_attribution: str
     lang: str
@@ -87,6 +90,7 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         pg_bin=value["SHIYU_PG_BIN"].strip(),
         statement_timeout_ms=int(value["SHIYU_STATEMENT_TIMEOUT_MS"]),
         pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),
+        cache_mb=float(value["SHIYU_CACHE_MB"]),
         tile_url=value["SHIYU_TILE_URL"].strip(),
         tile_attribution=value["SHIYU_TILE_ATTRIBUTION"].strip(),
         lang=value["SHIYU_LANG"].strip() or "zh-CN",

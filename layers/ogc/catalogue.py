@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from geodata.taxonomy import TIER_DETAILS
 
@@ -18,6 +18,7 @@ class Collection:
     tier: str | None = None
     extra_keys: tuple[str, ...] = ()
     default_res: int | None = None
+    reads_clock: bool = False  # its features change with the time of day, not only with the data (layers/ogc/pages.py)
 
 
 # r8 cells (about 0.7 km²) are what the map shows a city at; ``res`` asks for 7 to 10.
@@ -27,7 +28,7 @@ _COLLECTIONS = [
     *(Collection(f"areas-{code}", f"{tier.name_zh} {tier.name_en}",
                  f"Every {tier.name_en.lower()} in scope with its KPIs (incidents, per km², resolved share, median hours, "
                  "overdue, patrol coverage) over the datetime window, by default the last 30 days.",
-                 "areas", tier=code)
+                 "areas", tier=code, reads_clock=True)
       for code, tier in TIER_DETAILS.items()),
     Collection("incidents", "事件 Incidents",
                "Every incident in scope, one point each: category, severity, status, times, due time, overdue, grid. "
@@ -41,9 +42,13 @@ _COLLECTIONS = [
                "hotspots", extra_keys=("res",), default_res=DEFAULT_RES),
     Collection("coverage", "巡逻覆盖 Patrol coverage",
                "Every grid with the share of it a patrol visited in the window (the last 7 days by default), and hot "
-               "cells no patrol visited.", "coverage", extra_keys=("res",), default_res=DEFAULT_RES),
+               "cells no patrol visited.", "coverage", extra_keys=("res",), default_res=DEFAULT_RES, reads_clock=True),
     Collection("facilities", "设施 Facilities",
                "Facilities with their service radius, and the cells beyond the radius of every facility of a type "
                "(blind spots).", "facilities", extra_keys=("res",), default_res=DEFAULT_RES),
 ]
+# Every collection built from a layer is paged from one computation (layers/ogc/pages.py); its links carry the data
+# version the page came from, so the page after a load can say that the data changed.
+_COLLECTIONS = [c if c.layer == "incidents" else replace(c, extra_keys=(*c.extra_keys, "version"))
+                for c in _COLLECTIONS]
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in _COLLECTIONS}

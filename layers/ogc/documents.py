@@ -3,8 +3,9 @@ items, one item.
 
 Part 1 core with GeoJSON, and Part 2 (coordinate reference systems by reference). Every collection but
 ``incidents`` is built by ``layers.export.whole_layer`` — the map's own code path through the registry, as a
-file export builds it — and paged in memory (``limit``/``offset``) in a stable order of its own; a feature's
-``id`` is its position in that order. ``incidents`` pages in the database by its primary key: a ``next`` link
+file export builds it — once per query, scope, role and data version (``pages``), then paged in memory
+(``limit``/``offset``) as slices of that one computation, in a stable order of its own; a feature's ``id`` is
+its position in that order. ``incidents`` pages in the database by its primary key: a ``next`` link
 carries the last id seen (``after``), so every page costs what the first does. Links are absolute, under
 ``base`` (the API's root URL, e.g. ``http://host/ogc``).
 
@@ -20,18 +21,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
-import orjson
-
 from geodata.errors import InputError, NotFound
 from geodata.scope import Scope
 from layers import areas, incidents
 from layers.base import WHOLE_WORLD, Filters
-from layers.export import PERSONAL, STYLE_ONLY, whole_layer
+from layers.ogc import pages
 from layers.ogc.catalogue import COLLECTIONS, Collection
 from layers.ogc.openapi import MEDIA_TYPE as API_MEDIA_TYPE
 from layers.ogc.openapi import definition
 from layers.ogc.projection import CRS84, SYSTEMS, to_crs
-from layers.ogc.query import ItemsQuery, encode_after, parse_items, single_values
+from layers.ogc.query import ItemsQuery, encode_after, parse_items, single_values, whole_number
 
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -39,6 +38,7 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 )
+MAX_VERSION = 999_999_999  # what ``query.whole_number`` reads
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 TITLE = "市域 Shiyu — OGC API – Features"
@@ -107,22 +107,6 @@ def _filters(c: Collection, q: ItemsQuery) -> Filters:
                    severities=q.severities, statuses=q.statuses)
 
 
-def _order_key(feature: dict) -> tuple:
-    p = feature["properties"]
-    name = p.get("code") or p.get("h3") or p.get("grid_code") or ""
-    return (str(p.get("kind") or ""), str(name), str(p.get("type") or ""), str(p.get("name") or ""),
-            orjson.dumps(feature["geometry"]))
-
-
-def layer_features(c: Collection, q: ItemsQuery, scope: Scope) -> list[dict]:
-    """Every feature of a registry collection for the query, in a stable order, numbered from 1."""
-    result = whole_layer(c.layer, _filters(c, q), scope)
-    ordered = sorted(result.features, key=_order_key)
-    return [{"type": "Feature", "id": n, "geometry": f["geometry"],
-             "properties": {k: v for k, v in f["properties"].items() if k not in STYLE_ONLY | PERSONAL}}
-            for n, f in enumerate(ordered, start=1)]
-
-
 def _incident_feature(record: dict) -> dict:
     properties = {k: v for k, v in record.items() if k not in ("lon", "lat", "id")}
     return {"type": "Feature", "id": record["id"],
@@ -134,11 +118,24 @@ def _href(base: str, c: Collection, given: dict[str, str]) -> str:
     return f"{base}/collections/{c.id}/items" + (f"?{query}" if query else "")
 
 
-def items(collection_id: str, args, scope: Scope, base: str, now: datetime | None = None) -> tuple[dict, str]:
-    """One page of a collection's features and the URI of the system its coordinates are in."""
+def _versioned(asked: int | None, version: int) -> dict:
+    """The members that say which data a page is of, and whether it moved since the page whose link led here."""
+    if asked is None or asked == version:
+        return {"dataVersion": version}
+    return {"dataVersion": version, "dataChanged": f"the data changed since the previous page (version {asked} is now "
+            f"{version}): this page is of the new data, so features may have moved between pages; start again from "
+            "the first page for a consistent set"}
+
+
+def items(collection_id: str, args, scope: Scope, base: str, now: datetime | None = None,
+          role: str | None = None) -> tuple[dict, str]:
+    """One page of a collection's features and the URI of the system its coordinates are in.
+
+    ``role`` is the reader's: answers kept for one role or ``scope`` are never served to another (``pages``).
+    """
     c = find(collection_id)
     q = parse_items(args, c.extra_keys)
-    given = dict(q.given)
+    given, extra = dict(q.given), {}
     if c.layer == "incidents":
         filters = _filters(c, q)
         # One more than the page: whether a next page exists, without counting; the key of the page's last row
@@ -146,12 +143,13 @@ def items(collection_id: str, args, scope: Scope, base: str, now: datetime | Non
         found = incidents.records(filters, scope, q.limit + 1, q.offset, "key", q.after, now)
         more = len(found.rows) > q.limit
         page = [_incident_feature(r) for r in found.rows[:q.limit]]
-        matched, capped = incidents.count(filters, scope, incidents.MATCHED_CAP)
-        matched = None if capped else matched
+        matched = pages.matched_incidents(c, filters, scope, role)
         after = encode_after(found.keys[q.limit - 1]) if more else None
     else:
-        features = layer_features(c, q, scope)
-        page, more, matched, after = features[q.offset:q.offset + q.limit], len(features) > q.offset + q.limit, len(features), None
+        asked = whole_number(given["version"], "version", 0, MAX_VERSION) if "version" in given else None
+        page, matched, version = pages.page(c, _filters(c, q), scope, role, q.offset, q.limit)
+        more, after, extra = matched > q.offset + q.limit, None, _versioned(asked, version)
+        given["version"] = str(version)
     links = [_link(_href(base, c, given), "self", GEOJSON, "this page"),
              _link(f"{base}/collections/{c.id}", "collection", JSON, c.title)]
     if more:
@@ -166,11 +164,12 @@ def items(collection_id: str, args, scope: Scope, base: str, now: datetime | Non
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     doc = {"type": "FeatureCollection", "timeStamp": stamp, "numberReturned": len(page),
            **({"numberMatched": matched} if matched is not None else {}),
-           "features": to_crs(page, q.crs), "links": links}
+           "features": to_crs(page, q.crs), "links": links, **extra}
     return doc, q.crs
 
 
-def item(collection_id: str, feature_id: str, args, scope: Scope, base: str, now: datetime | None = None) -> tuple[dict, str]:
+def item(collection_id: str, feature_id: str, args, scope: Scope, base: str, now: datetime | None = None,
+         role: str | None = None) -> tuple[dict, str]:
     """One feature by its id, and the URI of the system its coordinates are in."""
     c = find(collection_id)
     crs = parse_items({k: v for k, v in args.items() if k in ("f", "crs")}).crs
@@ -179,9 +178,8 @@ def item(collection_id: str, feature_id: str, args, scope: Scope, base: str, now
         record = incidents.record(feature_id, scope, now)
         feature = _incident_feature(record) if record else None
     else:
-        features = layer_features(c, ItemsQuery(), scope)
-        position = int(feature_id) if feature_id.isdigit() else 0
-        feature = features[position - 1] if 1 <= position <= len(features) else None
+        position = int(feature_id) if feature_id.isascii() and feature_id.isdigit() else 0
+        feature = pages.feature(c, _filters(c, ItemsQuery()), scope, role, position)
     if feature is None:
         raise NotFound(f"there is no feature '{feature_id[:80]}' in the collection '{c.id}' in your scope")
     href = f"{base}/collections/{c.id}/items/{quote(str(feature['id']), safe='')}"

@@ -58,6 +58,9 @@ _ITEMS_PARAMETERS = {
                "schema": {"type": "array", "items": {"type": "string", "enum": list(STATUSES)}}},
     "res": {"description": "The H3 resolution of the cells: 7 (about 5 km² each) to 10 (about 0.015 km²).",
             "schema": {"type": "integer", "enum": list(RESOLUTIONS)}},
+    "version": {"description": "The data version the previous page came from, which the `next` and `prev` links "
+                               "carry: when a load has moved it since, the page comes from the new data and says so "
+                               "(`dataChanged`).", "schema": {"type": "integer", "minimum": 0}},
     "after": {"description": "Where the next page starts: a cursor the `next` link carries; follow the link as "
                              "given rather than writing one.", "schema": {"type": "string"}},
 }
@@ -96,7 +99,8 @@ _SCHEMAS = {
         "type": {"type": "string", "enum": ["FeatureCollection"]},
         "features": {"type": "array", "items": {"$ref": _REF + "schemas/featureGeoJSON"}},
         "links": {"$ref": _REF + "schemas/links"}, "timeStamp": {"type": "string", "format": "date-time"},
-        "numberMatched": {"type": "integer", "minimum": 0}, "numberReturned": {"type": "integer", "minimum": 0}}},
+        "numberMatched": {"type": "integer", "minimum": 0}, "numberReturned": {"type": "integer", "minimum": 0},
+        "dataVersion": {"type": "integer", "minimum": 0}, "dataChanged": {"type": "string"}}},
     "exception": {"type": "object", "required": ["code"], "properties": {
         "code": {"type": "string"}, "description": {"type": "string"}}},
 }

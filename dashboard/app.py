@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, serialize, tiles
+from dashboard import access, api, limits, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,6 +28,7 @@ def create_app() -> dash.Dash:
     app.layout = dash.page_container
     serialize.install()
     access.install(app.server)
+    limits.install(app.server)  # after access: it counts per user
     api.install(app.server)
     tiles.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the

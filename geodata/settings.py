@@ -31,6 +31,14 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SHIYU_DATA_DIR", "var/pg", "Where the embedded PostGIS cluster lives (relative to the working directory)."),
     ("SHIYU_PG_BIN", "", "Directory of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)."),
     ("SHIYU_STATEMENT_TIMEOUT_MS", "15000", "Longest any query of the dashboard may run, in milliseconds."),
+    ("SHIYU_USER_CONCURRENCY", "4", "How many expensive requests (map callbacks, OGC API, tiles, exports) one user, or "
+     "one address when anonymous, may have running at once in each server worker; more are answered 429. A user "
+     "runs one export at a time."),
+    ("SHIYU_USER_RATE_PER_MIN", "240", "How many expensive requests one user (or anonymous address) may start per "
+     "minute in each server worker, in bursts of up to a quarter of it (a tile counts a quarter); more are "
+     "answered 429 with Retry-After."),
+    ("SHIYU_EXPORT_MAX_MB", "200", "The largest file an export may write, in megabytes: estimated before the work "
+     "and checked as the file is written; a larger one is refused with a way to narrow it."),
     ("SHIYU_POOL_TIMEOUT_S", "5", "Longest a request waits for a database connection, in seconds."),
     ("SHIYU_TILE_URL", "", "Basemap tile URL template ({z}/{x}/{y}); empty: no basemap, boundaries only."),
     ("SHIYU_TILE_ATTRIBUTION", "", "Attribution shown for the basemap tiles."),
@@ -53,6 +61,9 @@ class Settings:
     data_dir: Path
     pg_bin: str
     statement_timeout_ms: int
+    user_concurrency: int
+    user_rate_per_min: float
+    export_max_mb: float
     pool_timeout_s: float
     tile_url: str
     tile_attribution: str
@@ -82,6 +93,9 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         data_dir=Path(value["SHIYU_DATA_DIR"]).expanduser().absolute(),
         pg_bin=value["SHIYU_PG_BIN"].strip(),
         statement_timeout_ms=int(value["SHIYU_STATEMENT_TIMEOUT_MS"]),
+        user_concurrency=int(value["SHIYU_USER_CONCURRENCY"]),
+        user_rate_per_min=float(value["SHIYU_USER_RATE_PER_MIN"]),
+        export_max_mb=float(value["SHIYU_EXPORT_MAX_MB"]),
         pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),
         tile_url=value["SHIYU_TILE_URL"].strip(),
         tile_attribution=value["SHIYU_TILE_ATTRIBUTION"].strip(),

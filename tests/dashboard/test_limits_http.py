@@ -1,0 +1,104 @@
+"""Cost ceilings and per-user limits, against the served dashboard and the five-tier city (0.4° square, ~1,540 km²).
+
+A refusal must come before the expensive work: the tests hold ``shiyu.area_cell`` (the study area's and the hex
+map's grid lookup) under an exclusive lock, so any request that reached the work would wait for it and end in the
+statement timeout's message instead of the limit's.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import pytest
+
+from geodata import db
+from layers import limits
+from layers.limits import CELLS, Limit
+from tests.serving import hotline_city, served_with
+
+
+@pytest.fixture(scope="module")
+def city(database_url, tmp_path_factory):
+    hotline_city(database_url, tmp_path_factory.mktemp("limits"))
+    return database_url
+
+
+def _get(url: str) -> tuple[int, dict, dict]:
+    try:
+        with urlopen(Request(url), timeout=120) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+@contextmanager
+def _locked(database_url: str, table: str):
+    """``table`` under an ACCESS EXCLUSIVE lock held by another connection for the block."""
+    with db.connect(database_url) as conn:
+        conn.execute(f"LOCK TABLE shiyu.{table} IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+def test_city_wide_r10_hot_spots_are_refused_with_a_way_to_narrow_before_the_study_area_is_read(city):
+    with served_with() as base, _locked(city, "area_cell"):
+        status, _, doc = _get(f"{base}/ogc/collections/hotspots/items?res=10")
+    assert status == 400, doc
+    assert "the hotspots layer would hold about" in doc["description"] and "H3 r10 cells" in doc["description"]
+    assert "more than its limit of 60,000" in doc["description"]
+    assert "coarser H3 resolution" in doc["description"] and "pick an area" in doc["description"]
+
+
+def test_a_hex_map_over_its_limit_is_refused_before_its_cells_are_counted_and_named(city):
+    tight = {**limits.LIMITS, "hexes": Limit(CELLS, 1_000, 400)}  # the city's 3,000 incidents fill ~2,900 r10 cells
+    with served_with(attributes=[(limits, "LIMITS", tight)]) as base, _locked(city, "area_cell"):
+        status, _, doc = _get(f"{base}/ogc/collections/hexes/items?res=10")
+    assert status == 400, doc
+    assert "the hexes layer would hold about 1,00" in doc["description"] and "zoom in" in doc["description"]
+
+
+@pytest.mark.parametrize("layer", ["areas", "hexes", "hotspots", "coverage", "facilities"])  # the OGC API's layers
+def test_the_whole_city_at_r8_is_still_answered_by_every_layer(city, layer):
+    collection = "areas-grid" if layer == "areas" else layer
+    with served_with() as base:
+        res = "&res=8" if limits.LIMITS[layer].counts == CELLS else ""
+        status, _, doc = _get(f"{base}/ogc/collections/{collection}/items?limit=5{res}")
+    assert status == 200, doc
+    assert doc["type"] == "FeatureCollection"
+
+
+def test_a_users_requests_past_the_concurrency_limit_are_answered_429_with_retry_after(city):
+    answers: list[int] = []
+    with served_with({"SHIYU_USER_CONCURRENCY": "1"}) as base:
+        with _locked(city, "area_cell") as holder:
+            first = threading.Thread(target=lambda: answers.append(_get(f"{base}/ogc/collections/hotspots/items?res=8")[0]))
+            first.start()
+            _wait_for_lock_waiter(holder, first)  # the first request is now running, held by the lock
+            status, headers, doc = _get(f"{base}/ogc/collections")
+        first.join(timeout=120)
+    assert status == 429, doc
+    assert int(headers["Retry-After"]) >= 1
+    assert "at most 1 at once" in doc["reason"]
+    assert answers == [200]  # the first went on once the lock was gone
+
+
+def _wait_for_lock_waiter(conn, request: threading.Thread) -> None:
+    """Until some other backend waits for a lock, or ``request`` has ended (no clock: it polls the server's view)."""
+    while request.is_alive() and not conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+        conn.execute("SELECT pg_sleep(0.05)")
+
+
+def test_a_user_past_the_rate_limit_is_answered_429_and_told_how_long_to_wait(city):
+    with served_with({"SHIYU_USER_RATE_PER_MIN": "1"}) as base:
+        first, _, _ = _get(f"{base}/ogc/collections")
+        status, headers, doc = _get(f"{base}/ogc/collections")
+    assert first == 200
+    assert status == 429, doc
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert "more than 1 requests a minute" in doc["reason"]

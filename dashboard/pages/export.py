@@ -172,4 +172,5 @@ def download(_clicks, layers, fmt, crs, tier, query, lang):
         return None, t("export_unexpected", lang), "export-message error"
     counts = ", ".join(f"{t(f'layer_{name}', lang)} {n:,}" for name, n in file.counts.items())
     message = [t("export_done", lang), html.Code(file.name), html.Span(counts)]
-    return dcc.send_bytes(file.data, file.name), message, "export-message ok"
+    with file:  # Dash sends a download inside its JSON answer; SHIYU_EXPORT_MAX_MB bounds it
+        return dcc.send_file(str(file.path), filename=file.name), message, "export-message ok"

@@ -70,15 +70,10 @@ class Limiter:
     def enter(self, who: str, kind: str) -> tuple[str, int] | None:
         """Count a request of ``kind`` for ``who``; (the reason, seconds to wait) when it must be refused instead."""
         s = settings()
-        burst = max(1.0, s.user_rate_per_min * BURST_MINUTES)
         cost = TILE_COST if kind == "tiles" else 1.0
         with self._lock:
             account = self._accounts.setdefault(who, _Account())
-            now = time.monotonic()
-            if account.tokens < 0:
-                account.tokens = burst
-            account.tokens = min(burst, account.tokens + (now - account.filled_at) * s.user_rate_per_min / 60)
-            account.filled_at = now
+            _refill(account)
             if kind == "export" and account.exports >= 1:
                 return "one export at a time: wait for the one running to finish", 5
             if account.running >= s.user_concurrency:
@@ -101,8 +96,22 @@ class Limiter:
             account.running = max(0, account.running - 1)
             if kind == "export":
                 account.exports = max(0, account.exports - 1)
-            if account.running == 0 and account.tokens >= max(1.0, settings().user_rate_per_min * BURST_MINUTES):
+            if account.running == 0 and _refill(account) >= _burst():
                 del self._accounts[who]  # nothing to remember: a full bucket is what a newcomer gets
+
+
+def _burst() -> float:
+    return max(1.0, settings().user_rate_per_min * BURST_MINUTES)
+
+
+def _refill(account: _Account) -> float:
+    """The account's tokens, topped up for the time since they were last counted (a new account's bucket is full)."""
+    now, burst = time.monotonic(), _burst()
+    if account.tokens < 0:
+        account.tokens = burst
+    account.tokens = min(burst, account.tokens + (now - account.filled_at) * settings().user_rate_per_min / 60)
+    account.filled_at = now
+    return account.tokens
 
 
 LIMITER = Limiter()

@@ -102,3 +102,45 @@ def test_a_user_past_the_rate_limit_is_answered_429_and_told_how_long_to_wait(ci
     assert status == 429, doc
     assert 1 <= int(headers["Retry-After"]) <= 60
     assert "more than 1 requests a minute" in doc["reason"]
+
+
+def _post(url: str, body: dict) -> tuple[int, dict, dict]:
+    request = Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urlopen(request, timeout=120) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def _export_call(base: str) -> dict:
+    """The export page's download callback as the page sends it: hot spots of the whole city at r8, GeoPackage."""
+    _, _, dependencies = _get(f"{base}/_dash-dependencies")
+    callback = next(d for d in dependencies if "export-file.data" in d["output"])
+    values = {"export-download.n_clicks": 1, "export-layers.value": ["hotspots"], "export-format.value": "gpkg",
+              "export-crs.value": "wgs84", "export-tier.value": "grid", "export-lang.data": "en",
+              "export-query.data": {"res": 8, "area": None, "since": None, "until": None, "categories": [],
+                                    "severities": [], "statuses": [], "tier": "grid"}}
+    def item(dep):
+        return {"id": dep["id"], "property": dep["property"], "value": values.get(f"{dep['id']}.{dep['property']}")}
+    return {"output": callback["output"],
+            "outputs": [dict(zip(("id", "property"), part.split("."))) for part in callback["output"].strip(".").split("...")],
+            "inputs": [item(d) for d in callback["inputs"]], "state": [item(d) for d in callback["state"]],
+            "changedPropIds": ["export-download.n_clicks"]}
+
+
+def test_a_user_runs_one_export_at_a_time_and_may_still_use_the_map_meanwhile(city):
+    answers: list[int] = []
+    with served_with() as base:
+        body = _export_call(base)
+        with _locked(city, "area_cell") as holder:
+            first = threading.Thread(target=lambda: answers.append(_post(f"{base}/_dash-update-component", body)[0]))
+            first.start()
+            _wait_for_lock_waiter(holder, first)  # the first export is running, held by the lock
+            second, headers, doc = _post(f"{base}/_dash-update-component", body)
+            other, _, _ = _get(f"{base}/ogc/collections")
+        first.join(timeout=120)
+    assert second == 429, doc
+    assert "one export at a time" in doc["reason"] and int(headers["Retry-After"]) >= 1
+    assert other == 200
+    assert answers == [200]

@@ -45,9 +45,12 @@ class Limit:
 # The default demo city (10,000 grids, Hangzhou) holds 4,384 r7 cells and 29,557 r8 cells (docs/layers.md), so
 # every layer answers it whole at r7 and r8, the wall's and the explore page's views; at r9 it holds about 200,000
 # and none does (the hex map of its 87,000 r10 cells with incidents was 35 MB in 10 s).
+# The areas of a tier the map draws at most (``areas.MAX_FEATURES``): more would be a file or an API page cut short,
+# refused after the work (``layers.export.whole_layer``) unless refused before it.
+AREAS_DRAWN = 5_000
 STUDY_AREA_CELLS = 60_000  # Gi*, the blind-spot distances and the GeoJSON grow with the cells: about 1 s at this many
 LIMITS: dict[str, Limit] = {
-    "areas": Limit(AREAS, 20_000, 2_000),
+    "areas": Limit(AREAS, AREAS_DRAWN, 2_000),
     "hexes": Limit(CELLS, STUDY_AREA_CELLS, 400),
     "hotspots": Limit(CELLS, STUDY_AREA_CELLS, 550),
     "emerging": Limit(CELLS, STUDY_AREA_CELLS, 500),

@@ -42,12 +42,12 @@ class Limit:
     feature_bytes: int
 
 
-# The default demo city (10,000 grids, Hangzhou) holds 4,384 r7 cells and 29,557 r8 cells (docs/layers.md), so
-# every layer answers it whole at r7 and r8, the wall's and the explore page's views; at r9 it holds about 200,000
-# and none does (the hex map of its 87,000 r10 cells with incidents was 35 MB in 10 s).
 # The areas of a tier the map draws at most (``areas.MAX_FEATURES``): more would be a file or an API page cut short,
 # refused after the work (``layers.export.whole_layer``) unless refused before it.
 AREAS_DRAWN = 5_000
+# The default demo city (10,000 grids, Hangzhou) holds 4,384 r7 cells and 29,557 r8 cells (docs/layers.md), so
+# every layer answers it whole at r7 and r8, the wall's and the explore page's views; at r9 it holds about 200,000
+# and none does (the hex map of its 87,000 r10 cells with incidents was 35 MB in 10 s).
 STUDY_AREA_CELLS = 60_000  # Gi*, the blind-spot distances and the GeoJSON grow with the cells: about 1 s at this many
 LIMITS: dict[str, Limit] = {
     "areas": Limit(AREAS, AREAS_DRAWN, 2_000),
@@ -68,6 +68,7 @@ class Estimate:
     counted: int
     features: int
     bytes: int
+    at_least: bool = False  # counted stopped at the limit: there are more
 
 
 # The grids reaching into the view (a hot-spot study area is their cells), the areas of the tier asked for, and a
@@ -115,7 +116,11 @@ def estimate(layer: str, filters: Filters, scope: Scope) -> Estimate:
         if layer == "hexes":  # only the view's own cells, and only those with incidents, are drawn
             counted = min(counted, round(_box_m2(filters) / cell_m2))
             if counted > limit.most:
-                counted = min(counted, count(filters, scope, limit.most + 2)[0])
+                incidents, more = count(filters, scope, limit.most + 1)
+                if not more:
+                    counted = min(counted, incidents)
+                else:
+                    return Estimate(layer, limit.most + 1, limit.most + 1, (limit.most + 1) * limit.feature_bytes, True)
     else:
         counted = int(row[limit.counts])
     return Estimate(layer, counted, counted, counted * limit.feature_bytes)
@@ -126,6 +131,9 @@ def refusal(found: Estimate, filters: Filters) -> str:
     limit = LIMITS[found.layer]
     what = f"H3 r{filters.res} cells" if limit.counts == CELLS else (
         f"{filters.tier} areas" if limit.counts == AREAS else "grids")
+    if found.at_least:
+        return (f"the {found.layer} layer would hold more than its limit of {limit.most:,} {what} here; "
+                f"{NARROW[limit.counts]}")
     return (f"the {found.layer} layer would hold about {found.counted:,} {what} here, more than its limit of "
             f"{limit.most:,}; {NARROW[limit.counts]}")
 

@@ -27,6 +27,10 @@ class TooLarge(InputError):
     """A request over its cost ceiling, refused before the work: the message says how to narrow it."""
 
 
+class Busy(InputError):
+    """A large request that found the server busy with others like it: try again, or narrow it."""
+
+
 class BatchRefused(ShiyuError):
     """A load was refused whole; nothing was written."""
 

@@ -37,6 +37,9 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SHIYU_USER_RATE_PER_MIN", "240", "How many expensive requests one user (or anonymous address) may start per "
      "minute in each server worker, in bursts of up to a quarter of it (a tile counts a quarter); more are "
      "answered 429 with Retry-After."),
+    ("SHIYU_HEAVY_AT_ONCE", "1", "How many large requests (a layer of more than about 10,000 hexagons, the whole city "
+     "at r8 for one, or an export) each server worker runs at once; another waits up to a second for its turn and "
+     "is then refused with a way to narrow it."),
     ("SHIYU_EXPORT_MAX_MB", "200", "The largest file an export may write, in megabytes: estimated before the work "
      "and checked as the file is written; a larger one is refused with a way to narrow it."),
     ("SHIYU_POOL_TIMEOUT_S", "5", "Longest a request waits for a database connection, in seconds."),
@@ -63,6 +66,7 @@ class Settings:
     statement_timeout_ms: int
     user_concurrency: int
     user_rate_per_min: float
+    heavy_at_once: int
     export_max_mb: float
     pool_timeout_s: float
     tile_url: str
@@ -95,6 +99,7 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         statement_timeout_ms=int(value["SHIYU_STATEMENT_TIMEOUT_MS"]),
         user_concurrency=int(value["SHIYU_USER_CONCURRENCY"]),
         user_rate_per_min=float(value["SHIYU_USER_RATE_PER_MIN"]),
+        heavy_at_once=int(value["SHIYU_HEAVY_AT_ONCE"]),
         export_max_mb=float(value["SHIYU_EXPORT_MAX_MB"]),
         pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),
         tile_url=value["SHIYU_TILE_URL"].strip(),

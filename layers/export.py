@@ -314,6 +314,12 @@ def export(layers: Iterable[str], filters: Filters, scope: Scope, fmt: str = "gp
     if expected > most:
         raise TooLarge(f"the export would be about {_mb(expected)}, more than the {_mb(most)} limit "
                        "(SHIYU_EXPORT_MAX_MB); pick an area, fewer layers or a coarser resolution")
+    with limits.heavy_slot():  # the layers built and the file written, one heavy piece of work
+        return _written(names, filters, scope, fmt, epsg, gcj02, csv_geometry, most, user_name, remote_addr, via)
+
+
+def _written(names: tuple[str, ...], filters: Filters, scope: Scope, fmt: str, epsg: str, gcj02: bool,
+             csv_geometry: str, most: int, user_name: str | None, remote_addr: str | None, via: str) -> ExportFile:
     created = datetime.now(BEIJING).replace(microsecond=0)
     built = {}
     for layer in names:

@@ -14,13 +14,18 @@ bytes of GeoJSON each feature is (what an export's size is estimated by). docs/s
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import h3
 
 from geodata.db import fetch_all
-from geodata.errors import TooLarge
+from geodata.errors import Busy, TooLarge
 from geodata.scope import Scope
+from geodata.settings import settings
 from layers.base import Filters, view_path
 from layers.incidents import count
 
@@ -144,3 +149,46 @@ def check(layer: str, filters: Filters, scope: Scope) -> Estimate:
     if found.counted > LIMITS[layer].most:
         raise TooLarge(refusal(found, filters))
     return found
+
+
+# Heavy work — a layer estimated above this many bytes of GeoJSON (about 10,000 hexagons; the whole demo city at r8
+# is heavy, a district is not), or an export — runs at most SHIYU_HEAVY_AT_ONCE at a time in a process. Past that a
+# request waits up to HEAVY_WAIT_S for its turn and is then refused: a few users asking for whole cities cannot hold
+# every thread of a worker while the officers of a district wait behind them.
+HEAVY_BYTES = 4_000_000
+HEAVY_WAIT_S = 1.0
+_heavy_lock = threading.Lock()
+_heavy_slots: list[threading.BoundedSemaphore] = []
+_holding: ContextVar[bool] = ContextVar("shiyu_heavy_slot", default=False)
+
+
+def _slots() -> threading.BoundedSemaphore:
+    with _heavy_lock:
+        if not _heavy_slots:
+            _heavy_slots.append(threading.BoundedSemaphore(max(1, settings().heavy_at_once)))
+        return _heavy_slots[0]
+
+
+@contextmanager
+def heavy_slot(heavy: bool = True) -> Iterator[None]:
+    """Run the block in one of the process's heavy-work slots when ``heavy`` (once per request: a block inside
+    another holding one runs in it); ``Busy`` when none frees up within ``HEAVY_WAIT_S``."""
+    if not heavy or _holding.get():
+        yield
+        return
+    slots = _slots()
+    if not slots.acquire(timeout=HEAVY_WAIT_S):
+        raise Busy("the server is busy with other large requests; try again in a moment, or narrow this one "
+                   "(zoom in, a coarser H3 resolution, or an area)")
+    token = _holding.set(True)
+    try:
+        yield
+    finally:
+        _holding.reset(token)
+        slots.release()
+
+
+def reset_heavy_slots() -> None:
+    """Forget the slots, so the next heavy request sizes them from the settings again (tests)."""
+    with _heavy_lock:
+        _heavy_slots.clear()

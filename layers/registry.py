@@ -27,5 +27,6 @@ def build(layer: str, filters: Filters, scope: Scope) -> LayerResult:
         builder = LAYERS[layer]
     except KeyError:
         raise InputError(f"unknown layer '{layer}'; layers: {', '.join(LAYERS)}") from None
-    limits.check(layer, filters, scope)
-    return builder(filters, scope)
+    found = limits.check(layer, filters, scope)
+    with limits.heavy_slot(found.bytes > limits.HEAVY_BYTES):
+        return builder(filters, scope)

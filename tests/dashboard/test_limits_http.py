@@ -145,3 +145,17 @@ def test_a_user_runs_one_export_at_a_time_and_may_still_use_the_map_meanwhile(ci
     assert "one export at a time" in doc["reason"] and int(headers["Retry-After"]) >= 1
     assert other == 200
     assert answers == [200]
+
+
+def test_a_large_request_finding_the_heavy_slots_taken_is_refused_while_small_ones_are_answered(city):
+    limits.reset_heavy_slots()
+    with served_with({"SHIYU_HEAVY_AT_ONCE": "1"}) as base:
+        with limits.heavy_slot():  # another large request is running
+            # ~21,000 r9 cells: about 11 MB of hot spots, heavy; at r8 ~3,000 cells, not
+            large, _, doc = _get(f"{base}/ogc/collections/hotspots/items?res=9&limit=5")
+            small, _, _ = _get(f"{base}/ogc/collections/hotspots/items?res=8&limit=5")
+        after, _, _ = _get(f"{base}/ogc/collections/hotspots/items?res=9&limit=5")
+    limits.reset_heavy_slots()
+    assert large == 400, doc
+    assert doc["description"].startswith("the server is busy with other large requests; try again in a moment")
+    assert small == 200 and after == 200

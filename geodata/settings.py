@@ -31,9 +31,9 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SHIYU_DATA_DIR", "var/pg", "Where the embedded PostGIS cluster lives (relative to the working directory)."),
     ("SHIYU_PG_BIN", "", "Directory of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)."),
     ("SHIYU_STATEMENT_TIMEOUT_MS", "15000", "Longest any query of the dashboard may run, in milliseconds."),
-    ("SHIYU_USER_CONCURRENCY", "4", "How many expensive requests (map callbacks, OGC API, tiles, exports) one user, or "
-     "one address when anonymous, may have running at once in each server worker; more are answered 429. A user "
-     "runs one export at a time."),
+    ("SHIYU_USER_CONCURRENCY", "8", "How many expensive requests (map callbacks, OGC API, tiles, exports) one user, or "
+     "one address when anonymous, may have running at once in each server worker (a browser sends up to 6 at once); more are answered 429. "
+     "A user runs one export at a time."),
     ("SHIYU_USER_RATE_PER_MIN", "240", "How many expensive requests one user (or anonymous address) may start per "
      "minute in each server worker, in bursts of up to a quarter of it (a tile counts a quarter); more are "
      "answered 429 with Retry-After."),

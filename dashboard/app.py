@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, limits, serialize, tiles
+from dashboard import access, api, downloads, limits, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,6 +31,7 @@ def create_app() -> dash.Dash:
     limits.install(app.server)  # after access: it counts per user
     api.install(app.server)
     tiles.install(app.server)
+    downloads.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the
     # others go on at once. A browser asks a fresh worker for a dozen scripts together, and the threads that did not
     # do the work refused theirs ("dash is not a registered library"). One request here, before the server takes

@@ -159,3 +159,17 @@ def test_a_large_request_finding_the_heavy_slots_taken_is_refused_while_small_on
     assert large == 400, doc
     assert doc["description"].startswith("the server is busy with other large requests; try again in a moment")
     assert small == 200 and after == 200
+
+
+def test_the_export_page_hands_the_file_over_by_a_plain_get_streamed_once_not_inside_the_callback(city):
+    with served_with() as base:
+        status, _, answer = _post(f"{base}/_dash-update-component", _export_call(base))
+        assert status == 200, answer
+        url = answer["response"]["export-file"]["data"]
+        assert url.startswith("/export/file/") and len(json.dumps(answer)) < 2_000  # a link, not the file
+        with urlopen(f"{base}{url}", timeout=120) as response:
+            headers, data = dict(response.headers), response.read()
+        again, _, doc = _get(f"{base}{url}")
+    assert data[:16] == b"SQLite format 3\x00"  # a GeoPackage
+    assert "attachment" in headers["Content-Disposition"] and "shiyu-hotspots-" in headers["Content-Disposition"]
+    assert again == 404 and "export the file again" in doc["error"]

@@ -1,6 +1,13 @@
 """Many district officers at once: concurrent users filtering the explore page under gunicorn, on loopback.
 
-    python -m bench.load [--users 50] [--seconds 60] [--size 200000] [--folder var/bench]
+    python -m bench.load [--users 50] [--seconds 60] [--size 200000] [--folder var/bench] [--heavy N] [--think S]
+
+Issue 16's scenario, against the demo city (after ``python -m bench.dashboard --sizes 200000`` once, which records
+the officers' requests): ``python -m bench.load --users 20 --think 1 --heavy 6 --seconds 60``
+(20 officers pausing a second between actions beside 6 users sending the heaviest requests, ``bench/heavy.py``);
+it prints the officers' p50/p95, the server's peak memory (its gunicorn workers' RSS summed) and each heavy
+request's answer-or-refusal time. The floor to aim for: the officers' p95 under 1.5 s, the server under 2.5 GB,
+every heavy request answered or refused within 5 s.
 
 The demo city of ``--size`` incidents is the kept bench cluster ``bench.layers`` and ``bench.dashboard``
 build (``var/bench/layers-N``); the dashboard is served as the Procfile serves it (gunicorn, 2 workers,
@@ -27,6 +34,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench import heavy
 from bench.common import ROOT
 
 SIZE = 200_000
@@ -68,7 +76,7 @@ def _officer_tokens(url: str) -> dict[str, str]:
 
 
 def _officer(base: str, requests_: list[dict], district: str, token: str, recorded_district: str, stop: float,
-             results: list, seed: int) -> None:
+             results: list, seed: int, think: float = 0.0) -> None:
     """One officer of ``district``, logged in by its token, filtering their own district until ``stop``."""
     import requests
 
@@ -85,6 +93,23 @@ def _officer(base: str, requests_: list[dict], district: str, token: str, record
         except requests.RequestException as error:
             outcome = type(error).__name__
         results.append((time.monotonic() - started, outcome, request["callback"]))
+        if think:
+            time.sleep(think)
+
+
+def _heavy_tokens(url: str, users: int) -> list[str]:
+    import os
+
+    from geodata import db
+    from geodata.settings import reload
+
+    if not users:
+        return []
+    os.environ["DATABASE_URL"] = url
+    reload()
+    tokens = heavy.heavy_tokens(users)
+    db.close_pool()
+    return tokens
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -95,19 +120,28 @@ def main(argv: list[str] | None = None) -> None:
     from bench.served import serve
     from bench.layers import _shiyu, prepare
 
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0],
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:3]), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=50, help="simulated officers sending requests at once (default 50)")
     parser.add_argument("--seconds", type=float, default=60, help="how long they go on (default 60)")
     parser.add_argument("--size", type=int, default=SIZE, help=f"incidents in the demo city (default {SIZE:,})")
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench", help="where the bench clusters are kept")
+    parser.add_argument("--heavy", type=int, default=0,
+                        help="users sending the heaviest requests the UI and APIs allow beside the officers (default 0; "
+                             "issue 16's scenario is 6)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds each officer pauses between requests (default 0; issue 16's scenario is 1)")
     args = parser.parse_args(argv)
-    if not (1 <= args.users <= 200 and 1 <= args.seconds <= 600):
-        parser.error("--users is 1 to 200 and --seconds 1 to 600")
+    if not (1 <= args.users <= 200 and 1 <= args.seconds <= 600 and 0 <= args.heavy <= 50 and 0 <= args.think <= 60):
+        parser.error("--users is 1 to 200, --seconds 1 to 600, --heavy 0 to 50 and --think 0 to 60")
 
     folder = args.folder / f"layers-{args.size}"
     url = prepare(folder, args.size)
     tokens = _officer_tokens(url)
+    heavy_tokens_ = _heavy_tokens(url, args.heavy)
     process, base = serve(url, auth=True)
+    memory = heavy.PeakMemory(process.pid)
+    heavy_results: list = []
     try:
         requests_, recorded_district = _explore_requests(folder)
         districts = sorted(tokens)
@@ -117,13 +151,22 @@ def main(argv: list[str] | None = None) -> None:
         stop = time.monotonic() + args.seconds
         officers = [districts[k % len(districts)] for k in range(args.users)]
         threads = [threading.Thread(target=_officer, args=(base, requests_, district, tokens[district], recorded_district,
-                                                           stop, results, k))
+                                                           stop, results, k, args.think))
                    for k, district in enumerate(officers)]
+        if heavy_tokens_:
+            recorded = json.loads((folder.parent / "dashboard-requests.json").read_text())
+            heavies = heavy.heavy_requests(base, heavy_tokens_[0], recorded)
+            print(f"{args.heavy} heavy users, {len(heavies)} heavy requests in turn, officers pausing {args.think:g} s",
+                  flush=True)
+            threads += [threading.Thread(target=heavy.heavy_user, args=(base, token, heavies, stop, heavy_results))
+                        for token in heavy_tokens_]
+        memory.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=args.seconds + TIMEOUT_S + 10)
     finally:
+        memory.done.set()
         process.terminate()
         process.wait(timeout=30)
         _shiyu(folder, "db", "down")
@@ -134,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     print("latency of answered requests: " + ", ".join(
         f"p{int(q * 100)} {_percentile(ok, q) * 1000:,.0f} ms" for q in (0.5, 0.9, 0.95, 0.99)) + f", max {ok[-1] * 1000:,.0f} ms"
           if ok else "no request was answered")
+    print(f"server memory: peak {memory.peak / 2**30:.2f} GB (its gunicorn workers' RSS summed)")
+    if heavy_results:
+        heavy.report(heavy_results, _percentile)
     by_callback: dict[str, list[float]] = {}
     for seconds, outcome, callback in results:
         if outcome in (200, 204):

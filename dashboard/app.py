@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, headers, serialize, tiles
+from dashboard import access, api, downloads, headers, limits, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,9 +28,11 @@ def create_app() -> dash.Dash:
     app.layout = dash.page_container
     serialize.install()
     access.install(app)
+    limits.install(app.server)  # after access: it counts per user
     headers.install(app.server)
     api.install(app.server)
     tiles.install(app.server)
+    downloads.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the
     # others go on at once. A browser asks a fresh worker for a dozen scripts together, and the threads that did not
     # do the work refused theirs ("dash is not a registered library"). One request here, before the server takes

@@ -30,6 +30,7 @@ DASH = "a page's layout"         # what every page loads: its layout, the callba
 CALLBACK = "a callback"          # a callback of a page other than the wall
 WALL_CALLBACK = "a wall callback"  # the wall's own callbacks, and the page router asked for /wall
 MACHINE = "an API"               # /ogc, /open311, /tiles
+DOWNLOAD = "an export's file"    # /export/file/<key>: the file an export made, fetched once by whoever made it
 UNROUTED = "no route"            # no route matched (Flask answers 404 or 405)
 NOTHING = "nothing"              # a route nobody may reach
 CREDENTIAL_NAMES = {SESSION: "a session", API: "an API token", DISPLAY: "a display token"}
@@ -43,12 +44,13 @@ REACH: dict[str, frozenset[str]] = {
     CALLBACK: frozenset({SESSION, API}),
     WALL_CALLBACK: CREDENTIALS,
     MACHINE: frozenset({SESSION, API}),
+    DOWNLOAD: frozenset({SESSION, API}),
     UNROUTED: CREDENTIALS,
     NOTHING: frozenset(),
 }
 
 # Purposes whose answers are data, not pages: refused with a status and JSON, never redirected to the login.
-DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE})
+DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD})
 
 WALL_PATH = "/wall"
 UPDATE = "/_dash-update-component"
@@ -58,6 +60,7 @@ ENDPOINTS: dict[str, str] = {
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>": PUBLIC,
     "/_dash-layout": DASH, "/_dash-dependencies": DASH, "/_reload-hash": DASH,
     UPDATE: CALLBACK,  # narrowed by Callbacks.purpose
+    "export_file": DOWNLOAD,
     "static": NOTHING,  # Flask's own static folder: the dashboard serves nothing there
 }
 BLUEPRINTS: dict[str, str] = {"ogc": MACHINE, "open311": MACHINE, "tiles": MACHINE}

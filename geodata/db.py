@@ -42,6 +42,13 @@ _pool_lock = threading.Lock()
 # The shiyu.scope value of the code running now, or None: not scoped, the owner's pool.
 _scope: ContextVar[str | None] = ContextVar("shiyu_scope", default=None)
 
+# The longest one query may run, by the kind of request it serves, set for each transaction (``request_kind``):
+# a map callback is someone waiting at a screen, a tile one of dozens a map asks for at once, an OGC page a client
+# that pages on, an export a file someone asked for and waits for. Queries of no kind (the CLI, loads) keep the
+# pool's SHIYU_STATEMENT_TIMEOUT_MS.
+STATEMENT_TIMEOUTS_MS: dict[str, int] = {"callback": 8_000, "tiles": 5_000, "ogc": 15_000, "export": 60_000}
+_kind: ContextVar[str | None] = ContextVar("shiyu_request_kind", default=None)
+
 
 def database_url() -> str:
     """The URL of the database every command and page uses."""
@@ -189,6 +196,25 @@ def as_app() -> Iterator[None]:
         _scope.reset(token)
 
 
+@contextmanager
+def request_kind(kind: str | None) -> Iterator[None]:
+    """Run the queries of the block under the statement timeout of ``kind`` (``STATEMENT_TIMEOUTS_MS``); None: the
+    pool's own."""
+    if kind is not None and kind not in STATEMENT_TIMEOUTS_MS:
+        raise ValueError(f"unknown request kind {kind!r}; kinds: {', '.join(STATEMENT_TIMEOUTS_MS)}")
+    token = _kind.set(kind)
+    try:
+        yield
+    finally:
+        _kind.reset(token)
+
+
+def statement_timeout_ms() -> int:
+    """The statement timeout of the code running now: its request kind's, else the pool's."""
+    kind = _kind.get()
+    return STATEMENT_TIMEOUTS_MS[kind] if kind is not None else settings().statement_timeout_ms
+
+
 def side_by_side(*calls: Callable[[], Any]) -> list[Any]:
     """The results of ``calls``, in order, each run on a thread of its own in a copy of this context (so a scope
     travels with it) and so on a connection of its own: queries that are mostly the database's work wait for the
@@ -200,24 +226,29 @@ def side_by_side(*calls: Callable[[], Any]) -> list[Any]:
 
 # Bound, and local to the transaction: it ends with it, so a pooled connection carries nothing into the next one.
 SET_SCOPE = "SELECT set_config('shiyu.scope', %s, true)"
+# The same with the request kind's statement timeout, in the same round trip.
+SET_SCOPE_AND_TIMEOUT = "SELECT set_config('shiyu.scope', %s, true), set_config('statement_timeout', %s, true)"
 
 
 @contextmanager
 def pooled() -> Iterator[psycopg.Connection]:
     """A pooled connection inside one transaction; failures become DatabaseUnavailable or QueryTooSlow.
 
-    Inside ``scoped`` it is an app connection whose transaction starts by setting the scope.
+    Inside ``scoped`` it is an app connection whose transaction starts by setting the scope; inside
+    ``request_kind`` the transaction runs under that kind's statement timeout.
     """
     from psycopg_pool import PoolTimeout
 
-    setting = _scope.get()
+    setting, kind = _scope.get(), _kind.get()
     try:
         with pool(app=setting is not None).connection() as conn:
-            if setting is not None:
+            if kind is not None:
+                conn.execute(SET_SCOPE_AND_TIMEOUT, (setting or "", str(STATEMENT_TIMEOUTS_MS[kind])), prepare=False)
+            elif setting is not None:
                 conn.execute(SET_SCOPE, (setting,))
             yield conn
     except psycopg.errors.QueryCanceled as exc:  # an OperationalError too, but the database is there
-        raise QueryTooSlow(f"the query took longer than the {settings().statement_timeout_ms / 1000:g} s limit; "
+        raise QueryTooSlow(f"the query took longer than the {statement_timeout_ms() / 1000:g} s limit; "
                            "zoom in or narrow the filters") from exc
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise _unavailable(app_database_url() if setting is not None else database_url(), exc) from exc

@@ -23,6 +23,14 @@ class NotFound(InputError):
     """A thing asked for by its name or id that is not there (or not in the scope): an HTTP 404."""
 
 
+class TooLarge(InputError):
+    """A request over its cost ceiling, refused before the work: the message says how to narrow it."""
+
+
+class Busy(InputError):
+    """A large request that found the server busy with others like it: try again, or narrow it."""
+
+
 class BatchRefused(ShiyuError):
     """A load was refused whole; nothing was written."""
 

@@ -33,6 +33,17 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SHIYU_DATA_DIR", "var/pg", "Where the embedded PostGIS cluster lives (relative to the working directory)."),
     ("SHIYU_PG_BIN", "", "Directory of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)."),
     ("SHIYU_STATEMENT_TIMEOUT_MS", "15000", "Longest any query of the dashboard may run, in milliseconds."),
+    ("SHIYU_USER_CONCURRENCY", "8", "How many expensive requests (map callbacks, OGC API, tiles, exports) one user, or "
+     "one address when anonymous, may have running at once in each server worker (a browser sends up to 6 at once); more are answered 429. "
+     "A user runs one export at a time."),
+    ("SHIYU_USER_RATE_PER_MIN", "240", "How many expensive requests one user (or anonymous address) may start per "
+     "minute in each server worker, in bursts of up to a quarter of it (a tile counts a quarter); more are "
+     "answered 429 with Retry-After."),
+    ("SHIYU_HEAVY_AT_ONCE", "1", "How many large requests (a layer of more than about 10,000 hexagons, the whole city "
+     "at r8 for one, or an export) each server worker runs at once; another waits up to a second for its turn and "
+     "is then refused with a way to narrow it."),
+    ("SHIYU_EXPORT_MAX_MB", "200", "The largest file an export may write, in megabytes: estimated before the work "
+     "and checked as the file is written; a larger one is refused with a way to narrow it."),
     ("SHIYU_POOL_TIMEOUT_S", "5", "Longest a request waits for a database connection, in seconds."),
     ("SHIYU_CACHE_MB", "128", "Memory each server process keeps computed layers in, for the OGC API's pages (their "
      "GeoJSON, in MB; least recently used dropped first; a committed load makes every older one unreachable); 0: none kept."),
@@ -58,6 +69,10 @@ class Settings:
     data_dir: Path
     pg_bin: str
     statement_timeout_ms: int
+    user_concurrency: int
+    user_rate_per_min: float
+    heavy_at_once: int
+    export_max_mb: float
     pool_timeout_s: float
     cache_mb: float
     tile_url: str
@@ -89,6 +104,10 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         data_dir=Path(value["SHIYU_DATA_DIR"]).expanduser().absolute(),
         pg_bin=value["SHIYU_PG_BIN"].strip(),
         statement_timeout_ms=int(value["SHIYU_STATEMENT_TIMEOUT_MS"]),
+        user_concurrency=int(value["SHIYU_USER_CONCURRENCY"]),
+        user_rate_per_min=float(value["SHIYU_USER_RATE_PER_MIN"]),
+        heavy_at_once=int(value["SHIYU_HEAVY_AT_ONCE"]),
+        export_max_mb=float(value["SHIYU_EXPORT_MAX_MB"]),
         pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),
         cache_mb=float(value["SHIYU_CACHE_MB"]),
         tile_url=value["SHIYU_TILE_URL"].strip(),

@@ -12,8 +12,9 @@ from geodata.db import fetch_all
 from geodata.scope import Scope
 from layers.base import Filters, LayerResult, LegendEntry, pixel_degrees, view_path
 from layers.kpis import area_kpis, kpi_window
+from layers.limits import AREAS_DRAWN
 
-MAX_FEATURES = 5000
+MAX_FEATURES = AREAS_DRAWN
 
 # Simplify in degrees by about one screen pixel at the zoom; the box is built in
 # 4326, the column's SRID, so the GiST index is used.

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import shutil
+import weakref
 import zipfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from tempfile import TemporaryDirectory
+from tempfile import mkdtemp
 
 import geopandas as gpd
 import numpy as np
@@ -36,9 +38,10 @@ import shapely
 
 from geodata.audit import record
 from geodata.crs import normalise_crs, wgs84_to_gcj02
-from geodata.errors import InputError
+from geodata.errors import InputError, TooLarge
 from geodata.scope import Scope
-from layers import hexes
+from geodata.settings import settings
+from layers import hexes, limits
 from layers.base import BEIJING, WHOLE_WORLD, Filters, LayerResult
 from layers.qgis_style import layer_qml
 from layers.registry import LAYERS, build
@@ -54,15 +57,46 @@ SHP_FIELD_CHARS = 10
 GCJ02_NOTE = "GCJ-02 (Amap/Tencent) coordinates, labelled EPSG:4326 because GCJ-02 has no EPSG code"
 
 
+CHUNK_BYTES = 1 << 20
+
+
 @dataclass(frozen=True)
 class ExportFile:
-    """One file to save or download: its suggested name, its bytes, features per layer and its metadata."""
+    """One file to save or download: its suggested name, where it was written (a temporary file, removed by
+    ``close`` or when the object is collected), its size, features per layer and its metadata.
+
+    Read it in chunks (``chunks``) or copy it (``path``): it is never held whole in memory here.
+    """
 
     name: str
-    data: bytes
+    path: Path
+    size: int
     counts: dict[str, int]
     metadata: dict
     audit_id: int
+    folder: Path = field(repr=False)  # the temporary folder the file is in
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_removal", weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True))
+
+    def chunks(self, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(size):
+                yield chunk
+
+    @property
+    def data(self) -> bytes:
+        """The whole file as bytes: for tests and small files only."""
+        return self.path.read_bytes()
+
+    def close(self) -> None:
+        self._removal()
+
+    def __enter__(self) -> "ExportFile":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
 
 def parse_layers(values: Iterable[str]) -> tuple[str, ...]:
@@ -275,6 +309,17 @@ def export(layers: Iterable[str], filters: Filters, scope: Scope, fmt: str = "gp
     if csv_geometry not in CSV_GEOMETRIES:
         raise InputError(f"CSV geometry '{csv_geometry}' is not one of {', '.join(CSV_GEOMETRIES)}")
     epsg, gcj02 = output_crs(crs)
+    most = max_bytes()
+    expected = sum(limits.estimate(layer, filters, scope).bytes for layer in names)
+    if expected > most:
+        raise TooLarge(f"the export would be about {_mb(expected)}, more than the {_mb(most)} limit "
+                       "(SHIYU_EXPORT_MAX_MB); pick an area, fewer layers or a coarser resolution")
+    with limits.heavy_slot():  # the layers built and the file written, one heavy piece of work
+        return _written(names, filters, scope, fmt, epsg, gcj02, csv_geometry, most, user_name, remote_addr, via)
+
+
+def _written(names: tuple[str, ...], filters: Filters, scope: Scope, fmt: str, epsg: str, gcj02: bool,
+             csv_geometry: str, most: int, user_name: str | None, remote_addr: str | None, via: str) -> ExportFile:
     created = datetime.now(BEIJING).replace(microsecond=0)
     built = {}
     for layer in names:
@@ -285,16 +330,32 @@ def export(layers: Iterable[str], filters: Filters, scope: Scope, fmt: str = "gp
             "coordinates": GCJ02_NOTE if gcj02 else f"{epsg}", "projected": not gcj02 and _projected(epsg),
             "layers": counts, "filters": describe_filters(filters, scope),
             "personal_data": "none: reporter names and phones are never exported"}
-    with TemporaryDirectory(prefix="shiyu-export-") as tmp:
-        folder = Path(tmp) / "files"
+    tmp = Path(mkdtemp(prefix="shiyu-export-"))
+    try:
+        folder = tmp / "files"
         folder.mkdir()
         path = WRITERS[fmt](folder, built, meta, csv_geometry)
-        data = path.read_bytes()
+        size = path.stat().st_size
+        if size > most:
+            raise TooLarge(f"the export came to {_mb(size)}, more than the {_mb(most)} limit "
+                           "(SHIYU_EXPORT_MAX_MB); pick an area, fewer layers or a coarser resolution")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     name = f"shiyu-{'-'.join(names)}-{created:%Y%m%d-%H%M}{path.suffix}"
     audit_id = record("export", user_name, {"via": via, "file": name, "format": fmt, "crs": meta["crs"],
-                                            "bytes": len(data), "layers": counts, "filters": meta["filters"]},
+                                            "bytes": size, "layers": counts, "filters": meta["filters"]},
                       remote_addr)
-    return ExportFile(name, data, counts, meta, audit_id)
+    return ExportFile(name, path, size, counts, meta, audit_id, tmp)
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f}".removesuffix(".0") + " MB"
+
+
+def max_bytes() -> int:
+    """The largest file an export may write (``SHIYU_EXPORT_MAX_MB``)."""
+    return int(settings().export_max_mb * 1e6)
 
 
 def _projected(epsg: str) -> bool:

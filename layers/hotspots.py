@@ -18,10 +18,13 @@ from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat, cells_param
 from geodata.scope import Scope
 from layers.base import INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.cube import cube_for
+from layers.limits import STUDY_AREA_CELLS
 from layers.stats import CLASS_COLOURS, CLASSES, getis_ord_gi_star, hex_neighbours
 
 DEFAULT_K = 1
-MAX_CELLS = 60_000  # a study area larger than this is refused: zoom in, or choose a coarser resolution
+# A study area larger than this is refused: zoom in, or choose a coarser resolution. ``layers.limits`` refuses most
+# such requests before this query, from an estimate; this holds where the estimate fell short.
+MAX_CELLS = STUDY_AREA_CELLS
 
 # The dominant grid of each cell of the grids that reach into the view.
 STUDY_AREA = """

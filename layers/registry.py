@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from geodata.errors import InputError
 from geodata.scope import Scope
-from layers import areas, coverage, early_warning, emerging, facilities, hexes, hotspots
+from layers import areas, coverage, early_warning, emerging, facilities, hexes, hotspots, limits
 from layers.base import Filters, LayerResult
 
 LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
@@ -21,8 +21,12 @@ LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
 
 
 def build(layer: str, filters: Filters, scope: Scope) -> LayerResult:
+    """``layer`` for ``filters`` and ``scope``, after its cost is estimated and checked against its limit
+    (``layers.limits``): the one path the map, the exports and the OGC API share, so none skips the check."""
     try:
         builder = LAYERS[layer]
     except KeyError:
         raise InputError(f"unknown layer '{layer}'; layers: {', '.join(LAYERS)}") from None
-    return builder(filters, scope)
+    found = limits.check(layer, filters, scope)
+    with limits.heavy_slot(found.bytes > limits.HEAVY_BYTES):
+        return builder(filters, scope)

@@ -4,7 +4,7 @@ would be too large (``/tiles/{layer}/{z}/{x}/{y}.pbf``, docs/tiles.md).
 As in pg_tileserv, a layer returns its SQL and its bound arguments separately; the request box is the web
 mercator tile envelope transformed to the column's SRID (4326), never the column to the box's, so the GiST
 index finds the rows; every tile is capped (``TileLayer.cap`` features, which ones are kept is the layer's
-``keeps``) and runs under ``TIMEOUT_MS``. The filters are the map's (``layers.base.INCIDENT_FILTERS``, the
+``keeps``) and runs under ``TIMEOUT_MS``, the tiles' statement timeout (``geodata.db.STATEMENT_TIMEOUTS_MS``). The filters are the map's (``layers.base.INCIDENT_FILTERS``, the
 scope or the chosen area through ``view_path``), read from the same query keys as the OGC API. Incident
 tiles carry no personal data: the reporter's fields are never selected.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 
-from geodata.db import fetch_all, fetch_value
+from geodata.db import STATEMENT_TIMEOUTS_MS, fetch_all, fetch_value
 from geodata.errors import InputError, NotFound
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
@@ -30,7 +30,7 @@ CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
 EXTENT = 4096  # tile units across a tile, MVT's default
 BUFFER = 64  # tile units each tile reaches past its edges, so a dot on an edge is drawn whole on both sides
-TIMEOUT_MS = 5_000
+TIMEOUT_MS = STATEMENT_TIMEOUTS_MS["tiles"]
 _NUMBER = re.compile(r"^\d{1,8}$")
 
 # The tile in web mercator (what ST_AsMVTGeom clips and scales to) and, widened by the buffer, in the

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -202,10 +203,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     file = export(layers, filters, Scope.everything(), fmt, args.crs, args.csv_geometry,
                   user_name=getpass.getuser(), remote_addr=None, via="cli")
     partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(file.data)
+    with file:
+        shutil.copyfile(file.path, partial)  # copied from the temporary file, never held in memory
     partial.replace(out)  # a file at OUT is always whole
     counts = ", ".join(f"{layer} {n:,}" for layer, n in file.counts.items())
-    print(f"wrote {out} ({FORMAT_NAMES[fmt]}, {file.metadata['crs']}, {len(file.data):,} bytes): {counts} features")
+    print(f"wrote {out} ({FORMAT_NAMES[fmt]}, {file.metadata['crs']}, {file.size:,} bytes): {counts} features")
     return 0
 
 

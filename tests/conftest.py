@@ -17,6 +17,10 @@ from geodata.settings import reload
 # The suite's dashboards run without logins (SHIYU_AUTH=off: an anonymous commander of SHIYU_SCOPE), as the
 # tests written before logins expect; tests/dashboard/test_login.py and the login browser test turn them on.
 os.environ["SHIYU_AUTH"] = "off"
+# Nor with the per-user limits (dashboard/limits.py): the suite sends hundreds of callbacks a minute as one client.
+# tests/dashboard/test_limits_http.py sets them where it tests them.
+os.environ["SHIYU_USER_RATE_PER_MIN"] = "1000000"
+os.environ["SHIYU_USER_CONCURRENCY"] = "1000"
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "geodata" / "samples"

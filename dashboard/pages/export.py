@@ -4,7 +4,8 @@ The filters come in the URL as the explore page writes them, e.g.
 ``/export?lang=en&layer=hotspots&res=9&area=330106&since=2026-10-01&until=2026-10-31&cat=dispute,fire_safety
 &sev=3,4&status=reported`` (days are Beijing days, ``until`` included; every key optional; the view keys
 ``lat``, ``lon`` and ``z`` are ignored: an export covers the whole area, not a screen). Every export goes
-through ``layers.export`` and so into the audit log.
+through ``layers.export`` and so into the audit log. The file itself is fetched by the browser from
+``dashboard.downloads`` (``/export/file/<key>``), streamed from disk, never inside the callback's answer.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from urllib.parse import urlencode
 
 import dash
 import flask
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
+from dashboard import downloads
 from dashboard.access import current_scope, current_user, record
 from dashboard.components import account
 from dashboard.i18n import pick, t
@@ -100,7 +102,8 @@ def layout(lang: str | None = None, layer: str | None = None, **query) -> html.D
     return html.Div(className="export-page", lang=lang, children=[
         dcc.Store(id="export-lang", data=lang),
         dcc.Store(id="export-query", data=parsed),
-        dcc.Download(id="export-file"),
+        dcc.Store(id="export-file"),  # the URL the browser fetches the file from (dashboard/downloads.py)
+        dcc.Store(id="export-fetched"),
         html.Header(className="topbar", children=[
             html.H1(t("title", lang)), html.Span(t("export_title", lang), className="subtitle"),
             html.Span(className="spacer"),
@@ -172,4 +175,11 @@ def download(_clicks, layers, fmt, crs, tier, query, lang):
         return None, t("export_unexpected", lang), "export-message error"
     counts = ", ".join(f"{t(f'layer_{name}', lang)} {n:,}" for name, n in file.counts.items())
     message = [t("export_done", lang), html.Code(file.name), html.Span(counts)]
-    return dcc.send_bytes(file.data, file.name), message, "export-message ok"
+    return downloads.keep(file, user.name), message, "export-message ok"
+
+
+# The browser fetches the file by a plain GET: an attachment, so the page stays where it is.
+clientside_callback(
+    "function(url) { if (url) { window.location.assign(url); } return url; }",
+    Output("export-fetched", "data"), Input("export-file", "data"), prevent_initial_call=True,
+)

@@ -1,0 +1,156 @@
+"""Per-user concurrency and rate limits for the dashboard's expensive requests, and their statement timeouts.
+
+``install`` adds a ``before_request``/``teardown_request`` pair after ``access.install``'s, so the user is known.
+A request of an expensive kind (``kind_of``: a Dash callback, the OGC API or Open311's reads, a vector tile, an
+export) runs inside ``geodata.db.request_kind`` (its kind's statement timeout) and counts against its user — by
+name, or by client address when anonymous (``SHIYU_AUTH=off``):
+
+- at most ``SHIYU_USER_CONCURRENCY`` of them running at once, and one export;
+- at most ``SHIYU_USER_RATE_PER_MIN`` started per minute, in bursts of up to a quarter of that (a token bucket;
+  a tile costs ``TILE_COST`` of a request: a map asks for dozens at once).
+
+Over either, the answer is ``429`` with ``Retry-After`` and one line of JSON saying what to do. The counts live in
+the process: with N gunicorn workers a user may have N times as many (docs/security.md, "Limits"). Refusals
+are logged, not audited: a flood must not become a flood of audit rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+import flask
+
+from geodata import db
+from geodata.settings import settings
+
+log = logging.getLogger(__name__)
+
+CALLBACK = "/_dash-update-component"
+EXPORT_OUTPUTS = ("export-file",)  # the export page's download callback (dashboard/pages/export.py)
+TILE_COST = 0.25
+BURST_MINUTES = 0.25  # a user may start this many minutes' worth of requests at once
+
+
+def kind_of(request: flask.Request) -> str | None:
+    """The request kind of an expensive request (a key of ``geodata.db.STATEMENT_TIMEOUTS_MS``), else None."""
+    path = request.path
+    if path == CALLBACK and request.method == "POST":
+        body = request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        # Several outputs come as "..first.prop...second.prop..".
+        return "export" if isinstance(output, str) and output.lstrip(".").startswith(EXPORT_OUTPUTS) else "callback"
+    if path.startswith("/tiles/"):
+        return "tiles"
+    if path.startswith("/ogc") or (path.startswith("/open311/") and request.method == "GET"):
+        return "ogc"
+    return None
+
+
+@dataclass
+class _Account:
+    """One user's running requests and their token bucket."""
+
+    running: int = 0
+    exports: int = 0
+    tokens: float = -1.0  # full on first use
+    filled_at: float = field(default_factory=time.monotonic)
+
+
+class Limiter:
+    """The per-user counts of one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accounts: dict[str, _Account] = {}
+
+    def enter(self, who: str, kind: str) -> tuple[str, int] | None:
+        """Count a request of ``kind`` for ``who``; (the reason, seconds to wait) when it must be refused instead."""
+        s = settings()
+        cost = TILE_COST if kind == "tiles" else 1.0
+        with self._lock:
+            account = self._accounts.setdefault(who, _Account())
+            _refill(account)
+            if kind == "export" and account.exports >= 1:
+                return "one export at a time: wait for the one running to finish", 5
+            if account.running >= s.user_concurrency:
+                return (f"{account.running} of your requests are still running (at most {s.user_concurrency} at once); "
+                        "wait for them, or narrow the view so they finish sooner"), 1
+            if account.tokens < cost:
+                wait = math.ceil((cost - account.tokens) * 60 / max(s.user_rate_per_min, 1e-9))
+                return (f"more than {s.user_rate_per_min:g} requests a minute; wait {wait} s and slow down "
+                        "(fewer filters changed at once, or a smaller area)"), wait
+            account.tokens -= cost
+            account.running += 1
+            account.exports += kind == "export"
+        return None
+
+    def leave(self, who: str, kind: str) -> None:
+        with self._lock:
+            account = self._accounts.get(who)
+            if account is None:
+                return
+            account.running = max(0, account.running - 1)
+            if kind == "export":
+                account.exports = max(0, account.exports - 1)
+            if account.running == 0 and _refill(account) >= _burst():
+                del self._accounts[who]  # nothing to remember: a full bucket is what a newcomer gets
+
+
+def _burst() -> float:
+    return max(1.0, settings().user_rate_per_min * BURST_MINUTES)
+
+
+def _refill(account: _Account) -> float:
+    """The account's tokens, topped up for the time since they were last counted (a new account's bucket is full)."""
+    now, burst = time.monotonic(), _burst()
+    if account.tokens < 0:
+        account.tokens = burst
+    account.tokens = min(burst, account.tokens + (now - account.filled_at) * settings().user_rate_per_min / 60)
+    account.filled_at = now
+    return account.tokens
+
+
+LIMITER = Limiter()
+
+
+def _who() -> str:
+    user = flask.g.get("shiyu_user")
+    name = getattr(user, "name", None)
+    return f"user:{name}" if name else f"addr:{flask.request.remote_addr}"
+
+
+def too_many(reason: str, retry_after: int) -> flask.Response:
+    response = flask.jsonify({"error": "too many requests", "reason": reason})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def install(server: flask.Flask) -> None:
+    """Limit ``server``'s expensive requests per user (after ``access.install``, which knows the user)."""
+
+    @server.before_request
+    def _count():
+        kind = kind_of(flask.request)
+        if kind is None:
+            return None
+        who = _who()
+        refused = LIMITER.enter(who, kind)
+        if refused is not None:
+            log.info("limits: %s refused a %s request: %s", who, kind, refused[0])
+            return too_many(*refused)
+        flask.g.shiyu_limits = (who, kind, db.request_kind(kind))
+        flask.g.shiyu_limits[2].__enter__()
+        return None
+
+    @server.teardown_request
+    def _release(_error: BaseException | None) -> None:
+        entered = flask.g.pop("shiyu_limits", None)
+        if entered is not None:
+            who, kind, context = entered
+            context.__exit__(None, None, None)
+            LIMITER.leave(who, kind)

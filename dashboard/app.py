@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, serialize, tiles
+from dashboard import access, api, failures, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,6 +24,8 @@ def create_app() -> dash.Dash:
         serve_locally=True,
         # gzip (or brotli) for answers and scripts: a city-wide map is 1.7 MB of GeoJSON and about 0.35 MB gzipped.
         compress=True,
+        # A callback that raises answers with one line and a 4xx or 5xx, its cause logged (dashboard/failures.py).
+        on_error=failures.callback_failed,
     )
     app.layout = dash.page_container
     serialize.install()

@@ -29,6 +29,7 @@ def create_app() -> dash.Dash:
     )
     app.layout = dash.page_container
     serialize.install()
+    failures.install(app)
     access.install(app.server)
     api.install(app.server)
     tiles.install(app.server)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import dash
 import flask
 import orjson
+from dash.exceptions import DependencyException
 
 from geodata.errors import DatabaseUnavailable, InputError, NotFound, QueryTooSlow, ShiyuError
 
@@ -30,6 +31,9 @@ SERVER_FAILED = "the server failed to answer; the cause is in its log"
 # A message is one line of at most this many characters: a value echoed back may hold newlines or be long.
 MAX_MESSAGE = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+CALLBACK_PATH = "/_dash-update-component"
+# The location component of Dash's page router (``dash.page_container``), whose path and query Dash reads unchecked.
+ROUTER = "_pages_location"
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,53 @@ def callback_failed(error: Exception):
     body is the one line of ``failure``. Callbacks show the mistakes they expect in their own notices; this is
     what reaches a person (dash-renderer keeps the page as it was) for the rest."""
     outputs = dash.ctx.outputs_list if dash.ctx else None
-    found = failure(error, f"callback {str(outputs)[:200]}")
-    response = flask.Response(orjson.dumps({"error": found.message}), status=found.status,
-                              mimetype="application/json", headers=found.headers)
-    flask.abort(response)
+    flask.abort(_json(failure(error, f"callback {str(outputs)[:200]}")))
 
+
+
+def _nul_refused():
+    """A NUL byte in the path or the query: no name, id or value this server takes holds one (PostgreSQL text
+    cannot), so the request is refused before anything, the audit log included, reads it."""
+    request = flask.request
+    held = ["the path"] if "\x00" in request.path else []
+    held += [one_line(k)[:40] or "a parameter" for k, v in request.args.items(multi=True) if "\x00" in k + v]
+    if held:
+        return _json(Failure(400, f"{held[0]} holds a NUL byte (%00), which no name or value here has"))
+    return None
+
+
+def _callback_refused(app: dash.Dash):
+    """A callback body that names a callback the browser runs (a clientside one: Dash has no function for it and
+    fails with a KeyError), or gives Dash's page router a path that is not one of this site's (Dash's own code
+    fails on it). Bodies that are not a JSON object are left to ``dashboard.access``."""
+    request = flask.request
+    if request.path != CALLBACK_PATH:
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
+        return None
+    found = app.callback_map.get(body["output"])
+    if found is not None and "callback" not in found:
+        return _json(Failure(400, f"{one_line(body['output'])[:80]} runs in the browser, not on the server"))
+    prefix = app.config.requests_pathname_prefix
+    for item in body.get("inputs") if isinstance(body.get("inputs"), list) else []:
+        if not isinstance(item, dict) or item.get("id") != ROUTER:
+            continue
+        value, what = item.get("value"), one_line(str(item.get("property")))[:20]
+        if value is None or isinstance(value, str) and (what != "pathname" or value.startswith(prefix)):
+            continue
+        return _json(Failure(400, f"the page's {what} {one_line(str(value))[:60]!r} is not one of this site's"))
+    return None
+
+
+def _json(found: Failure) -> flask.Response:
+    return flask.Response(orjson.dumps({"error": found.message}), status=found.status, mimetype="application/json",
+                          headers=found.headers)
+
+
+def install(app: dash.Dash) -> None:
+    """Refuse what no route or callback can take before the others see it (call it before ``access.install``),
+    and answer a request for a script Dash does not serve with a 404 rather than a 500."""
+    app.server.before_request(_nul_refused)
+    app.server.before_request(lambda: _callback_refused(app))
+    app.server.register_error_handler(DependencyException, lambda error: _json(Failure(404, one_line(str(error)))))

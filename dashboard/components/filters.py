@@ -13,7 +13,7 @@ from dashboard.access import current_scope
 from dashboard.components import inputs
 from dashboard.i18n import t
 from dashboard.state import ViewState
-from geodata.errors import ShiyuError
+from geodata.errors import InputError, ShiyuError
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, STATUSES
 from layers import areas, detail
@@ -115,6 +115,9 @@ def choose_area(values, _drills, clicked, current):
     """One place that moves the chosen area: a dropdown, a drill-down button or a click on an area of the map."""
     trigger = ctx.triggered_id
     properties = clicked.get("properties") if isinstance(clicked, dict) else None
+    if any(not isinstance(o, list) or len(o) != len(LEVELS) for o in ctx.outputs_list[1:]):
+        # A tampered request: Dash would refuse the answer's lists, which have a value for every level.
+        raise InputError(f"the area cascade's request does not name its {len(LEVELS)} levels")
     if not isinstance(values, list) or len(values) != len(LEVELS):  # a request not from this page
         return _UNCHANGED
     if isinstance(trigger, dict) and trigger.get("type") == "explore-level" and trigger.get("tier") in LEVELS:

@@ -4,6 +4,7 @@ that names no server internals, with Retry-After)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import quote
 
@@ -171,3 +172,70 @@ def test_an_unexpected_callback_failure_in_an_outage_names_no_internals(outage):
         [("explore-view", "data", _view(None)), ("explore-lang", "data", "en")]))
     assert response.status_code in (200, 503), response.text[:400]
     assert DOWN not in response.text and quote(DOWN) not in response.text
+
+
+# ---- found by tests/dashboard/test_garbage.py ----
+
+@pytest.mark.parametrize("path", ["/ogc/collections/%00/items", "/ogc/collections/areas-city/items/%00",
+                                  "/open311/v2/requests/%00.json", "/tiles/incidents/0/0/%00.pbf", "/wall%00"])
+def test_a_nul_byte_in_the_path_is_a_400(served, path):
+    _one_line(requests.get(f"{served}{path}", timeout=60), 400, "NUL")
+
+
+def test_a_script_dash_does_not_serve_is_a_404(served):
+    response = requests.get(f"{served}/_dash-component-suites/dash/x", timeout=60)
+    assert response.status_code == 404, response.text[:300]
+
+
+@pytest.mark.parametrize("output", ["wall-vh.data", "explore-table-purged.data", "_pages_dummy.children"])
+def test_a_body_naming_a_callback_the_browser_runs_is_a_400(served, output):
+    component, prop = output.split(".")
+    response = requests.post(f"{served}/_dash-update-component", timeout=60, json={
+        "output": output, "outputs": {"id": component, "property": prop},
+        "inputs": [{"id": "wall-lang", "property": "data", "value": "en"}], "state": [], "changedPropIds": []})
+    _one_line(response, 400, "runs in the browser")
+
+
+@pytest.mark.parametrize("pathname", [0, ["/"], "", "zh-CN"])
+def test_the_page_router_given_a_path_not_of_this_site_is_a_400(served, pathname):
+    response = requests.post(f"{served}/_dash-update-component", timeout=60, json=_body(
+        [("_pages_content", "children"), ("_pages_store", "data")],
+        [("_pages_location", "pathname", pathname), ("_pages_location", "search", "")], []))
+    _one_line(response, 400, "pathname")
+
+
+def test_the_page_router_still_routes(served):
+    response = requests.post(f"{served}/_dash-update-component", timeout=60, json=_body(
+        [("_pages_content", "children"), ("_pages_store", "data")],
+        [("_pages_location", "pathname", "/wall"), ("_pages_location", "search", "?lang=en")], []))
+    assert response.status_code == 200 and "wall-extent" in response.text
+
+
+@pytest.mark.parametrize("area", [0, {"code": "C1"}, ["C1"]])
+def test_flying_to_an_area_that_is_not_a_code_leaves_the_map_where_it_is(served, area):
+    response = requests.post(f"{served}/_dash-update-component", timeout=60, json=_body(
+        [("explore-map", "viewport")], [("explore-area", "data", area)], []) | {
+        "output": "explore-map.viewport", "outputs": {"id": "explore-map", "property": "viewport"}})
+    assert response.status_code in (200, 204), response.text[:300]
+    assert response.status_code == 204 or response.json()["response"] == {}
+
+
+def test_an_area_cascade_without_its_four_levels_is_a_400(served):
+    level = {"type": "explore-level", "tier": "district"}
+    body = {"output": "..explore-area.data...{\"tier\":[\"ALL\"],\"type\":\"explore-level\"}.options..."
+                      "{\"tier\":[\"ALL\"],\"type\":\"explore-level\"}.value...{\"tier\":[\"ALL\"],\"type\":"
+                      "\"explore-level\"}.disabled..",
+            "outputs": [{"id": "explore-area", "property": "data"}, [], [], []],
+            "inputs": [[{"id": level, "property": "value", "value": "C1"}], [],
+                       {"id": "explore-hexes", "property": "clickData", "value": None}],
+            "state": [{"id": "explore-area", "property": "data", "value": None}],
+            "changedPropIds": [json.dumps(level, separators=(",", ":"), sort_keys=True) + ".value"]}
+    _one_line(requests.post(f"{served}/_dash-update-component", json=body, timeout=60), 400, "levels")
+
+
+@pytest.mark.parametrize("districts", ["x", [1], [{"name": "C1", "bbox": "x"}]])
+def test_tampered_wall_districts_are_a_400_in_one_line(served, districts):
+    response = _wall(served, [("wall-map", "viewport"), ("wall-district-name", "children")],
+                     [("wall-interval", "n_intervals", 3), ("wall-districts", "data", districts)],
+                     [("wall-rotate", "data", True), ("wall-extent", "data", list(CITY)), ("wall-lang", "data", "en")])
+    _one_line(response, 400, "district")

@@ -4,8 +4,9 @@ The routes are the Flask server's own (``url_map``) and the callbacks Dash's (``
 ones included: a body may name them), both read from an app built here, not listed by hand, so a new route or
 callback is covered the day it is added. Hypothesis draws path segments, query strings, headers and bodies for
 each route, and for each callback a body as dash-renderer posts it with every input and state replaced by a JSON
-value (garbage, or a value the page itself could send, so that requests also get past the first check), plus
-malformed bodies. Each is sent over real HTTP to the served app on a real PostGIS holding the five-tier city,
+value: every one drawn (garbage, or a value the page could send), or the page's own values (read from the pages
+as they are drawn) with one or two of them drawn, so that requests also get past the first check; plus malformed
+bodies. Each is sent over real HTTP to the served app on a real PostGIS holding the five-tier city,
 anonymously and logged in as a commander (the whole city) and an officer (district C1).
 
 The bound is ``PER_REQUEST_S`` per request, as the client's timeout: an answer slower than it (a hang, a runaway
@@ -40,6 +41,7 @@ ROLES = ("anonymous", *USERS)
 # Logging out ends the session the other examples use: it is sent without one.
 ENDS_SESSIONS = ("/logout",)
 CALLBACK_PATH = "/_dash-update-component"
+ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
 
 ODD_TEXT = ["", " ", "..", "../..", "9999-12-31", "0001-01-01", "9999-12-31T23:59:59Z", "2026-10-01/..",
             "2026-02-30", "\x00", "a\x00b", "-1", "0", "1e309", "NaN", "C1", "C2", "C1111", "city", "incidents",
@@ -111,7 +113,38 @@ def site(database_url, tmp_path_factory):
             answer = sessions[role].post(f"{url}/login", data={"csrf": csrf, "name": name, "password": PASSWORD},
                                          allow_redirects=False, timeout=PER_REQUEST_S)
             assert answer.status_code == 302, answer.text[:300]
+        _page_values(url, sessions["commander"])
         yield url, sessions
+
+
+# What each page's components hold when the page is drawn, by (id, property): a callback body drawn from them,
+# with one or two values made garbage, gets past the first checks to the layers and the database.
+PAGE_VALUES: dict[tuple[str, str], object] = {}
+
+
+def _page_values(base: str, session: requests.Session) -> None:
+    for path in ("/", "/wall", "/export"):
+        body = {"output": ROUTER_OUTPUT, "outputs": [{"id": "_pages_content", "property": "children"},
+                                                     {"id": "_pages_store", "property": "data"}],
+                "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                           {"id": "_pages_location", "property": "search", "value": "?lang=en"}],
+                "state": [], "changedPropIds": ["_pages_location.pathname"]}
+        answer = session.post(base + CALLBACK_PATH, json=body, timeout=PER_REQUEST_S)
+        assert answer.status_code == 200, answer.text[:300]
+        _collect(answer.json()["response"]["_pages_content"]["children"])
+    assert len(PAGE_VALUES) > 20, PAGE_VALUES  # the pages were drawn, not refused
+
+
+def _collect(node) -> None:
+    if isinstance(node, list):
+        for child in node:
+            _collect(child)
+    elif isinstance(node, dict):
+        props = node.get("props", {})
+        if isinstance(props.get("id"), str):
+            PAGE_VALUES.update({(props["id"], k): v for k, v in props.items() if k not in ("id", "children")})
+        for value in props.values():
+            _collect(value)
 
 
 def _segment(name: str, converter: str | None):
@@ -149,9 +182,13 @@ def _concrete(spec_id: str):
                                   for k, v in pattern.items()})
 
 
-def _item(spec: dict, with_value: bool = True):
-    """One input, state or output of a body: a pattern's list of matches, or the one component."""
-    value = {"value": values} if with_value else {}
+def _item(spec: dict, with_value: bool = True, known: bool = False):
+    """One input, state or output of a body: a pattern's list of matches, or the one component; its value the
+    page's own (``known``, where the page holds one) or drawn."""
+    page_value = (spec["id"], spec["property"])
+    drawn = (values if not known else st.just(PAGE_VALUES[page_value]) if page_value in PAGE_VALUES
+             else st.sampled_from(PLAUSIBLE))
+    value = {"value": drawn} if with_value else {}
     if spec["id"].startswith("{"):
         return st.lists(st.fixed_dictionaries({"id": _concrete(spec["id"]), "property": st.just(spec["property"]),
                                                **value}), max_size=3)
@@ -165,9 +202,12 @@ def callback_bodies(draw, key: str) -> bytes:
     outputs = spec["output"] if isinstance(spec["output"], list) else [spec["output"]]
     drawn_outputs = [draw(_item({"id": o.component_id_str(), "property": o.component_property}, False))
                      for o in outputs]
-    inputs = [draw(_item(i)) for i in spec["inputs"]]
+    specs = [*spec["inputs"], *spec["state"]]
+    spoiled = draw(st.sets(st.integers(0, len(specs) - 1), min_size=1, max_size=2)) if draw(st.booleans()) else None
+    items = [draw(_item(s, known=spoiled is not None and k not in spoiled)) for k, s in enumerate(specs)]
+    inputs, state = items[:len(spec["inputs"])], items[len(spec["inputs"]):]
     body = {"output": key, "outputs": drawn_outputs if key.startswith("..") else drawn_outputs[0],
-            "inputs": inputs, "state": [draw(_item(s)) for s in spec["state"]],
+            "inputs": inputs, "state": state,
             "changedPropIds": draw(st.lists(st.sampled_from([f"{i['id']}.{i['property']}" for i in spec["inputs"]]),
                                             max_size=2, unique=True))}
     return json.dumps(body).encode()  # NaN and Infinity as Python writes them, which Flask reads

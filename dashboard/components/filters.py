@@ -17,7 +17,7 @@ from geodata.errors import InputError, ShiyuError
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, STATUSES
 from layers import areas, detail
-from layers.base import BEIJING, SEVERITIES
+from layers.base import BEIJING, FIRST_DAY, SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ def panel(state: ViewState, lang: str, scope: Scope) -> list:
         dcc.DatePickerRange(id="explore-dates", start_date=state.since, end_date=state.until,
                             display_format="YYYY-MM-DD", clearable=True, className="dates",
                             start_date_placeholder_text=t("from", lang), end_date_placeholder_text=t("to", lang),
-                            first_day_of_week=1, max_date_allowed=datetime.now(BEIJING).date() + timedelta(days=1)),
+                            first_day_of_week=1, min_date_allowed=FIRST_DAY,
+                            max_date_allowed=datetime.now(BEIJING).date() + timedelta(days=1)),
         html.H2(t("category", lang)),
         dcc.Dropdown(id="explore-categories", multi=True, value=list(state.categories),
                      placeholder=t("all_categories", lang),

@@ -29,8 +29,8 @@ def create_app() -> dash.Dash:
     )
     app.layout = dash.page_container
     serialize.install()
-    failures.install(app)
     access.install(app.server)
+    failures.install(app)
     api.install(app.server)
     tiles.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the

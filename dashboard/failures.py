@@ -76,9 +76,7 @@ def callback_failed(error: Exception):
     """Dash's ``on_error``: a callback that raised answers, instead of its outputs, with a 4xx or 5xx whose JSON
     body is the one line of ``failure``. Callbacks show the mistakes they expect in their own notices; this is
     what reaches a person (dash-renderer keeps the page as it was) for the rest."""
-    outputs = dash.ctx.outputs_list if dash.ctx else None
-    flask.abort(_json(failure(error, f"callback {str(outputs)[:200]}")))
-
+    flask.abort(_json(failure(error, f"callback {str(dash.ctx.outputs_list)[:200]}")))
 
 
 def _nul_refused():
@@ -122,8 +120,9 @@ def _json(found: Failure) -> flask.Response:
 
 
 def install(app: dash.Dash) -> None:
-    """Refuse what no route or callback can take before the others see it (call it before ``access.install``),
-    and answer a request for a script Dash does not serve with a 404 rather than a 500."""
-    app.server.before_request(_nul_refused)
+    """Call after ``access.install``. A NUL byte is refused before every other check (the audit row of a refusal
+    could not hold it); a callback body no callback can take after the request's user is known (who may learn
+    what runs in the browser); a script Dash does not serve is a 404 rather than a 500."""
+    app.server.before_request_funcs.setdefault(None, []).insert(0, _nul_refused)
     app.server.before_request(lambda: _callback_refused(app))
     app.server.register_error_handler(DependencyException, lambda error: _json(Failure(404, one_line(str(error)))))

@@ -253,7 +253,7 @@ def refresh_panels(_ticks, vh, lang, extent, last_good):
         raise PreventUpdate
     lang = pick(lang)
     try:
-        vh = inputs.number(vh, "the screen's height", 1, 10_000)
+        vh = max(1.0, inputs.number(vh, "the screen's height", 0, 10_000))  # plotly takes no font below 1 px
         filters, scope = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
         as_of = panels.data_as_of()
         kpis = panels.headline(filters, scope, days=DAYS)

@@ -132,7 +132,9 @@ def choose_area(values, _drills, clicked, current):
         code = properties.get("code")
     else:
         return _UNCHANGED
-    if code is not None and not isinstance(code, str):
+    try:
+        code = inputs.text(code, "area")
+    except InputError:
         return _UNCHANGED
     if code == current and trigger != "explore-level":
         return _UNCHANGED

@@ -45,8 +45,8 @@ def box(value, what: str = "the view's box") -> BBox:
 
 
 def text(value, what: str) -> str | None:
-    """None, or a string."""
-    if value is not None and not isinstance(value, str):
+    """None, or a string without NUL bytes (no name or code holds one, and PostgreSQL text cannot)."""
+    if value is not None and (not isinstance(value, str) or "\x00" in value):
         raise InputError(f"{what} {str(value)[:40]!r} is not text")
     return value or None
 

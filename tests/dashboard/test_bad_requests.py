@@ -211,7 +211,7 @@ def test_the_page_router_still_routes(served):
     assert response.status_code == 200 and "wall-extent" in response.text
 
 
-@pytest.mark.parametrize("area", [0, {"code": "C1"}, ["C1"]])
+@pytest.mark.parametrize("area", [0, {"code": "C1"}, ["C1"], "C1\x00"])
 def test_flying_to_an_area_that_is_not_a_code_leaves_the_map_where_it_is(served, area):
     response = requests.post(f"{served}/_dash-update-component", timeout=60, json=_body(
         [("explore-map", "viewport")], [("explore-area", "data", area)], []) | {

@@ -69,7 +69,13 @@ MALFORMED_BODIES = [b"[]", b'"x"', b"{}", b"null", b"", b"\xff\xfe", b'{"output"
                     b'{"output": "explore-map.viewport", "outputs": {"id": "explore-map", "property": "viewport"}',
                     b'{"output": "explore-map.viewport", "outputs": {"id": "explore-map", "property": "viewport"}, '
                     b'"inputs": [], "state": []}',
-                    b'{"output": "explore-map.viewport", "inputs": [{"id": "explore-area"}], "state": [[]]}']
+                    b'{"output": "explore-map.viewport", "inputs": [{"id": "explore-area"}], "state": [[]]}',
+                    # fewer outputs than the callback has: Dash refuses the callback's own answer
+                    b'{"output": "..explore-query.data...explore-export-link.href...explore-lang-switch.href..", '
+                    b'"outputs": [{"id": "explore-query", "property": "data"}], "inputs": [{"id": "explore-view", '
+                    b'"property": "data", "value": {"bbox": [120, 30, 120.4, 30.4]}}], "state": [{"id": '
+                    b'"explore-res", "property": "value", "value": null}, {"id": "explore-lang", "property": "data", '
+                    b'"value": "en"}]}']
 
 printable = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip)
 json_values = st.recursive(

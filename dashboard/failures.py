@@ -90,19 +90,15 @@ def _nul_refused():
     return None
 
 
-def _callback_refused(app: dash.Dash):
-    """A callback body that names a callback the browser runs (a clientside one: Dash has no function for it and
-    fails with a KeyError), or gives Dash's page router a path that is not one of this site's (Dash's own code
-    fails on it). Bodies that are not a JSON object are left to ``dashboard.access``."""
+def _router_path_refused(app: dash.Dash):
+    """A callback body that gives Dash's page router a path that is not one of this site's (Dash's own code fails
+    on it). The body's shape, and whether it names a callback the server runs, is ``dashboard.access``'s."""
     request = flask.request
     if request.path != CALLBACK_PATH:
         return None
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("output"), str):
         return None
-    found = app.callback_map.get(body["output"])
-    if found is not None and "callback" not in found:
-        return _json(Failure(400, f"{one_line(body['output'])[:80]} runs in the browser, not on the server"))
     prefix = app.config.requests_pathname_prefix
     for item in body.get("inputs") if isinstance(body.get("inputs"), list) else []:
         if not isinstance(item, dict) or item.get("id") != ROUTER:
@@ -121,8 +117,8 @@ def _json(found: Failure) -> flask.Response:
 
 def install(app: dash.Dash) -> None:
     """Call after ``access.install``. A NUL byte is refused before every other check (the audit row of a refusal
-    could not hold it); a callback body no callback can take after the request's user is known (who may learn
-    what runs in the browser); a script Dash does not serve is a 404 rather than a 500."""
+    could not hold it); a path the page router cannot take after the request's user is known; a script Dash does
+    not serve is a 404 rather than a 500."""
     app.server.before_request_funcs.setdefault(None, []).insert(0, _nul_refused)
-    app.server.before_request(lambda: _callback_refused(app))
+    app.server.before_request(lambda: _router_path_refused(app))
     app.server.register_error_handler(DependencyException, lambda error: _json(Failure(404, one_line(str(error)))))

@@ -4,30 +4,29 @@ GeoReport v2 under ``/open311/v2``.
 Routes parse nothing but the path: the query string goes to ``layers.ogc`` and ``layers.open311`` as it came,
 with the request's scope (``access.current_scope()``). Being routes of the same server, every request runs
 inside ``access.install``'s ``scoped(...)``, as ``shiyu_app`` under row-level security, and behind whatever
-``before_request`` guards the dashboard. A person's mistake is a 400 (404 for a name that is not there) with a
-JSON message; a database that cannot answer is a 503; anything else a 500 whose cause is only logged.
+``before_request`` guards the dashboard. What a failure answers is ``dashboard.failures``': a person's mistake is
+a 400 (404 for a name that is not there) with a JSON message; a database that cannot answer a 503 with
+Retry-After that names nothing of the server; anything else a 500 whose cause is only logged.
 """
 
 from __future__ import annotations
-
-import logging
 
 import flask
 import orjson
 from werkzeug.exceptions import HTTPException
 
 from dashboard.access import current_scope, current_user
-from geodata.errors import InputError, NotFound, ShiyuError
+from dashboard.failures import Failure, failure
 from layers import ogc, open311
 
-log = logging.getLogger(__name__)
 
 ogc_api = flask.Blueprint("ogc", __name__, url_prefix="/ogc")
 open311_api = flask.Blueprint("open311", __name__, url_prefix="/open311/v2")
 
 
-def _answer(doc, status: int = 200, kind: str = ogc.documents.JSON, crs: str | None = None) -> flask.Response:
-    response = flask.Response(orjson.dumps(doc), status=status, mimetype=kind)
+def _answer(doc, status: int = 200, kind: str = ogc.documents.JSON, crs: str | None = None,
+            headers: dict[str, str] | None = None) -> flask.Response:
+    response = flask.Response(orjson.dumps(doc), status=status, mimetype=kind, headers=headers)
     if crs is not None:
         response.headers["Content-Crs"] = f"<{crs}>"
     return response
@@ -41,25 +40,17 @@ def _base() -> str:
     return flask.request.host_url.rstrip("/") + ogc_api.url_prefix
 
 
-def _failure(error: Exception) -> tuple[int, str]:
-    if isinstance(error, NotFound):
-        return 404, str(error)
-    if isinstance(error, InputError):
-        return 400, str(error)
-    if isinstance(error, ShiyuError):
-        log.warning("API request failed: %s", error)
-        return 503, str(error)
-    log.exception("API request failed")
-    return 500, "the server failed to answer; the cause is in its log"
+def _failure(error: Exception) -> Failure:
+    return failure(error, f"API request {flask.request.full_path[:200]}")
 
 
 @ogc_api.errorhandler(Exception)
 def _ogc_failure(error: Exception) -> flask.Response:
     if isinstance(error, HTTPException):  # werkzeug's own (404 for an unknown path, 405, …)
         return _answer({"code": type(error).__name__, "description": error.description}, error.code)
-    status, message = _failure(error)
-    code = {400: "InvalidParameterValue", 404: "NotFound", 503: "ServiceUnavailable"}.get(status, "ServerError")
-    return _answer({"code": code, "description": message}, status)
+    found = _failure(error)
+    code = {400: "InvalidParameterValue", 404: "NotFound", 503: "ServiceUnavailable"}.get(found.status, "ServerError")
+    return _answer({"code": code, "description": found.message}, found.status, headers=found.headers)
 
 
 @ogc_api.get("", strict_slashes=False)
@@ -103,8 +94,8 @@ def item(collection_id: str, feature_id: str) -> flask.Response:
 def _open311_failure(error: Exception) -> flask.Response:
     if isinstance(error, HTTPException):
         return _answer([{"code": error.code, "description": error.description}], error.code)
-    status, message = _failure(error)
-    return _answer([{"code": status, "description": message}], status)
+    found = _failure(error)
+    return _answer([{"code": found.status, "description": found.message}], found.status, headers=found.headers)
 
 
 @open311_api.get("/services.json")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, downloads, headers, limits, serialize, tiles
+from dashboard import access, api, downloads, failures, headers, limits, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,12 +24,15 @@ def create_app() -> dash.Dash:
         serve_locally=True,
         # gzip (or brotli) for answers and scripts: a city-wide map is 1.7 MB of GeoJSON and about 0.35 MB gzipped.
         compress=True,
+        # A callback that raises answers with one line and a 4xx or 5xx, its cause logged (dashboard/failures.py).
+        on_error=failures.callback_failed,
     )
     app.layout = dash.page_container
     serialize.install()
     access.install(app)
-    limits.install(app.server)  # after access: it counts per user
     headers.install(app.server)
+    failures.install(app)
+    limits.install(app.server)  # after access: it counts per user
     api.install(app.server)
     tiles.install(app.server)
     downloads.install(app.server)

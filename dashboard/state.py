@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode
 from geodata.errors import InputError
 from geodata.h3cells import RESOLUTIONS
 from geodata.taxonomy import CATEGORIES, STATUSES
-from layers.base import SEVERITIES, day_window
+from layers.base import SEVERITIES, day_window, held_day
 
 LAYERS = ("areas", "hexes", "hotspots", "emerging", "coverage", "facilities", "warnings")
 LANGS = ("zh-CN", "en")
@@ -90,10 +90,11 @@ def _day(query: dict, key: str, problems: list[str]) -> date | None:
     except ValueError:
         problems += [f"{key} '{text}' is not a day like 2026-10-01"] if text else []
         return None
-    if day == date.max:  # an inclusive until ends at the next midnight, which date.max lacks
-        problems.append(f"{key} {text} is past the last day there is")
+    try:
+        return held_day(day, key)
+    except InputError as error:
+        problems.append(str(error))
         return None
-    return day
 
 
 def _number(query: dict, key: str, low: float, high: float) -> float | None:

@@ -10,18 +10,15 @@ by the browser for a minute, never by a shared cache: it holds what one user's s
 
 from __future__ import annotations
 
-import logging
-
 import flask
 import orjson
 from isal import igzip
 from werkzeug.exceptions import HTTPException
 
 from dashboard.access import current_scope
-from geodata.errors import InputError, NotFound, QueryTooSlow, ShiyuError
+from dashboard.failures import failure
 from layers import tiles
 
-log = logging.getLogger(__name__)
 
 tiles_api = flask.Blueprint("tiles", __name__, url_prefix="/tiles")
 CACHE_CONTROL = "private, max-age=60"
@@ -38,18 +35,10 @@ def _message(status: int, text: str) -> flask.Response:
 def _failure(error: Exception) -> flask.Response:
     if isinstance(error, HTTPException):
         return _message(error.code or 500, error.description or error.name)
-    if isinstance(error, NotFound):
-        return _message(404, str(error))
-    if isinstance(error, InputError):
-        return _message(400, str(error))
-    if isinstance(error, QueryTooSlow):
-        log.warning("tile refused: %s %s", flask.request.full_path, error)
-        return _message(503, str(error))
-    if isinstance(error, ShiyuError):
-        log.warning("tile failed: %s", error)
-        return _message(503, str(error))
-    log.exception("tile failed")
-    return _message(500, "the server failed to answer; the cause is in its log")
+    found = failure(error, f"tile {flask.request.full_path[:200]}")
+    response = _message(found.status, found.message)
+    response.headers.update(found.headers)
+    return response
 
 
 @tiles_api.get("/<layer>/<z>/<x>/<y>.pbf")

@@ -24,6 +24,28 @@ _AREA_CODE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 BBox = tuple[float, float, float, float]
 WHOLE_WORLD: BBox = (-180.0, -90.0, 180.0, 90.0)
 
+# The days the system holds, Beijing days, both included. A time outside them is refused where it is parsed, as an
+# ``InputError`` naming the parameter: year 9999 or 0001 would overflow as soon as a day is added or a zone converted.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2200, 12, 31)
+_HELD_FROM, _HELD_UNTIL = (datetime.combine(d, time(0), BEIJING) for d in (FIRST_DAY, LAST_DAY + timedelta(days=1)))
+
+
+def held_day(day: date, what: str) -> date:
+    """``day`` if the system holds it, else an ``InputError`` naming ``what``."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InputError(f"{what} {day.isoformat()} is outside the days Shiyu holds, {FIRST_DAY} to {LAST_DAY}")
+    return day
+
+
+def held_moment(moment: datetime, what: str) -> datetime:
+    """``moment`` (naive: Beijing) if it lies within the days held, their end's midnight included (a window's
+    exclusive end), else an ``InputError`` naming ``what``. Compared, never converted: converting would overflow."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
+    if not _HELD_FROM <= aware <= _HELD_UNTIL:
+        raise InputError(f"{what} {str(moment)[:32]} is outside the days Shiyu holds, {FIRST_DAY} to {LAST_DAY}")
+    return moment
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -43,8 +65,8 @@ class Filters:
     def __post_init__(self) -> None:
         for bound in ("since", "until"):  # a naive bound is Beijing time, for every layer alike
             moment = getattr(self, bound)
-            if moment is not None and moment.tzinfo is None:
-                object.__setattr__(self, bound, moment.replace(tzinfo=BEIJING))
+            if moment is not None:
+                object.__setattr__(self, bound, held_moment(moment, bound).replace(tzinfo=moment.tzinfo or BEIJING))
         west, south, east, north = self.bbox
         if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
             raise InputError(f"bbox {self.bbox} is not west, south, east, north in degrees")

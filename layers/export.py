@@ -42,7 +42,7 @@ from geodata.errors import InputError, TooLarge
 from geodata.scope import Scope
 from geodata.settings import settings
 from layers import hexes, limits
-from layers.base import BEIJING, WHOLE_WORLD, Filters, LayerResult
+from layers.base import BEIJING, WHOLE_WORLD, Filters, LayerResult, held_day
 from layers.qgis_style import layer_qml
 from layers.registry import LAYERS, build
 
@@ -115,9 +115,10 @@ def parse_day(text: str | None, what: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
-        raise InputError(f"{what} '{text}' is not a day like 2026-10-01") from None
+        raise InputError(f"{what} '{text[:40]}' is not a day like 2026-10-01") from None
+    return held_day(day, what)
 
 
 def output_crs(name: str) -> tuple[str, bool]:

@@ -25,7 +25,7 @@ from geodata.errors import InputError, NotFound
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, CLOSED_STATUSES, OPEN_STATUSES, STATUSES
 from layers import incidents
-from layers.base import Filters
+from layers.base import FIRST_DAY, Filters, beijing_midnight
 from layers.ogc.query import parse_datetime, single_values, whole_number
 
 DEFAULT_PAGE_SIZE = 50
@@ -93,10 +93,10 @@ def requests(args: Mapping[str, Sequence[str]], scope: Scope, now: datetime | No
         found = (incidents.record(i, scope, now) for i in ids)
         return [_request(r, lang) for r in found if r is not None]
     now = now or datetime.now(timezone.utc)
-    since = parse_datetime(values["start_date"])[0] if "start_date" in values else None
-    until = parse_datetime(values["end_date"])[1] if "end_date" in values else None
+    since = parse_datetime(values["start_date"], "start_date")[0] if "start_date" in values else None
+    until = parse_datetime(values["end_date"], "end_date")[1] if "end_date" in values else None
     if since is None:
-        since = (until or now) - timedelta(days=DEFAULT_DAYS)
+        since = max((until or now) - timedelta(days=DEFAULT_DAYS), beijing_midnight(FIRST_DAY))
     page = whole_number(values.get("page", "1"), "page", 1, MAX_ROWS)
     size = whole_number(values.get("page_size", str(DEFAULT_PAGE_SIZE)), "page_size", 1, MAX_PAGE_SIZE)
     if page * size > MAX_ROWS:

@@ -13,11 +13,11 @@ from dashboard.access import current_scope
 from dashboard.components import inputs
 from dashboard.i18n import t
 from dashboard.state import ViewState
-from geodata.errors import ShiyuError
+from geodata.errors import InputError, ShiyuError
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES, STATUSES
 from layers import areas, detail
-from layers.base import BEIJING, SEVERITIES
+from layers.base import BEIJING, FIRST_DAY, SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ def panel(state: ViewState, lang: str, scope: Scope) -> list:
         dcc.DatePickerRange(id="explore-dates", start_date=state.since, end_date=state.until,
                             display_format="YYYY-MM-DD", clearable=True, className="dates",
                             start_date_placeholder_text=t("from", lang), end_date_placeholder_text=t("to", lang),
-                            first_day_of_week=1, max_date_allowed=datetime.now(BEIJING).date() + timedelta(days=1)),
+                            first_day_of_week=1, min_date_allowed=FIRST_DAY,
+                            max_date_allowed=datetime.now(BEIJING).date() + timedelta(days=1)),
         html.H2(t("category", lang)),
         dcc.Dropdown(id="explore-categories", multi=True, value=list(state.categories),
                      placeholder=t("all_categories", lang),
@@ -115,6 +116,9 @@ def choose_area(values, _drills, clicked, current):
     """One place that moves the chosen area: a dropdown, a drill-down button or a click on an area of the map."""
     trigger = ctx.triggered_id
     properties = clicked.get("properties") if isinstance(clicked, dict) else None
+    if any(not isinstance(o, list) or len(o) != len(LEVELS) for o in ctx.outputs_list[1:]):
+        # A tampered request: Dash would refuse the answer's lists, which have a value for every level.
+        raise InputError(f"the area cascade's request does not name its {len(LEVELS)} levels")
     if not isinstance(values, list) or len(values) != len(LEVELS):  # a request not from this page
         return _UNCHANGED
     if isinstance(trigger, dict) and trigger.get("type") == "explore-level" and trigger.get("tier") in LEVELS:
@@ -128,7 +132,9 @@ def choose_area(values, _drills, clicked, current):
         code = properties.get("code")
     else:
         return _UNCHANGED
-    if code is not None and not isinstance(code, str):
+    try:
+        code = inputs.text(code, "area")
+    except InputError:
         return _UNCHANGED
     if code == current and trigger != "explore-level":
         return _UNCHANGED

@@ -12,7 +12,7 @@ import math
 from datetime import date, datetime
 
 from geodata.errors import InputError
-from layers.base import BBox
+from layers.base import BBox, held_day, held_moment
 
 _SCALARS = (str, int, float)
 
@@ -45,8 +45,8 @@ def box(value, what: str = "the view's box") -> BBox:
 
 
 def text(value, what: str) -> str | None:
-    """None, or a string."""
-    if value is not None and not isinstance(value, str):
+    """None, or a string without NUL bytes (no name or code holds one, and PostgreSQL text cannot)."""
+    if value is not None and (not isinstance(value, str) or "\x00" in value):
         raise InputError(f"{what} {str(value)[:40]!r} is not text")
     return value or None
 
@@ -65,7 +65,10 @@ def day(value, what: str) -> date | None:
     if value in (None, ""):
         return None
     try:
-        return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+        if isinstance(value, str):
+            return held_day(date.fromisoformat(value[:10]), what)
+    except InputError:
+        raise
     except ValueError:
         pass
     raise InputError(f"{what} {str(value)[:40]!r} is not a day like 2026-10-01")
@@ -77,7 +80,9 @@ def moment(value, what: str) -> datetime | None:
         return None
     try:
         if isinstance(value, str):
-            return datetime.fromisoformat(value)
+            return held_moment(datetime.fromisoformat(value), what)
+    except InputError:
+        raise
     except ValueError:
         pass
     raise InputError(f"{what} {str(value)[:40]!r} is not a time")

@@ -234,7 +234,7 @@ def fly_to_area(area):
     if area is None:
         return no_update
     try:
-        box = filter_panel.area_bbox(area, current_scope())
+        box = filter_panel.area_bbox(inputs.text(area, "area"), current_scope())
     except ShiyuError as error:
         log.warning("explore: no box for %s: %s", area, error)
         return no_update

@@ -22,9 +22,10 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from dash.exceptions import PreventUpdate
 
 from dashboard.access import current_scope
+from dashboard.components import inputs
 from dashboard.i18n import pick, t
 from geodata.db import side_by_side
-from geodata.errors import ShiyuError
+from geodata.errors import InputError, ShiyuError
 from geodata.settings import settings
 from layers import areas, coverage, early_warning, facilities, hotspots, panels
 from layers.base import BEIJING, Filters
@@ -149,6 +150,18 @@ clientside_callback("function (lang) { return window.innerHeight / 100; }",
                     Output("wall-vh", "data"), Input("wall-lang", "data"))
 
 
+def _extent(extent) -> tuple[float, float, float, float]:
+    """The wall's ``wall-extent`` store as the browser sends it back, which a tampered request can set to anything."""
+    return inputs.box(extent, "the wall's extent")
+
+
+def _last_good(value) -> datetime | None:
+    try:
+        return inputs.moment(value, "the last refresh")
+    except InputError:
+        return None
+
+
 def _clock(moment: datetime | None) -> str:
     if moment is None:
         return "—"
@@ -239,17 +252,21 @@ def refresh_panels(_ticks, vh, lang, extent, last_good):
     if vh is None:  # the browser has not reported its size yet; it will in a moment
         raise PreventUpdate
     lang = pick(lang)
-    filters, scope = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
     try:
+        vh = max(1.0, inputs.number(vh, "the screen's height", 0, 10_000))  # plotly takes no font below 1 px
+        filters, scope = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
         as_of = panels.data_as_of()
         kpis = panels.headline(filters, scope, days=DAYS)
         trend = panels.daily_trend(filters, scope, days=DAYS)
         breakdown = panels.category_breakdown(filters, scope, days=DAYS)
         latest = panels.latest_incidents(filters, scope, n=MAX_LATEST)
         warnings = early_warning.build(filters, scope)
+    except InputError as error:
+        log.warning("wall: refresh refused: %s", error)
+        return (*[no_update] * 10, str(error), "wall-status stale", no_update)
     except ShiyuError as error:
         log.warning("wall: refresh failed: %s", error, exc_info=error.__cause__ is not None)
-        shown = _clock(datetime.fromisoformat(last_good)) if last_good else "—"
+        shown = _clock(_last_good(last_good))
         return (*[no_update] * 10, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
     status, status_class = _status(as_of, lang)
     return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
@@ -281,8 +298,9 @@ def _legend(districts, hot, stations, lang: str) -> list:
 )
 def refresh_map(_ticks, lang, extent, last_hash):
     lang = pick(lang)
-    filters, scope = Filters(bbox=tuple(extent), zoom=MAP_ZOOM, res=HOT_RES, tier="district"), current_scope()
     try:
+        filters = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES, tier="district")
+        scope = current_scope()
         # Four layers, asked side by side: the map waits for the slowest, not the sum.
         districts, hot, (patrols, _), stations = side_by_side(
             lambda: areas.build(filters, scope, median=False),  # the wall shows no median: it is most of the cost
@@ -320,13 +338,24 @@ def refresh_map(_ticks, lang, extent, last_hash):
 def move_view(ticks, districts, rotate, extent, lang):
     """Fit the city when its districts first arrive (the map has its final size by then), and never again unless the
     districts change; with rotation, each refresh moves on to the next district (the city in between laps)."""
-    ticks = ticks or 0
-    if not rotate or not districts:
+    # What the browser sends back, checked: a tampered value is an InputError, which the app answers with a 400.
+    ticks = int(inputs.number(ticks or 0, "the refresh count", 0, 2**53))
+    extent = _extent(extent)
+    if not isinstance(districts, (list, type(None))):
+        raise InputError("the wall's districts are not a list")
+    stops = [None, *(_stop(d) for d in districts or [])]
+    if not rotate or len(stops) == 1:
         if dash.ctx.triggered_id == "wall-districts":
             return {"bounds": _bounds(extent), "options": {"animate": False}}, ""
         raise PreventUpdate
-    stops = [None, *districts]
     stop = stops[ticks % len(stops)]
     if stop is None:
         return {"bounds": _bounds(extent), "transition": "flyToBounds"}, ""
     return {"bounds": _bounds(stop["bbox"]), "transition": "flyToBounds"}, t("wall_district", pick(lang), name=stop["name"])
+
+
+def _stop(district) -> dict:
+    """One district of ``wall-districts`` (``refresh_map``'s stops), checked."""
+    if not isinstance(district, dict) or not isinstance(district.get("name"), str):
+        raise InputError(f"the wall's district {str(district)[:60]!r} is not a name and a box")
+    return {"name": district["name"], "bbox": inputs.box(district.get("bbox"), "a district's box")}

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import orjson
 
 from geodata.errors import InputError
-from layers.base import BEIJING, BBox, beijing_midnight
+from layers.base import BEIJING, BBox, beijing_midnight, held_day, held_moment
 from layers.incidents import MAX_FEATURES
 from layers.ogc.projection import CRS84, bbox_to_crs84, parse_crs
 
@@ -24,6 +24,8 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = MAX_FEATURES
 # Past this, in-memory paging of a layer would only walk an empty list; incidents page by ``after`` instead.
 MAX_OFFSET = 1_000_000
+# A cursor is a source and an id in base64: far shorter than this.
+MAX_CURSOR = 2_000
 FORMATS = ("json", "geojson")
 # Every items request may narrow by these; a collection adds its own (``res``, ``after``).
 ITEMS_KEYS = ("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "area", "category", "severity", "status")
@@ -86,33 +88,37 @@ def parse_bbox(text: str, crs: str) -> BBox:
     return bbox_to_crs84(tuple(numbers), crs)
 
 
-def _moment(text: str, end: bool) -> datetime:
-    """An RFC 3339 time (naive: Beijing), or a day: its first moment, or for an ``end`` the next day's."""
+def _moment(text: str, end: bool, key: str) -> datetime:
+    """An RFC 3339 time (naive: Beijing), or a day: its first moment, or for an ``end`` the next day's; within the
+    days the system holds (``layers.base.held_day``), else an ``InputError`` naming ``key``."""
     text = text.strip()
     try:
         if _DAY.match(text):
-            day = date.fromisoformat(text)
+            day = held_day(date.fromisoformat(text), key)
             return beijing_midnight(day + timedelta(days=1) if end else day)
         moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except InputError:
+        raise
     except ValueError:
-        raise InputError(f"datetime '{text[:40]}' is not a time like 2026-10-01T08:00:00Z or a day like 2026-10-01") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
+        raise InputError(f"{key} '{text[:40]}' is not a time like 2026-10-01T08:00:00Z or a day like 2026-10-01") from None
+    moment = held_moment(moment if moment.tzinfo else moment.replace(tzinfo=BEIJING), key)
     return moment + timedelta(microseconds=1) if end else moment  # the interval's end is included
 
 
-def parse_datetime(text: str) -> tuple[datetime | None, datetime | None]:
-    """An instant, a day, or an interval ``start/end`` with ``..`` for an open end, as a half-open window."""
+def parse_datetime(text: str, key: str = "datetime") -> tuple[datetime | None, datetime | None]:
+    """An instant, a day, or an interval ``start/end`` with ``..`` for an open end, as a half-open window; a
+    mistake is an ``InputError`` naming ``key`` (the query key it came in)."""
     parts = text.split("/")
     if len(parts) == 1:
         if text.strip() in _OPEN:
-            raise InputError("datetime '..' names no time; an open interval is '../..'")
-        return _moment(text, end=False), _moment(text, end=True)
+            raise InputError(f"{key} '..' names no time; an open interval is '../..'")
+        return _moment(text, False, key), _moment(text, True, key)
     if len(parts) != 2:
-        raise InputError(f"datetime '{text[:80]}' is not an instant or an interval start/end")
-    since = None if parts[0].strip() in _OPEN else _moment(parts[0], end=False)
-    until = None if parts[1].strip() in _OPEN else _moment(parts[1], end=True)
+        raise InputError(f"{key} '{text[:80]}' is not an instant or an interval start/end")
+    since = None if parts[0].strip() in _OPEN else _moment(parts[0], False, key)
+    until = None if parts[1].strip() in _OPEN else _moment(parts[1], True, key)
     if since is not None and until is not None and since >= until:
-        raise InputError(f"datetime '{text[:80]}' ends before it starts")
+        raise InputError(f"{key} '{text[:80]}' ends before it starts")
     return since, until
 
 
@@ -127,9 +133,11 @@ def encode_after(key: tuple[str, str]) -> str:
 
 
 def decode_after(text: str) -> tuple[str, str]:
+    """The key a cursor of ``encode_after`` holds; anything else (a key no incident can have: a NUL byte, which
+    PostgreSQL text never holds, or past ``MAX_CURSOR``) is an ``InputError`` naming ``after``."""
     try:
-        key = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key):
+        key = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))) if len(text) <= MAX_CURSOR else None
+        if isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) and "\x00" not in k for k in key):
             return key[0], key[1]
     except (ValueError, orjson.JSONDecodeError):
         pass

@@ -151,7 +151,8 @@ def test_every_parsed_state_builds_valid_filters(state):
     ("?res=11", "H3 resolution 11 is not one of 7, 8, 9, 10"),
     ("?area=330106--", "area '330106--' is not an area code"),
     ("?since=yesterday&until=2026-10-31", "since 'yesterday' is not a day like 2026-10-01"),
-    ("?until=9999-12-31", "until 9999-12-31 is past the last day there is"),
+    ("?until=9999-12-31", "until 9999-12-31 is outside the days Shiyu holds, 1900-01-01 to 2200-12-31"),
+    ("?since=0001-01-01", "since 0001-01-01 is outside the days Shiyu holds"),
 ])
 def test_strict_refuses_a_filter_value_the_page_would_drop(query, message):
     with pytest.raises(InputError, match=re.escape(message)):

@@ -56,6 +56,8 @@ def test_mistakes_are_one_line_usage_errors_and_write_nothing(city, conn, tmp_pa
         (("heat", "-o", out), "shiyu: unknown layer heat; layers: areas, hexes, hotspots, emerging, coverage, facilities, warnings"),
         (("hexes", "--area", "Z9", "-o", out), "shiyu: there is no area 'Z9' in your scope"),
         (("hexes", "--since", "2026-13-01", "-o", out), "shiyu: --since '2026-13-01' is not a day like 2026-10-01"),
+        (("hexes", "--until", "9999-12-31", "-o", out), "shiyu: --until 9999-12-31 is outside the days Shiyu holds"),
+        (("hexes", "--since", "0001-01-01", "-o", out), "shiyu: --since 0001-01-01 is outside the days Shiyu holds"),
         (("hexes", "--category", "noise", "-o", out), "shiyu: unknown category noise; known: "),
         (("hexes", "--crs", "bd09", "-o", out), "shiyu: exports are in WGS-84, CGCS2000, GCJ-02 or an EPSG code"),
         (("hexes", "-o", str(tmp_path / "x.kml")), "shiyu: say which format with --format"),

@@ -30,4 +30,16 @@ window.shiyu = Object.assign({}, window.shiyu, {
     return L.circleMarker(latlng, {radius: radius, fillColor: colour, fillOpacity: 1, color: "#ffffff", weight: 1.5,
                                    interactive: false});
   },
+  // A report that just arrived: a yellow dot whose ring pulses for wall.css's 20 s, started part-way by
+  // its age so a redraw (the next arrival) does not start every pulse again.
+  wallNew: function (feature, latlng) {
+    const radius = Math.max(5, window.innerHeight * 0.008);
+    const marker = L.circleMarker(latlng, {radius: radius, fillColor: "#F0E442", fillOpacity: 1, color: "#F0E442",
+                                           weight: 2, interactive: false, className: "wall-new-dot"});
+    const age = Number(feature.properties.age) || 0;
+    marker.on("add", function () {
+      if (marker._path) { marker._path.style.animationDelay = "-" + age + "s, -" + age + "s"; }
+    });
+    return marker;
+  },
 });

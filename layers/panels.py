@@ -154,7 +154,7 @@ LIMIT %(limit)s
 
 LAST_LOAD = "SELECT max(finished_at) AS finished FROM shiyu.load_batch WHERE status = 'loaded'"
 
-# The reports of the batches that went through in the last %(seconds)s, newest first, with how long ago their batch
+# The reports of the batches that went through in the last %(seconds)s (and after %(after)s, if given), newest first, with how long ago their batch
 # finished (just before its commit): what the wall marks as just arrived. A status change of an older report moves
 # its batch_id too, so only reports of the last ARRIVAL_HOURS count, which also keeps the read on the reported_at
 # index (incident.batch_id has none). Batches are told apart by when they finished, not by id: ids are drawn when a
@@ -164,7 +164,8 @@ SELECT source, external_id, category, ST_X(geom) AS lon, ST_Y(geom) AS lat,
        (SELECT extract(epoch FROM now() - b.finished_at) FROM shiyu.load_batch b WHERE b.id = i.batch_id) AS age_s
 FROM shiyu.incident i
 WHERE i.batch_id IN (SELECT id FROM shiyu.load_batch
-                     WHERE status = 'loaded' AND finished_at > now() - make_interval(secs => %(seconds)s))
+                     WHERE status = 'loaded'
+                       AND finished_at > greatest(now() - make_interval(secs => %(seconds)s), %(after)s::timestamptz))
   AND reported_at >= %(recent)s AND """ + INCIDENT_FILTERS + """
 ORDER BY reported_at DESC, source, external_id
 LIMIT %(limit)s
@@ -286,13 +287,14 @@ def data_as_of() -> datetime | None:
     return None if finished is None else finished.astimezone(BEIJING)
 
 
-def arrivals(filters: Filters, scope: Scope, seconds: float, now: datetime | None = None,
-             limit: int = MAX_ARRIVALS) -> list[dict]:
-    """The reports of the last ``ARRIVAL_HOURS`` whose batch went through in the last ``seconds``, newest first, as
+def arrivals(filters: Filters, scope: Scope, seconds: float, after: datetime | None = None,
+             now: datetime | None = None, limit: int = MAX_ARRIVALS) -> list[dict]:
+    """The reports of the last ``ARRIVAL_HOURS`` whose batch went through in the last ``seconds`` (and after
+    ``after``, when given: what a screen opened then has seen arrive), newest first, as
     ``{"id", "category", "lon", "lat", "age_s"}`` (WGS-84; ``age_s`` since their batch went through): what the wall
     marks as just arrived."""
     now = _now(now)
-    rows = fetch_all(ARRIVALS, {**_window(filters, scope, None, None), "seconds": float(seconds),
+    rows = fetch_all(ARRIVALS, {**_window(filters, scope, None, None), "seconds": float(seconds), "after": after,
                                 "recent": now - timedelta(hours=ARRIVAL_HOURS), "limit": max(0, min(limit, MAX_ARRIVALS))})
     return [{"id": f"{r['source']}:{r['external_id']}", "category": r["category"], "lon": round(r["lon"], 6),
              "lat": round(r["lat"], 6), "age_s": max(0.0, round(float(r["age_s"]), 1))} for r in rows]

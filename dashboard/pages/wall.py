@@ -98,6 +98,7 @@ def layout(lang: str | None = None, refresh: str | None = None, rotate: str | No
         dcc.Store(id="wall-districts", data=[]),
         dcc.Store(id="wall-vh", data=None),
         dcc.Store(id="wall-last-good", data=None),
+        dcc.Store(id="wall-since", data=None),  # "data as of" when the wall first drew: what arrives after is marked
         dcc.Store(id="wall-map-hash", data=None),
         dcc.Interval(id="wall-interval", interval=_refresh_ms(refresh)),
         *live.probe("wall"),
@@ -253,12 +254,12 @@ def _latest_items(latest: list[dict], lang: str, new: dict[str, float]) -> list:
     Output("wall-kpi-resolved", "children"), Output("wall-kpi-patrol", "children"),
     Output("wall-trend", "figure"), Output("wall-categories", "figure"), Output("wall-alerts", "children"),
     Output("wall-ticker", "children"), Output("wall-new", "data"), Output("wall-shown", "data"),
-    Output("wall-last-good", "data"),
+    Output("wall-last-good", "data"), Output("wall-since", "data"),
     Output("wall-status", "children"), Output("wall-status", "className"), Output("wall-updated", "children"),
     Input("wall-changed", "data"), Input("wall-vh", "data"),
-    State("wall-lang", "data"), State("wall-extent", "data"), State("wall-last-good", "data"),
+    State("wall-lang", "data"), State("wall-extent", "data"), State("wall-last-good", "data"), State("wall-since", "data"),
 )
-def refresh_panels(changed, vh, lang, extent, last_good):
+def refresh_panels(changed, vh, lang, extent, last_good, since):
     """Every panel but the map: on the periodic refresh (overdue counts move with the clock) and when the probe
     saw the data's version move."""
     if vh is None or changed is None:  # the browser has not reported its size, or the first tick not come, yet
@@ -269,7 +270,10 @@ def refresh_panels(changed, vh, lang, extent, last_good):
         filters, scope = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
         version = data_version()  # before the data it labels (geodata/version.py)
         as_of = panels.data_as_of()
-        arrived = panels.arrivals(filters, scope, live.NEW_FOR_S)
+        # What arrived in the last NEW_FOR_S is marked, but only after the wall first drew: a wall just opened has
+        # seen nothing arrive yet.
+        since = _last_good(since) or as_of
+        arrived = panels.arrivals(filters, scope, live.NEW_FOR_S, after=since) if since else []
         kpis = panels.headline(filters, scope, days=DAYS)
         trend = panels.daily_trend(filters, scope, days=DAYS)
         breakdown = panels.category_breakdown(filters, scope, days=DAYS)
@@ -277,16 +281,16 @@ def refresh_panels(changed, vh, lang, extent, last_good):
         warnings = early_warning.build(filters, scope)
     except InputError as error:
         log.warning("wall: refresh refused: %s", error)
-        return (*[no_update] * 12, str(error), "wall-status stale", no_update)
+        return (*[no_update] * 13, str(error), "wall-status stale", no_update)
     except ShiyuError as error:
         log.warning("wall: refresh failed: %s", error, exc_info=error.__cause__ is not None)
         shown = _clock(_last_good(last_good))
-        return (*[no_update] * 12, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
+        return (*[no_update] * 13, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
     status, status_class = _status(as_of, lang)
     return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
             _percent(kpis["patrol_share"]), _trend_figure(trend, vh), _category_figure(breakdown, lang, vh),
             _alert_items(warnings, lang), _latest_items(latest, lang, {a["id"]: a["age_s"] for a in arrived}),
-            _arrival_points(arrived), version, as_of and as_of.isoformat(),
+            _arrival_points(arrived), version, as_of and as_of.isoformat(), since and since.isoformat(),
             status, status_class, f"{datetime.now(BEIJING):%H:%M:%S}")
 
 

@@ -60,11 +60,11 @@ def _count(page, output: str) -> int:
     return sum(output in called for called in page.callbacks)
 
 
-def _await_probes(page, n: int) -> None:
+def _await_probes(page, n: int, probe: str = PROBE) -> None:
     """Wait for ``n`` more probe requests to go out (the probe is the page's clock; nothing here sleeps)."""
     for _ in range(n):
         with page.expect_request(lambda r: "/_dash-update-component" in r.url
-                                 and PROBE in (r.post_data_json or {}).get("output", ""), timeout=30_000):
+                                 and probe in (r.post_data_json or {}).get("output", ""), timeout=30_000):
             pass
 
 
@@ -114,3 +114,28 @@ def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_not
     page.screenshot(path=str(ARTIFACTS / "wall-new-report.png"))
     assert page.console_errors == []
     print(f"\nnew report on the wall {seen_after:.1f} s after its batch committed")
+
+
+def _shown_incidents(page) -> int:
+    return int(page.locator("#explore-stats").inner_text().replace(",", "").split("incidents")[1].split()[0])
+
+
+def test_the_explore_map_redraws_when_a_report_arrives_and_not_before(tier_city, wall, tmp_path):
+    page = wall
+    page.goto(tier_city + "/?layer=areas&lang=en")
+    page.wait_for_function("document.querySelector('#explore-stats') && "
+                           "document.querySelector('#explore-stats').innerText.includes('incidents')", timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    before, drawn = _shown_incidents(page), _count(page, "explore-hexes.data")
+    _await_probes(page, QUIET_PROBES, "explore-changed.data")
+    assert _count(page, "explore-hexes.data") == drawn
+
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    post_incidents([{"id": "LIVE-2", "category": "治安", "reported_at": f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M:%S}",
+                     "lon": 120.25, "lat": 30.25, "status": "reported"}], tmp_path)
+    page.wait_for_function(f"/incidents\\s*{before + 1}\\b/.test("
+                           "document.querySelector('#explore-stats').innerText.replace(/,/g, ''))",
+                           timeout=PROMISED_S * 1000)
+    assert _shown_incidents(page) == before + 1
+    assert _count(page, "explore-hexes.data") == drawn + 1
+    assert page.console_errors == []

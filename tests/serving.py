@@ -35,17 +35,19 @@ def served_with(env: dict[str, str] | None = None, attributes=()):
     from geodata.settings import reload
 
     patch = pytest.MonkeyPatch()
-    for key, value in (env or {}).items():
-        patch.setenv(key, value)
-    for target, name, value in attributes:
-        patch.setattr(target, name, value)
-    reload()
-    server, thread = serve()
-    try:
+    server = thread = None
+    try:  # a patch or a start that fails undoes what was set before it, or SHIYU_AUTH=on leaks into later tests
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
+        for target, name, value in attributes:
+            patch.setattr(target, name, value)
+        reload()
+        server, thread = serve()
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        if server is not None:
+            server.shutdown()
+            thread.join(timeout=10)
         patch.undo()
         reload()
         db.close_pool()

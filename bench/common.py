@@ -49,6 +49,18 @@ def run_child(module: str, *args: str, url: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_in_checkout(file: str, prog: str, argv: list[str], env: dict[str, str], checkout: Path = ROOT) -> dict:
+    """Run the bench script ``file`` as ``prog ARGV`` from ``checkout``'s folder, so that the packages it imports
+    are that checkout's (a baseline measured in the same run), and return the JSON it prints last."""
+    code = (f"import runpy, sys; sys.argv = {[prog, *argv]!r}; "
+            f"runpy.run_path({str(Path(file).resolve())!r}, run_name='__main__')")
+    env = {**env, "PYTHONPATH": str(checkout)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=checkout)
+    if result.returncode != 0:
+        raise SystemExit(f"{prog} {' '.join(argv)} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def report_child(seconds: float, **extra) -> None:
     """Print this child's wall time and peak memory as JSON (the parent reads the last line)."""
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -135,14 +135,9 @@ def child(repeat: int) -> None:
 
 def measure(url: str, repeat: int, tree: Path = ROOT) -> dict:
     """Every layer and view, with the layers of the checkout at ``tree`` (the views are this file's, either way)."""
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(tree)}
-    # This file run from the checkout's folder, so that its imports (layers, geodata, bench.common) are the checkout's.
-    script = (f"import runpy, sys; sys.argv = ['{MODULE}', '--child', '--repeat', '{repeat}']; "
-              f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tree, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"measuring failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from bench.common import run_in_checkout  # the parent's: a child imports the checkout's bench.common
+
+    return run_in_checkout(__file__, MODULE, ["--child", "--repeat", str(repeat)], {**os.environ, "DATABASE_URL": url}, tree)
 
 
 def _cell(entry: dict | None) -> str:

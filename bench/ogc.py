@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -61,13 +59,9 @@ def _run(url: str, cache_mb: str | None, collections: list[str], limit: int, che
     if cache_mb is not None:
         env["SHIYU_CACHE_MB"] = cache_mb
     argv = ["--child", "--collections", ",".join(collections), "--limit", str(limit)]
-    # This file run in the checkout's folder, so that its packages are the ones imported.
-    code = (f"import runpy, sys; sys.argv = {['ogc', *argv]!r}; "
-            f"runpy.run_path({str(Path(__file__))!r}, run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=checkout)
-    if result.returncode != 0:
-        raise SystemExit(f"{MODULE} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from bench.common import run_in_checkout  # the parent's: a child imports the checkout's bench.common
+
+    return run_in_checkout(__file__, "ogc", argv, env, checkout)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import dash
 import flask
 
-from dashboard import purposes
+from dashboard import failures, purposes
 from dashboard.purposes import API, DISPLAY, SESSION, BadCallback
 from geodata import audit, db, users
 from geodata.errors import DatabaseUnavailable, ShiyuError
@@ -286,9 +286,8 @@ def _enter(callbacks: purposes.Callbacks):
             if request.path == WALL and "token" in request.args:
                 return _display_token_login()
             user, cookie = _authenticate()
-        except DatabaseUnavailable as error:
-            log.warning("access: cannot check a token: %s", error)
-            return flask.jsonify({"error": "the database cannot be reached"}), 503
+        except DatabaseUnavailable as error:  # a 503 with Retry-After; where the database is stays in the log
+            return failures.answer(error, "access: checking a session or token")
         if user is None:
             return _refuse(401, None, "no session or token")
         refusal = _check(user, cookie, callbacks)

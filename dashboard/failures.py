@@ -11,7 +11,6 @@ a bug: a 500 whose traceback is logged.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 
 import dash
@@ -20,6 +19,7 @@ import orjson
 from dash.exceptions import DependencyException
 
 from geodata.errors import DatabaseUnavailable, InputError, NotFound, QueryTooSlow, ShiyuError
+from geodata.text import one_line  # a value echoed back may hold newlines, a NUL, or be long
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,6 @@ RETRY_AFTER_S = 30
 DATABASE_DOWN = "the database cannot be reached; try again shortly"
 UNAVAILABLE = "the server cannot answer this now; try again shortly"
 SERVER_FAILED = "the server failed to answer; the cause is in its log"
-# A message is one line of at most this many characters: a value echoed back may hold newlines or be long.
-MAX_MESSAGE = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 CALLBACK_PATH = "/_dash-update-component"
 # The location component of Dash's page router (``dash.page_container``), whose path and query Dash reads unchecked.
 ROUTER = "_pages_location"
@@ -43,12 +40,6 @@ class Failure:
     status: int
     message: str
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def one_line(text: str) -> str:
-    """``text`` without control characters (newlines, NUL), cut to ``MAX_MESSAGE``."""
-    text = _CONTROL.sub(" ", text).strip()
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
 
 
 def failure(error: BaseException, what: str) -> Failure:
@@ -108,6 +99,11 @@ def _router_path_refused(app: dash.Dash):
             continue
         return _json(Failure(400, f"the page's {what} {one_line(str(value))[:60]!r} is not one of this site's"))
     return None
+
+
+def answer(error: BaseException, what: str) -> flask.Response:
+    """``failure(error, what)`` as the JSON answer every data route gives."""
+    return _json(failure(error, what))
 
 
 def _json(found: Failure) -> flask.Response:

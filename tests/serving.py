@@ -35,17 +35,19 @@ def served_with(env: dict[str, str] | None = None, attributes=()):
     from geodata.settings import reload
 
     patch = pytest.MonkeyPatch()
-    for key, value in (env or {}).items():
-        patch.setenv(key, value)
-    for target, name, value in attributes:
-        patch.setattr(target, name, value)
-    reload()
-    server, thread = serve()
-    try:
+    server = thread = None
+    try:  # a patch or a start that fails undoes what was set before it, or SHIYU_AUTH=on leaks into later tests
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
+        for target, name, value in attributes:
+            patch.setattr(target, name, value)
+        reload()
+        server, thread = serve()
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        if server is not None:
+            server.shutdown()
+            thread.join(timeout=10)
         patch.undo()
         reload()
         db.close_pool()
@@ -63,3 +65,22 @@ def hotline_city(database_url: str, folder: Path) -> datetime:
         ["H2", "纠纷", f"{now - timedelta(minutes=8):%Y-%m-%d %H:%M:%S}", 120.35, 30.35, "李四", "13900004321"],
     ], header=("id", "category", "reported_at", "lon", "lat", "reporter_name", "reporter_phone")), source="hotline")
     return now
+
+
+PASSWORD = "a long pass phrase"
+NAMES = {"ada": ("admin", "city"), "cora": ("commander", "city"), "olga": ("officer", "C1"),
+         "pia": ("planner", "city"), "vic": ("viewer", "city"), "lou": ("officer", "C2"), "dan": ("viewer", "C1")}
+
+
+@contextmanager
+def people_served(database_url: str, folder: Path, env: dict[str, str] | None = None, attributes=()):
+    """The five-tier city of ``hotline_city`` with a user of each role (``NAMES``, password ``PASSWORD``), served
+    with logins on and ``env`` and ``attributes`` as ``served_with`` takes them; yields the site's address."""
+    from geodata import users
+
+    hotline_city(database_url, folder)
+    for name, (role, scope) in NAMES.items():
+        users.add_user(name, role, scope, password=PASSWORD)
+    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": f"test-secret-key-of-{folder.name}", **(env or {})},
+                     attributes) as site:
+        yield site

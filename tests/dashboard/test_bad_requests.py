@@ -178,6 +178,19 @@ def test_an_unexpected_callback_failure_in_an_outage_names_no_internals(outage):
     assert DOWN not in response.text and quote(DOWN) not in response.text
 
 
+def test_a_token_checked_in_an_outage_is_a_503_with_retry_after_naming_no_internals(database_url):
+    from geodata import db
+
+    url = f"postgresql://shiyu@/shiyu?host={DOWN}&port=5999"
+    db.close_pool()
+    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "outage-test-key", "DATABASE_URL": url,
+                      "SHIYU_APP_DATABASE_URL": url.replace("shiyu@", "shiyu_app@")}) as base:
+        response = requests.get(f"{base}/ogc/collections", timeout=60,
+                                headers={"Authorization": "Bearer shiyu_" + "x" * 43})
+    text = _one_line(response, 503, "the database cannot be reached; try again shortly")
+    assert DOWN not in text and int(response.headers["Retry-After"]) > 0
+
+
 # ---- found by tests/dashboard/test_garbage.py ----
 
 @pytest.mark.parametrize("path", ["/ogc/collections/%00/items", "/ogc/collections/areas-city/items/%00",

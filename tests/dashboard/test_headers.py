@@ -9,19 +9,15 @@ import requests
 from geodata import users
 from geodata.errors import InputError
 from geodata.settings import reload
-from tests.dashboard.test_login import NAMES, PASSWORD, _login, _table
-from tests.serving import hotline_city, served_with
+from tests.dashboard.test_login import _login, _table
+from tests.serving import people_served
 
 SCREENS = "https://screens.example.gov.cn http://10.1.2.3:8080"
 
 
 @pytest.fixture(scope="module")
 def site(database_url, tmp_path_factory):
-    hotline_city(database_url, tmp_path_factory.mktemp("headers"))
-    for name, (role, scope) in NAMES.items():
-        users.add_user(name, role, scope, password=PASSWORD)
-    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-headers",
-                      "SHIYU_WALL_FRAME_ANCESTORS": SCREENS}) as url:
+    with people_served(database_url, tmp_path_factory.mktemp("headers"), {"SHIYU_WALL_FRAME_ANCESTORS": SCREENS}) as url:
         yield url
 
 

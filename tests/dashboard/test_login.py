@@ -10,21 +10,13 @@ import requests
 
 from geodata import users
 from geodata.settings import reload
-from tests.serving import hotline_city, served_with
+from tests.serving import PASSWORD, people_served
 from tests.dashboard.test_access import _body, _view
-
-PASSWORD = "a long pass phrase"
-NAMES = {"ada": ("admin", "city"), "cora": ("commander", "city"), "olga": ("officer", "C1"),
-         "pia": ("planner", "city"), "vic": ("viewer", "city"), "lou": ("officer", "C2"), "dan": ("viewer", "C1")}
-
 
 @pytest.fixture(scope="module")
 def site(database_url, tmp_path_factory):
     """The five-tier city with two named reporters (张三丰 in C1, 李四 in C2) and a user of each role, served with logins on."""
-    hotline_city(database_url, tmp_path_factory.mktemp("login"))
-    for name, (role, scope) in NAMES.items():
-        users.add_user(name, role, scope, password=PASSWORD)
-    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-this-module"}) as url:
+    with people_served(database_url, tmp_path_factory.mktemp("login")) as url:
         yield url
 
 
@@ -130,7 +122,10 @@ def test_after_logging_in_a_next_that_a_browser_could_read_as_another_host_goes_
                                                    "next": asked}, allow_redirects=False, timeout=30)
     assert response.status_code == 302 and response.headers["Location"] == "/"
     form = requests.get(f"{site}/login", params={"next": asked}, timeout=30)
-    assert form.status_code == 200 and 'name="next" value="/"' in form.text
+    if "\x00" in asked:  # a NUL byte in an address is refused before any page reads it (dashboard/failures.py)
+        assert form.status_code == 400 and "NUL" in form.json()["error"]
+    else:
+        assert form.status_code == 200 and 'name="next" value="/"' in form.text
 
 
 def test_after_logging_in_a_next_on_this_site_is_kept(site):

@@ -12,8 +12,8 @@ import requests
 
 from dashboard import login
 from geodata import users
-from tests.dashboard.test_login import NAMES, PASSWORD, _csrf, _table
-from tests.serving import hotline_city, served_with
+from tests.dashboard.test_login import _csrf, _table
+from tests.serving import PASSWORD, people_served
 
 HASHED: list[str] = []
 _real_verify = users._verify
@@ -26,11 +26,8 @@ def _counted_verify(password_hash, password):
 
 @pytest.fixture(scope="module")
 def site(database_url, tmp_path_factory):
-    hotline_city(database_url, tmp_path_factory.mktemp("throttle"))
-    for name, (role, scope) in NAMES.items():
-        users.add_user(name, role, scope, password=PASSWORD)
-    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-throttle", "SHIYU_PROXIES": "1"},
-                     [(users, "_verify", _counted_verify)]) as url:
+    with people_served(database_url, tmp_path_factory.mktemp("throttle"), {"SHIYU_PROXIES": "1"},
+                       [(users, "_verify", _counted_verify)]) as url:
         yield url
 
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from geodata import users
-from tests.dashboard.test_login import NAMES, PASSWORD, _login, _table
-from tests.serving import hotline_city, served_with
+from tests.dashboard.test_login import _login
+from tests.serving import people_served
 
 UPDATE = "/_dash-update-component"
 NONE, SESSION, API, DISPLAY, DISPLAY_BEARER = "none", "session", "api", "display", "display bearer"
@@ -54,10 +54,7 @@ def reach(database_url, tmp_path_factory):
     """The city served with logins on; the app's own routes and callbacks; and a request maker per credential."""
     from dashboard.app import create_app
 
-    hotline_city(database_url, tmp_path_factory.mktemp("reach"))
-    for name, (role, scope) in NAMES.items():
-        users.add_user(name, role, scope, password=PASSWORD)
-    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-reach"}) as site:
+    with people_served(database_url, tmp_path_factory.mktemp("reach")) as site:
         app = create_app()
         screen = requests.Session()
         assert screen.get(f"{site}/wall?token={users.create_token('cora', display=True)}", timeout=30).status_code == 200

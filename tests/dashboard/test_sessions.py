@@ -8,18 +8,15 @@ import pytest
 import requests
 
 from geodata import users
-from tests.dashboard.test_login import NAMES, PASSWORD, _login, _table
-from tests.serving import hotline_city, served_with
+from tests.dashboard.test_login import _login, _table
+from tests.serving import PASSWORD, people_served
 
 NEW_PASSWORD = "a brand new pass phrase"
 
 
 @pytest.fixture(scope="module")
 def site(database_url, tmp_path_factory):
-    hotline_city(database_url, tmp_path_factory.mktemp("sessions"))
-    for name, (role, scope) in NAMES.items():
-        users.add_user(name, role, scope, password=PASSWORD)
-    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-sessions"}) as url:
+    with people_served(database_url, tmp_path_factory.mktemp("sessions")) as url:
         yield url
 
 

@@ -43,7 +43,7 @@ def post_incidents(rows: list[dict], folder: Path, source: str = "live-feed") ->
 def wall(browser):
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=1, locale="zh-CN")
     page = context.new_page()
-    page.console_errors, page.callbacks = [], []
+    page.console_errors, page.callbacks, page.probes = [], [], []
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     page.on("request", lambda request: _record(page, request))
@@ -54,6 +54,8 @@ def wall(browser):
 def _record(page, request) -> None:
     if "/_dash-update-component" in request.url and request.method == "POST":
         page.callbacks.append(request.post_data_json.get("output", ""))
+        if PROBE in page.callbacks[-1]:
+            page.probes.append(time.monotonic())
 
 
 def _count(page, output: str) -> int:
@@ -113,7 +115,10 @@ def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_not
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "wall-new-report.png"))
     assert page.console_errors == []
-    print(f"\nnew report on the wall {seen_after:.1f} s after its batch committed")
+    gaps = sorted(b - a for a, b in zip(page.probes, page.probes[1:]))
+    print(f"\nnew report on the wall {seen_after:.1f} s after its batch committed; {len(page.probes)} probes, "
+          f"{gaps[len(gaps) // 2]:.2f} s apart (median); heavy requests: {_count(page, PANELS)} panels, "
+          f"{_count(page, MAP)} map, all told")
 
 
 def _shown_incidents(page) -> int:

@@ -28,6 +28,10 @@ from geodata.version import data_version
 log = logging.getLogger(__name__)
 
 MIN_PROBE_S = 0.5
+PAGES = ("wall", "explore")
+# The probes' callbacks by their output, which Dash dispatches on: dashboard/limits.py counts them as the cheap
+# requests they are.
+PROBE_OUTPUTS = frozenset(f"{page}-changed.data" for page in PAGES)
 # How long the wall marks what arrived (the ticker's tag, the pulse on the map); wall.css's animations match it.
 NEW_FOR_S = 20
 
@@ -37,7 +41,9 @@ def probe_ms() -> int:
 
 
 def probe(page: str) -> list:
-    """The probe's timer and the two stores of the page ``page`` (``wall``, ``explore``)."""
+    """The probe's timer and the two stores of the page ``page`` (one of ``PAGES``)."""
+    if page not in PAGES:
+        raise ValueError(f"no probe for page {page!r}; pages: {', '.join(PAGES)}")
     return [dcc.Interval(id=f"{page}-probe", interval=probe_ms()),
             dcc.Store(id=f"{page}-changed", data=None), dcc.Store(id=f"{page}-shown", data=None)]
 

@@ -176,7 +176,7 @@ def update_map(moved, res, layer, area, start, end, categories, severities, stat
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)
         return (*[no_update] * 5, message, *[no_update] * 6)
-    tile_data = {**from_tiles.urls(filters), **({"colours": result.style["colours"], "labels": mapview.point_labels(lang)}
+    tile_data = {**from_tiles.urls(filters, version=version), **({"colours": result.style["colours"], "labels": mapview.point_labels(lang)}
                                                 if from_tiles.incidents is not None else {"colours": {}})}
     view = {"layer": layer, "bbox": list(bbox), "zoom": zoom, "res": res, "tier": tier, "area_code": area,
             "since": filters.since.isoformat() if filters.since else None,

@@ -17,6 +17,8 @@ other callbacks (``dashboard/purposes.py``); it needs no route of its own.
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 from dash import dcc
 from dash.exceptions import PreventUpdate
@@ -63,28 +65,31 @@ def _version(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def asked_for(asked) -> tuple[int, int | None]:
-    """``<page>-changed`` as the browser sends it back: (the periodic refresh's count, the version asked for)."""
+def asked_for(asked) -> tuple[int, int | None, float]:
+    """``<page>-changed`` as the browser sends it back: (the periodic refresh's count, the version asked for, when
+    it was asked, in seconds since the epoch; 0 when unknown)."""
     if not isinstance(asked, dict):
-        return 0, None
-    tick = asked.get("tick")
-    return (tick if _version(tick) is not None else 0), _version(asked.get("version"))
+        return 0, None, 0.0
+    tick, at = asked.get("tick"), asked.get("at")
+    at = float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) and math.isfinite(at) else 0.0
+    return (tick if _version(tick) is not None else 0), _version(asked.get("version")), at
 
 
 def periodic(ticks, asked) -> dict:
     """``<page>-changed`` for the page's periodic refresh (clock-driven numbers such as overdue counts): always a new
     value, and without asking the database, so a database that is down delays nothing."""
-    return {"tick": _version(ticks) or 0, "version": asked_for(asked)[1]}
+    return {"tick": _version(ticks) or 0, "version": asked_for(asked)[1], "at": time.time()}
 
 
 def changed(shown, asked) -> dict:
-    """``<page>-changed`` when the data's version moved past what the page shows (``shown``) and was not asked for
-    already; PreventUpdate otherwise, and while the page has not drawn anything yet."""
+    """``<page>-changed`` when the data's version moved past what the page shows (``shown``), was not asked for
+    already, and the last redraw asked is ``SHIYU_LIVE_MIN_REDRAW_S`` old; PreventUpdate otherwise, and while the
+    page has not drawn anything yet."""
     shown = _version(shown)
-    tick, asked_version = asked_for(asked)
-    if shown is None:
+    tick, asked_version, at = asked_for(asked)
+    if shown is None or time.time() - at < settings().live_min_redraw_s:
         raise PreventUpdate
     version = version_now()
     if version is None or version == shown or version == asked_version:
         raise PreventUpdate
-    return {"tick": tick, "version": version}
+    return {"tick": tick, "version": version, "at": time.time()}

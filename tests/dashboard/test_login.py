@@ -10,6 +10,7 @@ import requests
 
 from geodata import users
 from geodata.settings import reload
+from geodata.version import data_version
 from tests.serving import PASSWORD, people_served
 from tests.dashboard.test_access import _body, _view
 
@@ -238,6 +239,16 @@ def test_a_display_token_opens_the_wall_only_with_personal_data_masked(site, con
     assert wall.status_code == 200, wall.text[:300]
     ticker = str(wall.json()["response"]["wall-ticker"]["children"])
     assert "张**" in ticker and "138****1234" in ticker and "张三丰" not in ticker and "13812341234" not in ticker
+    # The wall's data-version probe is one of its callbacks: the screen reaches it (a version past the one shown).
+    probe = screen.post(f"{site}/_dash-update-component", timeout=60, json={
+        "output": "wall-changed.data", "outputs": {"id": "wall-changed", "property": "data"},
+        "inputs": [{"id": "wall-interval", "property": "n_intervals", "value": 1},
+                   {"id": "wall-probe", "property": "n_intervals", "value": 1}],
+        "state": [{"id": "wall-shown", "property": "data", "value": 0},
+                  {"id": "wall-changed", "property": "data", "value": None}],
+        "changedPropIds": ["wall-probe.n_intervals"]})
+    assert probe.status_code == 200, probe.text[:300]
+    assert probe.json()["response"]["wall-changed"]["data"]["version"] == data_version()
     assert _table(screen, site).status_code == 403
     api_token = users.create_token("cora")
     assert requests.get(f"{site}/wall?token={api_token}", allow_redirects=False, timeout=30).status_code == 403

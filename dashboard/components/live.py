@@ -93,3 +93,11 @@ def changed(shown, asked) -> dict:
     if version is None or version == shown or version == asked_version:
         raise PreventUpdate
     return {"tick": tick, "version": version, "at": time.time()}
+
+
+def arrival_points(arrived: list[dict]) -> dict:
+    """The places of what just arrived (``layers.panels.arrivals``) for the wall map's pulse (wall.js ``wallNew``;
+    ``age`` starts it part-way)."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [a["lon"], a["lat"]]},
+         "properties": {"age": a["age_s"]}} for a in arrived]}

@@ -290,15 +290,8 @@ def refresh_panels(changed, vh, lang, extent, last_good, since):
     return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
             _percent(kpis["patrol_share"]), _trend_figure(trend, vh), _category_figure(breakdown, lang, vh),
             _alert_items(warnings, lang), _latest_items(latest, lang, {a["id"]: a["age_s"] for a in arrived}),
-            _arrival_points(arrived), version, as_of and as_of.isoformat(), since and since.isoformat(),
+            live.arrival_points(arrived), version, as_of and as_of.isoformat(), since and since.isoformat(),
             status, status_class, f"{datetime.now(BEIJING):%H:%M:%S}")
-
-
-def _arrival_points(arrived: list[dict]) -> dict:
-    """The places of what just arrived, for the map's pulse (wall.js ``wallNew``; ``age`` starts it part-way)."""
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [a["lon"], a["lat"]]},
-         "properties": {"age": a["age_s"]}} for a in arrived]}
 
 
 @callback(Output("wall-changed", "data"), Input("wall-interval", "n_intervals"), Input("wall-probe", "n_intervals"),

@@ -5,7 +5,8 @@ GeoPackage of areas, a CSV of facilities, four incident feeds (UTF-8, GCJ-02,
 GBK, XLSX) and a CSV of patrol pings — and says how to load each through the
 public loaders (``etl.load``), in order. The same seed and ``now`` give the
 same bytes. ``manifest.json`` beside them records what was generated,
-including how many bad rows of each kind every feed holds. Which hotspots
+including how many bad rows of each kind every feed holds and which streets
+are neglected. Which hotspots
 emerge, and when, is told in :mod:`etl.democity.places`; the feeds and their
 quirks in :mod:`etl.democity.feeds`.
 
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from etl.democity import facilities, feeds, hierarchy, patrols, places, textio
 from geodata.errors import InputError
@@ -92,7 +94,7 @@ def _write_areas(out_dir: Path, city: hierarchy.City, now: datetime) -> list[Dem
 
 
 def _manifest(seed: int, now: datetime, city: hierarchy.City, sites: pd.DataFrame, feed_counts: dict,
-              patrol_summary: dict) -> dict:
+              patrol_summary: dict, neglected: list[int]) -> dict:
     unowned = (city.grids["owner_name"] == "") | (city.grids["owner_phone"] == "")
     return {
         "seed": seed,
@@ -103,6 +105,8 @@ def _manifest(seed: int, now: datetime, city: hierarchy.City, sites: pd.DataFram
         "incidents": feed_counts,
         "hotspots": [{"name": s.name, "lon": s.lon, "lat": s.lat, "sigma_m": s.sigma_m, "share": s.share,
                       "emerging_from_days_before_now": s.start_days or None} for s in places.HOTSPOTS],
+        "neglected_streets": [{"code": city.streets["code"].iloc[i], "name": city.streets["name"].iloc[i]}
+                              for i in neglected],
         "patrols": patrol_summary,
     }
 
@@ -169,7 +173,10 @@ def generate(out_dir: Path, *, seed: int = SEED, incidents: int = 200_000, grids
                           {"source": "demo_facilities"}))
     done("facilities")
 
-    written, feed_counts = feeds.write_feeds(incident_seed, out_dir, int(incidents), city.raster, city.city, end, now)
+    neglected = places.neglected_streets(city.streets)
+    neglect = shapely.union_all(city.streets["geometry"].to_numpy()[neglected])
+    written, feed_counts = feeds.write_feeds(incident_seed, out_dir, int(incidents), city.raster, city.city, end, now,
+                                             neglect)
     files += [DemoFile("incidents", path, {"source": style.source, **style.options}) for style, path in written]
     done("incidents")
 
@@ -177,6 +184,6 @@ def generate(out_dir: Path, *, seed: int = SEED, incidents: int = 200_000, grids
     files.append(DemoFile("patrols", path, {"source": "demo_patrols"}))
     done("patrols")
 
-    manifest = _manifest(seed, now, city, sites, feed_counts, patrol_summary)
+    manifest = _manifest(seed, now, city, sites, feed_counts, patrol_summary, neglected)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return files

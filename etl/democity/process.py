@@ -89,9 +89,32 @@ _SEVERITY_CDF = np.cumsum([SEVERITY.get(c, SEVERITY["default"]) for c in CATEGOR
 _SLA_S = np.array([CATEGORIES[c].sla_hours * HOUR_S for c in CATEGORY_CODES], dtype=np.int64)
 
 
-def _components(rng: np.random.Generator, n: int) -> np.ndarray:
-    shares = np.array([s.share for s in places.HOTSPOTS])
+def components(rng: np.random.Generator, n: int, hot: float = 1.0) -> np.ndarray:
+    """Which hotspot (index into places.HOTSPOTS) or the background (-1) each of ``n`` incidents comes from.
+
+    ``hot`` multiplies every hotspot's share (the live feed draws them more often).
+    """
+    shares = np.array([s.share for s in places.HOTSPOTS]) * hot
     return rng.choice(len(shares) + 1, n, p=np.r_[1 - shares.sum(), shares]) - 1
+
+
+def categories(rng: np.random.Generator, spot: np.ndarray) -> np.ndarray:
+    """A category (index into CATEGORY_CODES) for each incident, from its component's mix."""
+    u = rng.random(len(spot))[:, None]
+    return np.minimum((u > np.cumsum(_MIXES[spot + 1], axis=1)).sum(axis=1), len(CATEGORY_CODES) - 1)
+
+
+def severities(rng: np.random.Generator, category: np.ndarray) -> np.ndarray:
+    """Severity 1-4 of each incident, by its category's mix."""
+    return (rng.random(len(category))[:, None] > _SEVERITY_CDF[category]).sum(axis=1).clip(0, 3) + 1
+
+
+def in_neglect(neglect: shapely.Geometry | None, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Whether each point lies in a street of neglect (none when ``neglect`` is None)."""
+    if neglect is None:
+        return np.zeros(len(lon), dtype=bool)
+    shapely.prepare(neglect)
+    return shapely.contains_xy(neglect, lon, lat)
 
 
 def _times(rng: np.random.Generator, spot: np.ndarray, category: np.ndarray, end: int) -> np.ndarray:
@@ -113,8 +136,9 @@ def _times(rng: np.random.Generator, spot: np.ndarray, category: np.ndarray, end
     return t
 
 
-def _places(rng: np.random.Generator, spot: np.ndarray, raster: places.Raster,
+def place(rng: np.random.Generator, spot: np.ndarray, raster: places.Raster,
             city: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Lon, lat of each incident: drawn from the population surface, or around its hotspot (inside the city)."""
     lon, lat = np.empty(len(spot)), np.empty(len(spot))
     background = spot < 0
     lon[background], lat[background] = places.sample_points(rng, raster, int(background.sum()), within=city)
@@ -155,6 +179,17 @@ def status_at(t: np.ndarray, took: np.ndarray, at: np.ndarray | int) -> np.ndarr
     return np.select(conditions, choices, STATUS_CODES.index("reported")).astype(np.int8)
 
 
+def step_times(t: int, took: int) -> list[int]:
+    """When a case reported at ``t`` and resolved ``took`` s later enters each status (STATUS_CODES order).
+
+    Examples
+    --------
+    >>> step_times(0, 1000)
+    [0, 50, 100, 200, 1000, 173800]
+    """
+    return [t] + [t + int(np.ceil(f * took)) for _, f in STEPS] + [t + took, t + took + VERIFY_HOURS * HOUR_S]
+
+
 def _handling(rng: np.random.Generator, t: np.ndarray, category: np.ndarray, neglected: np.ndarray,
               end: int) -> tuple[np.ndarray, np.ndarray]:
     """Status and resolution time of each incident at ``end``."""
@@ -184,17 +219,12 @@ def simulate(rng: np.random.Generator, n: int, raster: places.Raster, city: shap
     Incidents
     """
     shapely.prepare(city)
-    spot = _components(rng, n)
-    u = rng.random(n)[:, None]
-    category = (u > np.cumsum(_MIXES[spot + 1], axis=1)).sum(axis=1)
-    category = np.minimum(category, len(CATEGORY_CODES) - 1)
+    spot = components(rng, n)
+    category = categories(rng, spot)
     t = _times(rng, spot, category, end)
-    lon, lat = _places(rng, spot, raster, city)
-    severity = (rng.random(n)[:, None] > _SEVERITY_CDF[category]).sum(axis=1).clip(0, 3) + 1
-    if neglect is not None:
-        shapely.prepare(neglect)
-    neglected = np.zeros(n, dtype=bool) if neglect is None else shapely.contains_xy(neglect, lon, lat)
-    status, resolved = _handling(rng, t, category, neglected, end)
+    lon, lat = place(rng, spot, raster, city)
+    severity = severities(rng, category)
+    status, resolved = _handling(rng, t, category, in_neglect(neglect, lon, lat), end)
     order = np.argsort(t, kind="stable")
     return Incidents(t, lon, lat, category, severity, status, resolved, spot).take(order)
 

@@ -11,7 +11,6 @@ import json
 from datetime import datetime, timezone
 
 import geopandas
-import numpy as np
 import pandas as pd
 import pytest
 import shapely

@@ -118,6 +118,11 @@ def test_naive_now_and_tiny_counts_are_usage_errors(tmp_path):
         democity.generate(tmp_path, now=NOW, grids=5, incidents=5_000)
 
 
+def test_no_patrol_units_give_a_patrol_file_of_its_header_only(tmp_path):
+    files = democity.generate(tmp_path, now=NOW, grids=600, incidents=1_000, patrol_units=0)
+    assert next(f.path for f in files if f.kind == "patrols").read_text().splitlines() == ["unit_id,ts,lon,lat"]
+
+
 def test_districts_partition_the_city(small_areas):
     districts, city = small_areas["district"], small_areas["city"]
     assert sorted(districts["code"]) == ["330102", "330105", "330106", "330108", "330109", "330110", "330111",

@@ -66,6 +66,11 @@ class Batch:
     cases: list[Case]      # the case of each row, as it will be once the row is accepted
     new: int
 
+    @property
+    def new_ids(self) -> set[str]:
+        """The ids of the new reports among the rows."""
+        return {c.id for c in self.cases[len(self.cases) - self.new:]}
+
 
 def _text(t: int) -> str:
     return datetime.fromtimestamp(int(t), BEIJING).isoformat(timespec="seconds")
@@ -164,8 +169,8 @@ class LiveCity:
 
     def confirm(self, batch: Batch, rejected: set[str] = frozenset()) -> None:
         """Record what the server accepted of ``batch`` (rows whose ids are in ``rejected`` were not)."""
-        accepted_new = {c.id for c in batch.cases[len(batch.cases) - batch.new:]}
-        self.arriving = [c for c in self.arriving if c.id not in accepted_new]
+        posted = batch.new_ids
+        self.arriving = [c for c in self.arriving if c.id not in posted]
         for case in batch.cases:
             if case.id in rejected:
                 continue  # a new report refused is forgotten; a move refused is proposed again later

@@ -140,7 +140,7 @@ def run(feed: LiveCity, post: Callable[[list[dict]], dict], *, rate: float, cloc
                             if isinstance(r.get("row"), int) and 0 < r["row"] <= len(batch.rows)}
                 feed.confirm(batch, rejected)
                 stats.posted += len(batch.rows) - len(rejected)
-                stats.new += batch.new - len(rejected & {c.id for c in batch.cases[len(batch.cases) - batch.new:]})
+                stats.new += batch.new - len(rejected & batch.new_ids)
                 stats.rejected += int(answer.get("rejected", len(rejected)))
         except Backoff as error:
             stats.last_error, wait = str(error), max(tick_s, error.after)

@@ -172,9 +172,7 @@ class LiveCity:
         posted = batch.new_ids
         self.arriving = [c for c in self.arriving if c.id not in posted]
         for case in batch.cases:
-            if case.id in rejected:
-                continue  # a new report refused is forgotten; a move refused is proposed again later
-            if case.status == CLOSED:
+            if case.id in rejected or case.status == CLOSED:  # a case refused is forgotten, not retried for ever
                 self.cases.pop(case.id, None)
                 self.moves_at.pop(case.id, None)
             else:

@@ -117,8 +117,14 @@ def test_the_feed_process_posts_then_stops_with_its_server_and_keeps_its_cases(i
     assert {c["id"] for c in saved} <= posted
 
 
-def test_feed_rate_is_checked_as_a_usage_error():
-    assert livefeed.rate("30") == 30.0
+def test_demo_takes_a_feed_rate_or_no_feed_and_a_bad_rate_is_a_usage_error(capsys):
+    from shiyu.cli import build_parser
+
+    assert build_parser().parse_args(["demo"]).feed_rate == livefeed.DEFAULT_RATE == 30
+    args = build_parser().parse_args(["demo", "--feed-rate", "12.5", "--no-feed"])
+    assert args.feed_rate == 12.5 and args.no_feed
     for bad in ("0", "-5", "abc", "601"):
-        with pytest.raises(Exception, match="rows a minute"):
-            livefeed.rate(bad)
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args(["demo", "--feed-rate", bad])
+        assert exit_.value.code == 2
+        assert "--feed-rate: rows a minute" in capsys.readouterr().err

@@ -416,10 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-serve", action="store_true", help="load the demo city and stop")
             p.add_argument("--incidents", type=int, default=200_000, help="incidents to generate (default 200,000; up to 10,000,000)")
             p.add_argument("--seed", type=int, default=20261122, help="the generator's seed (same seed, same city)")
-            p.add_argument("--feed-rate", type=livefeed.rate, default=livefeed.DEFAULT_RATE, metavar="R",
-                           help="the simulated live feed posts at most R rows a minute (new reports and status "
-                                f"changes) through the intake API (default {livefeed.DEFAULT_RATE:g})")
-            p.add_argument("--no-feed", action="store_true", help="serve without the simulated live feed")
+            livefeed.add_arguments(p)
         p.set_defaults(func=func)
     return parser
 

@@ -39,6 +39,14 @@ def rate(text: str) -> float:
     return value
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``shiyu demo``'s options for its feed."""
+    parser.add_argument("--feed-rate", type=rate, default=DEFAULT_RATE, metavar="R",
+                        help="the simulated live feed posts at most R rows a minute (new reports and status changes) "
+                             f"through the intake API (default {DEFAULT_RATE:g})")
+    parser.add_argument("--no-feed", action="store_true", help="serve without the simulated live feed")
+
+
 def start(demo_dir: Path, host: str, port: int, rows_a_minute: float) -> subprocess.Popen | None:
     """Register the feed and start posting; None (and one line why) when it cannot run."""
     from geodata.errors import ShiyuError

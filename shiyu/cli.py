@@ -13,7 +13,7 @@ from pathlib import Path
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 from geodata.text import one_line
-from shiyu import accounts
+from shiyu import accounts, livefeed
 
 PROGRESS_MIN_ROWS = 5000
 
@@ -295,7 +295,7 @@ def _demo_login(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Start the database, generate the demo city as the files a city would hand over, load them, serve."""
+    """Start the database, generate the demo city as the files a city would hand over, load them, serve (with a live feed)."""
     import time
 
     from etl.democity import generate
@@ -331,7 +331,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _demo_login(args)
     if args.no_serve:
         return 0
-    return cmd_serve(args)
+    feed = None if args.no_feed else livefeed.start(var / "demo", args.host, args.port, args.feed_rate)
+    try:
+        return cmd_serve(args)
+    finally:
+        livefeed.stop(feed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-serve", action="store_true", help="load the demo city and stop")
             p.add_argument("--incidents", type=int, default=200_000, help="incidents to generate (default 200,000; up to 10,000,000)")
             p.add_argument("--seed", type=int, default=20261122, help="the generator's seed (same seed, same city)")
+            livefeed.add_arguments(p)
         p.set_defaults(func=func)
     return parser
 

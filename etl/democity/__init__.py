@@ -5,7 +5,8 @@ GeoPackage of areas, a CSV of facilities, four incident feeds (UTF-8, GCJ-02,
 GBK, XLSX) and a CSV of patrol pings — and says how to load each through the
 public loaders (``etl.load``), in order. The same seed and ``now`` give the
 same bytes. ``manifest.json`` beside them records what was generated,
-including how many bad rows of each kind every feed holds. Which hotspots
+including how many bad rows of each kind every feed holds and which streets
+are neglected. Which hotspots
 emerge, and when, is told in :mod:`etl.democity.places`; the feeds and their
 quirks in :mod:`etl.democity.feeds`.
 
@@ -29,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from etl.democity import facilities, feeds, hierarchy, patrols, places, textio
 from geodata.errors import InputError
 
-__all__ = ["DemoFile", "generate"]
+__all__ = ["DemoFile", "build_city", "generate", "neglect"]
 
 SEED = 20261122
 AREA_FILES = (("city", "city.geojson"), ("district", "districts.geojson"), ("street", "streets.geojson"),
@@ -91,18 +93,33 @@ def _write_areas(out_dir: Path, city: hierarchy.City, now: datetime) -> list[Dem
     return files
 
 
-def _manifest(seed: int, now: datetime, city: hierarchy.City, sites: pd.DataFrame, feed_counts: dict,
-              patrol_summary: dict) -> dict:
+def build_city(seed: int = SEED, grids: int = 10_000) -> hierarchy.City:
+    """The city :func:`generate` writes for ``seed`` and ``grids`` (the live feed draws its places from it)."""
+    area_seed = np.random.SeedSequence(seed).spawn(4)[0]
+    return hierarchy.build_city(np.random.default_rng(area_seed), int(grids))
+
+
+def neglect(city: hierarchy.City) -> tuple[list[int], shapely.Geometry]:
+    """The positions of the streets of neglect in ``city.streets``, and their union."""
+    neglected = places.neglected_streets(city.streets)
+    return neglected, shapely.union_all(city.streets["geometry"].to_numpy()[neglected])
+
+
+def _manifest(seed: int, grids: int, now: datetime, city: hierarchy.City, sites: pd.DataFrame, feed_counts: dict,
+              patrol_summary: dict, neglected: list[int]) -> dict:
     unowned = (city.grids["owner_name"] == "") | (city.grids["owner_phone"] == "")
     return {
         "seed": seed,
         "now": now.isoformat(),
+        "grids_asked": grids,
         "areas": {"district": len(city.districts), "street": len(city.streets),
                   "community": len(city.communities), "grid": len(city.grids), "grids_without_owner": int(unowned.sum())},
         "facilities": {k: int(v) for k, v in sites["type"].value_counts().sort_index().items()},
         "incidents": feed_counts,
         "hotspots": [{"name": s.name, "lon": s.lon, "lat": s.lat, "sigma_m": s.sigma_m, "share": s.share,
                       "emerging_from_days_before_now": s.start_days or None} for s in places.HOTSPOTS],
+        "neglected_streets": [{"code": city.streets["code"].iloc[i], "name": city.streets["name"].iloc[i]}
+                              for i in neglected],
         "patrols": patrol_summary,
     }
 
@@ -150,7 +167,7 @@ def generate(out_dir: Path, *, seed: int = SEED, incidents: int = 200_000, grids
     end = int(now.timestamp())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    area_seed, facility_seed, incident_seed, patrol_seed = np.random.SeedSequence(seed).spawn(4)
+    _, facility_seed, incident_seed, patrol_seed = np.random.SeedSequence(seed).spawn(4)
     files: list[DemoFile] = []
     clock = time.perf_counter()
 
@@ -160,7 +177,7 @@ def generate(out_dir: Path, *, seed: int = SEED, incidents: int = 200_000, grids
             progress(step, time.perf_counter() - clock)
         clock = time.perf_counter()
 
-    city = hierarchy.build_city(np.random.default_rng(area_seed), int(grids))
+    city = build_city(seed, grids)
     files += _write_areas(out_dir, city, now)
     done("areas")
 
@@ -169,7 +186,9 @@ def generate(out_dir: Path, *, seed: int = SEED, incidents: int = 200_000, grids
                           {"source": "demo_facilities"}))
     done("facilities")
 
-    written, feed_counts = feeds.write_feeds(incident_seed, out_dir, int(incidents), city.raster, city.city, end, now)
+    neglected, streets_of_neglect = neglect(city)
+    written, feed_counts = feeds.write_feeds(incident_seed, out_dir, int(incidents), city.raster, city.city, end, now,
+                                             streets_of_neglect)
     files += [DemoFile("incidents", path, {"source": style.source, **style.options}) for style, path in written]
     done("incidents")
 
@@ -177,6 +196,6 @@ def generate(out_dir: Path, *, seed: int = SEED, incidents: int = 200_000, grids
     files.append(DemoFile("patrols", path, {"source": "demo_patrols"}))
     done("patrols")
 
-    manifest = _manifest(seed, now, city, sites, feed_counts, patrol_summary)
+    manifest = _manifest(seed, int(grids), now, city, sites, feed_counts, patrol_summary, neglected)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return files

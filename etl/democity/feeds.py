@@ -240,7 +240,8 @@ def feed_sizes(incidents: int) -> dict[str, int]:
     return {"grid_app": incidents - sum(sizes.values()), **sizes}
 
 
-def _write_bulk(seed: np.random.SeedSequence, path: Path, rows: int, raster: places.Raster, city, end: int) -> dict:
+def _write_bulk(seed: np.random.SeedSequence, path: Path, rows: int, raster: places.Raster, city, end: int,
+                neglect) -> dict:
     """The grid-app feed, simulated and written chunk by chunk; returns its bad-row counts."""
     chunks = [min(CHUNK, rows - start) for start in range(0, rows, CHUNK)]
     counts = spoil.budget(GRID_APP.bad, rows, FULL_ROWS[GRID_APP.key])
@@ -249,16 +250,17 @@ def _write_bulk(seed: np.random.SeedSequence, path: Path, rows: int, raster: pla
     with textio.CsvWriter(path, _header(GRID_APP), encoding=GRID_APP.encoding, newline=GRID_APP.newline) as writer:
         for k, (size, bad) in enumerate(zip(chunks, spoil.split(counts, chunks))):
             rng = np.random.default_rng(chunk_seeds[k])
-            values = _rows(rng, GRID_APP, process.simulate(rng, size, raster, city, end), 1 + k * CHUNK)
+            values = _rows(rng, GRID_APP, process.simulate(rng, size, raster, city, end, neglect),
+                           1 + k * CHUNK)
             _spoil(rng, GRID_APP, values, bad, end)
             writer.write(_columns(GRID_APP, values))
     return counts
 
 
 def _write_side(rng: np.random.Generator, style: Style, path: Path, rows: int, raster: places.Raster, city,
-                end: int, now: datetime) -> dict:
+                end: int, now: datetime, neglect) -> dict:
     """One of the small feeds, whole; returns its bad-row counts."""
-    values = _rows(rng, style, process.simulate(rng, rows, raster, city, end), 1)
+    values = _rows(rng, style, process.simulate(rng, rows, raster, city, end, neglect), 1)
     counts = spoil.budget(style.bad, rows, FULL_ROWS[style.key])
     _spoil(rng, style, values, counts, end)
     columns = _columns(style, values)
@@ -273,7 +275,7 @@ def _write_side(rng: np.random.Generator, style: Style, path: Path, rows: int, r
 
 
 def write_feeds(seed: np.random.SeedSequence, out_dir: Path, incidents: int, raster: places.Raster, city,
-                end: int, now: datetime) -> tuple[list[tuple[Style, Path]], dict]:
+                end: int, now: datetime, neglect=None) -> tuple[list[tuple[Style, Path]], dict]:
     """Simulate and write every incident feed; returns (style, path) in load order and what each holds.
 
     Parameters
@@ -289,6 +291,8 @@ def write_feeds(seed: np.random.SeedSequence, out_dir: Path, incidents: int, ras
         ``now`` as epoch seconds.
     now : datetime
         Stamped into the workbook.
+    neglect : shapely.Geometry, optional
+        The streets of neglect, where cases stall.
 
     Returns
     -------
@@ -298,11 +302,11 @@ def write_feeds(seed: np.random.SeedSequence, out_dir: Path, incidents: int, ras
     sizes = feed_sizes(incidents)
     bulk_seed, *side_seeds = seed.spawn(1 + len(SIDE_FEEDS))
     written = [(GRID_APP, out_dir / GRID_APP.file)]
-    bad = {GRID_APP.key: _write_bulk(bulk_seed, written[0][1], sizes[GRID_APP.key], raster, city, end)}
+    bad = {GRID_APP.key: _write_bulk(bulk_seed, written[0][1], sizes[GRID_APP.key], raster, city, end, neglect)}
     for side_seed, (style, _, _) in zip(side_seeds, SIDE_FEEDS):
         written.append((style, out_dir / style.file))
         bad[style.key] = _write_side(np.random.default_rng(side_seed), style, written[-1][1], sizes[style.key],
-                                     raster, city, end, now)
+                                     raster, city, end, now, neglect)
     return written, {style.key: {"file": style.file, "rows": sizes[style.key], "bad": bad[style.key]}
                      for style, _ in written}
 

@@ -64,7 +64,7 @@ def plan_units(rng: np.random.Generator, city: City, units: int) -> pd.DataFrame
     ride = rng.random(len(street)) < RIDE_SHARE
     speed = np.where(ride, rng.uniform(*RIDE_MPS, len(street)), rng.uniform(*WALK_MPS, len(street)))
     return pd.DataFrame({
-        "unit_id": streets["code"].to_numpy()[street] + "-P" + np.char.zfill(number.astype(str), 2).astype(object),
+        "unit_id": streets["code"].to_numpy()[street] + "-P" + np.array([f"{n:02d}" for n in number], dtype=object),
         "street": street,
         "speed": speed,
         "shift_h": np.array(SHIFT_STARTS_H)[rng.choice(len(SHIFT_STARTS_H), len(street), p=SHIFT_P)],

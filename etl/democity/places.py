@@ -14,6 +14,11 @@ ramp up linearly to ``now``:
 - 星光大道夜市 (a new night market in 滨江, 120.2105, 30.2095): from 90 days before;
 - 下沙大学城北 (a construction-site cluster in 钱塘, 120.3440, 30.3170): from 75 days before;
 - 未来科技城 (a rental-housing cluster in 余杭, 120.0150, 30.2850): from 60 days before.
+
+Areas of neglect are the streets holding the points of :data:`NEGLECT`: their
+cases stall far more often (:mod:`etl.democity.process`), so overdue cases
+pile up there for the tools to find — in 拱墅 (大关 old housing estates), 上城
+(九堡, beside the ring road) and 萧山 (新塘).
 """
 
 from __future__ import annotations
@@ -85,6 +90,8 @@ HOTSPOTS: tuple[Hotspot, ...] = (
     Hotspot("下沙大学城北", 120.3440, 30.3170, 300, 0.010, _SITE, start_days=75),
     Hotspot("未来科技城", 120.0150, 30.2850, 300, 0.010, _SITE, start_days=60),
 )
+# lon, lat: the street holding each point is neglected.
+NEGLECT = ((120.140, 30.335), (120.265, 30.300), (120.300, 30.170))
 TRANSIT_HUBS = ("杭州东站", "杭州站", "萧山国际机场", "杭州西站", "武林广场")
 
 
@@ -170,3 +177,22 @@ def sample_points(rng: np.random.Generator, raster: Raster, n: int, *, power: fl
             x, y = x[keep], y[keep]
         lon, lat = np.concatenate([lon, x]), np.concatenate([lat, y])
     return lon[:n], lat[:n]
+
+
+def neglected_streets(streets, points=NEGLECT) -> list[int]:
+    """Positions in ``streets`` (a frame with ``geometry``) of the streets holding ``points``, distinct, in order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"geometry": [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]})
+    >>> neglected_streets(frame, ((1.5, 0.5), (0.5, 0.5), (0.2, 0.2)))
+    [1, 0]
+    """
+    geoms = np.asarray(streets["geometry"].to_numpy(), dtype=object)
+    found: list[int] = []
+    for lon, lat in points:
+        hit = np.flatnonzero(shapely.contains_xy(geoms, lon, lat))
+        if len(hit) and int(hit[0]) not in found:
+            found.append(int(hit[0]))
+    return found

@@ -6,8 +6,12 @@ from their start, ramping up linearly). Times follow a daily and a weekly
 rhythm that depend on the category (public order peaks at night and at
 weekends, traffic at the rush hours, the rest in office hours). Each incident
 is given a handling time against its category's SLA: most close well within
-it, some late, and some get stuck, so that about 5-10 % are open past due
-(超期) at ``now``.
+it (about 90 % of closures on time), a few late, and a few get stuck, so
+that a backlog of recent reports is being handled at ``now`` and well under
+half of the open cases are past due (超期). In the streets of neglect
+(:data:`places.NEGLECT`) cases stall far more often and pile up overdue.
+:func:`status_at` is the one model of how a case moves along the chain;
+the files and the live feed (:mod:`etl.democity.live`) both use it.
 """
 
 from __future__ import annotations
@@ -38,11 +42,16 @@ WORKWEEK = np.array([1.08, 1.0, 1.0, 1.0, 1.04, 0.85, 0.75])   # Monday first
 WEEKEND = np.array([0.85, 0.85, 0.9, 0.95, 1.15, 1.35, 1.1])
 SEVERITY = {"default": (0.45, 0.35, 0.15, 0.05), "fire_safety": (0.2, 0.4, 0.3, 0.1),
             "mass_incident": (0.1, 0.3, 0.4, 0.2), "public_order": (0.35, 0.4, 0.2, 0.05)}
-STUCK_SHARE = 0.28         # handling stalls: closed long after the SLA, if at all
-STUCK_MEAN_DAYS = 45.0
-ON_TIME_MEDIAN = 0.45      # of the SLA, for the handling time of the rest
-ON_TIME_SPREAD = 0.6       # sigma of its logarithm: about 10 % of them still close late
+STUCK_SHARE = 0.02         # handling stalls: closed days after the SLA
+STUCK_MEAN_DAYS = 8.0
+NEGLECT_STUCK_SHARE = 0.4  # the same in a street of neglect
+NEGLECT_STUCK_MEAN_DAYS = 30.0
+ON_TIME_MEDIAN = 0.4       # of the SLA, for the handling time of the rest
+ON_TIME_SPREAD = 0.55      # sigma of its logarithm: about 5 % of them still close late
 VERIFY_HOURS = 48          # a closed case stays 核查 (verified) this long before 结案
+# The share of the handling time after which a case is registered (立案), dispatched (派遣) and handled (处置):
+# a 24-hour case handled in ten hours is registered after half an hour and dispatched after an hour.
+STEPS = (("registered", 0.05), ("dispatched", 0.1), ("handling", 0.2))
 
 
 @dataclass
@@ -80,9 +89,32 @@ _SEVERITY_CDF = np.cumsum([SEVERITY.get(c, SEVERITY["default"]) for c in CATEGOR
 _SLA_S = np.array([CATEGORIES[c].sla_hours * HOUR_S for c in CATEGORY_CODES], dtype=np.int64)
 
 
-def _components(rng: np.random.Generator, n: int) -> np.ndarray:
-    shares = np.array([s.share for s in places.HOTSPOTS])
+def components(rng: np.random.Generator, n: int, hot: float = 1.0) -> np.ndarray:
+    """Which hotspot (index into places.HOTSPOTS) or the background (-1) each of ``n`` incidents comes from.
+
+    ``hot`` multiplies every hotspot's share (the live feed draws them more often).
+    """
+    shares = np.array([s.share for s in places.HOTSPOTS]) * hot
     return rng.choice(len(shares) + 1, n, p=np.r_[1 - shares.sum(), shares]) - 1
+
+
+def categories(rng: np.random.Generator, spot: np.ndarray) -> np.ndarray:
+    """A category (index into CATEGORY_CODES) for each incident, from its component's mix."""
+    u = rng.random(len(spot))[:, None]
+    return np.minimum((u > np.cumsum(_MIXES[spot + 1], axis=1)).sum(axis=1), len(CATEGORY_CODES) - 1)
+
+
+def severities(rng: np.random.Generator, category: np.ndarray) -> np.ndarray:
+    """Severity 1-4 of each incident, by its category's mix."""
+    return (rng.random(len(category))[:, None] > _SEVERITY_CDF[category]).sum(axis=1).clip(0, 3) + 1
+
+
+def in_neglect(neglect: shapely.Geometry | None, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Whether each point lies in a street of neglect (none when ``neglect`` is None)."""
+    if neglect is None:
+        return np.zeros(len(lon), dtype=bool)
+    shapely.prepare(neglect)
+    return shapely.contains_xy(neglect, lon, lat)
 
 
 def _times(rng: np.random.Generator, spot: np.ndarray, category: np.ndarray, end: int) -> np.ndarray:
@@ -104,8 +136,9 @@ def _times(rng: np.random.Generator, spot: np.ndarray, category: np.ndarray, end
     return t
 
 
-def _places(rng: np.random.Generator, spot: np.ndarray, raster: places.Raster,
+def place(rng: np.random.Generator, spot: np.ndarray, raster: places.Raster,
             city: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Lon, lat of each incident: drawn from the population surface, or around its hotspot (inside the city)."""
     lon, lat = np.empty(len(spot)), np.empty(len(spot))
     background = spot < 0
     lon[background], lat[background] = places.sample_points(rng, raster, int(background.sum()), within=city)
@@ -119,22 +152,53 @@ def _places(rng: np.random.Generator, spot: np.ndarray, raster: places.Raster,
     return lon, lat
 
 
-def _handling(rng: np.random.Generator, t: np.ndarray, category: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
-    """Status and resolution time of each incident at ``end``."""
+def handling_times(rng: np.random.Generator, category: np.ndarray, neglected: np.ndarray) -> np.ndarray:
+    """Seconds from report to resolution: most within the SLA, some stuck (far more often where ``neglected``)."""
+    n = len(category)
     sla = _SLA_S[category]
-    on_time = sla * ON_TIME_MEDIAN * np.exp(rng.normal(0, ON_TIME_SPREAD, len(t)))
-    stuck = sla + rng.exponential(STUCK_MEAN_DAYS * DAY_S, len(t))
-    took = np.where(rng.random(len(t)) < STUCK_SHARE, stuck, on_time).astype(np.int64) + 60
+    on_time = sla * ON_TIME_MEDIAN * np.exp(rng.normal(0, ON_TIME_SPREAD, n))
+    mean_days = np.where(neglected, NEGLECT_STUCK_MEAN_DAYS, STUCK_MEAN_DAYS)
+    stuck = sla + rng.exponential(1.0, n) * mean_days * DAY_S
+    share = np.where(neglected, NEGLECT_STUCK_SHARE, STUCK_SHARE)
+    return np.where(rng.random(n) < share, stuck, on_time).astype(np.int64) + 60
+
+
+def status_at(t: np.ndarray, took: np.ndarray, at: np.ndarray | int) -> np.ndarray:
+    """The status (index into STATUS_CODES) at ``at`` of cases reported at ``t`` and resolved ``took`` s later.
+
+    Examples
+    --------
+    >>> [STATUS_CODES[s] for s in status_at(np.zeros(6, np.int64), np.full(6, 1000), np.array([0, 60, 150, 300, 1000, 1000 + 49 * 3600]))]
+    ['reported', 'registered', 'dispatched', 'handling', 'verified', 'closed']
+    """
+    t, took, at = np.asarray(t), np.asarray(took), np.asarray(at)
     done = t + took
-    closed = done <= end
-    progress = (end - t) / took
-    step = [STATUS_CODES.index(s) for s in ("verified", "closed", "reported", "registered", "dispatched", "handling")]
-    status = np.select([closed & (end - done < VERIFY_HOURS * HOUR_S), closed, progress < 0.1, progress < 0.25,
-                        progress < 0.5], step[:-1], step[-1])
-    return status.astype(np.int8), np.where(closed, done, -1)
+    progress = (at - t) / took
+    conditions = [at >= done + VERIFY_HOURS * HOUR_S, at >= done] + [progress >= f for _, f in reversed(STEPS)]
+    choices = [STATUS_CODES.index(s) for s in ("closed", "verified", *(s for s, _ in reversed(STEPS)))]
+    return np.select(conditions, choices, STATUS_CODES.index("reported")).astype(np.int8)
 
 
-def simulate(rng: np.random.Generator, n: int, raster: places.Raster, city: shapely.Geometry, end: int) -> Incidents:
+def step_times(t: int, took: int) -> list[int]:
+    """When a case reported at ``t`` and resolved ``took`` s later enters each status (STATUS_CODES order).
+
+    Examples
+    --------
+    >>> step_times(0, 1000)
+    [0, 50, 100, 200, 1000, 173800]
+    """
+    return [t] + [t + int(np.ceil(f * took)) for _, f in STEPS] + [t + took, t + took + VERIFY_HOURS * HOUR_S]
+
+
+def _handling(rng: np.random.Generator, t: np.ndarray, category: np.ndarray, neglected: np.ndarray,
+              end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Status and resolution time of each incident at ``end``."""
+    done = t + handling_times(rng, category, neglected)
+    return status_at(t, done - t, end), np.where(done <= end, done, -1)
+
+
+def simulate(rng: np.random.Generator, n: int, raster: places.Raster, city: shapely.Geometry, end: int,
+             neglect: shapely.Geometry | None = None) -> Incidents:
     """``n`` incidents of the 180 days before ``end`` (epoch seconds), sorted by time.
 
     Parameters
@@ -147,20 +211,20 @@ def simulate(rng: np.random.Generator, n: int, raster: places.Raster, city: shap
         Every incident lies inside it (prepared here).
     end : int
         ``now`` as epoch seconds.
+    neglect : shapely.Geometry, optional
+        The streets of neglect: cases there stall far more often.
 
     Returns
     -------
     Incidents
     """
     shapely.prepare(city)
-    spot = _components(rng, n)
-    u = rng.random(n)[:, None]
-    category = (u > np.cumsum(_MIXES[spot + 1], axis=1)).sum(axis=1)
-    category = np.minimum(category, len(CATEGORY_CODES) - 1)
+    spot = components(rng, n)
+    category = categories(rng, spot)
     t = _times(rng, spot, category, end)
-    lon, lat = _places(rng, spot, raster, city)
-    severity = (rng.random(n)[:, None] > _SEVERITY_CDF[category]).sum(axis=1).clip(0, 3) + 1
-    status, resolved = _handling(rng, t, category, end)
+    lon, lat = place(rng, spot, raster, city)
+    severity = severities(rng, category)
+    status, resolved = _handling(rng, t, category, in_neglect(neglect, lon, lat), end)
     order = np.argsort(t, kind="stable")
     return Incidents(t, lon, lat, category, severity, status, resolved, spot).take(order)
 

@@ -67,6 +67,8 @@ TEXT: dict[str, dict[str, str]] = {
     "wall_legend_below": {"zh-CN": "巡查覆盖不足网格", "en": "Grid below patrol threshold"},
     "wall_district": {"zh-CN": "当前区县：{name}", "en": "District: {name}"},
     "wall_overdue_tag": {"zh-CN": "超期", "en": "overdue"},
+    "wall_new_tag": {"zh-CN": "新", "en": "NEW"},
+    "wall_legend_new": {"zh-CN": "刚上报 (闪烁)", "en": "Just reported (pulsing)"},
 }
 # Category, status and facility-type names are kept with the taxonomy, in both languages.
 TEXT.update({code: {"zh-CN": entry.name_zh, "en": entry.name_en}

@@ -7,7 +7,8 @@ name, or by client address when anonymous (``SHIYU_AUTH=off``):
 
 - at most ``SHIYU_USER_CONCURRENCY`` of them running at once, and one export;
 - at most ``SHIYU_USER_RATE_PER_MIN`` started per minute, in bursts of up to a quarter of that (a token bucket;
-  a tile costs ``TILE_COST`` of a request: a map asks for dozens at once).
+  a tile costs ``TILE_COST`` of a request: a map asks for dozens at once; a page's data-version probe
+  ``PROBE_COST``: an open page sends one every 2 s).
 
 Over either, the answer is ``429`` with ``Retry-After`` and one line of JSON saying what to do. The counts live in
 the process: with N gunicorn workers a user may have N times as many (docs/security.md, "Limits"). Refusals
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 
 import flask
 
+from dashboard.components.live import PROBE_OUTPUTS
 from geodata import db
 from geodata.settings import settings
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 CALLBACK = "/_dash-update-component"
 EXPORT_OUTPUTS = ("export-file",)  # the export page's download callback (dashboard/pages/export.py)
 TILE_COST = 0.25
+PROBE_COST = 0.05  # a page's data-version probe (dashboard/components/live.py): one row, every 2 s per open page
 BURST_MINUTES = 0.25  # a user may start this many minutes' worth of requests at once
 
 
@@ -42,7 +45,9 @@ def kind_of(request: flask.Request) -> str | None:
         body = request.get_json(silent=True)
         output = body.get("output") if isinstance(body, dict) else None
         # Several outputs come as "..first.prop...second.prop..".
-        return "export" if isinstance(output, str) and output.lstrip(".").startswith(EXPORT_OUTPUTS) else "callback"
+        if isinstance(output, str) and output.lstrip(".").startswith(EXPORT_OUTPUTS):
+            return "export"
+        return "probe" if output in PROBE_OUTPUTS else "callback"
     if path.startswith("/tiles/"):
         return "tiles"
     if path.startswith("/ogc") or (path.startswith("/open311/") and request.method == "GET"):
@@ -70,7 +75,7 @@ class Limiter:
     def enter(self, who: str, kind: str) -> tuple[str, int] | None:
         """Count a request of ``kind`` for ``who``; (the reason, seconds to wait) when it must be refused instead."""
         s = settings()
-        cost = TILE_COST if kind == "tiles" else 1.0
+        cost = {"tiles": TILE_COST, "probe": PROBE_COST}.get(kind, 1.0)
         with self._lock:
             account = self._accounts.setdefault(who, _Account())
             _refill(account)

@@ -46,7 +46,8 @@ _scope: ContextVar[str | None] = ContextVar("shiyu_scope", default=None)
 # a map callback is someone waiting at a screen, a tile one of dozens a map asks for at once, an OGC page a client
 # that pages on, an export a file someone asked for and waits for. Queries of no kind (the CLI, loads) keep the
 # pool's SHIYU_STATEMENT_TIMEOUT_MS.
-STATEMENT_TIMEOUTS_MS: dict[str, int] = {"callback": 8_000, "tiles": 5_000, "ogc": 15_000, "export": 60_000}
+STATEMENT_TIMEOUTS_MS: dict[str, int] = {"callback": 8_000, "tiles": 5_000, "ogc": 15_000, "export": 60_000,
+                                         "probe": 1_000}
 _kind: ContextVar[str | None] = ContextVar("shiyu_request_kind", default=None)
 
 

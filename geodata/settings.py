@@ -51,6 +51,10 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SHIYU_TILE_ATTRIBUTION", "", "Attribution shown for the basemap tiles."),
     ("SHIYU_LANG", "zh-CN", "Default UI language: zh-CN or en."),
     ("SHIYU_WALL_REFRESH_S", "30", "How often the command-centre wall (/wall) refreshes itself, in seconds."),
+    ("SHIYU_LIVE_PROBE_S", "2", "How often the wall and the explore page ask whether new data has committed (a cheap "
+                                "read of the data version), in seconds; they redraw only when it moved."),
+    ("SHIYU_LIVE_MIN_REDRAW_S", "5", "The least time between two redraws the probe asks for, in seconds: under a steady "
+                                     "feed a page redraws at most this often instead of at every probe."),
     ("SHIYU_STALE_AFTER_MIN", "60", "The wall warns that its data is stale when the newest load is older than this, in minutes."),
 )
 
@@ -79,6 +83,8 @@ class Settings:
     tile_attribution: str
     lang: str
     wall_refresh_s: float
+    live_probe_s: float
+    live_min_redraw_s: float
     stale_after_min: float
 
 
@@ -114,6 +120,8 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         tile_attribution=value["SHIYU_TILE_ATTRIBUTION"].strip(),
         lang=value["SHIYU_LANG"].strip() or "zh-CN",
         wall_refresh_s=float(value["SHIYU_WALL_REFRESH_S"]),
+        live_probe_s=float(value["SHIYU_LIVE_PROBE_S"]),
+        live_min_redraw_s=float(value["SHIYU_LIVE_MIN_REDRAW_S"]),
         stale_after_min=float(value["SHIYU_STALE_AFTER_MIN"]),
     )
 

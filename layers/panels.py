@@ -154,6 +154,25 @@ LIMIT %(limit)s
 
 LAST_LOAD = "SELECT max(finished_at) AS finished FROM shiyu.load_batch WHERE status = 'loaded'"
 
+# The reports of the batches that went through in the last %(seconds)s (and after %(after)s, if given), newest first, with how long ago their batch
+# finished (just before its commit): what the wall marks as just arrived. A status change of an older report moves
+# its batch_id too, so only reports of the last ARRIVAL_HOURS count, which also keeps the read on the reported_at
+# index (incident.batch_id has none). Batches are told apart by when they finished, not by id: ids are drawn when a
+# batch starts, so a long batch committing after a short one has the smaller id.
+ARRIVALS = """
+SELECT source, external_id, category, ST_X(geom) AS lon, ST_Y(geom) AS lat,
+       (SELECT extract(epoch FROM now() - b.finished_at) FROM shiyu.load_batch b WHERE b.id = i.batch_id) AS age_s
+FROM shiyu.incident i
+WHERE i.batch_id IN (SELECT id FROM shiyu.load_batch
+                     WHERE status = 'loaded'
+                       AND finished_at > greatest(now() - make_interval(secs => %(seconds)s), %(after)s::timestamptz))
+  AND reported_at >= %(recent)s AND """ + INCIDENT_FILTERS + """
+ORDER BY reported_at DESC, source, external_id
+LIMIT %(limit)s
+"""
+ARRIVAL_HOURS = 24
+MAX_ARRIVALS = 500
+
 
 def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(timezone.utc)).astimezone(BEIJING)
@@ -266,3 +285,16 @@ def data_as_of() -> datetime | None:
     """When the newest load that went through finished (Beijing time), or None before any."""
     finished = fetch_all(LAST_LOAD)[0]["finished"]
     return None if finished is None else finished.astimezone(BEIJING)
+
+
+def arrivals(filters: Filters, scope: Scope, seconds: float, after: datetime | None = None,
+             now: datetime | None = None, limit: int = MAX_ARRIVALS) -> list[dict]:
+    """The reports of the last ``ARRIVAL_HOURS`` whose batch went through in the last ``seconds`` (and after
+    ``after``, when given: what a screen opened then has seen arrive), newest first, as
+    ``{"id", "category", "lon", "lat", "age_s"}`` (WGS-84; ``age_s`` since their batch went through): what the wall
+    marks as just arrived."""
+    now = _now(now)
+    rows = fetch_all(ARRIVALS, {**_window(filters, scope, None, None), "seconds": float(seconds), "after": after,
+                                "recent": now - timedelta(hours=ARRIVAL_HOURS), "limit": max(0, min(limit, MAX_ARRIVALS))})
+    return [{"id": f"{r['source']}:{r['external_id']}", "category": r["category"], "lon": round(r["lon"], 6),
+             "lat": round(r["lat"], 6), "age_s": max(0.0, round(float(r["age_s"]), 1))} for r in rows]

@@ -103,6 +103,8 @@ class TileLayer:
     def filters(self, args: Mapping[str, Sequence[str]]) -> Filters:
         """The map's filters from a query string (``request.args.to_dict(flat=False)``), every value checked."""
         values = single_values(args, self.keys)
+        if VERSION_KEY in values:
+            whole_number(values[VERSION_KEY], "v (the data's version)", 0, 999_999_999)
         since, until = parse_datetime(values["datetime"]) if "datetime" in values else (None, None)
         return Filters(area_code=values.get("area") or None, since=since, until=until,
                        categories=words(values.get("category", "")),
@@ -118,10 +120,13 @@ class TileLayer:
         return self.sql, {**params, "scope": view_path(filters, scope)}
 
 
-INCIDENT_KEYS = ("datetime", "area", "category", "severity", "status")
+# ``v``, the data's version (geodata/version.py), changes a tile's URL, not its content: the explore page puts it in
+# so the browser's cache (60 s) never draws a tile from before the data moved.
+VERSION_KEY = "v"
+INCIDENT_KEYS = ("datetime", "area", "category", "severity", "status", VERSION_KEY)
 LAYERS: dict[str, TileLayer] = {
     "incidents": TileLayer("incidents", INCIDENT_TILE, INCIDENT_KEYS, cap=10_000, keeps="the most recent"),
-    "grids": TileLayer("grids", GRID_TILE, ("area",), cap=5_000, keeps="the largest"),
+    "grids": TileLayer("grids", GRID_TILE, ("area", VERSION_KEY), cap=5_000, keeps="the largest"),
 }
 
 
@@ -162,9 +167,11 @@ class MapTiles:
     incidents: int | None = None  # the incidents in view, when the map draws them from tiles
     grids: int | None = None  # the grids in view, when the map outlines them from tiles
 
-    def urls(self, filters: Filters, prefix: str = "/tiles") -> dict[str, str | None]:
-        """The URL templates of the layers drawn from tiles (``{z}/{x}/{y}`` for Leaflet), else None."""
-        return {name: f"{prefix}/{name}/{{z}}/{{x}}/{{y}}.pbf{query_string(name, filters)}" if count is not None else None
+    def urls(self, filters: Filters, prefix: str = "/tiles", version: int | None = None) -> dict[str, str | None]:
+        """The URL templates of the layers drawn from tiles (``{z}/{x}/{y}`` for Leaflet), else None; with the
+        data's ``version`` in them, so a browser's cached tile is not drawn once the data moved."""
+        return {name: f"{prefix}/{name}/{{z}}/{{x}}/{{y}}.pbf{query_string(name, filters, version)}"
+                if count is not None else None
                 for name, count in (("incidents", self.incidents), ("grids", self.grids))}
 
 
@@ -187,10 +194,11 @@ def map_tiles(layer: str, filters: Filters, scope: Scope) -> MapTiles:
     return MapTiles(incidents, grids)
 
 
-def query_string(layer: str, filters: Filters) -> str:
-    """The query keys of ``layer``'s tiles for ``filters``, so a tile URL carries the view's filters."""
+def query_string(layer: str, filters: Filters, version: int | None = None) -> str:
+    """The query keys of ``layer``'s tiles for ``filters`` (and the data's ``version``), so a tile URL carries the
+    view's filters."""
     keys = LAYERS[layer].keys
-    pairs = {"area": filters.area_code}
+    pairs = {"area": filters.area_code, VERSION_KEY: None if version is None else str(version)}
     if "datetime" in keys and (filters.since or filters.until):
         pairs["datetime"] = f"{_bound(filters.since, end=False)}/{_bound(filters.until, end=True)}"
     if "category" in keys:

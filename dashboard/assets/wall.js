@@ -30,4 +30,19 @@ window.shiyu = Object.assign({}, window.shiyu, {
     return L.circleMarker(latlng, {radius: radius, fillColor: colour, fillOpacity: 1, color: "#ffffff", weight: 1.5,
                                    interactive: false});
   },
+  // A report that just arrived: a yellow dot ringed dark (it reads over any district colour) under a yellow ring
+  // that pulses for wall.css's 20 s, started part-way by its age so a redraw (the next arrival) does not start every
+  // pulse again.
+  wallNew: function (feature, latlng) {
+    const radius = Math.max(6, window.innerHeight * 0.01);
+    const age = "-" + (Number(feature.properties.age) || 0) + "s";
+    const ring = L.circleMarker(latlng, {radius: radius, fill: false, color: "#F0E442", weight: 2, interactive: false,
+                                         className: "wall-new-ring"});
+    const dot = L.circleMarker(latlng, {radius: radius, fillColor: "#F0E442", fillOpacity: 1, color: "#1a1200",
+                                        weight: 2.5, interactive: false, className: "wall-new-dot"});
+    [ring, dot].forEach(function (marker) {
+      marker.on("add", function () { if (marker._path) { marker._path.style.animationDelay = age; } });
+    });
+    return L.featureGroup([ring, dot]);
+  },
 });

@@ -19,7 +19,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from dashboard.components import account
 from dashboard.components import detail as panels
 from dashboard.components import filters as filter_panel
-from dashboard.components import inputs, mapview, table
+from dashboard.components import inputs, live, mapview, table
 from dashboard.access import current_scope, current_user
 from dashboard.i18n import pick, t
 from dashboard.state import LAYERS, ViewState, parse
@@ -27,6 +27,7 @@ from geodata.errors import InputError, ShiyuError
 from geodata.h3cells import RESOLUTIONS
 from geodata.scope import Scope
 from geodata.settings import settings
+from geodata.version import data_version
 from layers import areas, detail, tiles
 from layers.base import BEIJING, Filters
 from layers.registry import build
@@ -80,6 +81,7 @@ def layout(**query) -> html.Div:
         # The layers drawn from vector tiles for the view (assets/tiles.js): their URLs, filters included.
         dcc.Store(id="explore-tiles"),
         dcc.Store(id="explore-tiles-drawn"),
+        *live.probe("explore"),
         html.Header(className="topbar", children=[
             html.H1(t("title", lang)), html.Span(t("subtitle", lang), className="subtitle"), html.Span(className="spacer"),
             html.A(t("nav_wall", lang), href=f"/wall?lang={lang}", className="nav"),
@@ -135,15 +137,18 @@ def _days(start, end) -> tuple[date | None, date | None]:
     Output("explore-hexes", "data"), Output("explore-hexes", "hideout"), Output("explore-grids", "data"),
     Output("explore-legend", "children"), Output("explore-stats", "children"), Output("explore-notice", "children"),
     Output("explore-hexes", "style"), Output("explore-points", "data"), Output("explore-points", "hideout"),
-    Output("explore-view", "data"), Output("explore-tiles", "data"),
+    Output("explore-view", "data"), Output("explore-tiles", "data"), Output("explore-shown", "data"),
     Input("explore-moved", "data"), Input("explore-res", "value"),
     Input("explore-layer", "value"), Input("explore-area", "data"),
     Input("explore-dates", "start_date"), Input("explore-dates", "end_date"),
     Input("explore-categories", "value"), Input("explore-severities", "value"), Input("explore-statuses", "value"),
+    Input("explore-changed", "data"),
     State("explore-lang", "data"), State("explore-extent", "data"), State("explore-tiers", "data"),
     State("explore-map", "zoom"),
 )
-def update_map(moved, res, layer, area, start, end, categories, severities, statuses, lang, extent, tiers, zoom):
+def update_map(moved, res, layer, area, start, end, categories, severities, statuses, _changed, lang, extent, tiers,
+               zoom):
+    """The map for the view, and again when the probe saw the data's version move (``components/live.py``)."""
     lang = pick(lang if isinstance(lang, str) else None)
     bounds = moved.get("bounds") if isinstance(moved, dict) else None
     zoom = moved.get("zoom") if isinstance(moved, dict) else zoom
@@ -160,6 +165,7 @@ def update_map(moved, res, layer, area, start, end, categories, severities, stat
                           severities=inputs.choices(severities, "severities"),
                           statuses=inputs.choices(statuses, "statuses"))
         filters = Filters(bbox=bbox, zoom=zoom, res=res, tier=tier, **state.filter_args())
+        version = data_version()  # before the data it labels (geodata/version.py)
         from_tiles = tiles.map_tiles(layer, filters, current_scope())
         # Too many incidents in view for GeoJSON points: the incidents themselves, from vector tiles.
         result = tiles.incident_style(filters) if from_tiles.incidents is not None else build(layer, filters, current_scope())
@@ -169,8 +175,8 @@ def update_map(moved, res, layer, area, start, end, categories, severities, stat
     except ShiyuError as error:
         log.warning("explore: map update failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)
-        return (*[no_update] * 5, message, *[no_update] * 5)
-    tile_data = {**from_tiles.urls(filters), **({"colours": result.style["colours"], "labels": mapview.point_labels(lang)}
+        return (*[no_update] * 5, message, *[no_update] * 6)
+    tile_data = {**from_tiles.urls(filters, version=version), **({"colours": result.style["colours"], "labels": mapview.point_labels(lang)}
                                                 if from_tiles.incidents is not None else {"colours": {}})}
     view = {"layer": layer, "bbox": list(bbox), "zoom": zoom, "res": res, "tier": tier, "area_code": area,
             "since": filters.since.isoformat() if filters.since else None,
@@ -181,13 +187,13 @@ def update_map(moved, res, layer, area, start, end, categories, severities, stat
         outlined = () if from_tiles.grids is None else ((filters.tier, from_tiles.grids),)
         numbers = mapview.stats((("incidents", from_tiles.incidents), *outlined), lang)
         return (mapview.EMPTY, {}, grids, mapview.point_legend(result, lang), numbers, "",
-                {"variable": "shiyu.hexStyle"}, mapview.EMPTY, {}, view, tile_data)
+                {"variable": "shiyu.hexStyle"}, mapview.EMPTY, {}, view, tile_data, version)
     if result.style.get("mode") == "points":
         for feature in result.features:
             feature["properties"]["tooltip"] = mapview.point_tooltip(feature["properties"], lang)
         numbers = mapview.stats((("incidents", result.summary["incidents"]),), lang)
         return (mapview.EMPTY, {}, grids, mapview.point_legend(result, lang), numbers, "",
-                {"variable": "shiyu.hexStyle"}, result.geojson(), result.style, view, tile_data)
+                {"variable": "shiyu.hexStyle"}, result.geojson(), result.style, view, tile_data, version)
     classed = layer in mapview.QUIET
     if classed:
         result.features = [f for f in result.features if f["properties"]["class"] != mapview.QUIET[layer]]
@@ -199,7 +205,14 @@ def update_map(moved, res, layer, area, start, end, categories, severities, stat
     variable = ("shiyu.areaStyle" if layer == "areas" else "shiyu.kindStyle" if layer in mapview.KINDED
                 else "shiyu.classStyle" if classed else "shiyu.hexStyle")
     return (result.geojson(), result.style, grids, mapview.legend(result, lang, filters, layer), numbers, "",
-            {"variable": variable}, mapview.EMPTY, {}, view, tile_data)
+            {"variable": variable}, mapview.EMPTY, {}, view, tile_data, version)
+
+
+@callback(Output("explore-changed", "data"), Input("explore-probe", "n_intervals"),
+          State("explore-shown", "data"), State("explore-changed", "data"), prevent_initial_call=True)
+def probe(_ticks, shown, asked):
+    """Has a batch committed since the map was drawn? (``components/live.py``; the page has no periodic refresh)"""
+    return live.changed(shown, asked)
 
 
 clientside_callback(

@@ -22,11 +22,12 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from dash.exceptions import PreventUpdate
 
 from dashboard.access import current_scope
-from dashboard.components import inputs
+from dashboard.components import inputs, live
 from dashboard.i18n import pick, t
 from geodata.db import side_by_side
 from geodata.errors import InputError, ShiyuError
 from geodata.settings import settings
+from geodata.version import data_version
 from layers import areas, coverage, early_warning, facilities, hotspots, panels
 from layers.base import BEIJING, Filters
 from layers.stats import CLASS_COLOURS
@@ -97,8 +98,10 @@ def layout(lang: str | None = None, refresh: str | None = None, rotate: str | No
         dcc.Store(id="wall-districts", data=[]),
         dcc.Store(id="wall-vh", data=None),
         dcc.Store(id="wall-last-good", data=None),
+        dcc.Store(id="wall-since", data=None),  # "data as of" when the wall first drew: what arrives after is marked
         dcc.Store(id="wall-map-hash", data=None),
         dcc.Interval(id="wall-interval", interval=_refresh_ms(refresh)),
+        *live.probe("wall"),
         html.Header(className="wall-top", children=[
             html.H1(t("wall_title", lang)),
             html.Span(className="wall-spacer"),
@@ -130,6 +133,8 @@ def layout(lang: str | None = None, refresh: str | None = None, rotate: str | No
                            dl.GeoJSON(id="wall-below", data=EMPTY, style={"variable": "shiyu.wallBelow"}, interactive=False),
                            dl.GeoJSON(id="wall-facilities", data=EMPTY, pointToLayer={"variable": "shiyu.wallFacility"},
                                       hideout={}, interactive=False),
+                           dl.GeoJSON(id="wall-new", data=EMPTY, pointToLayer={"variable": "shiyu.wallNew"},
+                                      interactive=False),
                        ]),
                 html.Div("", id="wall-district-name", className="wall-map-title"),
             ]),
@@ -227,12 +232,17 @@ def _alert_items(warnings, lang: str) -> list:
         html.Span(f["properties"][reason], className="wall-alert-text")]) for f in features]
 
 
-def _latest_items(latest: list[dict], lang: str) -> list:
+def _latest_items(latest: list[dict], lang: str, new: dict[str, float]) -> list:
+    """The ticker's rows; those in ``new`` (id: seconds since they arrived) tagged, their highlight keyed by id so a
+    row keeps its element, and its animation, as rows arrive above it."""
     if not latest:
         return [html.Li(t("wall_no_latest", lang), className="wall-empty")]
-    return [html.Li(className="wall-report" + (" overdue" if r["overdue"] else ""), children=[
+    return [html.Li(key=r["id"], className="wall-report" + (" overdue" if r["overdue"] else "")
+                    + (" new" if r["id"] in new else ""),
+                    style={"animationDelay": f"-{new[r['id']]:g}s"} if r["id"] in new else None, children=[
         html.Span(f"{r['reported_at']:%H:%M}", className="wall-report-time"),
-        html.Span(t(r["category"], lang), className="wall-report-category"),
+        html.Span([*([html.Span(t("wall_new_tag", lang), className="wall-new-tag")] if r["id"] in new else []),
+                   t(r["category"], lang)], className="wall-report-category"),
         html.Span(r["grid_name"] or r["grid_code"] or "—", className="wall-report-place"),
         html.Span(t("wall_overdue_tag", lang) if r["overdue"] else t(r["status"], lang), className="wall-report-status"),
         html.Span(" ".join(p for p in (r["reporter"], r["phone"]) if p), className="wall-report-who"),
@@ -243,19 +253,27 @@ def _latest_items(latest: list[dict], lang: str) -> list:
     Output("wall-kpi-today", "children"), Output("wall-kpi-open", "children"), Output("wall-kpi-overdue", "children"),
     Output("wall-kpi-resolved", "children"), Output("wall-kpi-patrol", "children"),
     Output("wall-trend", "figure"), Output("wall-categories", "figure"), Output("wall-alerts", "children"),
-    Output("wall-ticker", "children"), Output("wall-last-good", "data"),
+    Output("wall-ticker", "children"), Output("wall-new", "data"), Output("wall-shown", "data"),
+    Output("wall-last-good", "data"), Output("wall-since", "data"),
     Output("wall-status", "children"), Output("wall-status", "className"), Output("wall-updated", "children"),
-    Input("wall-interval", "n_intervals"), Input("wall-vh", "data"),
-    State("wall-lang", "data"), State("wall-extent", "data"), State("wall-last-good", "data"),
+    Input("wall-changed", "data"), Input("wall-vh", "data"),
+    State("wall-lang", "data"), State("wall-extent", "data"), State("wall-last-good", "data"), State("wall-since", "data"),
 )
-def refresh_panels(_ticks, vh, lang, extent, last_good):
-    if vh is None:  # the browser has not reported its size yet; it will in a moment
+def refresh_panels(changed, vh, lang, extent, last_good, since):
+    """Every panel but the map: on the periodic refresh (overdue counts move with the clock) and when the probe
+    saw the data's version move."""
+    if vh is None or changed is None:  # the browser has not reported its size, or the first tick not come, yet
         raise PreventUpdate
     lang = pick(lang)
     try:
         vh = max(1.0, inputs.number(vh, "the screen's height", 0, 10_000))  # plotly takes no font below 1 px
         filters, scope = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
+        version = data_version()  # before the data it labels (geodata/version.py)
         as_of = panels.data_as_of()
+        # What arrived in the last NEW_FOR_S is marked, but only after the wall first drew: a wall just opened has
+        # seen nothing arrive yet.
+        since = _last_good(since) or as_of
+        arrived = panels.arrivals(filters, scope, live.NEW_FOR_S, after=since) if since else []
         kpis = panels.headline(filters, scope, days=DAYS)
         trend = panels.daily_trend(filters, scope, days=DAYS)
         breakdown = panels.category_breakdown(filters, scope, days=DAYS)
@@ -263,16 +281,27 @@ def refresh_panels(_ticks, vh, lang, extent, last_good):
         warnings = early_warning.build(filters, scope)
     except InputError as error:
         log.warning("wall: refresh refused: %s", error)
-        return (*[no_update] * 10, str(error), "wall-status stale", no_update)
+        return (*[no_update] * 13, str(error), "wall-status stale", no_update)
     except ShiyuError as error:
         log.warning("wall: refresh failed: %s", error, exc_info=error.__cause__ is not None)
         shown = _clock(_last_good(last_good))
-        return (*[no_update] * 10, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
+        return (*[no_update] * 13, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
     status, status_class = _status(as_of, lang)
     return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
             _percent(kpis["patrol_share"]), _trend_figure(trend, vh), _category_figure(breakdown, lang, vh),
-            _alert_items(warnings, lang), _latest_items(latest, lang), as_of and as_of.isoformat(),
+            _alert_items(warnings, lang), _latest_items(latest, lang, {a["id"]: a["age_s"] for a in arrived}),
+            live.arrival_points(arrived), version, as_of and as_of.isoformat(), since and since.isoformat(),
             status, status_class, f"{datetime.now(BEIJING):%H:%M:%S}")
+
+
+@callback(Output("wall-changed", "data"), Input("wall-interval", "n_intervals"), Input("wall-probe", "n_intervals"),
+          State("wall-shown", "data"), State("wall-changed", "data"))
+def probe(ticks, _probes, shown, asked):
+    """What moves the heavy callbacks: the periodic refresh (and the page's first), and the cheap question every
+    few seconds, has a batch committed since the panels were drawn?"""
+    if dash.ctx.triggered_id == "wall-probe":
+        return live.changed(shown, asked)
+    return live.periodic(ticks, asked)
 
 
 def _legend(districts, hot, stations, lang: str) -> list:
@@ -285,6 +314,8 @@ def _legend(districts, hot, stations, lang: str) -> list:
                       className="wall-legend-row")]
     rows += [html.Div([swatch(e.colour, "dot"), html.Span(t(e.label, lang))], className="wall-legend-row")
              for e in stations.legend if e.label in WALL_FACILITY_TYPES]
+    rows.append(html.Div([html.Span(className="wall-swatch dot new"), html.Span(t("wall_legend_new", lang))],
+                         className="wall-legend-row"))
     return rows
 
 
@@ -293,10 +324,12 @@ def _legend(districts, hot, stations, lang: str) -> list:
     Output("wall-hot", "hideout"), Output("wall-below", "data"), Output("wall-facilities", "data"),
     Output("wall-facilities", "hideout"), Output("wall-legend", "children"),
     Output("wall-districts", "data"), Output("wall-map-hash", "data"),
-    Input("wall-interval", "n_intervals"),
+    Input("wall-changed", "data"),
     State("wall-lang", "data"), State("wall-extent", "data"), State("wall-map-hash", "data"),
 )
-def refresh_map(_ticks, lang, extent, last_hash):
+def refresh_map(changed, lang, extent, last_hash):
+    if changed is None:  # before the first tick
+        raise PreventUpdate
     lang = pick(lang)
     try:
         filters = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES, tier="district")

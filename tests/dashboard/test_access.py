@@ -45,12 +45,13 @@ def _call(base: str, outputs: list[tuple[str, str]], inputs: list[tuple[str, str
 MAP_OUTPUTS = [("explore-hexes", "data"), ("explore-hexes", "hideout"), ("explore-grids", "data"),
                ("explore-legend", "children"), ("explore-stats", "children"), ("explore-notice", "children"),
                ("explore-hexes", "style"), ("explore-points", "data"), ("explore-points", "hideout"),
-               ("explore-view", "data"), ("explore-tiles", "data")]
+               ("explore-view", "data"), ("explore-tiles", "data"), ("explore-shown", "data")]
 MAP_INPUTS = [("explore-moved", "data"), ("explore-res", "value"), ("explore-layer", "value"),
               ("explore-area", "data"), ("explore-dates", "start_date"), ("explore-dates", "end_date"),
-              ("explore-categories", "value"), ("explore-severities", "value"), ("explore-statuses", "value")]
+              ("explore-categories", "value"), ("explore-severities", "value"), ("explore-statuses", "value"),
+              ("explore-changed", "data")]
 MAP_STATE = [("explore-lang", "data"), ("explore-extent", "data"), ("explore-tiers", "data"), ("explore-map", "zoom")]
-GOOD = [{"bounds": [[30.0, 120.0], [30.4, 120.4]], "zoom": 11}, "auto", "hexes", None, None, None, [], [], [], "en",
+GOOD = [{"bounds": [[30.0, 120.0], [30.4, 120.4]], "zoom": 11}, "auto", "hexes", None, None, None, [], [], [], None, "en",
         list(CITY), ["city", "district", "street", "community", "grid"], 11]
 
 

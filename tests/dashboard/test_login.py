@@ -10,6 +10,7 @@ import requests
 
 from geodata import users
 from geodata.settings import reload
+from geodata.version import data_version
 from tests.serving import PASSWORD, people_served
 from tests.dashboard.test_access import _body, _view
 
@@ -217,7 +218,8 @@ def test_a_disabled_user_cannot_log_in_and_their_open_session_ends(site, conn):
 WALL_OUTPUTS = [("wall-kpi-today", "children"), ("wall-kpi-open", "children"), ("wall-kpi-overdue", "children"),
                 ("wall-kpi-resolved", "children"), ("wall-kpi-patrol", "children"), ("wall-trend", "figure"),
                 ("wall-categories", "figure"), ("wall-alerts", "children"), ("wall-ticker", "children"),
-                ("wall-last-good", "data"), ("wall-status", "children"), ("wall-status", "className"),
+                ("wall-new", "data"), ("wall-shown", "data"), ("wall-last-good", "data"), ("wall-since", "data"),
+                ("wall-status", "children"), ("wall-status", "className"),
                 ("wall-updated", "children")]
 
 
@@ -231,11 +233,22 @@ def test_a_display_token_opens_the_wall_only_with_personal_data_masked(site, con
     assert screen.get(f"{site}/wall?lang=en", timeout=30).status_code == 200
     assert screen.get(f"{site}/", allow_redirects=False, timeout=30).headers["Location"] == "/wall"
     wall = screen.post(f"{site}/_dash-update-component", timeout=60, json=_body(
-        WALL_OUTPUTS, [("wall-interval", "n_intervals", 1), ("wall-vh", "data", 10)],
-        [("wall-lang", "data", "en"), ("wall-extent", "data", [120.0, 30.0, 120.4, 30.4]), ("wall-last-good", "data", None)]))
+        WALL_OUTPUTS, [("wall-changed", "data", {"tick": 1, "version": None}), ("wall-vh", "data", 10)],
+        [("wall-lang", "data", "en"), ("wall-extent", "data", [120.0, 30.0, 120.4, 30.4]), ("wall-last-good", "data", None),
+         ("wall-since", "data", None)]))
     assert wall.status_code == 200, wall.text[:300]
     ticker = str(wall.json()["response"]["wall-ticker"]["children"])
     assert "张**" in ticker and "138****1234" in ticker and "张三丰" not in ticker and "13812341234" not in ticker
+    # The wall's data-version probe is one of its callbacks: the screen reaches it (a version past the one shown).
+    probe = screen.post(f"{site}/_dash-update-component", timeout=60, json={
+        "output": "wall-changed.data", "outputs": {"id": "wall-changed", "property": "data"},
+        "inputs": [{"id": "wall-interval", "property": "n_intervals", "value": 1},
+                   {"id": "wall-probe", "property": "n_intervals", "value": 1}],
+        "state": [{"id": "wall-shown", "property": "data", "value": 0},
+                  {"id": "wall-changed", "property": "data", "value": None}],
+        "changedPropIds": ["wall-probe.n_intervals"]})
+    assert probe.status_code == 200, probe.text[:300]
+    assert probe.json()["response"]["wall-changed"]["data"]["version"] == data_version()
     assert _table(screen, site).status_code == 403
     api_token = users.create_token("cora")
     assert requests.get(f"{site}/wall?token={api_token}", allow_redirects=False, timeout=30).status_code == 403

@@ -44,7 +44,7 @@ ROUTES = [
     ("/export/file/<key>", "/export/file/" + "0" * 32, "GET", MACHINES),
 ]
 # The wall page's own callbacks, by the first of their outputs.
-WALL_CALLBACKS = {"wall-kpi-today.children", "wall-districts-layer.data", "wall-map.viewport"}
+WALL_CALLBACKS = {"wall-kpi-today.children", "wall-districts-layer.data", "wall-map.viewport", "wall-changed.data"}
 WALL_VALUES = {"wall-extent.data": [120.0, 30.0, 120.4, 30.4], "wall-lang.data": "en", "wall-interval.n_intervals": 1,
                "wall-rotate.data": False, "wall-districts.data": []}
 

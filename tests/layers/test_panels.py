@@ -184,3 +184,31 @@ def test_the_open_count_reads_the_street_roll_ups_rows_of_every_category_from_th
             "EXPLAIN " + panels.OPEN_BY_DAY, {"closed": list(CLOSED_STATUSES), "scope": None, "categories": [],
                                               "cube_categories": [""]}))
     assert "incident_day_street_all_idx" in plan, plan
+
+
+def test_arrivals_are_the_recent_reports_of_the_batches_applied_since_and_not_old_reports_changed(wall_city, conn,
+                                                                                                   tmp_path):
+    """Last in this module: it adds a report and changes two (the wall marks what arrives, dashboard/pages/wall.py)."""
+    before = panels.data_as_of()
+    assert panels.arrivals(Filters(), EVERYTHING, seconds=3600, after=before) == []
+    old = conn.execute("SELECT external_id, category, reported_at, ST_X(geom), ST_Y(geom) FROM shiyu.incident "
+                       "WHERE source = 'tiers' AND status = 'reported' AND reported_at < now() - interval '2 days' "
+                       "ORDER BY external_id LIMIT 1").fetchone()
+    header = ("id", "category", "reported_at", "lon", "lat", "status")
+    stamp = lambda moment: f"{moment.astimezone(BEIJING):%Y-%m-%d %H:%M:%S}"  # noqa: E731
+    load_incidents(write_csv(tmp_path / "old.csv", [[old[0], old[1], stamp(old[2]), old[3], old[4], "registered"]],
+                             header=header), source="tiers")
+    _, category, lon, lat = REPORTERS[0][:4]
+    load_incidents(write_csv(tmp_path / "new.csv", [
+        ["R0", category, stamp(wall_city[2] - timedelta(minutes=REPORTERS[0][0])), lon, lat, "registered"],
+        ["N1", "public_order", stamp(datetime.now(BEIJING) - timedelta(minutes=1)), 120.35, 30.35, "reported"],
+    ], header=header), source="hotline")
+
+    arrived = panels.arrivals(Filters(), EVERYTHING, seconds=3600, after=before)
+    # The new report and the recent one whose status moved; the two-day-old one changed too, but is no arrival.
+    assert [a["id"] for a in arrived] == ["hotline:N1", "hotline:R0"]
+    assert arrived[0]["category"] == "public_order" and (arrived[0]["lon"], arrived[0]["lat"]) == (120.35, 30.35)
+    assert all(0 <= a["age_s"] < 3600 for a in arrived)
+    assert [a["id"] for a in panels.arrivals(Filters(area_code="C2"), EVERYTHING, seconds=3600, after=before)] == \
+        ["hotline:N1"]
+    assert panels.arrivals(Filters(), EVERYTHING, seconds=3600, after=panels.data_as_of()) == []

@@ -196,3 +196,8 @@ def test_a_tile_url_carries_the_map_filters_that_parse_back_to_them(city):
     assert (parsed.since, parsed.until, parsed.categories, parsed.severities, parsed.statuses, parsed.area_code) == (
         since, until, filters.categories, filters.severities, filters.statuses, "C1")
     assert tiles.query_string("grids", filters) == "?area=C1"
+    # The data's version changes the URL only; a version that is not a whole number is refused.
+    assert tiles.query_string("grids", filters, version=42) == "?area=C1&v=42"
+    assert tiles.LAYERS["grids"].filters(parse_qs("area=C1&v=42")).area_code == "C1"
+    with pytest.raises(InputError, match="version"):
+        tiles.LAYERS["incidents"].filters(parse_qs("v=x"))

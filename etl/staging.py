@@ -48,6 +48,9 @@ def _changed(old: str, new: str) -> str:
             f"          ({', '.join(f'{new}.{c}' for c in _INCIDENT_COMPARED)})")
 
 
+# A staged incident ``n`` (stage_points with its grid) that differs from its stored version ``i``: the upsert's own test.
+INCIDENT_CHANGED = _changed("i", "n")
+
 INCIDENTS = PointKind(
     kind="incidents", table="incident", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
     stage_columns=("row_no", "external_id", "category", "severity", "status", "reported_at", "resolved_at", "due_at",
@@ -87,7 +90,7 @@ WITH up AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """,
-    before_upsert=(cubes.STAGE_DELTA, cubes.INCIDENT_DELTA.format(upsert_changes=_changed("i", "n")), cubes.ANALYZE_DELTA),
+    before_upsert=(cubes.STAGE_DELTA, cubes.INCIDENT_DELTA.format(upsert_changes=INCIDENT_CHANGED), cubes.ANALYZE_DELTA),
     cubes=cubes.CUBES)
 
 FACILITIES = PointKind(

@@ -109,3 +109,28 @@ def test_a_worker_killed_mid_batch_applies_every_acknowledged_row_once(queued, c
     assert conn.execute("SELECT count(*) FROM shiyu.load_batch WHERE source = 'killtest' AND finished_at IS NULL"
                         ).fetchone()[0] == 0
     _assert_cubes_are_the_recount(conn)
+
+
+def test_a_worker_whose_connection_is_cut_mid_batch_reconnects_and_finishes(queued, conn, tmp_path):
+    """What a database restart does to the worker: its backend ends mid-batch. It waits, reconnects, and applies
+    the rolled-back micro-batch again."""
+    stderr_path = tmp_path / "worker.stderr"
+    with stderr_path.open("w") as stderr:
+        worker = _worker(stderr)
+        try:
+            def mid_batch():
+                assert worker.poll() is None, stderr_path.read_text()
+                return conn.execute(WORKER_IN_BATCH, (APP_NAME,)).fetchone()
+
+            (pid,) = wait_for(mid_batch, 60, "the worker to be inside a micro-batch")
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            wait_for(lambda: conn.execute("SELECT NOT EXISTS (SELECT 1 FROM shiyu.intake_post WHERE status = 'queued')"
+                                          ).fetchone()[0], 120, "the reconnected worker to empty the queue", interval=0.1)
+            assert worker.poll() is None  # it went on, on a new connection
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=20)
+    assert "trying again" in stderr_path.read_text()
+    stored = dict(conn.execute("SELECT external_id, status FROM shiyu.incident WHERE source = 'killtest'").fetchall())
+    assert stored == queued
+    _assert_cubes_are_the_recount(conn)

@@ -19,11 +19,12 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import requests
 
 from bench.common import ROOT
+from layers.base import BEIJING
 
 CATEGORIES = ("治安", "消防", "矛盾纠纷", "交通安全", "城市管理", "食药安全", "公共卫生")
 CHAIN = ("立案", "派遣", "处置中", "核查", "结案")
@@ -62,7 +63,7 @@ class Poster(threading.Thread):
 
     def _batch(self) -> tuple[list[dict], list[str]]:
         rows, new = [], []
-        now = datetime.now().astimezone()
+        now = datetime.now(BEIJING)  # the feed writes Beijing time, as the loader reads a time without an offset
         for _ in range(self.rng.randint(1, 50)):
             if self.open and self.rng.random() < 0.4:
                 key = self.rng.choice(list(self.open))

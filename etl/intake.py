@@ -34,7 +34,7 @@ JSON, NDJSON, CSV = "application/json", "application/x-ndjson", "text/csv"
 MEDIA_TYPES = {JSON: JSON, NDJSON: NDJSON, "application/ndjson": NDJSON, "application/jsonl": NDJSON, CSV: CSV}
 CRS_NAMES = ("wgs84", "gcj02", "bd09", "cgcs2000")
 EXTENT_TTL_S = 60.0  # areas change with a load of areas, rarely; the extent is asked again after this
-POLL_S = (0.01, 0.02, 0.05, 0.1)  # the waits between looks at a post's outcome, the last repeated
+POLL_S = (0.01, 0.02, 0.03, 0.05)  # the waits between looks at a post's outcome, the last repeated
 
 
 class Refused(BatchRefused):

@@ -105,7 +105,7 @@ def apply_next(conn) -> int:
         params = {"source": source, "batch_id": batch_id}
         counts = {post: (0, 0, 0) for post in posts}
         if staged:
-            writes.stage_grids(conn, INCIDENTS, summary)
+            writes.stage_grids(conn, INCIDENTS, summary, staged)
             counts.update({r[0]: r[1:] for r in conn.execute(CLASSIFY, params).fetchall()})
             writes.write_staged(conn, INCIDENTS, summary, params, staged)
         conn.execute(MARK_APPLIED, {"batch_id": batch_id, "posts": posts, "loaded": [counts[p][0] for p in posts],
@@ -113,8 +113,8 @@ def apply_next(conn) -> int:
         conn.execute(DELETE_ROWS, {"posts": posts})
         conn.execute(FINISH_BATCH, {"batch_id": batch_id, "read": summary.read, "loaded": summary.loaded,
                                     "updated": summary.updated, "unchanged": summary.unchanged, "rejected": rejected})
-    log.info("intake: applied posts %s-%s of %s: %d rows, %d new, %d updated", posts[0], posts[-1], source, staged,
-             summary.loaded, summary.updated)
+    log.info("intake: applied posts %s-%s of %s: %d rows, %d new, %d updated (seconds: %s)", posts[0], posts[-1],
+             source, staged, summary.loaded, summary.updated, summary.seconds)
     return len(posts)
 
 

@@ -75,11 +75,13 @@ def apply_cubes(conn, kind: staging.PointKind, summary: LoadSummary) -> None:
             conn.execute(cube.fill if keyless else cube.apply)
 
 
-def stage_grids(conn, kind: staging.PointKind, summary: LoadSummary) -> int:
-    """Turn the deduplicated ``stage_raw`` into points with their grids; returns how many fall in no grid."""
+def stage_grids(conn, kind: staging.PointKind, summary: LoadSummary, staged_rows: int | None = None) -> int:
+    """Turn the deduplicated ``stage_raw`` into points with their grids; returns how many fall in no grid.
+    ``staged_rows`` known to be few (``staging.FEW_POINTS``): each point finds its grid, not each grid its points."""
+    few = staged_rows is not None and staged_rows <= staging.FEW_POINTS
     with summary.timed("assign_grids"):
         conn.execute(kind.stage_points)
-        conn.execute(staging.ASSIGN_GRIDS)
+        conn.execute(staging.ASSIGN_GRIDS_FEW if few else staging.ASSIGN_GRIDS)
     return conn.execute(staging.OUTSIDE_GRIDS).fetchone()[0]
 
 

@@ -5,8 +5,8 @@ Each micro-batch is one transaction: it claims the oldest queued posts of one fe
 stages their rows as ``shiyu load`` stages a file's, writes them with ``etl.writes.write_staged`` (the same
 upsert and cube deltas), records a ``load_batch`` (so the data version moves and "data as of" follows) and marks
 the posts applied with their counts. Killed half way, the transaction rolls back and the posts stay queued, to
-be applied again whole. Posts whose ids overlap an earlier post of the micro-batch wait for the next one, so a
-status change posted after its report is applied after it. A lost database is waited for, with backoff.
+be applied again whole. A post naming an id that an earlier queued post names waits for a later micro-batch, so
+a status change posted after its report is applied after it. A lost database is waited for, with backoff.
 """
 
 from __future__ import annotations
@@ -74,13 +74,16 @@ DELETE_ROWS = "DELETE FROM shiyu.intake_row WHERE post_id = ANY(%(posts)s)"
 
 
 def _choose(claimed: list[tuple]) -> tuple[list[int], int]:
-    """The longest run of claimed posts, oldest first, whose ids do not repeat and whose rows fit; their rejects."""
-    chosen, seen, rows, rejected = [], set(), 0, 0
+    """The claimed posts, oldest first, that can be applied together, and their rejects: none names an id an
+    earlier claimed post names (that one is applied first, in a later micro-batch, and so is every later post
+    naming one of its ids), and their rows fit ``MAX_ROWS`` (the first post always fits)."""
+    chosen, taken, waiting, rows, rejected = [], set(), set(), 0, 0
     for post_id, post_rejected, ids in claimed:
-        if chosen and (seen.intersection(ids) or rows + len(ids) > MAX_ROWS):
-            break
+        if chosen and (rows + len(ids) > MAX_ROWS or not taken.isdisjoint(ids) or not waiting.isdisjoint(ids)):
+            waiting.update(ids)
+            continue
         chosen.append(post_id)
-        seen.update(ids)
+        taken.update(ids)
         rows += len(ids)
         rejected += post_rejected
     return chosen, rejected

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -147,13 +147,16 @@ def _duplicates(records: pd.DataFrame, label: str) -> tuple[pd.DataFrame, list[d
     return records[~repeated].reset_index(drop=True), rejects
 
 
-def _check_source(feed: Feed, table: Table) -> None:
-    if "source" in table.frame.columns:
-        other = table.frame["source"][(table.frame["source"] != "") & (table.frame["source"] != feed.name)]
-        if len(other):
-            number = table.row_numbers[other.index[0]]
-            raise Forbidden(f"{table.row_label} {number} names source {other.iloc[0]!r}; feed {feed.name!r} "
-                            f"writes its own source only (leave 'source' out)")
+def _own_source(feed: Feed, table: Table) -> Table:
+    """The table without its ``source`` column, once every value of it is the feed's own (else Forbidden)."""
+    if "source" not in table.frame.columns:
+        return table
+    other = table.frame["source"][(table.frame["source"] != "") & (table.frame["source"] != feed.name)]
+    if len(other):
+        number = table.row_numbers[other.index[0]]
+        raise Forbidden(f"{table.row_label} {number} names source {other.iloc[0]!r}; feed {feed.name!r} "
+                        f"writes its own source only (leave 'source' out)")
+    return replace(table, frame=table.frame.drop(columns="source"))
 
 
 def _answer(post_id: int | None, read: int, rejects: list[dict], **counts) -> dict:
@@ -193,11 +196,11 @@ def submit(feed: Feed, table: Table, *, crs: str | None = None, now: pd.Timestam
         raise InputError(f"crs {crs!r} is not one of {', '.join(CRS_NAMES)}")
     if not len(table.frame):
         raise InputError("the post holds no rows")
-    _check_source(feed, table)
+    table = _own_source(feed, table)
     try:
         batch = validate_incidents(table, crs=crs, extent=city_extent(), extent_name=EXTENT_NAME, now=now)
     except BatchRefused as exc:  # a required field missing: the body's shape, not its rows
-        raise InputError(str(exc).replace("--field ", "the field ").split("; name them")[0]) from exc
+        raise InputError(str(exc).replace("the file", "the post").split("; name them")[0]) from exc
     label = table.row_label
     rejects = [{"row": int(r[label]), "reason": r["reason"]} for r in batch.rejects[[label, "reason"]].to_dict("records")]
     records, repeats = _duplicates(batch.records, label)

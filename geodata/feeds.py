@@ -55,26 +55,29 @@ ADD_TOKEN = "INSERT INTO shiyu.feed_token (feed_name, token_sha256) VALUES (%(na
 REVOKE = "UPDATE shiyu.feed SET revoked_at = now() WHERE name = %(name)s AND revoked_at IS NULL RETURNING name"
 AUDIT = "INSERT INTO shiyu.audit_log (user_name, action, detail) VALUES (NULL, %(action)s, %(detail)s::jsonb)"
 
-# Beijing days, as the wall counts them.
+# Beijing days, as the wall counts them. Each feed's posts are read through (feed_name, received_at): its newest
+# post and today's, never its whole history.
 LIST = """
-SELECT f.name, f.scope_code, f.revoked_at IS NOT NULL AS revoked, f.created_at,
-       max(p.received_at) AS last_post,
-       coalesce(sum(p.read_count - p.rejected_count) FILTER (WHERE p.status <> 'refused' AND p.received_at >= today.t), 0)
-           AS rows_today,
-       coalesce(sum(p.rejected_count) FILTER (WHERE p.received_at >= today.t), 0) AS rejects_today,
-       count(p.id) FILTER (WHERE p.status = 'refused' AND p.received_at >= today.t) AS refused_today
+SELECT f.name, f.scope_code, f.revoked_at IS NOT NULL AS revoked, f.created_at, last.at AS last_post,
+       coalesce(t.rows_today, 0) AS rows_today, coalesce(t.rejects_today, 0) AS rejects_today,
+       coalesce(t.refused_today, 0) AS refused_today
 FROM shiyu.feed f
-CROSS JOIN (SELECT date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai' AS t) today
-LEFT JOIN shiyu.intake_post p ON p.feed_name = f.name
-GROUP BY f.name, today.t ORDER BY f.name
+LEFT JOIN LATERAL (SELECT max(p.received_at) AS at FROM shiyu.intake_post p WHERE p.feed_name = f.name) last ON true
+LEFT JOIN LATERAL (
+    SELECT sum(p.read_count - p.rejected_count) FILTER (WHERE p.status <> 'refused') AS rows_today,
+           sum(p.rejected_count) AS rejects_today, count(*) FILTER (WHERE p.status = 'refused') AS refused_today
+    FROM shiyu.intake_post p
+    WHERE p.feed_name = f.name
+      AND p.received_at >= date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai') t ON true
+ORDER BY f.name
 """
 STATUS = """
-SELECT count(*) FILTER (WHERE status = 'queued') AS queued_posts,
-       coalesce((SELECT count(*) FROM shiyu.intake_row), 0) AS queued_rows,
-       extract(epoch FROM now() - min(received_at) FILTER (WHERE status = 'queued'))::float8 AS lag_s,
-       extract(epoch FROM now() - max(applied_at))::float8 AS since_last_applied_s,
-       count(*) FILTER (WHERE status = 'applied' AND applied_at > now() - interval '1 minute') AS applied_last_minute
-FROM shiyu.intake_post
+SELECT (SELECT count(*) FROM shiyu.intake_post WHERE status = 'queued') AS queued_posts,
+       (SELECT count(*) FROM shiyu.intake_row) AS queued_rows,
+       (SELECT extract(epoch FROM now() - min(received_at))::float8 FROM shiyu.intake_post WHERE status = 'queued')
+           AS lag_s,
+       (SELECT extract(epoch FROM now() - max(applied_at))::float8 FROM shiyu.intake_post) AS since_last_applied_s,
+       (SELECT count(*) FROM shiyu.intake_post WHERE applied_at > now() - interval '1 minute') AS applied_last_minute
 """
 
 

@@ -39,6 +39,7 @@ CREATE TABLE shiyu.intake_post (
 );
 CREATE INDEX intake_post_queued_idx ON shiyu.intake_post (id) WHERE status = 'queued';
 CREATE INDEX intake_post_feed_idx ON shiyu.intake_post (feed_name, received_at);
+CREATE INDEX intake_post_applied_idx ON shiyu.intake_post (applied_at);  -- `shiyu feeds status`
 
 -- The validated rows of a queued post, in the loader's staging columns (etl/staging.py INCIDENTS.stage_columns),
 -- so the worker stages a micro-batch with one INSERT … SELECT. Deleted when applied.

@@ -2,12 +2,12 @@
 
 ``install`` adds a ``before_request``/``teardown_request`` pair after ``access.install``'s, so the user is known.
 A request of an expensive kind (``kind_of``: a Dash callback, the OGC API or Open311's reads, a vector tile, an
-export, a feed's post) runs inside ``geodata.db.request_kind`` (its kind's statement timeout) and counts against its user — by
-name, or by client address when anonymous (``SHIYU_AUTH=off``):
+export, a feed's post) runs inside ``geodata.db.request_kind`` (its kind's statement timeout) and counts against
+its user — by name, or by client address when anonymous (``SHIYU_AUTH=off``):
 
 - at most ``SHIYU_USER_CONCURRENCY`` of them running at once, and one export;
-- at most ``SHIYU_USER_RATE_PER_MIN`` (a feed: ``SHIYU_FEED_RATE_PER_MIN``) started per minute, in bursts of up to a quarter of that (a token bucket;
-  a tile costs ``TILE_COST`` of a request: a map asks for dozens at once).
+- at most ``SHIYU_USER_RATE_PER_MIN`` (a feed: ``SHIYU_FEED_RATE_PER_MIN``) started per minute, in bursts of up
+  to a quarter of that (a token bucket; a tile costs ``TILE_COST`` of a request: a map asks for dozens at once).
 
 Over either, the answer is ``429`` with ``Retry-After`` and one line of JSON saying what to do. The counts live in
 the process: with N gunicorn workers a user may have N times as many (docs/security.md, "Limits"). Refusals

@@ -2,9 +2,10 @@
 
 A request comes with one of four credentials, or none: a person's ``SESSION`` (the cookie a password login
 sets), an ``API`` token (``Authorization: Bearer``), a wall screen's ``DISPLAY`` token (as Bearer, or the
-session ``/wall?token=`` opens), or a city platform's ``FEED`` token (Bearer, for the intake API only). Every route of the server has a purpose, named by its Flask endpoint
-(``ENDPOINTS``, ``BLUEPRINTS``); a route without one is reached by nobody, so a route added later is refused
-until it is given one here (and ``tests/dashboard/test_reach.py`` fails until it is). Callbacks are told apart
+session ``/wall?token=`` opens), or a city platform's ``FEED`` token (Bearer, for the intake API only).
+Every route of the server has a purpose, named by its Flask endpoint (``ENDPOINTS``, ``BLUEPRINTS``); a route
+without one is reached by nobody, so a route added later is refused until it is given one here (and
+``tests/dashboard/test_reach.py`` fails until it is). Callbacks are told apart
 by their id, the ``output`` key Dash itself dispatches on, against the app's own callback map: the callbacks
 registered by the wall page's module, and the page router asked for ``/wall`` (the pathname read at the
 position Dash passes it, not by the name the client gives it), are the wall's; every other is a callback.

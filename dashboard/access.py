@@ -24,8 +24,8 @@ import dash
 import flask
 
 from dashboard import failures, purposes
-from dashboard.purposes import API, DISPLAY, SESSION, BadCallback
-from geodata import audit, db, users
+from dashboard.purposes import API, DISPLAY, FEED, SESSION, BadCallback
+from geodata import audit, db, feeds, users
 from geodata.errors import DatabaseUnavailable, ShiyuError
 from geodata.scope import Scope
 from geodata.settings import settings
@@ -176,16 +176,25 @@ def _bearer(token: str) -> User | None:
     return user
 
 
+def _feed_bearer(token: str) -> User | None:
+    """A feed's token as a user of the feed's scope that is the feed (``purposes.FEED``); None when unknown or revoked."""
+    feed = feeds.feed_of_token(token)
+    return None if feed is None else User(f"feed:{feed.name}", "feed", Scope(feed.scope), feed=feed.name)
+
+
 def _authenticate() -> tuple[User | None, bool]:
     """The request's user, and whether the cookie is what authenticated it (then it must come from our pages)."""
     header = flask.request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        return _bearer(header[7:].strip()), False
+        token = header[7:].strip()
+        return (_feed_bearer(token) if token.startswith(feeds.FEED_TOKEN_PREFIX) else _bearer(token)), False
     return _session_user(), True
 
 
 def credential_of(user: User, cookie: bool) -> str:
-    """What ``user`` came with: a display token (or its session), an API token, or a person's session."""
+    """What ``user`` came with: a feed token, a display token (or its session), an API token, or a person's session."""
+    if user.feed is not None:
+        return FEED
     if user.display:
         return DISPLAY
     return SESSION if cookie else API
@@ -276,7 +285,8 @@ def _enter(callbacks: purposes.Callbacks):
     # Nothing a web request runs goes to the owner's pool: until a user is known, only what shiyu_app may do.
     stack.enter_context(db.as_app())
     request = flask.request
-    if not settings().auth:
+    # The intake API takes a feed's token even with logins off: the token says whose rows a post holds.
+    if not settings().auth and _route_purpose() != purposes.INTAKE:
         flask.g.shiyu_user = _local_user()
         _purpose(callbacks)  # a malformed callback request is a 400 here too
     elif _route_purpose() == purposes.PUBLIC:
@@ -289,7 +299,8 @@ def _enter(callbacks: purposes.Callbacks):
         except DatabaseUnavailable as error:  # a 503 with Retry-After; where the database is stays in the log
             return failures.answer(error, "access: checking a session or token")
         if user is None:
-            return _refuse(401, None, "no session or token")
+            return _refuse(401, None, "no session or token" if _route_purpose() != purposes.INTAKE
+                           else "no feed token, or an unknown or revoked one")
         refusal = _check(user, cookie, callbacks)
         if refusal is not None:
             return refusal

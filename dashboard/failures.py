@@ -1,7 +1,8 @@
 """What a failed request answers, decided once for every edge of the server: the OGC API and Open311
-(``dashboard/api.py``), the tiles (``dashboard/tiles.py``) and the Dash callbacks (``install``).
+(``dashboard/api.py``), the intake API (``dashboard/intake.py``), the tiles (``dashboard/tiles.py``) and the Dash callbacks (``install``).
 
-A person's mistake (``InputError``) is a 400 with its message, one line (a ``NotFound`` a 404); a query refused
+A person's mistake (``InputError``) is a 400 with its message, one line (a ``NotFound`` a 404, a
+``Forbidden`` a 403, a ``BodyTooLarge`` a 413); a query refused
 as too slow a 503 with its message, which says how to narrow the request; a database that cannot be reached a
 503 that says only that, with ``Retry-After``: where the database is (a socket path, a host and port) goes to
 the server's log, never to a client. Any other ``ShiyuError`` is a 503 whose cause is logged, and anything else
@@ -18,7 +19,7 @@ import flask
 import orjson
 from dash.exceptions import DependencyException
 
-from geodata.errors import DatabaseUnavailable, InputError, NotFound, QueryTooSlow, ShiyuError
+from geodata.errors import BodyTooLarge, DatabaseUnavailable, Forbidden, InputError, NotFound, QueryTooSlow, ShiyuError
 from geodata.text import one_line  # a value echoed back may hold newlines, a NUL, or be long
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ def failure(error: BaseException, what: str) -> Failure:
     retry = {"Retry-After": str(RETRY_AFTER_S)}
     if isinstance(error, NotFound):
         return Failure(404, one_line(str(error)))
+    if isinstance(error, Forbidden):
+        return Failure(403, one_line(str(error)))
+    if isinstance(error, BodyTooLarge):
+        return Failure(413, one_line(str(error)))
     if isinstance(error, InputError):
         return Failure(400, one_line(str(error)))
     if isinstance(error, QueryTooSlow):

@@ -2,13 +2,13 @@
 
 ``install`` adds a ``before_request``/``teardown_request`` pair after ``access.install``'s, so the user is known.
 A request of an expensive kind (``kind_of``: a Dash callback, the OGC API or Open311's reads, a vector tile, an
-export) runs inside ``geodata.db.request_kind`` (its kind's statement timeout) and counts against its user — by
-name, or by client address when anonymous (``SHIYU_AUTH=off``):
+export, a feed's post) runs inside ``geodata.db.request_kind`` (its kind's statement timeout) and counts against
+its user — by name, or by client address when anonymous (``SHIYU_AUTH=off``):
 
 - at most ``SHIYU_USER_CONCURRENCY`` of them running at once, and one export;
-- at most ``SHIYU_USER_RATE_PER_MIN`` started per minute, in bursts of up to a quarter of that (a token bucket;
-  a tile costs ``TILE_COST`` of a request: a map asks for dozens at once; a page's data-version probe
-  ``PROBE_COST``: an open page sends one every 2 s).
+- at most ``SHIYU_USER_RATE_PER_MIN`` (a feed: ``SHIYU_FEED_RATE_PER_MIN``) started per minute, in bursts of up
+  to a quarter of that (a token bucket; a tile costs ``TILE_COST`` of a request: a map asks for dozens at once; a
+  page's data-version probe ``PROBE_COST``: an open page sends one every 2 s).
 
 Over either, the answer is ``429`` with ``Retry-After`` and one line of JSON saying what to do. The counts live in
 the process: with N gunicorn workers a user may have N times as many (docs/security.md, "Limits"). Refusals
@@ -32,6 +32,7 @@ from geodata.settings import settings
 log = logging.getLogger(__name__)
 
 CALLBACK = "/_dash-update-component"
+INTAKE = "/api/v1/"  # a feed's posts (dashboard/intake.py): counted per feed at SHIYU_FEED_RATE_PER_MIN
 EXPORT_OUTPUTS = ("export-file",)  # the export page's download callback (dashboard/pages/export.py)
 TILE_COST = 0.25
 PROBE_COST = 0.05  # a page's data-version probe (dashboard/components/live.py): one row, every 2 s per open page
@@ -52,6 +53,8 @@ def kind_of(request: flask.Request) -> str | None:
         return "tiles"
     if path.startswith("/ogc") or (path.startswith("/open311/") and request.method == "GET"):
         return "ogc"
+    if path.startswith(INTAKE) and request.method == "POST":
+        return "intake"
     return None
 
 
@@ -59,6 +62,7 @@ def kind_of(request: flask.Request) -> str | None:
 class _Account:
     """One user's running requests and their token bucket."""
 
+    rate: float = 0.0  # requests a minute (``_rate``): a feed's account and a person's never share a name
     running: int = 0
     exports: int = 0
     tokens: float = -1.0  # full on first use
@@ -76,8 +80,10 @@ class Limiter:
         """Count a request of ``kind`` for ``who``; (the reason, seconds to wait) when it must be refused instead."""
         s = settings()
         cost = {"tiles": TILE_COST, "probe": PROBE_COST}.get(kind, 1.0)
+        rate = _rate(kind)
         with self._lock:
-            account = self._accounts.setdefault(who, _Account())
+            account = self._accounts.setdefault(who, _Account(rate=rate))
+            account.rate = rate  # the settings' own, should they have changed
             _refill(account)
             if kind == "export" and account.exports >= 1:
                 return "one export at a time: wait for the one running to finish", 5
@@ -85,8 +91,8 @@ class Limiter:
                 return (f"{account.running} of your requests are still running (at most {s.user_concurrency} at once); "
                         "wait for them, or narrow the view so they finish sooner"), 1
             if account.tokens < cost:
-                wait = math.ceil((cost - account.tokens) * 60 / max(s.user_rate_per_min, 1e-9))
-                return (f"more than {s.user_rate_per_min:g} requests a minute; wait {wait} s and slow down "
+                wait = math.ceil((cost - account.tokens) * 60 / max(rate, 1e-9))
+                return (f"more than {rate:g} requests a minute; wait {wait} s and slow down "
                         "(fewer filters changed at once, or a smaller area)"), wait
             account.tokens -= cost
             account.running += 1
@@ -101,20 +107,26 @@ class Limiter:
             account.running = max(0, account.running - 1)
             if kind == "export":
                 account.exports = max(0, account.exports - 1)
-            if account.running == 0 and _refill(account) >= _burst():
+            if account.running == 0 and _refill(account) >= _burst(account.rate):
                 del self._accounts[who]  # nothing to remember: a full bucket is what a newcomer gets
 
 
-def _burst() -> float:
-    return max(1.0, settings().user_rate_per_min * BURST_MINUTES)
+def _rate(kind: str) -> float:
+    """Requests a minute: a feed's posts have their own rate (a platform posts steadily), people's requests theirs."""
+    s = settings()
+    return s.feed_rate_per_min if kind == "intake" else s.user_rate_per_min
+
+
+def _burst(rate: float) -> float:
+    return max(1.0, rate * BURST_MINUTES)
 
 
 def _refill(account: _Account) -> float:
     """The account's tokens, topped up for the time since they were last counted (a new account's bucket is full)."""
-    now, burst = time.monotonic(), _burst()
+    now, burst = time.monotonic(), _burst(account.rate)
     if account.tokens < 0:
         account.tokens = burst
-    account.tokens = min(burst, account.tokens + (now - account.filled_at) * settings().user_rate_per_min / 60)
+    account.tokens = min(burst, account.tokens + (now - account.filled_at) * account.rate / 60)
     account.filled_at = now
     return account.tokens
 

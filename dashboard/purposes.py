@@ -1,10 +1,11 @@
 """What each credential is for: the one table of who may reach which route and callback (``REACH``).
 
-A request comes with one of three credentials, or none: a person's ``SESSION`` (the cookie a password login
-sets), an ``API`` token (``Authorization: Bearer``), or a wall screen's ``DISPLAY`` token (as Bearer, or the
-session ``/wall?token=`` opens). Every route of the server has a purpose, named by its Flask endpoint
-(``ENDPOINTS``, ``BLUEPRINTS``); a route without one is reached by nobody, so a route added later is refused
-until it is given one here (and ``tests/dashboard/test_reach.py`` fails until it is). Callbacks are told apart
+A request comes with one of four credentials, or none: a person's ``SESSION`` (the cookie a password login
+sets), an ``API`` token (``Authorization: Bearer``), a wall screen's ``DISPLAY`` token (as Bearer, or the
+session ``/wall?token=`` opens), or a city platform's ``FEED`` token (Bearer, for the intake API only).
+Every route of the server has a purpose, named by its Flask endpoint (``ENDPOINTS``, ``BLUEPRINTS``); a route
+without one is reached by nobody, so a route added later is refused until it is given one here (and
+``tests/dashboard/test_reach.py`` fails until it is). Callbacks are told apart
 by their id, the ``output`` key Dash itself dispatches on, against the app's own callback map: the callbacks
 registered by the wall page's module, and the page router asked for ``/wall`` (the pathname read at the
 position Dash passes it, not by the name the client gives it), are the wall's; every other is a callback.
@@ -20,7 +21,9 @@ import dash
 
 from geodata.errors import InputError
 
-SESSION, API, DISPLAY = "session", "API token", "display token"
+SESSION, API, DISPLAY, FEED = "session", "API token", "display token", "feed token"
+# The credentials a person or a screen holds. A feed token (a city platform posting incidents, docs/intake.md) is
+# none of them: it reaches the intake API and nothing else, not even the public pages.
 CREDENTIALS = frozenset({SESSION, API, DISPLAY})
 
 PUBLIC = "the public"            # the login, the logout, scripts, styles, the icon: reached with no credential
@@ -31,9 +34,10 @@ CALLBACK = "a callback"          # a callback of a page other than the wall
 WALL_CALLBACK = "a wall callback"  # the wall's own callbacks, and the page router asked for /wall
 MACHINE = "an API"               # /ogc, /open311, /tiles
 DOWNLOAD = "an export's file"    # /export/file/<key>: the file an export made, fetched once by whoever made it
+INTAKE = "the intake API"        # /api/v1: a feed posting its incidents and reading its posts' outcomes
 UNROUTED = "no route"            # no route matched (Flask answers 404 or 405)
 NOTHING = "nothing"              # a route nobody may reach
-CREDENTIAL_NAMES = {SESSION: "a session", API: "an API token", DISPLAY: "a display token"}
+CREDENTIAL_NAMES = {SESSION: "a session", API: "an API token", DISPLAY: "a display token", FEED: "a feed token"}
 
 REACH: dict[str, frozenset[str]] = {
     PUBLIC: CREDENTIALS,
@@ -45,12 +49,13 @@ REACH: dict[str, frozenset[str]] = {
     WALL_CALLBACK: CREDENTIALS,
     MACHINE: frozenset({SESSION, API}),
     DOWNLOAD: frozenset({SESSION, API}),
+    INTAKE: frozenset({FEED}),  # with logins off too: the feed's token says whose rows they are
     UNROUTED: CREDENTIALS,
     NOTHING: frozenset(),
 }
 
 # Purposes whose answers are data, not pages: refused with a status and JSON, never redirected to the login.
-DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD})
+DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD, INTAKE})
 
 WALL_PATH = "/wall"
 UPDATE = "/_dash-update-component"
@@ -63,7 +68,7 @@ ENDPOINTS: dict[str, str] = {
     "export_file": DOWNLOAD,
     "static": NOTHING,  # Flask's own static folder: the dashboard serves nothing there
 }
-BLUEPRINTS: dict[str, str] = {"ogc": MACHINE, "open311": MACHINE, "tiles": MACHINE}
+BLUEPRINTS: dict[str, str] = {"ogc": MACHINE, "open311": MACHINE, "tiles": MACHINE, "intake": INTAKE}
 
 # The page router Dash registers for use_pages: its output, and the input that carries the path asked for.
 ROUTER_OUTPUT = "_pages_content.children"

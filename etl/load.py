@@ -29,7 +29,7 @@ from etl.incidents import validate_incidents
 from etl.patrols import validate_patrols
 from etl.vectors import read_features
 from etl.timestamps import LOCAL_TZ
-from etl.rejects import default_reject_path, write_reject_file
+from etl.rejects import default_reject_path, duplicate_reason, write_reject_file
 from geodata import db, taxonomy
 from geodata.apportion import cells_of_areas
 from geodata.batchconn import batch_connection
@@ -189,7 +189,7 @@ def _duplicates(conn, kind: staging.PointKind, label: str, mapping: dict[str, st
     keys = [[_key_text(v) for v in r[2:]] for r in rows]
     frame = pd.DataFrame({
         label: [r[0] for r in rows],
-        "reason": [f"duplicate {kind.key_label} '{' at '.join(k)}' (first at {label} {r[1]})" for r, k in zip(rows, keys)],
+        "reason": [duplicate_reason(kind.key_label, k, label, r[1]) for r, k in zip(rows, keys)],
     })
     for i, field_name in enumerate(kind.key_fields):
         frame[mapping.get(field_name, field_name)] = [k[i] for k in keys]
@@ -243,21 +243,9 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
                 _end_if_empty(summary, "rows")
                 summary.reject_file = _reject_file(path, rejected, reject_file)
                 _refuse_if_too_many_rejects(summary, max_reject_ratio, "rows")
-                with summary.timed("assign_grids"):
-                    conn.execute(kind.stage_points)
-                    conn.execute(staging.ASSIGN_GRIDS)
-                staged_rows = summary.read - summary.rejected
-                outside = conn.execute(staging.OUTSIDE_GRIDS).fetchone()[0]
-                params = {"source": source, "batch_id": summary.batch_id}
-                with summary.timed("aggregate"):
-                    for statement in kind.before_upsert:
-                        conn.execute(statement, params)
-                summary.loaded, summary.updated = writes.upsert(conn, kind, summary, params, staged_rows)
-                writes.apply_cubes(conn, kind, summary)
-                with summary.timed("aggregate"):
-                    for statement in kind.after_upsert:
-                        conn.execute(statement, params)
-                summary.unchanged = staged_rows - summary.loaded - summary.updated
+                outside = writes.stage_grids(conn, kind, summary)
+                writes.write_staged(conn, kind, summary, {"source": source, "batch_id": summary.batch_id},
+                                    summary.read - summary.rejected)
                 _end_dry_run(summary, dry_run)
                 _save_rejects(conn, summary.batch_id, rejected)
                 conn.execute(FINISH_BATCH, {"batch_id": summary.batch_id, **asdict(summary)})

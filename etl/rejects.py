@@ -47,6 +47,11 @@ def reject_rows(raw: pd.DataFrame, errors: RowErrors, row_numbers: pd.Series, ro
     return pd.concat([out, raw_cols], axis=1)
 
 
+def duplicate_reason(key_label: str, key: list[str], row_label: str, first: int) -> str:
+    """The reason a row repeating an earlier row's key is rejected (the first one stays)."""
+    return f"duplicate {key_label} '{' at '.join(key)}' (first at {row_label} {first})"
+
+
 def default_reject_path(source: Path) -> Path:
     return source.with_name(source.stem + ".rejects.csv")
 

@@ -48,6 +48,9 @@ def _changed(old: str, new: str) -> str:
             f"          ({', '.join(f'{new}.{c}' for c in _INCIDENT_COMPARED)})")
 
 
+# A staged incident ``n`` (stage_points with its grid) that differs from its stored version ``i``: the upsert's own test.
+INCIDENT_CHANGED = _changed("i", "n")
+
 INCIDENTS = PointKind(
     kind="incidents", table="incident", key=("external_id",), key_fields=("id",), key_label="id", order_by="h3_r9",
     stage_columns=("row_no", "external_id", "category", "severity", "status", "reported_at", "resolved_at", "due_at",
@@ -87,7 +90,7 @@ WITH up AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
 """,
-    before_upsert=(cubes.STAGE_DELTA, cubes.INCIDENT_DELTA.format(upsert_changes=_changed("i", "n")), cubes.ANALYZE_DELTA),
+    before_upsert=(cubes.STAGE_DELTA, cubes.INCIDENT_DELTA.format(upsert_changes=INCIDENT_CHANGED), cubes.ANALYZE_DELTA),
     cubes=cubes.CUBES)
 
 FACILITIES = PointKind(
@@ -200,6 +203,15 @@ CROSS JOIN LATERAL (SELECT s.row_no FROM stage_points s WHERE ST_Intersects(g.ge
 WHERE g.tier = 'grid'
 ORDER BY m.row_no, g.code
 """
+# A few points (a live post's micro-batch): point by point through the grids' GiST index, the same smallest code
+# on a shared border. Measured on the demo city's 10,000 grids, 25 points: the step 48 ms grids first, 14 ms this way.
+ASSIGN_GRIDS_FEW = """
+CREATE TEMP TABLE stage_grid ON COMMIT DROP AS
+SELECT DISTINCT ON (s.row_no) s.row_no, g.code, g.path
+FROM stage_points s JOIN shiyu.area g ON g.tier = 'grid' AND ST_Intersects(g.geom, s.geom)
+ORDER BY s.row_no, g.code
+"""
+FEW_POINTS = 500  # up to this many staged points, ASSIGN_GRIDS_FEW
 OUTSIDE_GRIDS = "SELECT count(*) FROM stage_points s LEFT JOIN stage_grid g USING (row_no) WHERE g.code IS NULL"
 
 TABLE_EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM {table})"

@@ -73,3 +73,28 @@ def apply_cubes(conn, kind: staging.PointKind, summary: LoadSummary) -> None:
             rows = conn.execute(db.compose("SELECT count(*) FROM {delta}", delta=cube.delta)).fetchone()[0]
         with indexes_set_aside(conn, cube.table, rows, summary, "aggregate") as keyless, summary.timed("aggregate"):
             conn.execute(cube.fill if keyless else cube.apply)
+
+
+def stage_grids(conn, kind: staging.PointKind, summary: LoadSummary, staged_rows: int | None = None) -> int:
+    """Turn the deduplicated ``stage_raw`` into points with their grids; returns how many fall in no grid.
+    ``staged_rows`` known to be few (``staging.FEW_POINTS``): each point finds its grid, not each grid its points."""
+    few = staged_rows is not None and staged_rows <= staging.FEW_POINTS
+    with summary.timed("assign_grids"):
+        conn.execute(kind.stage_points)
+        conn.execute(staging.ASSIGN_GRIDS_FEW if few else staging.ASSIGN_GRIDS)
+    return conn.execute(staging.OUTSIDE_GRIDS).fetchone()[0]
+
+
+def write_staged(conn, kind: staging.PointKind, summary: LoadSummary, params: dict, staged_rows: int) -> None:
+    """The set-based write of staged points (after ``stage_grids``), shared by ``shiyu load`` and the intake worker:
+    the statements before the upsert (the cubes' delta), the upsert, the cubes, the statements after it. Sets the
+    summary's ``loaded``, ``updated`` and ``unchanged``; ``params`` binds ``source`` and ``batch_id``."""
+    with summary.timed("aggregate"):
+        for statement in kind.before_upsert:
+            conn.execute(statement, params)
+    summary.loaded, summary.updated = upsert(conn, kind, summary, params, staged_rows)
+    apply_cubes(conn, kind, summary)
+    with summary.timed("aggregate"):
+        for statement in kind.after_upsert:
+            conn.execute(statement, params)
+    summary.unchanged = staged_rows - summary.loaded - summary.updated

@@ -44,10 +44,10 @@ _scope: ContextVar[str | None] = ContextVar("shiyu_scope", default=None)
 
 # The longest one query may run, by the kind of request it serves, set for each transaction (``request_kind``):
 # a map callback is someone waiting at a screen, a tile one of dozens a map asks for at once, an OGC page a client
-# that pages on, an export a file someone asked for and waits for. Queries of no kind (the CLI, loads) keep the
+# that pages on, an export a file someone asked for and waits for, a feed's post its validation and queueing. Queries of no kind (the CLI, loads) keep the
 # pool's SHIYU_STATEMENT_TIMEOUT_MS.
 STATEMENT_TIMEOUTS_MS: dict[str, int] = {"callback": 8_000, "tiles": 5_000, "ogc": 15_000, "export": 60_000,
-                                         "probe": 1_000}
+                                         "probe": 1_000, "intake": 10_000}
 _kind: ContextVar[str | None] = ContextVar("shiyu_request_kind", default=None)
 
 

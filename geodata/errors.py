@@ -27,6 +27,14 @@ class TooLarge(InputError):
     """A request over its cost ceiling, refused before the work: the message says how to narrow it."""
 
 
+class Forbidden(InputError):
+    """A request its credential may not make (a feed posting outside its area, or another source's rows): a 403."""
+
+
+class BodyTooLarge(InputError):
+    """A request body over its declared limit, refused before it is read whole: a 413."""
+
+
 class Busy(InputError):
     """A large request that found the server busy with others like it: try again, or narrow it."""
 

@@ -44,6 +44,16 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
      "is then refused with a way to narrow it."),
     ("SHIYU_EXPORT_MAX_MB", "200", "The largest file an export may write, in megabytes: estimated before the work "
      "and checked as the file is written; a larger one is refused with a way to narrow it."),
+    ("SHIYU_INTAKE_MAX_KB", "1024", "The largest body POST /api/v1/incidents takes, in KiB; a larger one is answered "
+     "413 before it is read (docs/intake.md)."),
+    ("SHIYU_INTAKE_WAIT_S", "2", "How long a post waits for the intake worker to apply it before it is answered 202 "
+     "(queued) instead of 200 with its counts, in seconds."),
+    ("SHIYU_INTAKE_MAX_REJECT_RATIO", "0.1", "A post with a larger share of rejected rows is refused whole (422), "
+     "nothing written, as `shiyu load --max-reject-ratio`."),
+    ("SHIYU_FEED_RATE_PER_MIN", "1200", "How many posts one feed may start per minute in each server worker, in bursts "
+     "of up to a quarter of it; more are answered 429 with Retry-After."),
+    ("SHIYU_INTAKE_WORKER", "on", "Whether `shiyu serve` runs the intake worker (one elected among its processes); off "
+     "when a separate `shiyu intake` process (the Procfile's worker:) applies the queue."),
     ("SHIYU_POOL_TIMEOUT_S", "5", "Longest a request waits for a database connection, in seconds."),
     ("SHIYU_CACHE_MB", "128", "Memory each server process keeps computed layers in, for the OGC API's pages (their "
      "GeoJSON, in MB; least recently used dropped first; a committed load makes every older one unreachable); 0: none kept."),
@@ -77,6 +87,11 @@ class Settings:
     user_rate_per_min: float
     heavy_at_once: int
     export_max_mb: float
+    intake_max_kb: float
+    intake_wait_s: float
+    intake_max_reject_ratio: float
+    feed_rate_per_min: float
+    intake_worker: bool
     pool_timeout_s: float
     cache_mb: float
     tile_url: str
@@ -114,6 +129,11 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         user_rate_per_min=float(value["SHIYU_USER_RATE_PER_MIN"]),
         heavy_at_once=int(value["SHIYU_HEAVY_AT_ONCE"]),
         export_max_mb=float(value["SHIYU_EXPORT_MAX_MB"]),
+        intake_max_kb=float(value["SHIYU_INTAKE_MAX_KB"]),
+        intake_wait_s=float(value["SHIYU_INTAKE_WAIT_S"]),
+        intake_max_reject_ratio=float(value["SHIYU_INTAKE_MAX_REJECT_RATIO"]),
+        feed_rate_per_min=float(value["SHIYU_FEED_RATE_PER_MIN"]),
+        intake_worker=_switch("SHIYU_INTAKE_WORKER", value["SHIYU_INTAKE_WORKER"]),
         pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),
         cache_mb=float(value["SHIYU_CACHE_MB"]),
         tile_url=value["SHIYU_TILE_URL"].strip(),

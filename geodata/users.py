@@ -58,14 +58,15 @@ class User:
     scope: Scope
     display: bool = False
     token_id: int | None = None
+    feed: str | None = None  # a feed's token: the source it posts (geodata/feeds.py), and nothing else
 
     @property
     def show_pii(self) -> bool:
-        return self.role in PII_ROLES and not self.display
+        return self.role in PII_ROLES and not self.display and self.feed is None
 
     @property
     def can_export(self) -> bool:
-        return self.role in EXPORT_ROLES and not self.display
+        return self.role in EXPORT_ROLES and not self.display and self.feed is None
 
 
 @lru_cache(maxsize=1)

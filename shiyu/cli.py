@@ -13,7 +13,7 @@ from pathlib import Path
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 from geodata.text import one_line
-from shiyu import accounts, livefeed
+from shiyu import accounts, feeds, livefeed
 
 PROGRESS_MIN_ROWS = 5000
 
@@ -224,9 +224,17 @@ def _shared_secret() -> None:
               file=sys.stderr, flush=True)
 
 
+def _start_intake_worker(_worker) -> None:
+    from etl import intake_worker
+
+    intake_worker.start_thread()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the dashboard under gunicorn, as the Procfile does; each worker builds its own app and pool."""
     from gunicorn.app.base import BaseApplication
+
+    from geodata.settings import settings
 
     _shared_secret()
 
@@ -235,6 +243,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for key, value in {"bind": f"{args.host}:{args.port}", "workers": args.workers, "threads": 4,
                                "timeout": 60, "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
+            if settings().intake_worker:  # a thread in each worker process; the one holding the worker lock applies
+                self.cfg.set("post_worker_init", _start_intake_worker)
 
         def load(self):
             from dashboard.app import create_server
@@ -405,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     accounts.add_parsers(sub)
+    feeds.add_parsers(sub)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):

@@ -1,6 +1,6 @@
 """Who may reach what, on the served dashboard with logins on: every registered route and every registered callback
-walked with no credential, a person's session, an API token and a display token (as Bearer and as the session
-``/wall?token=`` opens); a route or wall callback added later without a decision in ``dashboard/purposes.py``
+walked with no credential, a person's session, an API token, a display token (as Bearer and as the session
+``/wall?token=`` opens) and a feed's token; a route or wall callback added later without a decision in ``dashboard/purposes.py``
 fails here. And a malformed callback body is a 400 with one line, whoever sends it."""
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ from __future__ import annotations
 import pytest
 import requests
 
-from geodata import users
+from geodata import feeds, users
 from tests.dashboard.test_login import _login
 from tests.serving import people_served
 
 UPDATE = "/_dash-update-component"
-NONE, SESSION, API, DISPLAY, DISPLAY_BEARER = "none", "session", "api", "display", "display bearer"
-EVERYONE = {NONE, SESSION, API, DISPLAY, DISPLAY_BEARER}
+NONE, SESSION, API, DISPLAY, DISPLAY_BEARER, FEED = "none", "session", "api", "display", "display bearer", "feed"
+EVERYONE = {NONE, SESSION, API, DISPLAY, DISPLAY_BEARER, FEED}
+FEEDS = {FEED}
 PEOPLE = {SESSION}
 SCREENS = {SESSION, DISPLAY, DISPLAY_BEARER}
 MACHINES = {SESSION, API}
@@ -42,6 +43,7 @@ ROUTES = [
     ("/tiles/<layer>/<z>/<x>/<y>.pbf", "/tiles/incidents/8/213/105.pbf", "GET", MACHINES),
     ("/tiles/", "/tiles/", "GET", MACHINES), ("/tiles/<path:rest>", "/tiles/elsewhere", "GET", MACHINES),
     ("/export/file/<key>", "/export/file/" + "0" * 32, "GET", MACHINES),
+    ("/api/v1/incidents", "/api/v1/incidents", "POST", FEEDS), ("/api/v1/posts/<int:post_id>", "/api/v1/posts/1", "GET", FEEDS),
 ]
 # The wall page's own callbacks, by the first of their outputs.
 WALL_CALLBACKS = {"wall-kpi-today.children", "wall-districts-layer.data", "wall-map.viewport", "wall-changed.data"}
@@ -61,6 +63,7 @@ def reach(database_url, tmp_path_factory):
         credentials = {NONE: (requests.Session(), {}), SESSION: (_login(site, "cora")[0], {}),
                        API: (requests.Session(), {"Authorization": f"Bearer {users.create_token('cora')}"}),
                        DISPLAY: (screen, {}),
+                       FEED: (requests.Session(), {"Authorization": f"Bearer {feeds.add_feed('reachfeed')}"}),
                        DISPLAY_BEARER: (requests.Session(), {"Authorization": f"Bearer {users.create_token('cora', display=True)}"})}
         yield site, app, credentials
 
@@ -128,7 +131,7 @@ def test_every_callback_is_decided_by_its_id_and_only_the_walls_reach_a_screen(r
         assert purposes.may_reach(purposes.SESSION, purpose) and purposes.may_reach(purposes.API, purpose)
         assert purposes.may_reach(purposes.DISPLAY, purpose) == (key in decided.wall()), key
         if key not in decided.wall():  # over HTTP too: refused before the callback runs
-            for credential in (NONE, DISPLAY, DISPLAY_BEARER):
+            for credential in (NONE, DISPLAY, DISPLAY_BEARER, FEED):
                 assert _refused(credential, _ask(reach, credential, "POST", UPDATE, _callback_body(key, cb))), key
     for key in decided.wall():
         for credential in (DISPLAY, DISPLAY_BEARER):

@@ -1,0 +1,211 @@
+"""Live intake under load: N concurrent posters for D seconds against ``shiyu serve`` (gunicorn, with its intake
+worker) on the database at hand (the demo city: ``DATABASE_URL``, or the embedded one under ``var/pg``).
+
+Each poster sends small batches (1-50 rows) of new reports and status changes of reports it posted before, as a
+city platform would. Prints accepted rows/s, failed requests, the answer time's p50/p95/p99, the end-to-end
+delay's p50/p95 (post answered -> the row in the wall's latest-reports query, ``layers.panels.latest_incidents``,
+run as ``shiyu_app``), the queue left, and a recount check of every incident cube. Asserts nothing.
+
+    python -m bench.intake --posters 8 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+
+import requests
+
+from bench.common import ROOT
+from layers.base import BEIJING
+
+CATEGORIES = ("治安", "消防", "矛盾纠纷", "交通安全", "城市管理", "食药安全", "公共卫生")
+CHAIN = ("立案", "派遣", "处置中", "核查", "结案")
+POINTS = "SELECT ST_X(geom), ST_Y(geom) FROM shiyu.incident WHERE grid_code IS NOT NULL ORDER BY random() LIMIT 2000"
+
+
+def _serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
+    from geodata.cluster import free_port
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "SHIYU_AUTH": "off", "SHIYU_FEED_RATE_PER_MIN": "1000000"}
+    process = subprocess.Popen([sys.executable, "-m", "shiyu", "serve", "--port", str(port), "--workers", str(workers)],
+                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            requests.get(base + "/login", timeout=5)
+            return process, base
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    process.terminate()
+    raise SystemExit("shiyu serve did not answer within 120 s")
+
+
+class Poster(threading.Thread):
+    def __init__(self, n: int, base: str, token: str, points: list, until: float, seen: "Seen"):
+        super().__init__(daemon=True)
+        self.n, self.base, self.points, self.until, self.seen = n, base, points, until, seen
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        self.rng = random.Random(n)
+        self.open: dict[str, dict] = {}  # posted reports not yet closed
+        self.times: list[float] = []
+        self.accepted = self.failed = self.statuses = 0
+
+    def _batch(self) -> tuple[list[dict], list[str]]:
+        rows, new = [], []
+        now = datetime.now(BEIJING)  # the feed writes Beijing time, as the loader reads a time without an offset
+        for _ in range(self.rng.randint(1, 50)):
+            if self.open and self.rng.random() < 0.4:
+                key = self.rng.choice(list(self.open))
+                row = self.open[key]
+                step = CHAIN.index(row["status"]) + 1 if row["status"] in CHAIN else 0
+                if any(r["id"] == key for r in rows):
+                    continue
+                row = {**row, "status": CHAIN[step]}
+                if CHAIN[step] == "结案":
+                    row["resolved_at"] = f"{now:%Y-%m-%d %H:%M:%S}"
+                    del self.open[key]
+                else:
+                    self.open[key] = row
+                rows.append(row)
+            else:
+                lon, lat = self.rng.choice(self.points)
+                key = f"B{self.n}-{len(self.open)}-{self.rng.getrandbits(40):x}"
+                row = {"id": key, "category": self.rng.choice(CATEGORIES), "reported_at": f"{now:%Y-%m-%d %H:%M:%S}",
+                       "lon": round(lon + self.rng.uniform(-2e-4, 2e-4), 6),
+                       "lat": round(lat + self.rng.uniform(-2e-4, 2e-4), 6), "status": "上报"}
+                self.open[key] = row
+                rows.append(row)
+                new.append(key)
+        return rows, new
+
+    def run(self) -> None:
+        while time.monotonic() < self.until:
+            rows, new = self._batch()
+            start = time.perf_counter()
+            try:
+                answer = self.session.post(f"{self.base}/api/v1/incidents", json=rows, timeout=30)
+            except requests.RequestException:
+                self.failed += 1
+                continue
+            self.times.append(time.perf_counter() - start)
+            if answer.status_code in (200, 202):
+                self.accepted += len(rows) - answer.json()["rejected"]
+                self.statuses += len(rows) - len(new)
+                self.seen.expect(new, time.monotonic())
+            else:
+                self.failed += 1
+
+
+class Seen(threading.Thread):
+    """Polls the wall's latest-reports query as shiyu_app and times each expected id from its answer to its sight."""
+
+    def __init__(self, until: float):
+        super().__init__(daemon=True)
+        self.until, self.lock = until, threading.Lock()
+        self.waiting: dict[str, float] = {}
+        self.delays: list[float] = []
+
+    def expect(self, ids: list[str], answered: float) -> None:
+        with self.lock:
+            self.waiting.update({f"bench-intake:{i}": answered for i in ids})
+
+    def run(self) -> None:
+        from geodata import db
+        from geodata.scope import Scope
+        from layers.base import Filters
+        from layers.panels import MAX_LATEST, latest_incidents
+
+        while time.monotonic() < self.until:
+            with db.scoped(Scope.everything()):
+                rows = latest_incidents(Filters(), Scope.everything(), n=MAX_LATEST)
+            now = time.monotonic()
+            with self.lock:
+                for r in rows:
+                    answered = self.waiting.pop(r["id"], None)
+                    if answered is not None:
+                        self.delays.append(max(0.0, now - answered))
+                stale = [k for k, t in self.waiting.items() if now - t > 60]
+                for k in stale:
+                    del self.waiting[k]
+            time.sleep(0.05)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values[0] if values else float("nan"))
+
+
+def _recount() -> dict[str, int]:
+    """Rows by which each cube differs from its recount from the incidents (0 everywhere: in step)."""
+    from geodata import db
+    from tests.etl.test_incident_cubes import GRID_WEEKS_VS_RECOUNT, STREETS_VS_RECOUNT
+    from tests.etl.test_incident_day import DAY_VS_RAW
+    from tests.etl.test_incident_week import CELLS_VS_RAW, CUBE_VS_RAW
+    from tests.geodata.test_rollups import CELL_R7_VS_RAW, DAY_R7_VS_RAW
+
+    checks = {"week": CUBE_VS_RAW, "cell": CELLS_VS_RAW, "day": DAY_VS_RAW, "street": STREETS_VS_RECOUNT,
+              "day_r7": DAY_R7_VS_RAW, "cell_r7": CELL_R7_VS_RAW, "grid_week": GRID_WEEKS_VS_RECOUNT}
+    with db.connect() as conn:
+        return {name: conn.execute(sql).fetchone()[0] for name, sql in checks.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posters", type=int, default=8, help="concurrent posters (default 8)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long they post (default 60)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of shiyu serve (default 2)")
+    args = parser.parse_args(argv)
+
+    from geodata import db, feeds
+
+    url = db.database_url()
+    with db.connect(url) as conn:
+        points = conn.execute(POINTS).fetchall()
+        incidents = conn.execute("SELECT count(*) FROM shiyu.incident").fetchone()[0]
+    if not points:
+        raise SystemExit("no incidents in a grid to post beside: run `shiyu demo --no-serve` first")
+    token = feeds.add_feed("bench-intake", replace=True)
+    server, base = _serve(url, args.workers)
+    try:
+        start = time.monotonic()
+        until = start + args.seconds
+        seen = Seen(until + 10)
+        posters = [Poster(n, base, token, points, until, seen) for n in range(args.posters)]
+        seen.start()
+        for p in posters:
+            p.start()
+        for p in posters:
+            p.join()
+        elapsed = time.monotonic() - start
+        seen.join()
+        queue = feeds.queue_status()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    times = sorted(t for p in posters for t in p.times)
+    accepted, failed = sum(p.accepted for p in posters), sum(p.failed for p in posters)
+    print(f"{incidents:,} incidents; {args.posters} posters for {args.seconds:g} s against shiyu serve "
+          f"({args.workers} workers); {len(times):,} posts answered")
+    print(f"accepted rows/s   {accepted / elapsed:8.1f}   ({accepted:,} rows, "
+          f"{sum(p.statuses for p in posters):,} of them status changes)")
+    print(f"failed requests   {failed:8d}")
+    print(f"answer time       p50 {_pct(times, 50) * 1000:7.1f} ms   p95 {_pct(times, 95) * 1000:7.1f} ms   "
+          f"p99 {_pct(times, 99) * 1000:7.1f} ms")
+    print(f"end-to-end delay  p50 {_pct(seen.delays, 50):7.2f} s    p95 {_pct(seen.delays, 95):7.2f} s    "
+          f"({len(seen.delays):,} new reports seen in the wall's ticker query, {len(seen.waiting):,} not seen)")
+    print(f"queue after       {queue['queued_posts']:,} posts, {queue['queued_rows']:,} rows queued")
+    print("cubes vs recount  " + ", ".join(f"{k} {v}" for k, v in _recount().items()) + "  (0: equal)")
+
+
+if __name__ == "__main__":
+    main()

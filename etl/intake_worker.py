@@ -1,0 +1,161 @@
+"""The intake worker: queued posts applied in micro-batches through the loader's own set-based path.
+
+One worker runs at a time (``geodata.feeds.hold_worker_lock``: a session lock on the connection that applies).
+Each micro-batch is one transaction: it claims the oldest queued posts of one feed (``FOR UPDATE SKIP LOCKED``),
+stages their rows as ``shiyu load`` stages a file's, writes them with ``etl.writes.write_staged`` (the same
+upsert and cube deltas), records a ``load_batch`` (so the data version moves and "data as of" follows) and marks
+the posts applied with their counts. Killed half way, the transaction rolls back and the posts stay queued, to
+be applied again whole. A post naming an id that an earlier queued post names waits for a later micro-batch, so
+a status change posted after its report is applied after it. A lost database is waited for, with backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+
+import orjson
+
+from etl import writes
+from etl.load import FINISH_BATCH, START_BATCH, LoadSummary
+from etl.staging import INCIDENT_CHANGED, INCIDENTS
+from geodata import feeds
+from geodata.batchconn import batch_connection
+from geodata.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_POSTS = 200         # posts claimed at most by one micro-batch
+MAX_ROWS = 5_000        # rows at most in one micro-batch (a post is never split)
+IDLE_WAIT_S = 1.0       # the longest the worker sleeps without a notice before looking again
+LOCK_RETRY_S = 5.0      # how often a worker that is not the elected one asks again
+BACKOFF_S = (0.5, 1, 2, 4, 8, 10)
+
+CLAIM = """
+SELECT p.id, p.rejected_count, coalesce(array_agg(r.external_id) FILTER (WHERE r.external_id IS NOT NULL), '{}')
+FROM (SELECT id, rejected_count FROM shiyu.intake_post
+      WHERE status = 'queued' AND feed_name = (SELECT feed_name FROM shiyu.intake_post WHERE status = 'queued'
+                                                ORDER BY id LIMIT 1)
+      ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED) p
+LEFT JOIN shiyu.intake_row r ON r.post_id = p.id
+GROUP BY p.id, p.rejected_count ORDER BY p.id
+"""
+FEED_OF_POST = "SELECT feed_name FROM shiyu.intake_post WHERE id = %(id)s"
+# The micro-batch's rows numbered 1..n in post order (stage_raw's row_no), remembering each one's post.
+STAGE_POSTS = """
+CREATE TEMP TABLE stage_post ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY post_id, row_no)::int AS row_no, post_id, row_no AS post_row
+FROM shiyu.intake_row WHERE post_id = ANY(%(posts)s)
+"""
+STAGE_ROWS = """
+INSERT INTO stage_raw (""" + ", ".join(INCIDENTS.stage_columns) + """)
+SELECT s.row_no, """ + ", ".join(f"r.{c}" for c in INCIDENTS.stage_columns[1:]) + """
+FROM stage_post s JOIN shiyu.intake_row r ON (r.post_id, r.row_no) = (s.post_id, s.post_row)
+"""
+# Before the upsert, each post's new and changed rows, by the upsert's own test of a change.
+CLASSIFY = """
+SELECT sp.post_id, count(*) FILTER (WHERE i.external_id IS NULL) AS loaded,
+       count(*) FILTER (WHERE i.external_id IS NOT NULL AND """ + INCIDENT_CHANGED + """) AS updated,
+       count(*) AS staged
+FROM (SELECT s.*, g.code AS grid_code, g.path FROM stage_points s LEFT JOIN stage_grid g USING (row_no)) n
+JOIN stage_post sp USING (row_no)
+LEFT JOIN shiyu.incident i ON i.source = %(source)s AND i.external_id = n.external_id
+GROUP BY sp.post_id
+"""
+MARK_APPLIED = """
+UPDATE shiyu.intake_post p
+SET status = 'applied', applied_at = clock_timestamp(), batch_id = %(batch_id)s,
+    loaded_count = c.loaded, updated_count = c.updated, unchanged_count = c.staged - c.loaded - c.updated
+FROM unnest(%(posts)s::bigint[], %(loaded)s::int[], %(updated)s::int[], %(staged)s::int[]) AS c(id, loaded, updated, staged)
+WHERE p.id = c.id
+"""
+DELETE_ROWS = "DELETE FROM shiyu.intake_row WHERE post_id = ANY(%(posts)s)"
+
+
+def _choose(claimed: list[tuple]) -> tuple[list[int], int]:
+    """The claimed posts, oldest first, that can be applied together, and their rejects: none names an id an
+    earlier claimed post names (that one is applied first, in a later micro-batch, and so is every later post
+    naming one of its ids), and their rows fit ``MAX_ROWS`` (the first post always fits)."""
+    chosen, taken, waiting, rows, rejected = [], set(), set(), 0, 0
+    for post_id, post_rejected, ids in claimed:
+        if chosen and (rows + len(ids) > MAX_ROWS or not taken.isdisjoint(ids) or not waiting.isdisjoint(ids)):
+            waiting.update(ids)
+            continue
+        chosen.append(post_id)
+        taken.update(ids)
+        rows += len(ids)
+        rejected += post_rejected
+    return chosen, rejected
+
+
+def apply_next(conn) -> int:
+    """Apply one micro-batch in one transaction on ``conn`` (autocommit otherwise); returns the posts applied."""
+    with conn.transaction():
+        claimed = conn.execute(CLAIM, {"n": MAX_POSTS}).fetchall()
+        if not claimed:
+            return 0
+        posts, rejected = _choose(claimed)
+        source = conn.execute(FEED_OF_POST, {"id": posts[0]}).fetchone()[0]
+        digest = hashlib.sha256(",".join(map(str, posts)).encode()).hexdigest()
+        batch_id = conn.execute(START_BATCH, {
+            "kind": "incidents", "source": source, "file_name": f"posts {posts[0]}-{posts[-1]}", "sha256": digest,
+            "options": orjson.dumps({"posts": posts}).decode()}).fetchone()[0]
+        conn.execute(INCIDENTS.stage_raw)
+        conn.execute(STAGE_POSTS, {"posts": posts})
+        staged = conn.execute(STAGE_ROWS).rowcount
+        summary = LoadSummary(batch_id, staged + rejected, 0, 0, 0, rejected, None)
+        params = {"source": source, "batch_id": batch_id}
+        counts = {post: (0, 0, 0) for post in posts}
+        if staged:
+            writes.stage_grids(conn, INCIDENTS, summary, staged)
+            counts.update({r[0]: r[1:] for r in conn.execute(CLASSIFY, params).fetchall()})
+            writes.write_staged(conn, INCIDENTS, summary, params, staged)
+        conn.execute(MARK_APPLIED, {"batch_id": batch_id, "posts": posts, "loaded": [counts[p][0] for p in posts],
+                                    "updated": [counts[p][1] for p in posts], "staged": [counts[p][2] for p in posts]})
+        conn.execute(DELETE_ROWS, {"posts": posts})
+        conn.execute(FINISH_BATCH, {"batch_id": batch_id, "read": summary.read, "loaded": summary.loaded,
+                                    "updated": summary.updated, "unchanged": summary.unchanged, "rejected": rejected})
+    log.info("intake: applied posts %s-%s of %s: %d rows, %d new, %d updated (seconds: %s)", posts[0], posts[-1],
+             source, staged, summary.loaded, summary.updated, summary.seconds)
+    return len(posts)
+
+
+def run(stop: threading.Event | None = None, url: str | None = None) -> None:
+    """Apply the queue until ``stop`` is set: elected by the worker lock, woken by notices, reconnecting with
+    backoff when the database goes away (a micro-batch it was writing rolled back and is applied again)."""
+    stop = stop or threading.Event()
+    failures = 0
+    while not stop.is_set():
+        try:
+            with batch_connection(url) as conn:
+                conn.autocommit = True
+                notices = feeds.hold_worker_lock(conn)
+                if notices is None:
+                    stop.wait(LOCK_RETRY_S)
+                    continue
+                log.info("intake: this process applies the queue")
+                failures = 0
+                while not stop.is_set():
+                    if not apply_next(conn):
+                        notices.wait(IDLE_WAIT_S)
+        except DatabaseUnavailable as error:
+            failures += 1
+            log.warning("intake: %s; trying again in %g s", error, _backoff(failures))
+            stop.wait(_backoff(failures))
+        except Exception:  # a bug, or a statement the database refused: logged, and the micro-batch tried again
+            failures += 1
+            log.exception("intake: a micro-batch failed; trying again in %g s", _backoff(failures))
+            stop.wait(_backoff(failures))
+
+
+def _backoff(failures: int) -> float:
+    return BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+
+
+def start_thread() -> tuple[threading.Thread, threading.Event]:
+    """The worker on a daemon thread of this process (``shiyu serve``'s workers each start one; one is elected)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(stop,), name="shiyu-intake", daemon=True)
+    thread.start()
+    return thread, stop

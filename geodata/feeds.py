@@ -1,0 +1,224 @@
+"""Feeds: sources that post incidents over HTTP, each with its own token, and the durable queue of their posts.
+
+Managing feeds (``add_feed``, ``revoke_feed``, ``list_feeds``, ``queue_status``) is the owner's, through
+``shiyu feeds``. The web server, as ``shiyu_app``, asks who a token is (``feed_of_token``), writes a post and its
+validated rows in one transaction (``queue_post``) and reads a post's outcome (``post_outcome``); the intake
+worker (``etl/intake_worker.py``) applies queued posts. ``0025_feeds.sql`` holds the tables; docs/intake.md.
+
+Examples
+--------
+>>> token = add_feed("hotline12345", "330106")      # doctest: +SKIP
+>>> feed_of_token(token).name                        # doctest: +SKIP
+'hotline12345'
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import select
+import threading
+from dataclasses import dataclass
+
+import orjson
+import pandas as pd
+
+from geodata import db
+from geodata.bulk import copy_frame
+from geodata.db import fetch_all
+from geodata.errors import InputError, ShiyuError
+from geodata.users import scope_of_code, token_sha256
+
+FEED_TOKEN_PREFIX = "shiyufeed_"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# The columns of shiyu.intake_row after post_id: the loader's staging columns of incidents (etl/staging.py).
+ROW_COLUMNS = ("row_no", "external_id", "category", "severity", "status", "reported_at", "resolved_at", "due_at",
+               "description", "lon", "lat", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "attrs", "pii")
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A feed as a request sees it: its name (the incidents' ``source``) and scope path (None: everything)."""
+
+    name: str
+    scope: str | None
+
+
+ADD = """
+INSERT INTO shiyu.feed (name, scope_code, scope) VALUES (%(name)s, %(code)s, %(scope)s::ltree)
+ON CONFLICT (name) DO UPDATE SET scope_code = EXCLUDED.scope_code, scope = EXCLUDED.scope, revoked_at = NULL
+WHERE %(replace)s
+RETURNING name
+"""
+REVOKE_TOKENS = "UPDATE shiyu.feed_token SET revoked_at = now() WHERE feed_name = %(name)s AND revoked_at IS NULL"
+ADD_TOKEN = "INSERT INTO shiyu.feed_token (feed_name, token_sha256) VALUES (%(name)s, %(sha)s)"
+REVOKE = "UPDATE shiyu.feed SET revoked_at = now() WHERE name = %(name)s AND revoked_at IS NULL RETURNING name"
+AUDIT = "INSERT INTO shiyu.audit_log (user_name, action, detail) VALUES (NULL, %(action)s, %(detail)s::jsonb)"
+
+# Beijing days, as the wall counts them. Each feed's posts are read through (feed_name, received_at): its newest
+# post and today's, never its whole history.
+LIST = """
+SELECT f.name, f.scope_code, f.revoked_at IS NOT NULL AS revoked, f.created_at, last.at AS last_post,
+       coalesce(t.rows_today, 0) AS rows_today, coalesce(t.rejects_today, 0) AS rejects_today,
+       coalesce(t.refused_today, 0) AS refused_today
+FROM shiyu.feed f
+LEFT JOIN LATERAL (SELECT max(p.received_at) AS at FROM shiyu.intake_post p WHERE p.feed_name = f.name) last ON true
+LEFT JOIN LATERAL (
+    SELECT sum(p.read_count - p.rejected_count) FILTER (WHERE p.status <> 'refused') AS rows_today,
+           sum(p.rejected_count) AS rejects_today, count(*) FILTER (WHERE p.status = 'refused') AS refused_today
+    FROM shiyu.intake_post p
+    WHERE p.feed_name = f.name
+      AND p.received_at >= date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai') t ON true
+ORDER BY f.name
+"""
+STATUS = """
+SELECT (SELECT count(*) FROM shiyu.intake_post WHERE status = 'queued') AS queued_posts,
+       (SELECT count(*) FROM shiyu.intake_row) AS queued_rows,
+       (SELECT extract(epoch FROM now() - min(received_at))::float8 FROM shiyu.intake_post WHERE status = 'queued')
+           AS lag_s,
+       (SELECT extract(epoch FROM now() - max(applied_at))::float8 FROM shiyu.intake_post) AS since_last_applied_s,
+       (SELECT count(*) FROM shiyu.intake_post WHERE applied_at > now() - interval '1 minute') AS applied_last_minute
+"""
+
+
+def check_feed_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(f"feed name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-' (it is the source name)")
+    return name
+
+
+def _audit(conn, action: str, detail: dict) -> None:
+    conn.execute(AUDIT, {"action": action, "detail": orjson.dumps(detail).decode()})
+
+
+def add_feed(name: str, scope_code: str = "city", *, replace: bool = False) -> str:
+    """Create the feed ``name`` (its source name) in ``scope_code``'s area and return a new token (shown once;
+    only its SHA-256 is kept). ``replace``: an existing feed takes the scope and a new token, its old tokens revoked."""
+    check_feed_name(name)
+    scope = scope_of_code(scope_code)
+    token = FEED_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with db.connect() as conn, conn.transaction():
+        if conn.execute(ADD, {"name": name, "code": scope_code, "scope": scope.path, "replace": replace}).fetchone() is None:
+            raise ShiyuError(f"feed {name!r} exists already; `shiyu feeds revoke {name}` it, or add it again with --replace")
+        conn.execute(REVOKE_TOKENS, {"name": name})
+        conn.execute(ADD_TOKEN, {"name": name, "sha": token_sha256(token)})
+        _audit(conn, "feed_add", {"feed": name, "scope": scope_code, "replace": replace})
+    return token
+
+
+def revoke_feed(name: str) -> None:
+    """The feed's tokens answer 401 from the next request on; what it posted stays."""
+    with db.connect() as conn, conn.transaction():
+        if conn.execute(REVOKE, {"name": name}).fetchone() is None:
+            raise ShiyuError(f"there is no feed {name!r} that is not revoked already")
+        conn.execute(REVOKE_TOKENS, {"name": name})
+        _audit(conn, "feed_revoke", {"feed": name})
+
+
+def list_feeds() -> list[dict]:
+    """Every feed with its last post and today's (Beijing) rows, rejects and refused posts."""
+    return fetch_all(LIST)
+
+
+def queue_status() -> dict:
+    """The queue: posts and rows waiting, the oldest one's wait (``lag_s``), what was applied in the last minute."""
+    return fetch_all(STATUS)[0]
+
+
+# ---- the web server's side (as shiyu_app) -------------------------------------------------------------------
+
+FEED_OF_TOKEN = "SELECT name, scope FROM shiyu.feed_of_token(%(sha)s)"
+AREA_EXTENT = "SELECT * FROM shiyu.area_extent(%(margin)s)"
+# Posted points (WGS-84) that fall outside the feed's area: under row-level security the scope's own area is visible.
+OUTSIDE_SCOPE = """
+SELECT p.k FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS p(lon, lat, k)
+WHERE NOT EXISTS (SELECT 1 FROM shiyu.area a WHERE a.path = %(scope)s::ltree
+                  AND ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)))
+ORDER BY p.k
+"""
+INSERT_POST = """
+INSERT INTO shiyu.intake_post (feed_name, status, read_count, rejected_count, rejects)
+VALUES (%(feed)s, %(status)s, %(read)s, %(rejected)s, %(rejects)s::jsonb) RETURNING id
+"""
+OUTCOME = """
+SELECT id, feed_name, status, read_count, rejected_count, rejects, loaded_count, updated_count, unchanged_count,
+       batch_id, received_at, applied_at
+FROM shiyu.intake_post WHERE id = %(id)s AND feed_name = %(feed)s
+"""
+
+
+def feed_of_token(token: str) -> Feed | None:
+    """The feed of a presented token, or None when it is unknown or revoked (run inside ``db.as_app()``)."""
+    if not isinstance(token, str) or not token.startswith(FEED_TOKEN_PREFIX) or len(token) > 200:
+        return None
+    rows = fetch_all(FEED_OF_TOKEN, {"sha": token_sha256(token)})
+    return Feed(rows[0]["name"], rows[0]["scope"]) if rows else None
+
+
+def area_extent(margin: float) -> tuple[float, float, float, float] | None:
+    """The extent of every area, ``margin`` degrees wider on each side; None without areas."""
+    rows = fetch_all(AREA_EXTENT, {"margin": margin})
+    return tuple(rows[0].values()) if rows else None
+
+
+def outside_scope(feed: Feed, lon, lat) -> list[int]:
+    """The positions (0-based) of the points that lie outside the feed's area (none for a city-wide feed)."""
+    if feed.scope is None or not len(lon):
+        return []
+    rows = fetch_all(OUTSIDE_SCOPE, {"lon": list(map(float, lon)), "lat": list(map(float, lat)), "scope": feed.scope})
+    return [r["k"] - 1 for r in rows]
+
+
+def queue_post(feed: Feed, read: int, rejects: list[dict], records: pd.DataFrame | None) -> int:
+    """Commit a post and its validated rows (``records``, in ``ROW_COLUMNS``) to the queue; returns the post's id.
+    ``records`` None: the post was refused, and only its counts are kept."""
+    status = "queued" if records is not None else "refused"
+    params = {"feed": feed.name, "status": status, "read": read, "rejected": len(rejects),
+              "rejects": orjson.dumps(rejects).decode()}
+    with db.pooled() as conn:
+        post = conn.execute(INSERT_POST, params).fetchone()[0]
+        if records is not None and len(records):
+            copy_frame(conn, "shiyu.intake_row", records.assign(post_id=post), ("post_id", *ROW_COLUMNS))
+    return post
+
+
+def post_outcome(post_id: int, feed: str) -> dict | None:
+    """A post of ``feed`` as the queue holds it now, or None (not there, or another feed's)."""
+    rows = fetch_all(OUTCOME, {"id": post_id, "feed": feed})
+    return rows[0] if rows else None
+
+
+# ---- the intake worker's connection (etl/intake_worker.py) ----------------------------------------------------
+
+# One worker applies the queue: whoever holds this session lock on its connection. Held on the connection that
+# applies, so a new worker cannot start while a killed one's backend is still finishing its statement.
+WORKER_LOCK = 0x5348495955494E54  # 'SHIYUINT'
+TRY_WORKER_LOCK = "SELECT pg_try_advisory_lock(%s)"
+LISTEN = "LISTEN shiyu_intake"
+PING = "SELECT 1"
+
+
+class PostNotices:
+    """The notices of committed posts on the worker's connection. One that arrives while a micro-batch is being
+    applied is remembered by the handler, so the next wait returns at once instead of sleeping past it."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        self._pending = threading.Event()
+        conn.add_notify_handler(lambda _notice: self._pending.set())
+
+    def wait(self, timeout: float) -> None:
+        """Return when a post has been committed since the last wait, or after ``timeout`` seconds."""
+        if not self._pending.is_set():
+            # The socket turns readable when a notice arrives; a trivial query then hands it to the handler.
+            select.select([self._conn.fileno()], [], [], timeout)
+            self._conn.execute(PING)
+        self._pending.clear()
+
+
+def hold_worker_lock(conn) -> PostNotices | None:
+    """Take the worker's lock on ``conn`` (autocommit) if no other session holds it, and listen for posts."""
+    if not conn.execute(TRY_WORKER_LOCK, (WORKER_LOCK,)).fetchone()[0]:
+        return None
+    conn.execute(LISTEN)
+    return PostNotices(conn)

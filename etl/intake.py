@@ -33,7 +33,6 @@ from geodata.text import one_line
 JSON, NDJSON, CSV = "application/json", "application/x-ndjson", "text/csv"
 MEDIA_TYPES = {JSON: JSON, NDJSON: NDJSON, "application/ndjson": NDJSON, "application/jsonl": NDJSON, CSV: CSV}
 CRS_NAMES = ("wgs84", "gcj02", "bd09", "cgcs2000")
-EXTENT_TTL_S = 60.0  # areas change with a load of areas, rarely; the extent is asked again after this
 POLL_S = (0.01, 0.02, 0.03, 0.05)  # the waits between looks at a post's outcome, the last repeated
 
 
@@ -121,18 +120,19 @@ def table_of_body(body: bytes, content_type: str | None) -> Table:
     return {JSON: _json_rows, NDJSON: _ndjson_rows, CSV: _csv_rows}[kind](body)
 
 
-_extent: tuple[float, tuple | None] = (0.0, None)
+_extent: tuple[int | None, tuple | None] = (None, None)
 _extent_lock = threading.Lock()
 
 
 def city_extent() -> tuple[float, float, float, float] | None:
-    """The loaded areas' extent with the loader's margin, asked at most once a minute per process."""
+    """The loaded areas' extent with the loader's margin, read again only once a batch of areas has committed."""
     global _extent
+    version = feeds.areas_version()
     with _extent_lock:
-        at, extent = _extent
-        if extent is None or time.monotonic() - at > EXTENT_TTL_S:
+        known, extent = _extent
+        if known != version:
             extent = feeds.area_extent(EXTENT_MARGIN_DEG)
-            _extent = (time.monotonic(), extent)
+            _extent = (version, extent)
         return extent
 
 

@@ -72,12 +72,20 @@ def _export_body(dependencies: list[dict], layers: list[str], res: int) -> dict:
             "state": [item(d) for d in callback["state"]], "changedPropIds": ["export-download.n_clicks"]}
 
 
-def heavy_requests(base: str, token: str, recorded: list[dict]) -> list[tuple[str, str, str, bytes | None]]:
-    """(label, method, path, body) of every heavy request."""
-    import requests
+def _dependencies() -> list[dict]:
+    """The app's callbacks as ``/_dash-dependencies`` lists them (read here: an API token does not reach the
+    pages' layout and callback list, docs/security.md)."""
+    import orjson
+    from dash._utils import to_json
 
-    headers = {"Authorization": f"Bearer {token}"}
-    dependencies = requests.get(f"{base}/_dash-dependencies", headers=headers, timeout=TIMEOUT_S).json()
+    from dashboard.app import create_app
+
+    return orjson.loads(to_json(create_app()._callback_list))
+
+
+def heavy_requests(recorded: list[dict]) -> list[tuple[str, str, str, bytes | None]]:
+    """(label, method, path, body) of every heavy request."""
+    dependencies = _dependencies()
     first_draw = next(r for r in recorded if "explore-res" in r["body"] and "explore-hexes.data" in r["body"])
     draw = json.loads(first_draw["body"])
     found = []

@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                    for k, district in enumerate(officers)]
         if heavy_tokens_:
             recorded = json.loads((folder.parent / "dashboard-requests.json").read_text())
-            heavies = heavy.heavy_requests(base, heavy_tokens_[0], recorded)
+            heavies = heavy.heavy_requests(recorded)
             print(f"{args.heavy} heavy users, {len(heavies)} heavy requests in turn, officers pausing {args.think:g} s",
                   flush=True)
             threads += [threading.Thread(target=heavy.heavy_user, args=(base, token, heavies, stop, heavy_results))

@@ -13,6 +13,8 @@ import time
 
 from bench.common import ROOT
 
+SERVER_LOG = ROOT / "var" / "bench-server.log"  # appended by every served bench run
+
 # Layer calls timed inside the server: (module, attribute). The map's layers are timed through the registry.
 TRACED = [("layers.areas", name) for name in ("boundaries", "build", "extent", "tiers")] + [
     ("layers.detail", name) for name in ("area_detail", "cell_detail", "area_chain", "area_children")] + [
@@ -100,11 +102,17 @@ def serve(url: str, auth: bool = False):
 
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "SHIYU_DATA_DIR"}
+    # The server's own lines (every refusal a heavy user meets is logged) go to a file, not over the bench's table.
+    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    log = SERVER_LOG.open("ab")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--timeout", "60",
                                 "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
                                 "bench.served:traced_server()"],
                                env={**env, "DATABASE_URL": url, "SHIYU_AUTH": "on" if auth else "off",
-                                    "SHIYU_SECRET_KEY": "bench-" + os.urandom(16).hex()}, cwd=ROOT)
+                                    "SHIYU_SECRET_KEY": "bench-" + os.urandom(16).hex()}, cwd=ROOT,
+                               stdout=log, stderr=log)
+    log.close()  # the child holds its own copy
+    print(f"the server's log: {SERVER_LOG}", flush=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

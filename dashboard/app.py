@@ -35,6 +35,7 @@ def create_app() -> dash.Dash:
     limits.install(app.server)  # after access: it counts per user
     api.install(app.server)
     intake.install(app.server)
+    open311_write.install(app.server)
     tiles.install(app.server)
     downloads.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the

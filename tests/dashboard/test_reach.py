@@ -40,6 +40,13 @@ ROUTES = [
     ("/open311/v2/services.json", "/open311/v2/services.json", "GET", MACHINES),
     ("/open311/v2/requests.json", "/open311/v2/requests.json", "GET", MACHINES),
     ("/open311/v2/requests/<path:request_id>.json", "/open311/v2/requests/1.json", "GET", MACHINES),
+    ("/open311/v2/discovery.json", "/open311/v2/discovery.json", "GET", MACHINES),
+    ("/open311/v2/services/<code>.json", "/open311/v2/services/dispute.json", "GET", MACHINES),
+    ("/open311/v2/servicerequestupdates.json", "/open311/v2/servicerequestupdates.json", "GET", MACHINES),
+    ("/open311/v2/requests.json", "/open311/v2/requests.json", "POST", FEEDS),
+    ("/open311/v2/servicerequestupdates.json", "/open311/v2/servicerequestupdates.json", "POST", FEEDS),
+    ("/open311/v2/tokens/<token>.json", "/open311/v2/tokens/1.o311-x.json", "GET", FEEDS),
+    ("/open311/v2/<path:rest>", "/open311/v2/requests.xml", "GET", EVERYONE - {NONE}),  # a 406 (404), never a page
     ("/tiles/<layer>/<z>/<x>/<y>.pbf", "/tiles/incidents/8/213/105.pbf", "GET", MACHINES),
     ("/tiles/", "/tiles/", "GET", MACHINES), ("/tiles/<path:rest>", "/tiles/elsewhere", "GET", MACHINES),
     ("/export/file/<key>", "/export/file/" + "0" * 32, "GET", MACHINES),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, downloads, failures, headers, intake, limits, serialize, tiles
+from dashboard import access, api, downloads, failures, headers, intake, limits, open311_write, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 

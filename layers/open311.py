@@ -1,4 +1,6 @@
-"""Open311 GeoReport v2, read only: the categories as services, the incidents as service requests.
+"""Open311 GeoReport v2, read side: the categories as services (with definitions), the incidents as requests.
+
+The write side is ``etl/open311.py`` and ``dashboard/open311_write.py`` (docs/intake.md, "Open311").
 
 Civic tools that speak GeoReport v2 read incidents here without personal data: no reporter names or phones,
 and no free-text description either (a citizen's words may name people; the OGC API and the dashboard show it

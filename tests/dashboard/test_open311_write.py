@@ -176,12 +176,15 @@ def test_errors_come_in_georeport_form_with_their_http_codes(served, tokens, cit
     _errors(requests.get(f"{served}{V2}/no-such-thing", timeout=30), 404)
 
 
-def test_a_slow_worker_answers_a_token_redeemed_for_the_id_once_applied(city, tokens, conn):
-    with served_with({"SHIYU_INTAKE_WAIT_S": "0"}) as url:
+def test_a_slow_worker_answers_a_token_redeemed_for_the_id_once_applied_and_a_storm_is_throttled(city, tokens, conn):
+    with served_with({"SHIYU_INTAKE_WAIT_S": "0", "SHIYU_FEED_RATE_PER_MIN": "4"}) as url:
         answer = _post(url, "requests.json", _form(city), tokens["platform"])
         assert answer.status_code == 202, answer.text
         [queued] = answer.json()
         assert set(queued) == POST_REQUEST_QUEUED_KEYS
+        storm = _post(url, "servicerequestupdates.json", {"service_request_id": "o311platform:x", "status": "closed"},
+                      tokens["platform"])
+        assert "slow down" in _errors(storm, 429) and int(storm.headers["Retry-After"]) > 0
         post_id = int(queued["token"].split(".")[0])
         intake.wait_for(post_id, "o311platform", 10)
         redeemed = requests.get(f"{url}{V2}/tokens/{queued['token']}.json", timeout=30,
@@ -190,3 +193,13 @@ def test_a_slow_worker_answers_a_token_redeemed_for_the_id_once_applied(city, to
     source, _, external_id = found["service_request_id"].partition(":")
     assert source == "o311platform" and _incident(conn, source, external_id) is not None
 
+
+
+def test_the_database_down_is_a_503_with_retry_after_in_georeport_form(city, tokens):
+    from geodata.cluster import free_port
+
+    dead = f"postgresql://shiyu_app@127.0.0.1:{free_port()}/shiyu"
+    with served_with({"SHIYU_APP_DATABASE_URL": dead}) as url:
+        answer = _post(url, "requests.json", _form(city), tokens["platform"])
+    _errors(answer, 503)
+    assert int(answer.headers["Retry-After"]) > 0 and "127.0.0.1" not in answer.text

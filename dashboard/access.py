@@ -25,6 +25,7 @@ import flask
 
 from dashboard import failures, purposes
 from dashboard.purposes import API, DISPLAY, FEED, SESSION, BadCallback
+from etl.intake import max_body_bytes as intake_max_body_bytes
 from geodata import audit, db, feeds, users
 from geodata.errors import DatabaseUnavailable, ShiyuError
 from geodata.scope import Scope
@@ -34,6 +35,7 @@ from geodata.users import User
 log = logging.getLogger(__name__)
 
 WALL = purposes.WALL_PATH
+OPEN311 = "/open311/"
 # A token's use is audited once per client in this long, not on every request of a QGIS session.
 TOKEN_AUDIT_EVERY = timedelta(minutes=10)
 MAX_NEXT = 2000  # longer than any address of ours
@@ -182,12 +184,27 @@ def _feed_bearer(token: str) -> User | None:
     return None if feed is None else User(f"feed:{feed.name}", "feed", Scope(feed.scope), feed=feed.name)
 
 
+def _api_key() -> str | None:
+    """Open311's ``api_key`` form field on the posts only a feed reaches (never from a URL, where logs keep it).
+
+    The form is read here, before the route, so its size is bounded first: past the intake's body limit it is a
+    413 (GeoReport's form, ``dashboard/open311_write.py``), never parsed whole."""
+    request = flask.request
+    if request.method != "POST" or _route_purpose() != purposes.INTAKE or not request.path.startswith(OPEN311):
+        return None
+    request.max_content_length = intake_max_body_bytes()
+    return request.form.get("api_key")
+
+
 def _authenticate() -> tuple[User | None, bool]:
     """The request's user, and whether the cookie is what authenticated it (then it must come from our pages)."""
     header = flask.request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         token = header[7:].strip()
         return (_feed_bearer(token) if token.startswith(feeds.FEED_TOKEN_PREFIX) else _bearer(token)), False
+    key = _api_key()
+    if key:
+        return _feed_bearer(key) if key.startswith(feeds.FEED_TOKEN_PREFIX) else None, False
     return _session_user(), True
 
 

@@ -17,7 +17,9 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.access import current_scope, current_user
 from dashboard.failures import Failure, failure
-from layers import ogc, open311
+from dashboard.open311_write import georeport_errors
+from geodata.errors import NotFound
+from layers import ogc, open311, open311_updates
 
 
 ogc_api = flask.Blueprint("ogc", __name__, url_prefix="/ogc")
@@ -96,6 +98,34 @@ def _open311_failure(error: Exception) -> flask.Response:
         return _answer([{"code": error.code, "description": error.description}], error.code)
     found = _failure(error)
     return _answer([{"code": found.status, "description": found.message}], found.status, headers=found.headers)
+
+
+open311_api.after_request(georeport_errors)  # the access check's and the limits' refusals in GeoReport's form
+
+
+@open311_api.get("/discovery.json")
+def discovery() -> flask.Response:
+    return _answer(open311.discovery(_args(), flask.request.host_url.rstrip("/") + open311_api.url_prefix + "/"))
+
+
+@open311_api.get("/services/<code>.json")
+def service(code: str) -> flask.Response:
+    return _answer(open311.definition(code, _args()))
+
+
+@open311_api.get("/servicerequestupdates.json")
+def updates() -> flask.Response:
+    return _answer(open311_updates.updates(_args(), current_scope()))
+
+
+@open311_api.route("/<path:rest>", methods=["GET", "POST"])
+def elsewhere(rest: str) -> flask.Response:
+    """Any other Open311 path: never the dashboard's page. XML is what the spec also offers; this server speaks
+    JSON only, so a ``.xml`` path is a 406 naming the ``.json`` one."""
+    if rest.endswith(".xml"):
+        return _answer([{"code": 406, "description": f"this server answers JSON only: ask for "
+                                                     f"{open311_api.url_prefix}/{rest[:-4]}.json"}], 406)
+    raise NotFound(f"there is no Open311 resource {rest[:80]!r}; see {open311_api.url_prefix}/discovery.json")
 
 
 @open311_api.get("/services.json")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, downloads, failures, headers, intake, limits, serialize, tiles
+from dashboard import access, api, downloads, failures, headers, intake, limits, open311_write, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,6 +35,7 @@ def create_app() -> dash.Dash:
     limits.install(app.server)  # after access: it counts per user
     api.install(app.server)
     intake.install(app.server)
+    open311_write.install(app.server)
     tiles.install(app.server)
     downloads.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CALLBACK = "/_dash-update-component"
 INTAKE = "/api/v1/"  # a feed's posts (dashboard/intake.py): counted per feed at SHIYU_FEED_RATE_PER_MIN
+OPEN311 = "/open311/"  # and its Open311 posts (dashboard/open311_write.py), the same way
 EXPORT_OUTPUTS = ("export-file",)  # the export page's download callback (dashboard/pages/export.py)
 TILE_COST = 0.25
 PROBE_COST = 0.05  # a page's data-version probe (dashboard/components/live.py): one row, every 2 s per open page
@@ -53,7 +54,7 @@ def kind_of(request: flask.Request) -> str | None:
         return "tiles"
     if path.startswith("/ogc") or (path.startswith("/open311/") and request.method == "GET"):
         return "ogc"
-    if path.startswith(INTAKE) and request.method == "POST":
+    if (path.startswith(INTAKE) or path.startswith(OPEN311)) and request.method == "POST":
         return "intake"
     return None
 

@@ -34,7 +34,8 @@ CALLBACK = "a callback"          # a callback of a page other than the wall
 WALL_CALLBACK = "a wall callback"  # the wall's own callbacks, and the page router asked for /wall
 MACHINE = "an API"               # /ogc, /open311, /tiles
 DOWNLOAD = "an export's file"    # /export/file/<key>: the file an export made, fetched once by whoever made it
-INTAKE = "the intake API"        # /api/v1: a feed posting its incidents and reading its posts' outcomes
+INTAKE = "the intake API"        # /api/v1 and Open311's writes: a feed posting incidents, reading its posts' outcomes
+ELSEWHERE = "no such API path"   # /open311/v2/<anything else>: a GeoReport 404 (or 406 for .xml), never a page
 UNROUTED = "no route"            # no route matched (Flask answers 404 or 405)
 NOTHING = "nothing"              # a route nobody may reach
 CREDENTIAL_NAMES = {SESSION: "a session", API: "an API token", DISPLAY: "a display token", FEED: "a feed token"}
@@ -51,11 +52,12 @@ REACH: dict[str, frozenset[str]] = {
     DOWNLOAD: frozenset({SESSION, API}),
     INTAKE: frozenset({FEED}),  # with logins off too: the feed's token says whose rows they are
     UNROUTED: CREDENTIALS,
+    ELSEWHERE: CREDENTIALS | {FEED},  # a feed that asks for an .xml path is told why, not refused
     NOTHING: frozenset(),
 }
 
 # Purposes whose answers are data, not pages: refused with a status and JSON, never redirected to the login.
-DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD, INTAKE})
+DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD, INTAKE, ELSEWHERE})
 
 WALL_PATH = "/wall"
 UPDATE = "/_dash-update-component"
@@ -67,8 +69,11 @@ ENDPOINTS: dict[str, str] = {
     UPDATE: CALLBACK,  # narrowed by Callbacks.purpose
     "export_file": DOWNLOAD,
     "static": NOTHING,  # Flask's own static folder: the dashboard serves nothing there
+    "open311.elsewhere": ELSEWHERE,
 }
-BLUEPRINTS: dict[str, str] = {"ogc": MACHINE, "open311": MACHINE, "tiles": MACHINE, "intake": INTAKE}
+# Open311 reads (open311) are an API's; its writes (open311w: requests, servicerequestupdates, tokens) a feed's.
+BLUEPRINTS: dict[str, str] = {"ogc": MACHINE, "open311": MACHINE, "open311w": INTAKE, "tiles": MACHINE,
+                              "intake": INTAKE}
 
 # The page router Dash registers for use_pages: its output, and the input that carries the path asked for.
 ROUTER_OUTPUT = "_pages_content.children"

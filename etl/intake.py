@@ -77,6 +77,11 @@ def _frame(rows: list, numbers: list[int], what: str, label: str) -> Table:
     return Table(frame, pd.Series(numbers, index=frame.index), label, "utf-8")
 
 
+def table_of_rows(rows: list[dict]) -> Table:
+    """Rows already read (e.g. from an Open311 form, ``etl/open311.py``) as a post's table, numbered from 1."""
+    return _frame(rows, list(range(1, len(rows) + 1)), "the rows", "row")
+
+
 def _json_rows(body: bytes) -> Table:
     try:
         rows = orjson.loads(body)

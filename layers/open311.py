@@ -1,4 +1,6 @@
-"""Open311 GeoReport v2, read only: the categories as services, the incidents as service requests.
+"""Open311 GeoReport v2, read side: the categories as services (with definitions), the incidents as requests.
+
+The write side is ``etl/open311.py`` and ``dashboard/open311_write.py`` (docs/intake.md, "Open311").
 
 Civic tools that speak GeoReport v2 read incidents here without personal data: no reporter names or phones,
 and no free-text description either (a citizen's words may name people; the OGC API and the dashboard show it
@@ -50,9 +52,36 @@ def services(args: Mapping[str, Sequence[str]]) -> list[dict]:
     """Every incident category as a GeoReport service, named in ``lang`` (zh-CN by default)."""
     lang = _lang(single_values(args, ("lang", "jurisdiction_id", "format")))
     return [{"service_code": code, "service_name": c.name_zh if lang == "zh-CN" else c.name_en,
-             "description": f"{c.name_zh} {c.name_en}", "metadata": False, "type": "realtime",
+             "description": f"{c.name_zh} {c.name_en}", "metadata": True, "type": "realtime",
              "keywords": ", ".join((c.name_zh, c.name_en, *c.aliases)), "group": "grid management 网格化管理"}
             for code, c in CATEGORIES.items()]
+
+
+SEVERITIES = {k: (f"{k} 级", f"level {k}") for k in (1, 2, 3, 4)}  # the loader's own 1–4 (etl/incidents.py)
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-12-07T00:00:00+08:00"  # when these definitions last changed (discovery's changeset)
+
+
+def definition(code: str, args: Mapping[str, Sequence[str]]) -> dict:
+    """The service definition of ``code``: the attributes a request of it may carry beyond the standard fields
+    (the same for every category: its severity; ``etl/open311.py`` maps them to the canonical columns)."""
+    lang = _lang(single_values(args, ("lang", "jurisdiction_id")))
+    if code not in CATEGORIES:
+        raise NotFound(f"there is no service '{code[:40]}'; services: {', '.join(CATEGORIES)}")
+    values = [{"key": str(k), "name": zh if lang == "zh-CN" else en} for k, (zh, en) in SEVERITIES.items()]
+    return {"service_code": code, "attributes": [{
+        "variable": True, "code": "severity", "datatype": "singlevaluelist", "required": False,
+        "datatype_description": "1, 2, 3 or 4, as the loader takes severity", "order": 1,
+        "description": "严重程度 severity", "values": values}]}
+
+
+def discovery(args: Mapping[str, Sequence[str]], base_url: str) -> dict:
+    """Where this server's GeoReport v2 endpoint is and what it speaks (JSON only: XML paths are answered 406)."""
+    single_values(args, ("jurisdiction_id",))
+    return {"changeset": CHANGESET, "contact": "the command centre operating this server",
+            "key_service": "api_key: a feed token (shiyu feeds add NAME), for writing; reads take an API token",
+            "endpoints": [{"specification": SPECIFICATION, "url": base_url, "changeset": CHANGESET,
+                           "type": "production", "formats": ["application/json"]}]}
 
 
 def _request(record: dict, lang: str) -> dict:

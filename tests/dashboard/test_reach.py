@@ -40,6 +40,13 @@ ROUTES = [
     ("/open311/v2/services.json", "/open311/v2/services.json", "GET", MACHINES),
     ("/open311/v2/requests.json", "/open311/v2/requests.json", "GET", MACHINES),
     ("/open311/v2/requests/<path:request_id>.json", "/open311/v2/requests/1.json", "GET", MACHINES),
+    ("/open311/v2/discovery.json", "/open311/v2/discovery.json", "GET", MACHINES),
+    ("/open311/v2/services/<code>.json", "/open311/v2/services/dispute.json", "GET", MACHINES),
+    ("/open311/v2/servicerequestupdates.json", "/open311/v2/servicerequestupdates.json", "GET", MACHINES),
+    ("/open311/v2/requests.json", "/open311/v2/requests.json", "POST", FEEDS),
+    ("/open311/v2/servicerequestupdates.json", "/open311/v2/servicerequestupdates.json", "POST", FEEDS),
+    ("/open311/v2/tokens/<token>.json", "/open311/v2/tokens/1.o311-x.json", "GET", FEEDS),
+    ("/open311/v2/<path:rest>", "/open311/v2/requests.xml", "GET", EVERYONE - {NONE}),  # a 406 (404), never a page
     ("/tiles/<layer>/<z>/<x>/<y>.pbf", "/tiles/incidents/8/213/105.pbf", "GET", MACHINES),
     ("/tiles/", "/tiles/", "GET", MACHINES), ("/tiles/<path:rest>", "/tiles/elsewhere", "GET", MACHINES),
     ("/export/file/<key>", "/export/file/" + "0" * 32, "GET", MACHINES),
@@ -164,7 +171,9 @@ def test_a_display_token_or_its_session_reaches_no_api(reach, path):
     for credential in (DISPLAY, DISPLAY_BEARER):
         response = _ask(reach, credential, "GET", path)
         assert response.status_code == 403 and "hotline" not in response.text, (credential, response.text[:200])
-        assert response.json() == {"error": "not allowed", "reason": "an API is not reached with a display token"}
+        reason = "an API is not reached with a display token"
+        assert response.json() == ([{"code": 403, "description": f"not allowed: {reason}"}]  # GeoReport's error form
+                                   if path.startswith("/open311/") else {"error": "not allowed", "reason": reason})
     assert _ask(reach, API, "GET", path).status_code == 200
 
 

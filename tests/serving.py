@@ -84,3 +84,17 @@ def people_served(database_url: str, folder: Path, env: dict[str, str] | None = 
     with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": f"test-secret-key-of-{folder.name}", **(env or {})},
                      attributes) as site:
         yield site
+
+
+@contextmanager
+def intake_city(database_url: str, folder: Path):
+    """``hotline_city`` with the intake worker applying posts in a thread of this process; yields its now."""
+    from etl import intake_worker
+
+    now = hotline_city(database_url, folder)
+    thread, stop = intake_worker.start_thread()
+    try:
+        yield now
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -12,22 +12,17 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from etl import intake_worker
 from geodata import feeds
-from layers.base import BEIJING
 from tests.etl.test_incident_cubes import _assert_cubes_are_the_recount
-from tests.serving import hotline_city, served_with
+from tests.serving import intake_city, served_with
 
 IN_C1, IN_C2 = (120.05, 30.05), (120.35, 30.35)  # district C1 is the west half of the city, C2 the east
 
 
 @pytest.fixture(scope="module")
 def city(database_url, tmp_path_factory):
-    now = hotline_city(database_url, tmp_path_factory.mktemp("intake"))
-    thread, stop = intake_worker.start_thread()
-    yield now
-    stop.set()
-    thread.join(timeout=10)
+    with intake_city(database_url, tmp_path_factory.mktemp("intake")) as now:
+        yield now
 
 
 @pytest.fixture(scope="module")

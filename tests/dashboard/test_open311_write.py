@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from etl import intake, intake_worker
+from etl import intake
 from geodata import feeds
 from tests.etl.test_incident_cubes import _assert_cubes_are_the_recount
-from tests.serving import hotline_city, served_with
+from tests.serving import intake_city, served_with
 
 IN_C1, IN_C2 = (120.05, 30.05), (120.35, 30.35)
 V2 = "/open311/v2"
@@ -38,11 +38,8 @@ POST_UPDATE_KEYS = {"update_id", "service_request_id", "service_notice", "accoun
 
 @pytest.fixture(scope="module")
 def city(database_url, tmp_path_factory):
-    now = hotline_city(database_url, tmp_path_factory.mktemp("open311w"))
-    thread, stop = intake_worker.start_thread()
-    yield now
-    stop.set()
-    thread.join(timeout=10)
+    with intake_city(database_url, tmp_path_factory.mktemp("open311w")) as now:
+        yield now
 
 
 @pytest.fixture(scope="module")

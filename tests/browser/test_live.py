@@ -1,23 +1,21 @@
 """New reports reach the open wall within seconds, and an idle wall asks only the cheap probe between refreshes.
 
 The wall is opened with a periodic refresh far beyond the test, so every heavy request seen comes from the probe
-seeing the data's version move (dashboard/components/live.py). Reports go in through ``post_incidents``, the one
-step that will post over HTTP to ``/api/v1/incidents`` once the intake API is there.
+seeing the data's version move (dashboard/components/live.py). Reports go in as a city platform sends them: posted
+over HTTP to ``/api/v1/incidents`` with a feed token, applied by the intake worker (docs/intake.md).
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
+import requests
 
 from geodata.scope import Scope
 from layers.base import BEIJING
 from tests.conftest import ARTIFACTS
-from tests.helpers import write_csv
 
 pytestmark = pytest.mark.browser
 
@@ -25,18 +23,27 @@ pytestmark = pytest.mark.browser
 PROMISED_S = 5
 QUIET_PROBES = 3  # probes watched with nothing loaded, in which no heavy request may go out
 PANELS, MAP, PROBE = "wall-kpi-today.children", "wall-districts-layer.data", "wall-changed.data"
-_files = itertools.count()
 
 
-def post_incidents(rows: list[dict], folder: Path, source: str = "live-feed") -> None:
-    """Put ``rows`` (canonical incident rows) into the database the public way: today through the loader a file
-    goes through; once the intake API is merged, a POST of the same rows to /api/v1/incidents with a feed token."""
-    from etl.load import load_incidents
+@pytest.fixture(scope="module")
+def feed(tier_city):
+    """A feed's token, and the intake worker applying its posts while the module runs."""
+    from etl import intake_worker
+    from geodata import feeds
 
-    header = tuple(rows[0])
-    summary = load_incidents(write_csv(folder / f"post-{next(_files)}.csv", [[r[k] for k in header] for r in rows],
-                                       header=header), source=source)
-    assert summary.loaded == len(rows)
+    thread, stop = intake_worker.start_thread()
+    try:
+        yield feeds.add_feed("live-feed")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def post_incidents(site: str, token: str, rows: list[dict]) -> None:
+    """Post ``rows`` (canonical incident rows) to the intake API as a platform does; returns once they are applied."""
+    answer = requests.post(f"{site}/api/v1/incidents", json=rows, headers={"Authorization": f"Bearer {token}"},
+                           timeout=60)
+    assert answer.status_code == 200 and answer.json()["loaded"] == len(rows), answer.text
 
 
 @pytest.fixture
@@ -70,7 +77,7 @@ def _await_probes(page, n: int, probe: str = PROBE) -> None:
             pass
 
 
-def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_nothing_heavy(tier_city, wall, tmp_path):
+def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_nothing_heavy(tier_city, feed, wall):
     from layers import panels
     from layers.base import Filters
 
@@ -89,8 +96,9 @@ def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_not
     assert (_count(page, PANELS), _count(page, MAP)) == (panels_idle, map_idle)
 
     now = datetime.now(BEIJING).replace(microsecond=0)
-    post_incidents([{"id": "LIVE-1", "category": "消防", "reported_at": f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M:%S}",
-                     "lon": 120.15, "lat": 30.15, "status": "reported"}], tmp_path)
+    post_incidents(tier_city, feed, [{"id": "LIVE-1", "category": "消防",
+                                      "reported_at": f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M:%S}",
+                                      "lon": 120.15, "lat": 30.15, "status": "reported"}])
     posted = time.monotonic()
     page.wait_for_selector(".wall-report.new", timeout=PROMISED_S * 1000)
     seen_after = time.monotonic() - posted
@@ -125,7 +133,7 @@ def _shown_incidents(page) -> int:
     return int(page.locator("#explore-stats").inner_text().replace(",", "").split("incidents")[1].split()[0])
 
 
-def test_the_explore_map_redraws_when_a_report_arrives_and_not_before(tier_city, wall, tmp_path):
+def test_the_explore_map_redraws_when_a_report_arrives_and_not_before(tier_city, feed, wall):
     page = wall
     page.goto(tier_city + "/?layer=areas&lang=en")
     page.wait_for_function("document.querySelector('#explore-stats') && "
@@ -136,8 +144,9 @@ def test_the_explore_map_redraws_when_a_report_arrives_and_not_before(tier_city,
     assert _count(page, "explore-hexes.data") == drawn
 
     now = datetime.now(BEIJING).replace(microsecond=0)
-    post_incidents([{"id": "LIVE-2", "category": "治安", "reported_at": f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M:%S}",
-                     "lon": 120.25, "lat": 30.25, "status": "reported"}], tmp_path)
+    post_incidents(tier_city, feed, [{"id": "LIVE-2", "category": "治安",
+                                      "reported_at": f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M:%S}",
+                                      "lon": 120.25, "lat": 30.25, "status": "reported"}])
     page.wait_for_function(f"/incidents\\s*{before + 1}\\b/.test("
                            "document.querySelector('#explore-stats').innerText.replace(/,/g, ''))",
                            timeout=PROMISED_S * 1000)

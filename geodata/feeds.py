@@ -3,7 +3,7 @@
 Managing feeds (``add_feed``, ``revoke_feed``, ``list_feeds``, ``queue_status``) is the owner's, through
 ``shiyu feeds``. The web server, as ``shiyu_app``, asks who a token is (``feed_of_token``), writes a post and its
 validated rows in one transaction (``queue_post``) and reads a post's outcome (``post_outcome``); the intake
-worker (``etl/intake_worker.py``) applies queued posts. ``0025_feeds.sql`` holds the tables; docs/intake.md.
+worker (``etl/intake_worker.py``) applies queued posts. ``0023_feeds.sql`` holds the tables; docs/intake.md.
 
 Examples
 --------
@@ -163,7 +163,7 @@ def area_extent(margin: float) -> tuple[float, float, float, float] | None:
 
 
 def areas_version() -> int:
-    """A number that moves when, and only when, a batch of areas commits or load_batch is emptied (0026)."""
+    """A number that moves when, and only when, a batch of areas commits or load_batch is emptied (0024)."""
     return int(fetch_value(AREAS_VERSION))
 
 

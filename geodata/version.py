@@ -2,7 +2,7 @@
 
 Anything computed from the data (a layer, a page of the OGC API) can be kept under the version it was computed
 at and served again while the version stands; docs/ogc.md. The number is a counter row that each committing
-batch bumps as its last write, in its own transaction (``0023_data_version.sql`` says why not ``max(id)``), so:
+batch bumps as its last write, in its own transaction (``0022_data_version.sql`` says why not ``max(id)``), so:
 
 - it moves at the commit that makes the new data visible, never before it and never without one;
 - two batches committing at once each move it, whatever their ids;

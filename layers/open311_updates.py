@@ -2,7 +2,7 @@
 
 There is no status history table: the changes are derived from the incidents' ``updated_at``, which every upsert
 that changes a row sets in the same transaction (``etl/staging.py``; index ``incident_updated_idx``, migration
-0027). So a request changed twice inside one window shows once, with its latest status; ``update_id`` is the
+0025). So a request changed twice inside one window shows once, with its latest status; ``update_id`` is the
 request's id and the moment of that change (``source:id@2026-12-07T12:30:00.123456+00:00``), stable until it
 changes again.
 

@@ -1,4 +1,4 @@
-"""The data's version (geodata/version.py, 0023_data_version.sql): it moves when a batch commits and not otherwise,
+"""The data's version (geodata/version.py, 0022_data_version.sql): it moves when a batch commits and not otherwise,
 whatever order concurrent batches commit in."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
--- The areas' version: the data's version (0023) at the last committed batch of areas, or at the last emptying of
--- load_batch. Posted points are checked against the areas' extent (shiyu.area_extent, 0025), which reads every
+-- The areas' version: the data's version (0022) at the last committed batch of areas, or at the last emptying of
+-- load_batch. Posted points are checked against the areas' extent (shiyu.area_extent, 0023), which reads every
 -- area's geometry; the intake keeps it while this number stands, so a load of areas takes effect at the next post
 -- rather than after a timeout, and a post does not pay for the extent. Kept by the same trigger as the data's
 -- version, so it never goes back (a batch id would, after a TRUNCATE ... RESTART IDENTITY).

@@ -141,3 +141,15 @@ def by_incident(incidents: list[str], scope: Scope) -> dict[str, dict]:
         return {}
     return {r["incident_id"]: r for r in orders(scope, incidents=incidents, limit=len(incidents))}
 
+
+
+TOP_AREA = """
+SELECT code FROM shiyu.area a WHERE (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
+ORDER BY nlevel(a.path), a.code LIMIT 1
+"""
+
+
+def top_area(scope: Scope) -> str | None:
+    """The code of the widest area in ``scope`` (the city for a commander, the district for its officer)."""
+    rows = fetch_all(TOP_AREA, {"scope": scope.path})
+    return rows[0]["code"] if rows else None

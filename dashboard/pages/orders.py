@@ -83,7 +83,10 @@ def _proposed(area: str | None, lang: str) -> list:
         return []
     rows = supervision_reads.to_supervise(code, scope, limit=20)
     return [html.H2(t("propose_title", lang)), html.P(t("propose_hint", lang), className="hint"),
-            html.Table(className="mini orders-proposed", children=[html.Tbody([html.Tr([
+            html.Table(className="mini orders-proposed", children=[html.Thead(html.Tr([
+                html.Th(t("col_id", lang)), html.Th(t("category", lang)), html.Th(t("severity", lang)),
+                html.Th(t("hours_over", lang)), html.Th(t("col_grid", lang)), html.Th(t("owner", lang))])),
+                html.Tbody([html.Tr([
                 html.Td(r["incident_id"]), html.Td(t(r["category"], lang)), html.Td(r["severity"] or "—"),
                 html.Td(f"{r['hours_overdue']:,.0f} h", className="bad"),
                 html.Td(f"{r['grid_name']} · {t('in_grid', lang, n=r['in_grid'])}"), html.Td(r["owner_name"] or "—")])
@@ -98,7 +101,7 @@ def layout(lang: str | None = None, area: str | None = None, **_query) -> html.D
         log.warning("orders: %s", error)
         listed, proposed = [html.Div(str(error) if isinstance(error, InputError) else t("db_down", lang),
                                      className="notice")], []
-    return html.Div(className="shell orders", children=[
+    return html.Div(className="orders-page", lang=lang, children=[
         dcc.Store(id="orders-lang", data=lang),
         html.Header(className="topbar", children=[
             html.H1(t("orders_title", lang)), html.Span(t("orders_subtitle", lang), className="subtitle"),

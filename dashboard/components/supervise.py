@@ -70,7 +70,7 @@ def issue(_one, _area, level, note, lang):
     if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(ctx.triggered_id, dict):
         raise PreventUpdate  # the buttons drawn, not clicked
     user, trigger = current_user(), ctx.triggered_id
-    level = level if level in supervision.LEVELS else supervision.DEFAULT_LEVEL
+    level = level if isinstance(level, str) and level in supervision.LEVELS else supervision.DEFAULT_LEVEL
     note = note if isinstance(note, str) else ""
     try:
         if trigger.get("type") == "supervise-one":

@@ -116,6 +116,19 @@ def layout(lang: str | None = None, area: str | None = None, **_query) -> html.D
     ])
 
 
+def _form(order_id: int, ids, texts, statuses) -> tuple[str, str]:
+    """The text and state of ``order_id``'s reply form, from the lists the browser sent (checked: a tampered request
+    can send anything)."""
+    forms = [list(v) if isinstance(v, list) else [] for v in (ids, texts, statuses)]
+    at = next((n for n, i in enumerate(forms[0]) if isinstance(i, dict) and i.get("order") == order_id), None)
+    if at is None or at >= min(len(forms[1]), len(forms[2])):
+        raise InputError(f"there is no reply form of order {order_id} on this page")
+    text, status = forms[1][at], forms[2][at]
+    if not isinstance(text, (str, type(None))) or not isinstance(status, str):
+        raise InputError("a reply is a text and one of the incident's states")
+    return text or "", status
+
+
 @callback(
     Output("orders-message", "children"), Output("orders-list", "children"),
     Input({"type": "orders-reply", "order": ALL}, "n_clicks"), Input({"type": "orders-accept", "order": ALL}, "n_clicks"),
@@ -132,11 +145,8 @@ def act(_replies, _accepts, texts, statuses, ids, lang):
     order_id = int(inputs.number(trigger.get("order"), "the order", 1, 2**62))
     try:
         if trigger.get("type") == "orders-reply":
-            at = next((n for n, i in enumerate(ids or []) if isinstance(i, dict) and i.get("order") == order_id), None)
-            if at is None:
-                raise InputError(f"there is no reply form of order {order_id} on this page")
-            supervision.reply(order_id, current_scope(), user.name or "local", user.role, texts[at], statuses[at],
-                              remote_addr())
+            text, status = _form(order_id, ids, texts, statuses)
+            supervision.reply(order_id, current_scope(), user.name or "local", user.role, text, status, remote_addr())
             message = t("reply_saved", lang, id=order_id)
         else:
             supervision.accept(order_id, current_scope(), user.name or "local", user.role, remote_addr())

@@ -1,0 +1,89 @@
+"""Supervision orders over HTTP, with logins on: the OGC API's supervision collection in each reader's scope and never
+stale after an order is written, the Open311 updates feed carrying the orders' events, the export of the layer,
+and the layer on the explore map's callback."""
+
+from __future__ import annotations
+
+import json
+from urllib.request import Request, urlopen
+
+import pytest
+
+from geodata import db, users
+from geodata.scope import Scope
+from layers import supervision
+from tests.serving import hotline_city, served_with
+
+READERS = {"cora": ("commander", "city"), "olga": ("officer", "C1")}
+
+
+@pytest.fixture(scope="module")
+def site(database_url, tmp_path_factory):
+    hotline_city(database_url, tmp_path_factory.mktemp("supervision-http"))
+    for name, (role, scope) in READERS.items():
+        users.add_user(name, role, scope, password="a long pass phrase")
+    tokens = {name: users.create_token(name, label="case system") for name in READERS}
+    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-supervision"}) as url:
+        yield url, tokens
+
+
+def _get(url: str, token: str) -> dict | list:
+    with urlopen(Request(url, headers={"Authorization": f"Bearer {token}"}), timeout=120) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def _items(site, name: str) -> list[dict]:
+    url, tokens = site
+    features, page = [], f"{url}/ogc/collections/supervision/items?limit=1000"
+    while page is not None:
+        doc = _get(page, tokens[name])
+        features += doc["features"]
+        page = next((link["href"] for link in doc["links"] if link["rel"] == "next"), None)
+    assert len(features) == doc["numberMatched"]
+    return features
+
+
+def _lit(conn, path: str) -> set[str]:
+    """Open incidents in a red or yellow light, or under an open order, under ``path``: recounted as the owner."""
+    return {r[0] for r in conn.execute(
+        "SELECT source || ':' || external_id FROM shiyu.incident i WHERE path <@ %s::ltree "
+        "AND status NOT IN ('verified', 'closed') AND (due_at < now() "
+        "OR now() >= reported_at + 0.8 * (due_at - reported_at) OR EXISTS (SELECT 1 FROM shiyu.supervision_order o "
+        "WHERE o.closed_at IS NULL AND (o.incident_source, o.incident_id) = (i.source, i.external_id)))",
+        (path,)).fetchall()}
+
+
+def test_the_collection_holds_each_readers_scope_and_an_order_is_never_served_stale(site, conn):
+    conn.execute("DELETE FROM shiyu.supervision_order")
+    everything, officer = _items(site, "cora"), _items(site, "olga")
+    assert {f["properties"]["id"] for f in everything} == _lit(conn, "C")
+    assert {f["properties"]["id"] for f in officer} == _lit(conn, "C.C1")
+    assert all(f["properties"]["order_id"] is None for f in everything)
+    target = next(f["properties"]["id"] for f in officer if f["properties"]["light"] == "red")
+    with db.scoped(Scope("C.C1")):
+        order = supervision.issue(target, Scope("C.C1"), "olga", "officer", level="red_list")
+    again = {f["properties"]["id"]: f["properties"] for f in _items(site, "olga")}
+    assert (again[target]["order_id"], again[target]["order_level"]) == (order["id"], "red_list")
+
+
+def test_servicerequestupdates_carry_the_orders_events_in_scope(site, conn):
+    url, tokens = site
+    conn.execute("DELETE FROM shiyu.supervision_order")
+    c1, c2 = (conn.execute("SELECT source || ':' || external_id FROM shiyu.incident WHERE path <@ %s::ltree "
+                           "AND status NOT IN ('verified', 'closed') AND due_at < now() LIMIT 1", (p,)).fetchone()[0]
+              for p in ("C.C1", "C.C2"))
+    with db.scoped(Scope.everything()):
+        orders = [supervision.issue(i, Scope.everything(), "cora", "commander") for i in (c1, c2)]
+        supervision.reply(orders[0]["id"], Scope.everything(), "olga", "officer", "已处置", "handling")
+    mine = _get(f"{url}/open311/v2/servicerequestupdates.json?service_request_id={c1}", tokens["olga"])
+    events = [u for u in mine if "@order-event-" in u["update_id"]]
+    assert [u["description"].split("已")[1][:2] for u in events] == ["下达", "回复"]
+    assert all(set(u) == {"update_id", "service_request_id", "status", "updated_datetime", "description", "media_url"}
+               for u in mine)
+    assert f"督办单 {orders[0]['id']}" in events[0]["description"] and events[0]["status"] == "open"
+    theirs = _get(f"{url}/open311/v2/servicerequestupdates.json?service_request_id={c2}", tokens["olga"])
+    assert theirs == []  # district C2's order is not the C1 officer's to read
+    english = _get(f"{url}/open311/v2/servicerequestupdates.json?service_request_id={c2}&lang=en", tokens["cora"])
+    assert any(u["description"].startswith(f"Supervision order {orders[1]['id']} (Supervision order) issued by cora")
+               for u in english)

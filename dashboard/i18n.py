@@ -214,6 +214,8 @@ TEXT.update({
     "export_about_coverage": {"zh-CN": "网格巡查覆盖率，及无人巡查的热点", "en": "Patrol coverage per grid, and hot cells nobody patrolled"},
     "export_about_facilities": {"zh-CN": "设施及其服务半径，服务盲区六边形", "en": "Facilities with their radius, and blind-spot cells"},
     "export_about_warnings": {"zh-CN": "超出自身基线的网格及原因", "en": "Grids above their own baseline, with the reason"},
+    "export_about_supervision": {"zh-CN": "红灯、黄灯事件及其督办单（级别、责任人、回复期限、回复）",
+                                 "en": "Red- and yellow-light incidents and their orders (level, addressee, deadline, reply)"},
     "export_fmt_gpkg": {"zh-CN": "多个图层合为一个文件，附 QGIS 样式（推荐）", "en": "All layers in one file, with QGIS styles (recommended)"},
     "export_fmt_geojson": {"zh-CN": "网页与脚本通用；多个图层打包为 zip", "en": "For the web and scripts; several layers come zipped"},
     "export_fmt_shp": {"zh-CN": "zip 压缩包，含 .prj、.cpg 与字段名对照表 fields.csv",

@@ -39,7 +39,8 @@ SELECT i.source || ':' || i.external_id AS id, i.category, i.severity, i.status,
 FROM (SELECT i.* """ + LIT + """) i
 LEFT JOIN shiyu.supervision_order o ON o.closed_at IS NULL
      AND (o.incident_source, o.incident_id) = (i.source, i.external_id)
-ORDER BY i.due_at, i.source, i.external_id
+-- drawn in this order: the yellow above the red, the ordered above both
+ORDER BY o.id IS NOT NULL, """ + YELLOW_LIGHT + """, i.due_at, i.source, i.external_id
 """
 TIMES = ("reported_at", "due_at", "issued_at", "reply_due_at", "replied_at")
 

@@ -153,3 +153,24 @@ def top_area(scope: Scope) -> str | None:
     """The code of the widest area in ``scope`` (the city for a commander, the district for its officer)."""
     rows = fetch_all(TOP_AREA, {"scope": scope.path})
     return rows[0]["code"] if rows else None
+
+
+INCIDENT = """
+SELECT i.source || ':' || i.external_id AS id, i.category, i.severity, i.status, i.reported_at, i.due_at,
+       i.description, i.grid_code, g.name AS grid_name, g.owner_name, g.owner_phone,
+       CASE WHEN """ + OVERDUE + " THEN 'red' WHEN " + YELLOW_LIGHT + """ THEN 'yellow' ELSE 'none' END AS light
+FROM shiyu.incident i LEFT JOIN shiyu.area g ON g.code = i.grid_code
+WHERE i.source = %(source)s AND i.external_id = %(external_id)s
+  AND (%(scope)s::ltree IS NULL OR i.path <@ %(scope)s::ltree)
+"""
+
+
+def incident_card(incident: str, scope: Scope, now: datetime | None = None) -> dict:
+    """One incident in ``scope`` (``source:id``) as its detail card shows it: its state, SLA light, grid and owner,
+    and its open order (``order``, or None)."""
+    source, _, external_id = str(incident).partition(":")
+    rows = fetch_all(INCIDENT, {"source": source, "external_id": external_id, "scope": scope.path,
+                                "closed": list(CLOSED_STATUSES), "now": _now(now)}) if external_id else []
+    if not rows:
+        raise InputError(f"there is no incident {str(incident)[:60]} in your scope")
+    return {**rows[0], "order": by_incident([rows[0]["id"]], scope).get(rows[0]["id"])}

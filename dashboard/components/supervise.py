@@ -54,6 +54,35 @@ def controls(code: str, total: int, lang: str) -> list:
     ]), html.Div("", id="supervise-result", className="supervise-result", role="status")]
 
 
+def incident_panel(found: dict, lang: str) -> list:
+    """An incident clicked in the table: its state, SLA light, grid and owner, its open order, and the button."""
+    light = found["light"]
+    order = found["order"]
+    facts = [(t("category", lang), t(found["category"], lang)), (t("status", lang), t(found["status"], lang)),
+             (t("severity", lang), found["severity"] or "—"),
+             (t("col_reported", lang), f"{found['reported_at'].astimezone(BEIJING):%m-%d %H:%M}"),
+             (t("col_due", lang), f"{found['due_at'].astimezone(BEIJING):%m-%d %H:%M}" if found["due_at"] else "—"),
+             (t("col_grid", lang), found["grid_name"] or found["grid_code"] or "—"),
+             (t("owner", lang), " ".join(v for v in (found["owner_name"], found["owner_phone"]) if v) or "—")]
+    if order:
+        facts += [(t("order_no", lang), f"{order['id']} · {t('level_' + order['level'], lang)} · {order['addressee']}"),
+                  (t("order_due", lang), f"{order['reply_due_at'].astimezone(BEIJING):%m-%d %H:%M}")]
+    card = [html.H3([t("col_id", lang) + " ", html.Small(found["id"])], id="explore-incident"),
+            *([html.Div(t(f"light_{light}", lang), className=f"light-tag {light}")] if light != "none" else []),
+            html.Table(html.Tbody([html.Tr([html.Th(k), html.Td(v)]) for k, v in facts]), className="mini"),
+            *([html.P(found["description"], className="hint")] if found["description"] else [])]
+    if not may_supervise() or found["status"] in ("verified", "closed"):
+        return card
+    return [*card, html.Div(className="supervise-bar", children=[
+        dcc.Dropdown(id="supervise-level", value=supervision.DEFAULT_LEVEL, clearable=False, searchable=False,
+                     options=[{"label": t(f"level_{code}", lang), "value": code} for code in supervision.LEVELS],
+                     className="supervise-level"),
+        dcc.Input(id="supervise-note", type="text", placeholder=t("supervise_note", lang), maxLength=200,
+                  className="supervise-note"),
+        badge(order, lang), row_button(found["id"], lang)]),
+        html.Div("", id="supervise-result", className="supervise-result", role="status")]
+
+
 def _issued(rows: list[dict], level: str, lang: str) -> str:
     if len(rows) != 1:
         return t("supervised_many", lang, n=len(rows), level=t(f"level_{level}", lang))

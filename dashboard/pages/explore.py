@@ -310,11 +310,11 @@ def _focus_key(filters: Filters) -> list:
 
 @callback(
     Output("explore-detail", "children"), Output("explore-focus", "data"),
-    Input("explore-view", "data"), Input("explore-hexes", "clickData"),
+    Input("explore-view", "data"), Input("explore-hexes", "clickData"), Input("explore-table", "cellClicked"),
     State("explore-focus", "data"), State("explore-lang", "data"),
     prevent_initial_call=True,
 )
-def show_detail(view, clicked, focus, lang):
+def show_detail(view, clicked, row, focus, lang):
     """The area chosen or the hexagon clicked, with the filters of the view."""
     lang = pick(lang if isinstance(lang, str) else None)
     if not view:
@@ -331,9 +331,14 @@ def show_detail(view, clicked, focus, lang):
         if not cell:
             return no_update, no_update
         focus = {"kind": "cell", "id": cell, "key": key, "area": area}
+    elif ctx.triggered_id == "explore-table":  # a row of the incidents' table: the incident and its order
+        incident = row.get("rowId") if isinstance(row, dict) else None
+        if not isinstance(incident, str) or not incident:
+            return no_update, no_update
+        focus = {"kind": "incident", "id": incident, "key": key, "area": area}
     elif focus and focus["key"] == key:
         return no_update, no_update
-    elif focus and focus["kind"] == "cell" and focus["area"] == area:
+    elif focus and focus["kind"] in ("cell", "incident") and focus["area"] == area:
         focus = {**focus, "key": key}
     elif area:
         focus = {"kind": "area", "id": area, "key": key, "area": area}
@@ -342,6 +347,8 @@ def show_detail(view, clicked, focus, lang):
     try:
         if focus["kind"] == "cell":
             return panels.cell_panel(detail.cell_detail(focus["id"], filters, current_scope()), lang), focus
+        if focus["kind"] == "incident":
+            return supervise.incident_panel(supervision_reads.incident_card(focus["id"], current_scope()), lang), focus
         found = detail.area_detail(focus["id"], filters, current_scope(), show_pii=current_user().show_pii)
         if supervise.may_supervise():
             found.update(may_supervise=True, orders=supervision_reads.by_incident(

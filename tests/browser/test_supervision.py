@@ -46,7 +46,7 @@ def test_a_commander_orders_an_officer_replies_and_an_escalation_reaches_the_wal
     grid = conn.execute("SELECT grid_code FROM shiyu.incident WHERE status NOT IN ('verified', 'closed') "
                         "AND due_at < now() AND path <@ 'C.C1' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()[0]
     page.set_viewport_size({"width": 1920, "height": 1080})
-    _login(page, guarded, "cora", f"/?area={grid}")
+    _login(page, guarded, "cora", f"/?area={grid}&status=handling")
     page.wait_for_selector(".supervise-one", timeout=60_000)
     page.locator(".supervise-one").first.click()
     page.wait_for_function("document.querySelector('#supervise-result').innerText.includes('已下达督办单')",
@@ -57,6 +57,23 @@ def test_a_commander_orders_an_officer_replies_and_an_escalation_reaches_the_wal
     page.wait_for_function(f"document.querySelector('#supervise-result').innerText.includes('已下达督办单 {first + 1}')",
                            timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "supervise-explore.png"))
+    # The incident's own detail, from a row of the table: one click orders it too.
+    page.locator("#explore-table .ag-row[row-index='0'] [col-id='id']").click()
+    page.wait_for_selector("#explore-incident")
+    clicked = page.locator("#explore-incident small").inner_text()
+    page.locator("#explore-detail .supervise-one").click()
+    page.wait_for_function("document.querySelector('#supervise-result').innerText.length > 0")
+    assert conn.execute("SELECT issued_by, level FROM shiyu.supervision_order WHERE closed_at IS NULL "
+                        "AND incident_source || ':' || incident_id = %s", (clicked,)).fetchone() == ("cora", "order")
+    page.screenshot(path=str(ARTIFACTS / "supervise-incident.png"))
+    page.goto(f"{guarded}/?area=C1&layer=supervision")
+    red = conn.execute("SELECT count(*) FROM shiyu.incident WHERE status NOT IN ('verified', 'closed') "
+                       "AND due_at < now() AND path <@ 'C.C1'").fetchone()[0]
+    page.wait_for_function("(document.querySelector('#explore-stats') || {innerText: ''}).innerText.includes('红灯')",
+                           timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "supervise-map.png"))
+    stats = page.locator("#explore-stats").inner_text().split()
+    assert stats[stats.index("红灯") + 1] == f"{red:,}"
 
     _login(screen, guarded, "olga", "/orders")  # the officer of district C1, in a session of their own
     screen.wait_for_selector(f"#order-{first}")

@@ -207,3 +207,21 @@ def test_open_orders_keeps_the_brief_s_keys(fresh, conn):
     rows = supervision.open_orders(EVERYWHERE, "C.C1", 10)
     assert list(rows[0]) == list(supervision_reads.OPEN_KEYS) and rows[0]["incident_id"] == incident
     assert supervision.open_orders(EVERYWHERE, "C2", 10) == []
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp", "csv"])
+def test_the_layer_exports_with_its_orders(fresh, conn, fmt):
+    import pyogrio
+
+    from layers.export import export
+
+    (ordered, _, _), = _overdue(conn, "C.C2")
+    with db.scoped(EVERYWHERE):
+        supervision.issue(ordered, EVERYWHERE, "cora", "commander", level="red_list")
+    filters = Filters(area_code="C2")
+    with export(["supervision"], filters, EVERYWHERE, fmt, user_name="cora", remote_addr=None, via="cli") as file:
+        assert file.counts == {"supervision": len(supervision_map.build(filters, EVERYWHERE).features)}
+        if fmt == "gpkg":
+            frame = pyogrio.read_dataframe(file.path, layer="supervision")
+            assert frame.loc[frame["id"] == ordered, "order_level"].tolist() == ["red_list"]
+            assert set(frame["light"]) <= {"red", "yellow", "none"} and len(frame) == file.counts["supervision"]

@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write layers, filtered, to a file QGIS and GDAL open. Every export is recorded "
                                    "in the audit log; reporter names and phones are never exported.")
     p.add_argument("layer", nargs="+", metavar="LAYER",
-                   help="areas, hexes, hotspots, emerging, coverage, facilities or warnings; several (repeated or "
+                   help="areas, hexes, hotspots, emerging, coverage, facilities, warnings or supervision; several (repeated or "
                         "comma-separated) go into one file")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the file to write: .gpkg, .geojson, or .zip (Shapefile, CSV, several GeoJSON layers)")

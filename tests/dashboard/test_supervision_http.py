@@ -87,3 +87,35 @@ def test_servicerequestupdates_carry_the_orders_events_in_scope(site, conn):
     english = _get(f"{url}/open311/v2/servicerequestupdates.json?service_request_id={c2}&lang=en", tokens["cora"])
     assert any(u["description"].startswith(f"Supervision order {orders[1]['id']} (Supervision order) issued by cora")
                for u in english)
+
+
+def _supervise_body(incident: str) -> dict:
+    """The explore page's 督办 button for ``incident`` clicked, as dash-renderer posts it."""
+    button = {"incident": incident, "type": "supervise-one"}
+    return {"output": "supervise-result.children", "outputs": {"id": "supervise-result", "property": "children"},
+            "inputs": [[{"id": button, "property": "n_clicks", "value": 1}], []],
+            "state": [{"id": "supervise-level", "property": "value", "value": "red_list"},
+                      {"id": "supervise-note", "property": "value", "value": "forged"},
+                      {"id": "explore-lang", "property": "data", "value": "en"}],
+            "changedPropIds": [json.dumps(button, separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
+
+
+def test_a_forged_button_outside_the_officers_district_writes_nothing(site, conn):
+    import requests
+
+    url, tokens = site
+    conn.execute("DELETE FROM shiyu.supervision_order")
+    outside, inside = (conn.execute("SELECT source || ':' || external_id FROM shiyu.incident WHERE path <@ %s::ltree "
+                                    "AND status NOT IN ('verified', 'closed') AND due_at < now() LIMIT 1",
+                                    (p,)).fetchone()[0] for p in ("C.C2", "C.C1"))
+    headers = {"Authorization": f"Bearer {tokens['olga']}"}
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM shiyu.audit_log").fetchone()[0]
+    refused = requests.post(f"{url}/_dash-update-component", json=_supervise_body(outside), headers=headers, timeout=60)
+    assert refused.status_code == 200 and f"there is no open incident {outside}" in refused.text
+    assert conn.execute("SELECT count(*) FROM shiyu.supervision_order").fetchone()[0] == 0
+    issued = requests.post(f"{url}/_dash-update-component", json=_supervise_body(inside), headers=headers, timeout=60)
+    assert issued.status_code == 200 and "issued to" in issued.text
+    assert conn.execute("SELECT issued_by, level, note FROM shiyu.supervision_order").fetchall() == [
+        ("olga", "red_list", "forged")]
+    assert conn.execute("SELECT array_agg(user_name || ' ' || (detail ->> 'incident')) FROM shiyu.audit_log "
+                        "WHERE action = 'supervision_issue' AND id > %s", (before,)).fetchone()[0] == [f"olga {inside}"]

@@ -119,3 +119,36 @@ def test_a_forged_button_outside_the_officers_district_writes_nothing(site, conn
         ("olga", "red_list", "forged")]
     assert conn.execute("SELECT array_agg(user_name || ' ' || (detail ->> 'incident')) FROM shiyu.audit_log "
                         "WHERE action = 'supervision_issue' AND id > %s", (before,)).fetchone()[0] == [f"olga {inside}"]
+
+
+def _reply_body(order_id: int, text: str) -> dict:
+    """The /orders page's reply button of ``order_id`` clicked, as dash-renderer posts it."""
+    ids = {kind: {"order": order_id, "type": kind} for kind in ("orders-reply", "orders-text", "orders-status")}
+    return {"output": "..orders-message.children...orders-list.children..",
+            "outputs": [{"id": "orders-message", "property": "children"}, {"id": "orders-list", "property": "children"}],
+            "inputs": [[{"id": ids["orders-reply"], "property": "n_clicks", "value": 1}], []],
+            "state": [[{"id": ids["orders-text"], "property": "value", "value": text}],
+                      [{"id": ids["orders-status"], "property": "value", "value": "handling"}],
+                      [{"id": ids["orders-text"], "property": "id", "value": ids["orders-text"]}],
+                      {"id": "orders-lang", "property": "data", "value": "en"}],
+            "changedPropIds": [json.dumps(ids["orders-reply"], separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
+
+
+def test_an_officer_replies_to_their_own_districts_order_only(site, conn):
+    import requests
+
+    url, tokens = site
+    conn.execute("DELETE FROM shiyu.supervision_order")
+    c1, c2 = (conn.execute("SELECT source || ':' || external_id FROM shiyu.incident WHERE path <@ %s::ltree "
+                           "AND status NOT IN ('verified', 'closed') AND due_at < now() LIMIT 1", (p,)).fetchone()[0]
+              for p in ("C.C1", "C.C2"))
+    with db.scoped(Scope.everything()):
+        mine, theirs = (supervision.issue(i, Scope.everything(), "cora", "commander")["id"] for i in (c1, c2))
+    headers = {"Authorization": f"Bearer {tokens['olga']}"}
+    refused = requests.post(f"{url}/_dash-update-component", json=_reply_body(theirs, "not mine"), headers=headers,
+                            timeout=60)
+    assert refused.status_code == 200 and f"there is no open supervision order {theirs}" in refused.text
+    done = requests.post(f"{url}/_dash-update-component", json=_reply_body(mine, "已处置"), headers=headers, timeout=60)
+    assert done.status_code == 200 and f"Reply to order {mine} sent" in done.text
+    assert conn.execute("SELECT id, replied_by, reply_text FROM shiyu.supervision_order WHERE replied_at IS NOT NULL"
+                        ).fetchall() == [(mine, "olga", "已处置")]

@@ -20,7 +20,7 @@ from geodata.errors import Forbidden, InputError, NotFound, TooLarge
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES, STATUSES
 from layers.base import OVERDUE
-from layers.supervision_reads import open_orders  # noqa: F401  (the pinned interface)
+from layers import supervision_reads
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,12 @@ au AS (INSERT INTO shiyu.audit_log (user_name, action, detail)
 SELECT id, before, level, area_code FROM up ORDER BY id
 """
 MAX_ESCALATIONS = 5_000  # per pass; the rest the next one
+
+
+def open_orders(scope: Scope, area_path: str, limit: int) -> list[dict]:
+    """The open orders under ``area_path`` in ``scope`` (id, level, addressee, issued_at, reply_due_at, replied_at,
+    escalations, incident_id, area_code, note): the interface the weekly brief reads (``supervision_reads``)."""
+    return supervision_reads.open_orders(scope, area_path, limit)
 
 
 def _levels() -> dict:

@@ -87,6 +87,10 @@ def test_a_commander_orders_an_officer_replies_and_an_escalation_reaches_the_wal
                         "JOIN shiyu.incident i ON (i.source, i.external_id) = (o.incident_source, o.incident_id) "
                         "WHERE o.id = %s", (first,)).fetchone() == ("olga", "已派网格员到场处置，今日办结", True)
     assert screen.locator(f"#order-{first} .order-accept").count() == 0  # not the officer's to accept
+    screen.goto(f"{guarded}/orders?lang=en")
+    screen.wait_for_selector(f"#order-{first} .order-reply")
+    assert "My supervision orders" in screen.locator("h1").inner_text()
+    assert "olga replied: 已派网格员到场处置，今日办结" in screen.locator(f"#order-{first}").inner_text()
 
     page.goto(f"{guarded}/orders")
     page.wait_for_selector(f"#order-{first} .order-accept")

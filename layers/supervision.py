@@ -12,14 +12,14 @@ arrays, so a level's next one and its deadline are read from here only. Reads ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from geodata.db import fetch_all
 from geodata.errors import Forbidden, InputError, NotFound, TooLarge
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES, STATUSES
-from layers.base import OVERDUE
+from layers.base import INCIDENT_FILTERS, OVERDUE, Filters, incident_params
 from layers import supervision_reads
 
 
@@ -58,11 +58,11 @@ WHERE i.source = %(source)s AND i.external_id = %(external_id)s
   AND i.status <> ALL(%(closed)s::text[]) AND i.grid_code IS NOT NULL
   AND (%(scope)s::ltree IS NULL OR i.path <@ %(scope)s::ltree)
 """
-# ... or every overdue one of an area (the open-incident index, 0009, read by due time), at most %(limit)s.
+# ... or every overdue one of an area under the view's filters, as its overdue list shows them (%(scope)s is the
+# area's path, inside the person's scope: ``incident_params``), at most %(limit)s.
 AREA_OVERDUE = """
 SELECT i.source, i.external_id, i.grid_code, i.path FROM shiyu.incident i
-WHERE """ + OVERDUE + """ AND i.grid_code IS NOT NULL AND i.path <@ %(area_path)s::ltree
-  AND (%(scope)s::ltree IS NULL OR i.path <@ %(scope)s::ltree)
+WHERE """ + OVERDUE + " AND i.grid_code IS NOT NULL AND " + INCIDENT_FILTERS + """
 ORDER BY i.due_at, i.source, i.external_id
 LIMIT %(limit)s
 """
@@ -227,20 +227,19 @@ def issue(incident: str, scope: Scope, user: str, role: str, level: str = DEFAUL
     return rows[0]
 
 
-AREA_PATH = "SELECT path::text AS path FROM shiyu.area WHERE code = %(code)s AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)"
 COUNT_OVERDUE = "SELECT count(*) AS n FROM (" + AREA_OVERDUE.replace("i.source, i.external_id, i.grid_code, i.path",
                                                                      "1", 1) + ") o"
 
 
 def issue_area(area_code: str, scope: Scope, user: str, role: str, level: str = DEFAULT_LEVEL, note: str = "",
-               remote_addr: str | None = None, now: datetime | None = None) -> list[dict]:
+               remote_addr: str | None = None, now: datetime | None = None,
+               filters: Filters | None = None) -> list[dict]:
     """One order per overdue incident of the area (each to its own grid's owner, sharing the note), raising any
-    open one; refused beyond ``MAX_AREA_ORDERS``."""
+    open one: those ``filters`` hold (the window, categories, … of the overdue list shown; by default every one),
+    at most ``MAX_AREA_ORDERS``, else refused."""
     _may(role)
-    found = fetch_all(AREA_PATH, {"code": area_code, "scope": scope.path})
-    if not found:
-        raise NotFound(f"there is no area '{str(area_code)[:40]}' in your scope")
-    params = {**_levels(), "area_path": found[0]["path"], "closed": list(CLOSED_STATUSES), "scope": scope.path,
+    narrowed = replace(filters or Filters(), area_code=str(area_code))
+    params = {**_levels(), **incident_params(narrowed, scope), "closed": list(CLOSED_STATUSES),
               "now": now or datetime.now().astimezone(), "level": _level(level), "note": _text(note, "note", MAX_NOTE),
               "user": user, "addr": remote_addr}
     n = fetch_all(COUNT_OVERDUE, {**params, "limit": MAX_AREA_ORDERS + 1})[0]["n"]

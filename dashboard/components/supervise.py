@@ -11,10 +11,12 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.access import current_scope, current_user, remote_addr
+from dashboard.components.table import view_filters
 from dashboard.i18n import pick, t
 from geodata.errors import InputError, ShiyuError
 from layers import supervision
-from layers.base import BEIJING
+from layers.base import BEIJING, Filters
+from layers.kpis import kpi_window
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,9 @@ def _issued(rows: list[dict], level: str, lang: str) -> str:
              due=f"{r['reply_due_at'].astimezone(BEIJING):%m-%d %H:%M}")
 
 
-def issue(_one, _area, level, note, lang):
-    """Issue the order a button asked for."""
+def issue(_one, _area, level, note, view, lang):
+    """Issue the order a button asked for; a whole list under the view's filters and window, as the list shows it
+    (``layers.detail.area_detail``)."""
     lang = pick(lang if isinstance(lang, str) else None)
     if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(ctx.triggered_id, dict):
         raise PreventUpdate  # the buttons drawn, not clicked
@@ -106,8 +109,9 @@ def issue(_one, _area, level, note, lang):
             rows = [supervision.issue(str(trigger.get("incident")), current_scope(), user.name or "local", user.role,
                                       level, note, remote_addr())]
         else:
+            shown = kpi_window(Filters(**view_filters(view))) if view else None
             rows = supervision.issue_area(str(trigger.get("code")), current_scope(), user.name or "local", user.role,
-                                          level, note, remote_addr())
+                                          level, note, remote_addr(), filters=shown)
     except ShiyuError as error:
         log.warning("explore: supervision order refused: %s", error)
         return str(error) if isinstance(error, InputError) else t("db_down", lang)
@@ -120,6 +124,7 @@ def register() -> None:
         Output("supervise-result", "children"),
         Input({"type": "supervise-one", "incident": ALL}, "n_clicks"),
         Input({"type": "supervise-area", "code": ALL}, "n_clicks"),
-        State("supervise-level", "value"), State("supervise-note", "value"), State("explore-lang", "data"),
+        State("supervise-level", "value"), State("supervise-note", "value"), State("explore-view", "data"),
+        State("explore-lang", "data"),
         prevent_initial_call=True,
     )(issue)

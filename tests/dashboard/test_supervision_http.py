@@ -96,6 +96,7 @@ def _supervise_body(incident: str) -> dict:
             "inputs": [[{"id": button, "property": "n_clicks", "value": 1}], []],
             "state": [{"id": "supervise-level", "property": "value", "value": "red_list"},
                       {"id": "supervise-note", "property": "value", "value": "forged"},
+                      {"id": "explore-view", "property": "data", "value": None},
                       {"id": "explore-lang", "property": "data", "value": "en"}],
             "changedPropIds": [json.dumps(button, separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
 
@@ -152,3 +153,30 @@ def test_an_officer_replies_to_their_own_districts_order_only(site, conn):
     assert done.status_code == 200 and f"Reply to order {mine} sent" in done.text
     assert conn.execute("SELECT id, replied_by, reply_text FROM shiyu.supervision_order WHERE replied_at IS NOT NULL"
                         ).fetchall() == [(mine, "olga", "已处置")]
+
+
+def test_ordering_a_whole_list_orders_what_the_panel_counts(site, conn):
+    import requests
+
+    from layers import detail
+    from layers.base import Filters
+
+    url, tokens = site
+    conn.execute("DELETE FROM shiyu.supervision_order")
+    view = {"layer": "hexes", "bbox": [120.0, 30.0, 120.4, 30.4], "zoom": 12, "res": 8, "tier": "grid",
+            "area_code": "C1121", "since": None, "until": None, "categories": [], "severities": [], "statuses": []}
+    with db.scoped(Scope("C.C1")):
+        shown = detail.area_detail("C1121", Filters(area_code="C1121"), Scope("C.C1"))["overdue_total"]
+    button = {"code": "C1121", "type": "supervise-area"}
+    body = {"output": "supervise-result.children", "outputs": {"id": "supervise-result", "property": "children"},
+            "inputs": [[], [{"id": button, "property": "n_clicks", "value": 1}]],
+            "state": [{"id": "supervise-level", "property": "value", "value": "reminder"},
+                      {"id": "supervise-note", "property": "value", "value": "集中督办"},
+                      {"id": "explore-view", "property": "data", "value": view},
+                      {"id": "explore-lang", "property": "data", "value": "zh-CN"}],
+            "changedPropIds": [json.dumps(button, separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
+    answer = requests.post(f"{url}/_dash-update-component", json=body, timeout=60,
+                           headers={"Authorization": f"Bearer {tokens['olga']}"})
+    assert answer.status_code == 200 and f"已下达或升级 {shown} 张督办单" in answer.text
+    assert conn.execute("SELECT count(*), array_agg(DISTINCT level) FROM shiyu.supervision_order").fetchone() == (
+        shown, ["reminder"])

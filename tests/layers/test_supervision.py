@@ -82,6 +82,18 @@ def test_an_areas_overdue_list_is_one_order_per_overdue_incident(fresh, conn):
                         "FROM shiyu.supervision_order").fetchone() == (["C1111"], ["集中督办"])
     with db.scoped(EVERYWHERE), pytest.raises(InputError, match="more than"):
         supervision.issue_area("C", EVERYWHERE, "cora", "commander")
+    with db.scoped(C1), pytest.raises(InputError, match="no area 'C2111'"):
+        supervision.issue_area("C2111", C1, "olga", "officer")
+
+
+def test_an_areas_list_ordered_under_the_views_filters_is_the_list_shown(fresh, conn):
+    since = datetime.now(timezone.utc) - timedelta(days=10)
+    expected = {r[0] for r in conn.execute(
+        "SELECT source || ':' || external_id FROM shiyu.incident WHERE path <@ 'C.C2.C21' AND category = 'dispute' "
+        "AND status NOT IN ('verified', 'closed') AND due_at < now() AND reported_at >= %s", (since,)).fetchall()}
+    with db.scoped(C2):
+        made = supervision.issue_area("C21", C2, "lou", "officer", filters=Filters(since=since, categories=("dispute",)))
+    assert 0 < len(made) and {f"{r['incident_source']}:{r['incident_id']}" for r in made} == expected
 
 
 def test_an_officer_can_neither_issue_nor_see_nor_reply_outside_their_subtree(fresh, conn):

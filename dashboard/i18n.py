@@ -301,6 +301,8 @@ TEXT.update({
     "accept": {"zh-CN": "采纳并办结", "en": "Accept and close"},
     "reply_saved": {"zh-CN": "已回复督办单 {id}", "en": "Reply to order {id} sent"},
     "accepted": {"zh-CN": "督办单 {id} 已办结", "en": "Order {id} closed"},
+    "withdraw": {"zh-CN": "撤回", "en": "Withdraw"},
+    "withdrawn": {"zh-CN": "督办单 {id} 已撤回", "en": "Order {id} withdrawn"},
     "propose_title": {"zh-CN": "今日建议督办", "en": "Proposed for today"},
     "propose_hint": {"zh-CN": "超期且未督办的事件：严重程度高、同网格重复多、超期久者在前",
                      "en": "Overdue and not yet ordered: most severe, most repeated in the grid, longest overdue first"},

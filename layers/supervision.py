@@ -122,17 +122,18 @@ au AS (INSERT INTO shiyu.audit_log (user_name, action, detail, remote_addr)
 SELECT id, level, (SELECT count(*) FROM ev) + (SELECT count(*) FROM au) AS written FROM up
 """
 
-ACCEPT = """
+# Accepting a reply, or withdrawing an order issued by mistake: by its issuer, or an admin or commander.
+CLOSE_BY_PERSON = """
 WITH up AS (
   UPDATE shiyu.supervision_order o
-  SET closed_at = """ + _NOW + """, closed_by = %(user)s, close_reason = 'reply_accepted'
-  WHERE id = %(id)s AND closed_at IS NULL AND replied_at IS NOT NULL AND (issued_by = %(user)s OR %(any)s)
-    AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
+  SET closed_at = """ + _NOW + """, closed_by = %(user)s, close_reason = %(reason)s
+  WHERE id = %(id)s AND closed_at IS NULL AND (replied_at IS NOT NULL OR %(reason)s = 'withdrawn')
+    AND (issued_by = %(user)s OR %(any)s) AND (%(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree)
   RETURNING id, path, level),
 ev AS (INSERT INTO shiyu.supervision_event (order_id, path, action, actor, level)
-       SELECT id, path, 'accepted', %(user)s, level FROM up RETURNING id),
+       SELECT id, path, %(action)s, %(user)s, level FROM up RETURNING id),
 au AS (INSERT INTO shiyu.audit_log (user_name, action, detail, remote_addr)
-       SELECT %(user)s, 'supervision_accept', jsonb_build_object('order', id), %(addr)s FROM up RETURNING id)
+       SELECT %(user)s, 'supervision_' || %(action)s, jsonb_build_object('order', id), %(addr)s FROM up RETURNING id)
 SELECT id, (SELECT count(*) FROM ev) + (SELECT count(*) FROM au) AS written FROM up
 """
 
@@ -265,21 +266,33 @@ def reply(order_id: int, scope: Scope, user: str, role: str, text: str, status: 
     return rows[0]
 
 
-def accept(order_id: int, scope: Scope, user: str, role: str, remote_addr: str | None = None,
-           now: datetime | None = None) -> dict:
-    """Close an order whose reply its issuer (or a commander) accepts."""
+def _close(order_id: int, scope: Scope, user: str, role: str, action: str, remote_addr: str | None,
+           now: datetime | None) -> dict:
     _may(role)
     params = {"id": int(order_id), "scope": scope.path, "user": user, "any": role in ACCEPT_ANY_ROLES,
-              "addr": remote_addr, "now": now}
-    rows = fetch_all(ACCEPT, params)
+              "addr": remote_addr, "now": now, "action": action,
+              "reason": "reply_accepted" if action == "accepted" else "withdrawn"}
+    rows = fetch_all(CLOSE_BY_PERSON, params)
     if rows:
         return rows[0]
     state = fetch_all(ORDER_STATE, params)
     if not state or state[0]["closed_at"] is not None:
         raise NotFound(f"there is no open supervision order {order_id} in your scope")
-    if state[0]["replied_at"] is None:
+    if state[0]["replied_at"] is None and action == "accepted":
         raise InputError(f"order {order_id} has no reply to accept yet")
-    raise Forbidden(f"only its issuer ({state[0]['issued_by']}) or a commander accepts the reply to order {order_id}")
+    raise Forbidden(f"only its issuer ({state[0]['issued_by']}) or a commander closes order {order_id}")
+
+
+def accept(order_id: int, scope: Scope, user: str, role: str, remote_addr: str | None = None,
+           now: datetime | None = None) -> dict:
+    """Close an order whose reply its issuer (or a commander) accepts."""
+    return _close(order_id, scope, user, role, "accepted", remote_addr, now)
+
+
+def withdraw(order_id: int, scope: Scope, user: str, role: str, remote_addr: str | None = None,
+             now: datetime | None = None) -> dict:
+    """Close an order its issuer (or a commander) issued by mistake: recorded, never deleted."""
+    return _close(order_id, scope, user, role, "withdrawn", remote_addr, now)
 
 
 def sweep(now: datetime | None = None) -> dict:

@@ -31,10 +31,10 @@ def _when(moment: datetime | None) -> str:
     return "—" if moment is None else f"{moment.astimezone(BEIJING):%m-%d %H:%M}"
 
 
-def _may_accept(order: dict) -> bool:
+def _may_close(order: dict) -> bool:
+    """Whether this person may accept the order's reply or withdraw it: its issuer, or an admin or commander."""
     user = current_user()
-    return order["replied_at"] is not None and (order["issued_by"] == (user.name or "local")
-                                                or user.role in supervision.ACCEPT_ANY_ROLES)
+    return order["issued_by"] == (user.name or "local") or user.role in supervision.ACCEPT_ANY_ROLES
 
 
 def _card(o: dict, lang: str, acting: bool) -> html.Div:
@@ -63,7 +63,9 @@ def _card(o: dict, lang: str, acting: bool) -> html.Div:
             html.Button(t("reply_send", lang), id={"type": "orders-reply", "order": o["id"]}, n_clicks=0,
                         className="order-send"),
             *([html.Button(t("accept", lang), id={"type": "orders-accept", "order": o["id"]}, n_clicks=0,
-                           className="order-accept")] if _may_accept(o) else [])]))
+                           className="order-accept")] if o["replied_at"] and _may_close(o) else []),
+            *([html.Button(t("withdraw", lang), id={"type": "orders-withdraw", "order": o["id"]}, n_clicks=0,
+                           className="order-withdraw")] if _may_close(o) else [])]))
     return html.Div(rows, className="order-card" + (" late" if late else ""), id=f"order-{o['id']}")
 
 
@@ -132,12 +134,13 @@ def _form(order_id: int, ids, texts, statuses) -> tuple[str, str]:
 @callback(
     Output("orders-message", "children"), Output("orders-list", "children"),
     Input({"type": "orders-reply", "order": ALL}, "n_clicks"), Input({"type": "orders-accept", "order": ALL}, "n_clicks"),
+    Input({"type": "orders-withdraw", "order": ALL}, "n_clicks"),
     State({"type": "orders-text", "order": ALL}, "value"), State({"type": "orders-status", "order": ALL}, "value"),
     State({"type": "orders-text", "order": ALL}, "id"), State("orders-lang", "data"),
     prevent_initial_call=True,
 )
-def act(_replies, _accepts, texts, statuses, ids, lang):
-    """A reply sent, or a reply accepted; the list drawn again."""
+def act(_replies, _accepts, _withdrawals, texts, statuses, ids, lang):
+    """A reply sent, a reply accepted or an order withdrawn; the list drawn again."""
     lang = pick(lang if isinstance(lang, str) else None)
     if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(ctx.triggered_id, dict):
         raise PreventUpdate
@@ -148,9 +151,12 @@ def act(_replies, _accepts, texts, statuses, ids, lang):
             text, status = _form(order_id, ids, texts, statuses)
             supervision.reply(order_id, current_scope(), user.name or "local", user.role, text, status, remote_addr())
             message = t("reply_saved", lang, id=order_id)
-        else:
+        elif trigger.get("type") == "orders-accept":
             supervision.accept(order_id, current_scope(), user.name or "local", user.role, remote_addr())
             message = t("accepted", lang, id=order_id)
+        else:
+            supervision.withdraw(order_id, current_scope(), user.name or "local", user.role, remote_addr())
+            message = t("withdrawn", lang, id=order_id)
         return message, _orders(lang)
     except ShiyuError as error:
         log.warning("orders: refused: %s", error)

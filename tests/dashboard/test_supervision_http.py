@@ -127,7 +127,7 @@ def _reply_body(order_id: int, text: str) -> dict:
     ids = {kind: {"order": order_id, "type": kind} for kind in ("orders-reply", "orders-text", "orders-status")}
     return {"output": "..orders-message.children...orders-list.children..",
             "outputs": [{"id": "orders-message", "property": "children"}, {"id": "orders-list", "property": "children"}],
-            "inputs": [[{"id": ids["orders-reply"], "property": "n_clicks", "value": 1}], []],
+            "inputs": [[{"id": ids["orders-reply"], "property": "n_clicks", "value": 1}], [], []],
             "state": [[{"id": ids["orders-text"], "property": "value", "value": text}],
                       [{"id": ids["orders-status"], "property": "value", "value": "handling"}],
                       [{"id": ids["orders-text"], "property": "id", "value": ids["orders-text"]}],

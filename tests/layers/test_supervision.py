@@ -142,6 +142,14 @@ def test_a_reply_is_accepted_by_its_issuer_or_a_commander_only(fresh, conn):
                        "WHERE id = %s", (order["id"],)).fetchone()
     assert row == ("已派人处置，明日办结", "handling", "reply_accepted", "olga")
     assert [e[0] for e in _events(conn, order["id"])] == ["issued", "replied", "accepted"]
+    with db.scoped(C1):
+        mistaken = supervision.issue(incident, C1, "olga", "officer")
+        with pytest.raises(Forbidden):
+            supervision.withdraw(mistaken["id"], C1, "lou", "officer")
+        supervision.withdraw(mistaken["id"], C1, "olga", "officer")
+    assert conn.execute("SELECT close_reason FROM shiyu.supervision_order WHERE id = %s",
+                        (mistaken["id"],)).fetchone() == ("withdrawn",)
+    assert conn.execute("SELECT count(*) FROM shiyu.audit_log WHERE action = 'supervision_withdrawn'").fetchone() == (1,)
 
 
 def test_the_pass_escalates_unanswered_orders_one_level_and_closes_those_whose_incident_closed(fresh, conn):

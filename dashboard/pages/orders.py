@@ -91,7 +91,9 @@ def _proposed(area: str | None, lang: str) -> list:
                 html.Tbody([html.Tr([
                 html.Td(r["incident_id"]), html.Td(t(r["category"], lang)), html.Td(r["severity"] or "—"),
                 html.Td(f"{r['hours_overdue']:,.0f} h", className="bad"),
-                html.Td(f"{r['grid_name']} · {t('in_grid', lang, n=r['in_grid'])}"), html.Td(r["owner_name"] or "—")])
+                html.Td(html.A(f"{r['grid_name']} · {t('in_grid', lang, n=r['in_grid'])}",
+                               href=f"/?area={r['grid_code']}&lang={lang}")),  # its overdue list, to order from
+                html.Td(r["owner_name"] or "—")])
                 for r in rows])])]
 
 

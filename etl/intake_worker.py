@@ -7,6 +7,11 @@ upsert and cube deltas), records a ``load_batch`` (so the data version moves and
 the posts applied with their counts. Killed half way, the transaction rolls back and the posts stay queued, to
 be applied again whole. A post naming an id that an earlier queued post names waits for a later micro-batch, so
 a status change posted after its report is applied after it. A lost database is waited for, with backoff.
+
+The elected worker also runs the periodic duties it is given (``duties``: name, every how many seconds, what),
+between micro-batches, each at most every so often: escalating supervision orders, pushing alerts. ``shiyu/``
+passes them in (this package does not import ``layers``). A duty that fails is logged and runs again at its next
+turn; it never stops the intake.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -121,11 +128,29 @@ def apply_next(conn) -> int:
     return len(posts)
 
 
-def run(stop: threading.Event | None = None, url: str | None = None) -> None:
+Duty = tuple[str, float, Callable[[], object]]
+
+
+def run_duties(duties: Sequence[Duty], last_run: dict[str, float]) -> None:
+    """Run each duty whose turn has come (``last_run``: when each last started, monotonic seconds)."""
+    for name, every_s, duty in duties:
+        started = time.monotonic()
+        if name in last_run and started - last_run[name] < every_s:
+            continue
+        last_run[name] = started
+        try:
+            duty()
+        except Exception:  # logged, and run again at its next turn: a duty never stops the intake
+            log.exception("intake: the duty %s failed; it runs again in %g s", name, every_s)
+
+
+def run(stop: threading.Event | None = None, url: str | None = None, duties: Sequence[Duty] = ()) -> None:
     """Apply the queue until ``stop`` is set: elected by the worker lock, woken by notices, reconnecting with
-    backoff when the database goes away (a micro-batch it was writing rolled back and is applied again)."""
+    backoff when the database goes away (a micro-batch it was writing rolled back and is applied again); between
+    micro-batches, the ``duties`` whose turn has come."""
     stop = stop or threading.Event()
     failures = 0
+    last_run: dict[str, float] = {}
     while not stop.is_set():
         try:
             with batch_connection(url) as conn:
@@ -137,7 +162,9 @@ def run(stop: threading.Event | None = None, url: str | None = None) -> None:
                 log.info("intake: this process applies the queue")
                 failures = 0
                 while not stop.is_set():
-                    if not apply_next(conn):
+                    applied = apply_next(conn)
+                    run_duties(duties, last_run)
+                    if not applied:
                         notices.wait(IDLE_WAIT_S)
         except DatabaseUnavailable as error:
             failures += 1
@@ -153,9 +180,9 @@ def _backoff(failures: int) -> float:
     return BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
 
 
-def start_thread() -> tuple[threading.Thread, threading.Event]:
+def start_thread(duties: Sequence[Duty] = ()) -> tuple[threading.Thread, threading.Event]:
     """The worker on a daemon thread of this process (``shiyu serve``'s workers each start one; one is elected)."""
     stop = threading.Event()
-    thread = threading.Thread(target=run, args=(stop,), name="shiyu-intake", daemon=True)
+    thread = threading.Thread(target=run, args=(stop,), kwargs={"duties": duties}, name="shiyu-intake", daemon=True)
     thread.start()
     return thread, stop

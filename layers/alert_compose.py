@@ -19,7 +19,7 @@ from geodata.db import one_transaction, scoped
 from geodata.scope import Scope
 from geodata.taxonomy import CLOSED_STATUSES
 from layers import early_warning
-from layers.base import BEIJING, RED_LIGHT, Filters, in_scope_grids
+from layers.base import BEIJING, RED_LIGHT, Filters, beijing_midnight, in_scope_grids
 
 KINDS = ("warning", "red_light", "escalation")
 # How many things of each kind a message lists by name (the others are counted): a flood of red lights is one
@@ -29,18 +29,28 @@ LISTED = {"dingtalk": 5, "wecom": 5, "json": 100}
 # ledger rows are kept a day longer, so one is never pushed twice.
 ESCALATION_LOOKBACK = timedelta(days=2)
 
+# The hook's last message of the day: the pass that composed it recorded every red light of that moment, so
+# after it only an incident that fell due since, or changed since (a load, a status moved back, a late report:
+# each sets updated_at), can be a red light not yet told. RED_SETTLE covers a load that began before that pass
+# and committed after it. Without a message today, every red light is a candidate: the day's digest.
+WATERMARK = """
+SELECT max(created_at) AS at FROM shiyu.alert_message WHERE hook_id = %(hook)s AND created_at >= %(day_start)s
+"""
+RED_SETTLE = timedelta(hours=1)
 RED_LIGHTS = """
 WITH red AS (
     SELECT source || ':' || external_id AS thing_id, source, external_id, category, severity, due_at, grid_code, path
     FROM shiyu.incident
     WHERE path <@ %(scope)s::ltree AND """ + RED_LIGHT + """<grids>
+      AND (%(since)s::timestamptz IS NULL OR due_at >= %(since)s OR updated_at >= %(settled)s)
 ), ins AS (
     INSERT INTO shiyu.alert_item (hook_id, kind, thing_id, day, path)
     SELECT %(hook)s, 'red_light', thing_id, %(day)s, path FROM red
     ON CONFLICT DO NOTHING
     RETURNING thing_id
 ), fresh AS (SELECT red.* FROM red JOIN ins USING (thing_id))
-SELECT (SELECT count(*) FROM red) AS total, (SELECT count(*) FROM fresh) AS new,
+SELECT (SELECT count(*) FROM shiyu.incident WHERE path <@ %(scope)s::ltree AND """ + RED_LIGHT + """<grids>) AS total,
+       (SELECT count(*) FROM fresh) AS new,
        (SELECT coalesce(jsonb_agg(to_jsonb(t) - 'path' ORDER BY t.severity DESC NULLS LAST, t.due_at, t.thing_id), '[]')
         FROM (SELECT f.*, g.name AS grid_name FROM fresh f LEFT JOIN shiyu.area g ON g.code = f.grid_code
               ORDER BY f.severity DESC NULLS LAST, f.due_at, f.thing_id LIMIT %(listed)s) t) AS listed,
@@ -128,11 +138,12 @@ def compose(hook: dict, now: datetime, render) -> int | None:
         flags = _warnings(path, now)
         with one_transaction() as run:
             news = News()
-            red = run(in_scope_grids(RED_LIGHTS, params), params)[0]
+            since = run(WATERMARK, {**params, "day_start": beijing_midnight(day)})[0]["at"]
+            red = run(in_scope_grids(RED_LIGHTS, params), {
+                **params, "since": since, "settled": since - RED_SETTLE if since else None})[0]
             news.red_new, news.red_total, news.red_listed = red["new"], red["total"], red["listed"]
             news.red_by_area = red["by_area"]
-            since = max(hook["created_at"], now - ESCALATION_LOOKBACK)
-            esc = run(ESCALATIONS, {**params, "since": since})[0]
+            esc = run(ESCALATIONS, {**params, "since": max(hook["created_at"], now - ESCALATION_LOOKBACK)})[0]
             news.escalations_new, news.escalations = esc["new"], esc["listed"]
             if flags:
                 fresh = {r["thing_id"] for r in run(WARNINGS, {**params, "grids": [f["grid_code"] for f in flags],

@@ -104,8 +104,22 @@ def test_an_alert_reaches_the_receiver_once_a_day(clean, tmp_path):
         body = receiver.posts[1].body
         assert body["counts"] == {"warnings": 0, "red_lights": 1, "red_lights_total": len(red) + 1, "escalations": 0}
         assert [r["external_id"] for r in body["red_lights"]] == ["L1"]
+
+        # the next open incident of C11 to fall due: a pass just after it tells of what fell due since, alone
+        due = conn.execute("SELECT min(due_at) FROM shiyu.incident WHERE status NOT IN ('verified', 'closed') "
+                           "AND due_at > %s AND path <@ %s::ltree", (now, path_of(conn, "C11"))).fetchone()[0]
+        later = due + timedelta(seconds=1)
+        fell_due = set(red_lights(conn, "C11", later)) - set(red_lights(conn, "C11", now + timedelta(minutes=2)))
+        assert fell_due
+        if later.astimezone(_bj()).date() != now.astimezone(_bj()).date():  # a new day: its digest tells of them all
+            fell_due = set(red_lights(conn, "C11", later))
+        fourth = send_due(later)
+        assert fourth["sent"] == 1
+        body = receiver.posts[2].body
+        assert body["counts"]["red_lights"] == len(fell_due)
+        assert {r["thing_id"] for r in body["red_lights"]} == fell_due
     audits = alert_audit(conn, start)
-    assert [(a["hook"], a["status"], a["attempts"]) for a in audits] == [(hook["id"], "sent", 1)] * 2
+    assert [(a["hook"], a["status"], a["attempts"]) for a in audits] == [(hook["id"], "sent", 1)] * 3
     assert "tok3n" not in orjson.dumps(audits).decode()
     conn.execute("DELETE FROM shiyu.incident WHERE source = 'late'")
 

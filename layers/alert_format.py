@@ -94,14 +94,34 @@ def fit(lines: list[str], limit: int) -> str:
     return "\n".join(kept + [note, "", tail])
 
 
+def _wrap(fmt: str, heading: str, text: str) -> dict | None:
+    """The robots' markdown message; None for JSON, which has its own object."""
+    if fmt == "dingtalk":
+        return {"msgtype": "markdown", "markdown": {"title": heading, "text": text}}
+    if fmt == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": text}}
+    return None
+
+
+def trial_body(hook: dict, now: datetime) -> dict:
+    """A message that says only that the hook works (``shiyu alerts test``)."""
+    heading = f"【市域】{hook['area_name']}：测试消息"
+    text = "\n".join([f"### {heading}", "", f"本群将收到 **{hook['area_name']}**（{hook['area_code']}）辖区的早期预警、"
+                      "红灯（超期未结）事件和督办升级，每件每天一次。", "",
+                      f"> {now.astimezone(BEIJING):%Y-%m-%d %H:%M} 北京时间 · 市域 Shiyu"])
+    return _wrap(hook["format"], heading, text) or {
+        "type": "shiyu.alerts.test", "version": JSON_VERSION, "hook": hook["id"],
+        "area": {"code": hook["area_code"], "name": hook["area_name"]},
+        "at": now.astimezone(BEIJING).isoformat(timespec="seconds"), "title": heading, "text": text}
+
+
 def render(hook: dict, news, now: datetime) -> dict:
     """The body posted to ``hook``, in its format."""
     fmt = hook["format"]
     text = fit(markdown(hook, news, now), MAX_TEXT_BYTES[fmt])
-    if fmt == "dingtalk":
-        return {"msgtype": "markdown", "markdown": {"title": title(hook, news), "text": text}}
-    if fmt == "wecom":
-        return {"msgtype": "markdown", "markdown": {"content": text}}
+    robot = _wrap(fmt, title(hook, news), text)
+    if robot is not None:
+        return robot
     return {"type": "shiyu.alerts", "version": JSON_VERSION, "hook": hook["id"],
             "area": {"code": hook["area_code"], "name": hook["area_name"]},
             "at": now.astimezone(BEIJING).isoformat(timespec="seconds"), "counts": news.counts(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import urllib.error
@@ -61,6 +62,21 @@ def _robot_refusal(fmt: str, answer: bytes) -> str | None:
     return f"errcode {code}: {str(reply.get('errmsg', ''))[:160]}"
 
 
+def _read(answer, deadline: float) -> bytes:
+    """At most ``MAX_ANSWER`` bytes of the answer, and no later than ``deadline``: a far end that trickles its
+    answer a byte at a time holds a post no longer than that."""
+    chunks, size = [], 0
+    while size < MAX_ANSWER:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer came too slowly")
+        chunk = answer.read1(min(8192, MAX_ANSWER - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A redirect is an answer, not delivery: followed, a POST would become a GET somewhere else."""
 
@@ -80,10 +96,10 @@ def post(hook: dict, body: dict, timeout_s: float, now_ms: int | None = None) ->
         "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT})
     try:
         with _OPENER.open(request, timeout=timeout_s) as answer:  # http or https only, checked when the hook was added
-            status, content = answer.status, answer.read(MAX_ANSWER)
+            status, content = answer.status, _read(answer, time.monotonic() + 2 * timeout_s)
     except urllib.error.HTTPError as error:
         return Outcome(False, error.code, f"HTTP {error.code} {error.reason}")
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
         reason = getattr(error, "reason", error)
         return Outcome(False, None, f"no answer: {str(reason)[:160] or type(error).__name__}")
     if not 200 <= status < 300:

@@ -24,10 +24,10 @@ from datetime import datetime, timedelta, timezone
 import orjson
 
 from geodata.db import fetch_all, one_transaction
-from geodata.errors import DatabaseUnavailable, ShiyuError
+from geodata.errors import DatabaseUnavailable, NotFound, ShiyuError
 from geodata.settings import settings
 from layers.alert_compose import beijing_day, compose
-from layers.alert_format import render
+from layers.alert_format import render, trial_body
 from layers.alert_hooks import mask_url
 from layers.alert_send import Outcome, post
 
@@ -68,6 +68,14 @@ AUDIT = """
 INSERT INTO shiyu.audit_log (user_name, action, detail) VALUES ('system', 'alert_send', %(detail)s::jsonb)
 """
 PRUNE = "DELETE FROM shiyu.alert_item WHERE day < %(before)s"
+HOOK = """
+SELECT h.id, h.url, h.format, h.secret, h.area_code, a.name AS area_name
+FROM shiyu.alert_hook h JOIN shiyu.area a ON a.code = h.area_code
+WHERE h.id = %(id)s AND h.removed_at IS NULL
+"""
+AUDIT_TEST = """
+INSERT INTO shiyu.audit_log (user_name, action, detail) VALUES (%(by)s, 'alert_test', %(detail)s::jsonb)
+"""
 
 
 def _execute(query: str, params: dict) -> None:
@@ -109,6 +117,20 @@ def deliver(now: datetime) -> dict:
             _audit(message, outcome, attempts)
         done["failed" if final else "retrying"] += 1
     return done
+
+
+def post_test_message(hook_id: int, *, by: str | None = None) -> Outcome:
+    """Post a message that says only that the hook works, once, now (no retry, no ledger); audited."""
+    rows = fetch_all(HOOK, {"id": hook_id})
+    if not rows:
+        raise NotFound(f"there is no webhook {hook_id} that is not removed; `shiyu alerts list` shows them")
+    hook = rows[0]
+    outcome = post(hook, trial_body(hook, datetime.now(timezone.utc)), settings().alert_timeout_s)
+    _execute(AUDIT_TEST, {"by": by, "detail": orjson.dumps({
+        "hook": hook_id, "area": hook["area_code"], "url": mask_url(hook["url"]), "format": hook["format"],
+        "status": "sent" if outcome.delivered else "failed", "http_status": outcome.status,
+        "error": outcome.error}).decode()})
+    return outcome
 
 
 def send_due(now: datetime | None = None) -> dict:

@@ -32,6 +32,13 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             state = " (removed)" if r["removed_at"] else (" (signed)" if r["signed"] else "")
             print(f"{r['id']:>4} {r['area_code']:<14} {r['format']:<8} {_when(r['last_sent']):<19} "
                   f"{r['sent_today']:>10,} {r['failed_today']:>6,} {r['pending']:>7,}  {r['url']}{state}")
+    elif args.action == "test":
+        outcome = alerts.post_test_message(args.id, by=getpass.getuser())
+        if not outcome.delivered:
+            print(f"webhook {args.id}: not delivered ({outcome.error}); check the URL, the secret, and the robot's "
+                  "keywords (a DingTalk robot with 自定义关键词 needs 市域 among them)")
+            return 1
+        print(f"webhook {args.id}: test message delivered (HTTP {outcome.status})")
     else:
         result = alerts.send_due()
         if args.json:
@@ -62,6 +69,8 @@ def add_parsers(sub) -> None:
     q.add_argument("--all", action="store_true", help="removed webhooks too")
     q.add_argument("--json", action="store_true", help="print a JSON list")
     q = actions.add_parser("remove", help="remove a webhook (its waiting messages are given up)")
+    q.add_argument("id", type=int, help="the webhook's id, as `shiyu alerts list` shows it")
+    q = actions.add_parser("test", help="post a test message to a webhook now and say whether it was delivered")
     q.add_argument("id", type=int, help="the webhook's id, as `shiyu alerts list` shows it")
     q = actions.add_parser("send", help="run one pass now: compose what is new, post what is due (for cron and tests)")
     q.add_argument("--json", action="store_true", help="print the pass's counts as one JSON object")

@@ -43,6 +43,9 @@ def test_add_list_send_and_remove(areas, conn):
         listed = json.loads(shiyu("alerts", "list", "--json").stdout)
         assert [(h["id"], h["area_code"], h["format"], h["signed"]) for h in listed] == [(1, "C1", "dingtalk", True)]
         assert "tok3n" not in listed[0]["url"] and "ok3n" in listed[0]["url"]
+        tried = shiyu("alerts", "test", "1")
+        assert tried.returncode == 0 and "delivered" in tried.stdout, tried.stdout + tried.stderr
+        assert receiver.posts.pop().body["markdown"]["title"] == "【市域】区域C1：测试消息"
         sent = shiyu("alerts", "send", "--json")
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout) == {"hooks": 1, "composed": 1, "sent": 1, "retrying": 0, "failed": 0,
@@ -53,9 +56,15 @@ def test_add_list_send_and_remove(areas, conn):
     assert shiyu("alerts", "list").stdout.splitlines()[1].split()[:3] == ["1", "C1", "dingtalk"]
     removed = shiyu("alerts", "remove", "1")
     assert removed.returncode == 0, removed.stderr
+    failed = shiyu("alerts", "add", "--area", "C2", "--url", "http://127.0.0.1:9/nobody-listens", "--format", "wecom")
+    assert failed.returncode == 0
+    tried = shiyu("alerts", "test", "2")
+    assert tried.returncode == 1 and "not delivered (no answer" in tried.stdout
+    assert shiyu("alerts", "remove", "2").returncode == 0
     again = shiyu("alerts", "remove", "1")
     assert again.returncode == 2 and "no webhook 1" in again.stderr
     assert json.loads(shiyu("alerts", "list", "--json").stdout) == []
     assert "(removed)" in shiyu("alerts", "list", "--all").stdout
     actions = [r[0] for r in conn.execute("SELECT action FROM shiyu.audit_log WHERE action LIKE 'alert%' ORDER BY id")]
-    assert actions == ["alert_hook_add", "alert_send", "alert_hook_remove"]
+    assert actions == ["alert_hook_add", "alert_test", "alert_send", "alert_hook_remove", "alert_hook_add",
+                       "alert_test", "alert_hook_remove"]

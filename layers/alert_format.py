@@ -14,6 +14,9 @@ from layers.base import BEIJING
 
 # The most bytes of markdown each robot takes, with room left for the wrapper.
 MAX_TEXT_BYTES = {"dingtalk": 19_000, "wecom": 4_000, "json": 60_000}
+# Severity 1..4 by name, as dashboard/i18n.py's severity_names: a bare "4级" would read as 四级 (Ⅳ级), the least
+# severe level of China's emergency scale, where Ⅰ is the gravest.
+SEVERITIES_ZH = {1: "一般", 2: "较大", 3: "重大", 4: "特别重大"}
 LEVELS_ZH = {"reminder": "提醒", "order": "督办", "red_list": "挂牌督办"}
 JSON_VERSION = 1
 
@@ -58,7 +61,7 @@ def markdown(hook: dict, news, now: datetime) -> list[str]:
         lines += [f"**红灯（超期未结）新增 {news.red_new:,} 起**，辖区现有超期 {news.red_total:,} 起", ""]
         for r in news.red_listed:
             grid = r.get("grid_name") or r.get("grid_code") or "无网格"
-            severity = f"{r['severity']}级 · " if r.get("severity") else ""
+            severity = f"{SEVERITIES_ZH[r['severity']]} · " if r.get("severity") in SEVERITIES_ZH else ""
             lines.append(f"- {severity}{_category(r['category'])} · {r['external_id']} · {grid} · "
                          f"{_overdue(r['due_at'], now)}")
         lines += _more(news.red_new, len(news.red_listed))

@@ -233,3 +233,20 @@ def test_a_red_light_flood_is_one_readable_message(clean):
     by_district = {d: sum(1 for grid in red.values() if grid.startswith(d)) for d in ("C1", "C2")}
     assert "分布：" in content
     assert all(f"区域{d} {n:,}" in content for d, n in by_district.items())
+
+
+def test_two_passes_at_once_post_each_message_once(clean):
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = quiet_moment(clean)
+    with Receiver() as receiver:
+        for code in ("C11", "C12", "C21"):
+            add_hook(code, receiver.url, "json")
+        with ThreadPoolExecutor(max_workers=2) as threads:
+            results = list(threads.map(lambda _: send_due(now), range(2)))
+        assert sum(r["composed"] for r in results) == 3
+        assert sum(r["sent"] for r in results) == 3
+    assert sorted(p.body["area"]["code"] for p in receiver.posts) == ["C11", "C12", "C21"]
+    things = clean.execute("SELECT count(*), count(DISTINCT (hook_id, kind, thing_id, day)) FROM shiyu.alert_item"
+                           ).fetchone()
+    assert things[0] == things[1] and things[0] > 0

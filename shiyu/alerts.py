@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
+
+from geodata.errors import InputError
 
 from shiyu.accounts import _when
 
@@ -13,7 +16,12 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from layers import alert_hooks, alerts
 
     if args.action == "add":
-        hook = alert_hooks.add_hook(args.area, args.url, args.format, args.secret, by=getpass.getuser())
+        secret = args.secret
+        if args.secret_stdin:
+            secret = sys.stdin.readline().strip()
+            if not secret:
+                raise InputError("--secret-stdin: stdin held no secret")
+        hook = alert_hooks.add_hook(args.area, args.url, args.format, secret, by=getpass.getuser())
         signed = ", signed" if hook["signed"] else ""
         print(f"webhook {hook['id']} added: {args.area}'s subtree, {hook['format']}{signed}, "
               f"to {alert_hooks.mask_url(hook['url'])}; the next pass (`shiyu alerts send`, or the server's own "
@@ -62,9 +70,12 @@ def add_parsers(sub) -> None:
     q.add_argument("--url", required=True, help="the webhook's http(s) URL (a robot's URL with its access_token)")
     q.add_argument("--format", choices=["dingtalk", "wecom", "json"], default="json",
                    help="dingtalk or wecom group robot markdown, or the JSON object of docs/alerts.md (default json)")
-    q.add_argument("--secret", metavar="S",
-                   help="a DingTalk robot's signing secret (SEC…): each post is signed with it (better given as "
-                        "--secret \"$DINGTALK_SECRET\" than typed)")
+    secret = q.add_mutually_exclusive_group()
+    secret.add_argument("--secret", metavar="S", help="a DingTalk robot's signing secret (SEC…, 加签): each post is "
+                                                       "signed with it")
+    secret.add_argument("--secret-stdin", action="store_true",
+                        help="read the DingTalk secret from the first line of stdin (kept out of the shell's history "
+                             "and the process list)")
     q = actions.add_parser("list", help="the webhooks, URLs masked, with today's sent and failed messages")
     q.add_argument("--all", action="store_true", help="removed webhooks too")
     q.add_argument("--json", action="store_true", help="print a JSON list")

@@ -3,13 +3,21 @@
 import json
 from datetime import datetime, timedelta
 
+import subprocess
+import sys
+
 import pytest
 
 from etl.load import load_incidents
 from layers.base import BEIJING
-from tests.helpers import shiyu, write_csv
+from tests.helpers import ROOT, shiyu, write_csv
 from tests.layers.receiver import Receiver
 from tests.layers.tiers import load_tiers
+
+
+def shiyu_stdin(text, *args):
+    return subprocess.run([sys.executable, "-m", "shiyu", *args], input=text, capture_output=True, text=True,
+                          cwd=ROOT, timeout=180)
 
 
 @pytest.fixture
@@ -27,6 +35,7 @@ def areas(empty_db, tmp_path):
     (["--area", "C11", "--url", "https://u:p@example.org/hook"], "no user or password"),
     (["--area", "NOPE", "--url", "https://example.org/hook"], "there is no area with code 'NOPE'"),
     (["--area", "C11", "--url", "https://example.org/hook", "--format", "wecom", "--secret", "S"], "DingTalk"),
+    (["--area", "C11", "--url", "https://example.org/hook", "--format", "dingtalk", "--secret-stdin"], "no secret"),
 ])
 def test_a_bad_webhook_is_refused_in_one_line(areas, args, says):
     result = shiyu("alerts", "add", *args)
@@ -36,8 +45,8 @@ def test_a_bad_webhook_is_refused_in_one_line(areas, args, says):
 
 def test_add_list_send_and_remove(areas, conn):
     with Receiver(secret="SECcli") as receiver:
-        added = shiyu("alerts", "add", "--area", "C1", "--url", receiver.url, "--format", "dingtalk",
-                      "--secret", "SECcli")
+        added = shiyu_stdin("SECcli\n", "alerts", "add", "--area", "C1", "--url", receiver.url, "--format",
+                            "dingtalk", "--secret-stdin")
         assert added.returncode == 0, added.stderr
         assert "webhook 1 added" in added.stdout and "tok3n" not in added.stdout
         listed = json.loads(shiyu("alerts", "list", "--json").stdout)

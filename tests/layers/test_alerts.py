@@ -250,3 +250,23 @@ def test_two_passes_at_once_post_each_message_once(clean):
     things = clean.execute("SELECT count(*), count(DISTINCT (hook_id, kind, thing_id, day)) FROM shiyu.alert_item"
                            ).fetchone()
     assert things[0] == things[1] and things[0] > 0
+
+
+def test_the_ledger_refuses_a_thing_outside_the_scope_it_is_written_in(clean):
+    from geodata.db import one_transaction, scoped
+
+    with Receiver() as receiver:
+        hook = add_hook("C11", receiver.url, "json")["id"]
+    insert = ("INSERT INTO shiyu.alert_item (hook_id, kind, thing_id, day, path) "
+              "VALUES (%s, 'red_light', 'x:1', current_date, %s::ltree)")
+    with scoped(Scope(path_of(clean, "C11"))):
+        with one_transaction() as run:
+            run(insert, (hook, path_of(clean, "C1111")))
+        with pytest.raises(Exception, match="row-level security"):
+            with one_transaction() as run:
+                run(insert, (hook, path_of(clean, "C1211")))
+        with one_transaction() as run:
+            assert run("SELECT count(*) AS n FROM shiyu.alert_item")[0]["n"] == 1
+        with pytest.raises(Exception, match="permission denied for table alert_hook"):  # URLs and secrets: owner only
+            with one_transaction() as run:
+                run("SELECT url, secret FROM shiyu.alert_hook")

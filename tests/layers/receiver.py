@@ -26,7 +26,8 @@ class Post:
 
 @dataclass
 class Receiver:
-    answers: list = field(default_factory=list)     # (status, JSON body) for the next posts, in order
+    answers: list = field(default_factory=list)     # (status, JSON body) for the next posts, in order; None: hang
+    hung: threading.Event = field(default_factory=threading.Event)
     secret: str | None = None
     posts: list = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
@@ -51,7 +52,11 @@ class Receiver:
                                                          hashlib.sha256).digest()).decode()
                     post.signature_ok = hmac.compare_digest(expected, query.get("sign", ""))
                 receiver.posts.append(post)
-                status, body = receiver.answers.pop(0) if receiver.answers else OK
+                answer = receiver.answers.pop(0) if receiver.answers else OK
+                if answer is None:  # say nothing until the test ends
+                    receiver.hung.wait(60)
+                    return
+                status, body = answer
                 if receiver.secret is not None and not post.signature_ok:
                     status, body = 200, {"errcode": 310000, "errmsg": "sign not match"}
                 data = json.dumps(body).encode()
@@ -69,5 +74,6 @@ class Receiver:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.hung.set()
         self.server.shutdown()
         self.server.server_close()

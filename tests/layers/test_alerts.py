@@ -270,3 +270,33 @@ def test_the_ledger_refuses_a_thing_outside_the_scope_it_is_written_in(clean):
         with pytest.raises(Exception, match="permission denied for table alert_hook"):  # URLs and secrets: owner only
             with one_transaction() as run:
                 run("SELECT url, secret FROM shiyu.alert_hook")
+
+
+def test_a_receiver_that_never_answers_is_a_failed_attempt_within_the_timeout(clean, monkeypatch):
+    from geodata.settings import reload
+
+    monkeypatch.setenv("SHIYU_ALERT_TIMEOUT_S", "0.5")
+    reload()
+    try:
+        with Receiver(answers=[None]) as receiver:
+            add_hook("C12", receiver.url, "json")
+            result = send_due(quiet_moment(clean))
+        assert (result["sent"], result["retrying"]) == (0, 1)
+        assert "timed out" in clean.execute("SELECT last_error FROM shiyu.alert_message").fetchone()[0]
+    finally:
+        monkeypatch.delenv("SHIYU_ALERT_TIMEOUT_S")
+        reload()
+
+
+def test_a_removed_hook_gives_up_its_waiting_messages(clean):
+    from layers.alert_hooks import remove_hook
+
+    t0 = quiet_moment(clean)
+    with Receiver(answers=[(503, {})]) as receiver:
+        hook = add_hook("C12", receiver.url, "json")["id"]
+        assert send_due(t0)["retrying"] == 1
+        remove_hook(hook)
+        assert send_due(t0 + timedelta(seconds=60)) == {"hooks": 0, "composed": 0, "sent": 0, "retrying": 0,
+                                                        "failed": 0, "hooks_failed": []}
+    assert len(receiver.posts) == 1
+    assert clean.execute("SELECT status, last_error FROM shiyu.alert_message").fetchone() == ("failed", "hook removed")

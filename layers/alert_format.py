@@ -60,7 +60,8 @@ def markdown(hook: dict, news, now: datetime) -> list[str]:
     if news.red_new:
         lines += [f"**红灯（超期未结）新增 {news.red_new:,} 起**，辖区现有超期 {news.red_total:,} 起", ""]
         for r in news.red_listed:
-            grid = r.get("grid_name") or r.get("grid_code") or "无网格"
+            # grid names repeat from one community to the next (第2网格): the code says which one
+            grid = (f"{r['grid_name']}（{r['grid_code']}）" if r.get("grid_name") else r.get("grid_code")) or "无网格"
             severity = f"{SEVERITIES_ZH[r['severity']]} · " if r.get("severity") in SEVERITIES_ZH else ""
             lines.append(f"- {severity}{_category(r['category'])} · {r['external_id']} · {grid} · "
                          f"{_overdue(r['due_at'], now)}")

@@ -61,5 +61,5 @@ def test_every_format_carries_the_same_text():
     text = bodies["json"]["text"]
     assert bodies["dingtalk"]["markdown"]["text"] == bodies["wecom"]["markdown"]["content"] == text
     assert bodies["dingtalk"]["markdown"]["title"] == "【市域】西湖区：红灯 2"
-    assert "- 特别重大 · 消防安全 · A1 · 一号网格 · 超期 2.0 天" in text and "另 1 项" in text
+    assert "- 特别重大 · 消防安全 · A1 · 一号网格（G1） · 超期 2.0 天" in text and "另 1 项" in text
     assert "2026-12-07 09:30 北京时间" in text

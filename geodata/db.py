@@ -285,6 +285,20 @@ def fetch_all(query: str | psycopg.sql.Composable, params: Sequence[Any] | dict 
         return cur.fetchall()
 
 
+@contextmanager
+def one_transaction() -> Iterator[Callable[..., list[dict]]]:
+    """A function that runs queries on one pooled connection, all inside one transaction, each returning its rows
+    as dicts (none for a statement without rows): committed when the block ends, rolled back by an error. Inside
+    ``scoped`` it is the app's, held to the scope, as ``pooled`` is."""
+    with pooled() as conn:
+        def run(query: str | psycopg.sql.Composable, params: Sequence[Any] | dict | None = None) -> list[dict]:
+            with conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(query, params)
+                return cur.fetchall() if cur.description else []
+
+        yield run
+
+
 # Bound, and local to the transaction, like the scope: the pool's own limit stands again for the next one.
 SET_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
 

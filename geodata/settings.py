@@ -57,6 +57,12 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
      "of up to a quarter of it; more are answered 429 with Retry-After."),
     ("SHIYU_INTAKE_WORKER", "on", "Whether `shiyu serve` runs the intake worker (one elected among its processes); off "
      "when a separate `shiyu intake` process (the Procfile's worker:) applies the queue."),
+    ("SHIYU_ALERT_EVERY_S", "60", "How often the elected worker runs a pass of alert push (new early warnings, red "
+     "lights and escalations to each area's webhooks, and the retries due), in seconds (docs/alerts.md)."),
+    ("SHIYU_ALERT_TIMEOUT_S", "5", "The longest one webhook post may take to connect, and to answer, in seconds."),
+    ("SHIYU_ALERT_ATTEMPTS", "6", "How many times a message is posted before it is given up (and audited as failed)."),
+    ("SHIYU_ALERT_BACKOFF_S", "30", "The wait before a failed message's first retry, in seconds; it doubles at each "
+     "further retry, up to an hour."),
     ("SHIYU_POOL_TIMEOUT_S", "5", "Longest a request waits for a database connection, in seconds."),
     ("SHIYU_CACHE_MB", "128", "Memory each server process keeps computed layers in, for the OGC API's pages (their "
      "GeoJSON, in MB; least recently used dropped first; a committed load makes every older one unreachable); 0: none kept."),
@@ -96,6 +102,10 @@ class Settings:
     intake_keep_days: float
     feed_rate_per_min: float
     intake_worker: bool
+    alert_every_s: float
+    alert_timeout_s: float
+    alert_attempts: int
+    alert_backoff_s: float
     pool_timeout_s: float
     cache_mb: float
     tile_url: str
@@ -139,6 +149,10 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         intake_keep_days=float(value["SHIYU_INTAKE_KEEP_DAYS"]),
         feed_rate_per_min=float(value["SHIYU_FEED_RATE_PER_MIN"]),
         intake_worker=_switch("SHIYU_INTAKE_WORKER", value["SHIYU_INTAKE_WORKER"]),
+        alert_every_s=float(value["SHIYU_ALERT_EVERY_S"]),
+        alert_timeout_s=float(value["SHIYU_ALERT_TIMEOUT_S"]),
+        alert_attempts=max(1, int(value["SHIYU_ALERT_ATTEMPTS"])),
+        alert_backoff_s=float(value["SHIYU_ALERT_BACKOFF_S"]),
         pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),
         cache_mb=float(value["SHIYU_CACHE_MB"]),
         tile_url=value["SHIYU_TILE_URL"].strip(),

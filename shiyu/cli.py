@@ -13,7 +13,7 @@ from pathlib import Path
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 from geodata.text import one_line
-from shiyu import accounts, feeds, livefeed, supervise
+from shiyu import accounts, alerts, feeds, livefeed, supervise
 
 PROGRESS_MIN_ROWS = 5000
 
@@ -226,8 +226,9 @@ def _shared_secret() -> None:
 
 def _start_intake_worker(_worker) -> None:
     from etl import intake_worker
+    from shiyu.duties import duties
 
-    intake_worker.start_thread(duties=supervise.DUTIES)
+    intake_worker.start_thread(duties())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -417,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_parsers(sub)
     feeds.add_parsers(sub)
     supervise.add_parsers(sub)
+    alerts.add_parsers(sub)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):

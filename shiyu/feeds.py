@@ -52,14 +52,14 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 def cmd_intake(_args: argparse.Namespace) -> int:
     """The intake worker in the foreground until SIGTERM or Ctrl-C (the Procfile's ``worker:``)."""
     from etl import intake_worker
-    from shiyu.supervise import DUTIES
+    from shiyu.duties import duties
 
     logging.getLogger("etl.intake_worker").setLevel(logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("shiyu intake: applying queued posts (one worker is elected; Ctrl-C stops it)", flush=True)
     try:
-        intake_worker.run(stop, duties=DUTIES)
+        intake_worker.run(stop, duties=duties())
     except KeyboardInterrupt:
         pass
     return 0

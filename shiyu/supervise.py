@@ -1,5 +1,5 @@
 """``shiyu supervise``: supervision orders from the shell (the escalation pass for cron and tests, the lists), and
-the periodic duties the intake worker runs (``DUTIES``)."""
+the lists. The intake worker runs the same pass every minute (``shiyu/duties.py``)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,6 @@ import json
 
 from shiyu.accounts import _when
 
-# How often the elected intake worker runs the escalation pass: a reply deadline is hours long, so a minute late
-# at most is on time.
-ESCALATE_EVERY_S = 60.0
-
-
-def _sweep():
-    from layers import supervision
-
-    return supervision.sweep()
-
-
-# (name, every_seconds, fn): what ``etl.intake_worker`` runs between micro-batches while it is the elected worker.
-DUTIES = (("supervision escalation", ESCALATE_EVERY_S, _sweep),)
 
 
 def _print(rows: list[dict], as_json: bool) -> None:

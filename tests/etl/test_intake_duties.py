@@ -4,6 +4,8 @@ without stopping the intake."""
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 
 from etl import intake, intake_worker
@@ -11,7 +13,7 @@ from geodata import db, feeds
 from geodata.feeds import Feed
 from geodata.scope import Scope
 from layers import supervision
-from shiyu.supervise import DUTIES
+from shiyu.duties import duties, in_background
 from tests.etl.test_intake_kill import _table
 from tests.etl.test_kill import wait_for
 from tests.serving import hotline_city
@@ -35,7 +37,7 @@ def test_the_worker_runs_the_escalation_duty_and_survives_a_failing_one(database
             raise RuntimeError("the first call of a duty fails")
         return "ok"
 
-    (name, _, sweep), = DUTIES
+    (name, _, sweep), = [d for d in duties() if d[0] == "supervision escalation"]
     thread, stop = intake_worker.start_thread(duties=[("flaky", 0.05, flaky), (name, 0.05, sweep)])
     try:
         feeds.add_feed("tiers")  # the source's own feed closes its case, as the city platform would
@@ -56,3 +58,39 @@ def test_the_worker_runs_the_escalation_duty_and_survives_a_failing_one(database
     assert (closed, raised) == ("incident_closed", ("order",))
     assert conn.execute("SELECT actor FROM shiyu.supervision_event WHERE order_id = %s AND action = 'escalated'",
                         (ids[1],)).fetchall() == [("system",)]
+
+
+def test_the_elected_worker_runs_its_duties(database_url):
+    ran = threading.Event()
+    thread, stop = intake_worker.start_thread(duties=[("probe", 0.0, ran.set)])
+    try:
+        assert ran.wait(30)
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_a_background_duty_never_waits_and_never_runs_twice_at_once():
+    release, started = threading.Event(), threading.Event()
+
+    def duty():
+        started.set()
+        release.wait(30)
+
+    start = in_background("test", duty)
+    assert start() is True and started.wait(30)
+    assert start() is False  # still running: this turn is skipped
+    release.set()
+    for _ in range(3000):
+        if start():
+            break
+        threading.Event().wait(0.01)
+    else:
+        raise AssertionError("the duty never ended")
+    release.set()
+
+
+def test_the_duties_are_escalation_alerts_and_pruning():
+    assert [(name, every) for name, every, _ in duties()][::2] == [("supervision escalation", 60.0),
+                                                                  ("intake posts pruned", 86_400.0)]
+    assert duties()[1][0] == "alerts"

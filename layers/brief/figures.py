@@ -1,0 +1,140 @@
+"""The brief's pictures, drawn with matplotlib from the layers' own features (never a screenshot of a page):
+the area's map with its hexagons, outlines, legend, scale and north arrow, and the weekly trend. PNG at print
+resolution, so every PDF viewer and printer shows them the same."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: the server and the CLI draw into files
+from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from shapely.geometry import shape  # noqa: E402
+
+FONT = "Noto Sans CJK SC"
+DPI = 200
+MM = 1 / 25.4  # inches
+INK, MUTED, EDGE = "#1f2933", "#7b8794", "#3e4c59"
+THIS_WEEK, OTHER_WEEKS = "#b2182b", "#9fb3c8"
+_M_PER_DEGREE = 111_320.0
+
+plt.rcParams.update({"font.family": [FONT, "DejaVu Sans"], "font.size": 8, "axes.unicode_minus": False,
+                     "svg.fonttype": "path"})
+
+
+def _rings(geometry: dict) -> list[list]:
+    """The outer and inner rings of a GeoJSON Polygon or MultiPolygon, as [lon, lat] lists."""
+    if geometry["type"] == "Polygon":
+        return list(geometry["coordinates"])
+    if geometry["type"] == "MultiPolygon":
+        return [ring for polygon in geometry["coordinates"] for ring in polygon]
+    return []
+
+
+def _png(figure: Figure) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=DPI, facecolor="white")
+    plt.close(figure)
+    return out.getvalue()
+
+
+def _nice_length(metres: float) -> float:
+    """The largest 1, 2 or 5 × 10ⁿ metres not above ``metres``."""
+    power = 10 ** math.floor(math.log10(max(metres, 1e-3)))
+    return max(step * power for step in (1, 2, 5) if step * power <= metres)
+
+
+def _scale_bar(axes, west: float, south: float, east: float, north: float) -> None:
+    """A bar of a round length at the lower left, and a north arrow at the upper right."""
+    middle = math.radians((south + north) / 2)
+    metres_per_degree = _M_PER_DEGREE * math.cos(middle)
+    length = _nice_length((east - west) * metres_per_degree / 5)
+    x0, y0 = west + (east - west) * 0.04, south + (north - south) * 0.05
+    x1 = x0 + length / metres_per_degree
+    tick = (north - south) * 0.012
+    axes.plot([x0, x1], [y0, y0], color=INK, linewidth=2.2, solid_capstyle="butt", zorder=6)
+    for x in (x0, x1):
+        axes.plot([x, x], [y0 - tick, y0 + tick], color=INK, linewidth=1, zorder=6)
+    label = f"{length / 1000:g} 公里" if length >= 1000 else f"{length:g} 米"
+    axes.text((x0 + x1) / 2, y0 + tick * 1.6, label, ha="center", va="bottom", fontsize=7, color=INK, zorder=6)
+    nx, ny = east - (east - west) * 0.04, north - (north - south) * 0.06
+    axes.annotate("北", xy=(nx, ny), xytext=(nx, ny - (north - south) * 0.08), ha="center", va="center", fontsize=8,
+                  color=INK, arrowprops={"arrowstyle": "-|>", "color": INK, "linewidth": 1}, zorder=6)
+
+
+def area_map(shapes: dict[str, dict], area_code: str, labels: dict[str, str], features: Sequence[dict],
+             colours: dict[str, str], names: dict[str, str], legend_title: str, bbox: tuple,
+             width_mm: float = 178, height_mm: float = 118) -> bytes:
+    """The area's outline over its children's, the hexagons of ``features`` coloured by their ``class``
+    (``colours``; classes absent from it are not drawn), a legend of the classes drawn (``names``), children
+    labelled (``labels``: code → name), a scale bar and a north arrow; PNG bytes."""
+    west, south, east, north = bbox
+    pad_x, pad_y = (east - west) * 0.03 or 0.01, (north - south) * 0.03 or 0.01
+    west, east, south, north = west - pad_x, east + pad_x, south - pad_y, north + pad_y
+    figure, axes = plt.subplots(figsize=(width_mm * MM, height_mm * MM))
+    figure.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01)
+    drawn = [f for f in features if f["properties"].get("class") in colours]
+    if drawn:
+        axes.add_collection(PolyCollection(
+            [f["geometry"]["coordinates"][0] for f in drawn],
+            facecolors=[colours[f["properties"]["class"]] for f in drawn], edgecolors="white", linewidths=0.2,
+            zorder=2))
+    children = [code for code in shapes if code != area_code]
+    for code in children:
+        for ring in _rings(shapes[code]):
+            xs, ys = zip(*ring)
+            axes.plot(xs, ys, color=MUTED, linewidth=0.5, zorder=3)
+    if len(children) <= 30:
+        for code in children:
+            point = shape(shapes[code]).representative_point()
+            axes.text(point.x, point.y, labels.get(code, code), ha="center", va="center", fontsize=6.5,
+                      color=EDGE, zorder=5, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
+                                                  "edgecolor": "none", "alpha": 0.7})
+    for ring in _rings(shapes.get(area_code, {"type": "None"})):
+        xs, ys = zip(*ring)
+        axes.plot(xs, ys, color=INK, linewidth=1.4, zorder=4)
+    axes.set_xlim(west, east)
+    axes.set_ylim(south, north)
+    axes.set_aspect(1 / math.cos(math.radians((south + north) / 2)), adjustable="datalim")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    for side in axes.spines.values():
+        side.set_color("#cbd2d9")
+    present = [c for c in colours if any(f["properties"]["class"] == c for f in drawn)]
+    handles = [Patch(facecolor=colours[c], edgecolor="#9aa5b1", linewidth=0.4, label=names.get(c, c)) for c in present]
+    handles.append(Patch(facecolor="none", edgecolor=INK, linewidth=1.2, label="本区域边界"))
+    if children:
+        handles.append(Patch(facecolor="none", edgecolor=MUTED, linewidth=0.6, label="下级区域边界"))
+    axes.legend(handles=handles, title=legend_title, loc="upper left", fontsize=6.5, title_fontsize=7,
+                frameon=True, framealpha=0.9, edgecolor="#cbd2d9")
+    axes.apply_aspect()  # the limits the aspect settles on, where the bar is measured
+    (left, right), (bottom, top) = axes.get_xlim(), axes.get_ylim()
+    _scale_bar(axes, left, bottom, right, top)
+    return _png(figure)
+
+
+def trend_chart(weeks: Sequence[str], counts: Sequence[int], width_mm: float = 178, height_mm: float = 52) -> bytes:
+    """Bars of incidents per week, the last (the brief's week) in red, each with its count; PNG bytes."""
+    figure, axes = plt.subplots(figsize=(width_mm * MM, height_mm * MM))
+    figure.subplots_adjust(left=0.06, right=0.995, top=0.9, bottom=0.2)
+    colours = [OTHER_WEEKS] * (len(counts) - 1) + [THIS_WEEK]
+    bars = axes.bar(range(len(counts)), counts, color=colours, width=0.7)
+    top = max(counts) if counts and max(counts) else 1
+    for bar, n in zip(bars, counts):
+        axes.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + top * 0.02, f"{n:,}", ha="center",
+                  va="bottom", fontsize=6.5, color=INK)
+    axes.set_xticks(range(len(weeks)), weeks, fontsize=6.5)
+    axes.set_ylim(0, top * 1.18)
+    axes.set_ylabel("事件数（起）", fontsize=7)
+    axes.tick_params(axis="y", labelsize=6.5)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    axes.grid(axis="y", color="#e4e7eb", linewidth=0.5)
+    axes.set_axisbelow(True)
+    return _png(figure)

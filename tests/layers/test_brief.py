@@ -128,3 +128,25 @@ def test_weeks_are_iso_weeks_in_beijing_time():
     assert brief.parse_week("2020w53").label == "2020-W53"
     sunday_night = datetime.fromisoformat("2026-12-06T23:30:00+08:00")
     assert brief.week_of(sunday_night) == week and brief.last_complete_week(sunday_night) == week.shifted(-1)
+
+
+def test_the_command_writes_the_same_brief_and_says_what_is_wrong_in_one_line(city, made, tmp_path, conn):
+    from tests.helpers import shiyu
+
+    week, _, _ = made
+    out = tmp_path / "brief.pdf"
+    done = shiyu("brief", "--area", "C12", "--week", week.label, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"%PDF") and f"brief of C12 for {week.label}" in done.stdout
+    assert "区域C12 社会治理研判报告" in _text(out.read_bytes(), tmp_path)
+    via, area = conn.execute("SELECT detail->>'via', detail->>'area' FROM shiyu.audit_log WHERE action = 'brief' "
+                             "ORDER BY id DESC LIMIT 1").fetchone()
+    assert (via, area) == ("cli", "C12")
+    for args, message in ((["--week", "2026-W99"], "shiyu: --week '2026-W99': 2026 has no week 99"),
+                          (["--area", "C9"], "shiyu: there is no area 'C9' in your scope"),
+                          (["-o", str(tmp_path / "brief.txt")], "shiyu: a brief is a PDF: name the output …brief.pdf, not brief.txt")):
+        given = {"--area": "C12", "--week": week.label, "-o": str(tmp_path / "other.pdf")}
+        given.update(dict(zip(args[::2], args[1::2])))
+        refused = shiyu("brief", *[part for pair in given.items() for part in pair])
+        assert (refused.returncode, refused.stderr.strip()) == (2, message)
+        assert not (tmp_path / "other.pdf").exists()

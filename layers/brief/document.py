@@ -49,6 +49,7 @@ figure { margin: 1mm 0 2mm; break-inside: avoid; }
 figure img { width: 100%; }
 figcaption { font-size: 8pt; color: #52606d; }
 .none { color: #7b8794; }
+.summary { margin: 1mm 0 2mm; padding: 2mm 3mm; background: #f5f7fa; border-left: 3pt solid #3e4c59; }
 .section { break-inside: avoid; }
 ul.reasons { margin: 0; padding-left: 5mm; } ul.reasons li { margin-bottom: 1mm; }
 """
@@ -83,9 +84,9 @@ def _change(now, before, kind: str) -> str:
     """This week against the week before: a difference (counts, hours) or percentage points (shares)."""
     if now is None or before is None:
         return "—"
-    if kind == "share":
-        delta = (now - before) * 100
-        return f"{delta:+.0f} 个百分点" if round(delta) else "持平"
+    if kind == "share":  # of the whole per cents printed beside it, so the three cells agree
+        delta = round(now * 100) - round(before * 100)
+        return f"{delta:+d} 个百分点" if delta else "持平"
     delta = now - before
     if kind == "hours":
         text = f"{delta:+,.1f} 小时"
@@ -114,6 +115,33 @@ def _kpis(brief: Brief) -> str:
             f"<th class='n'>变化</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
+def _risen_rows(brief: Brief) -> list[tuple[str, int, int]]:
+    """(category, this week, the week before) of the categories that rose, most first."""
+    return sorted(((code, now, before) for code, (now, before) in brief.by_category.items() if now > before),
+                  key=lambda r: (-(r[1] - r[2]), r[0]))[:RISEN_ROWS]
+
+
+def _summary(brief: Brief) -> str:
+    """The week in a few sentences, every number one the sections below print."""
+    this, last = brief.area["kpis"], brief.previous
+    delta = this["incidents"] - last["incidents"]
+    moved = ("与上周持平" if not delta else
+             f"较上周{'增加' if delta > 0 else '减少'} {abs(delta):,} 起"
+             + (f"（{delta / last['incidents']:+.0%}）" if last["incidents"] else ""))
+    s = brief.hotspots.summary
+    parts = [f"本周报告事件 <b>{this['incidents']:,}</b> 起，{moved}",
+             f"结案率 {share(this['resolved_share'])}（上周 {share(last['resolved_share'])}）",
+             f"本周报告的事件中至今超期未结 {this['overdue']:,} 起"]
+    risen = _risen_rows(brief)
+    hot = s["hot99"] + s["hot95"] + s["hot90"]
+    second = [f"热点六边形 {hot:,} 个" + (f"，增幅最大的类别为{CATEGORIES[risen[0][0]].name_zh}（{risen[0][1] - risen[0][2]:+,} 起）"
+                                     if risen else "")]
+    w = brief.warnings.summary
+    second.append(f"预警网格最近24小时 {w['flagged_24h']:,} 个、最近7天 {w['flagged_7d']:,} 个")
+    second.append(f"未办结督办单 {brief.orders_total:,} 件")
+    return f"<p class='summary'><b>本周要点：</b>{'；'.join(parts)}。{'；'.join(second)}。</p>"
+
+
 def _rank(brief: Brief) -> str:
     if brief.rank is None:
         return ""
@@ -126,8 +154,7 @@ def _rank(brief: Brief) -> str:
 
 
 def _risen(brief: Brief) -> str:
-    rows = sorted(((code, now, before) for code, (now, before) in brief.by_category.items() if now > before),
-                  key=lambda r: (-(r[1] - r[2]), r[0]))[:RISEN_ROWS]
+    rows = _risen_rows(brief)
     if not rows:
         return "<p class='none'>本周没有比上周增加的事件类别。</p>"
     body = "".join(f"<tr><td>{_e(CATEGORIES[code].name_zh)}</td><td class='n'>{now:,}</td><td class='n'>{before:,}</td>"
@@ -239,6 +266,7 @@ def html(brief: Brief) -> str:
 <p class="meta">{tier} · 编码 {_e(area['code'])} · {chain} · 负责人 {_e(owner)}{' · ' + _e(area['owner_phone']) if area.get('owner_phone') else ''}</p>
 <p class="meta">数据截至 {_moment(brief.as_of)} · 报告生成于 {_moment(brief.now)} · 超期按生成时计</p>
 <h2>一、本周概况</h2>
+{_summary(brief)}
 {_kpis(brief)}
 {_rank(brief)}
 <h2>二、本周冷热点</h2>

@@ -68,17 +68,28 @@ def _scale_bar(axes, west: float, south: float, east: float, north: float) -> No
                   color=INK, arrowprops={"arrowstyle": "-|>", "color": INK, "linewidth": 1}, zorder=6)
 
 
+def _framed(bbox: tuple, width_mm: float, tallest_mm: float, lowest_mm: float) -> tuple[tuple, float]:
+    """The map's box (the area's, padded, widened along one axis to fill the frame) and its height in mm: the
+    area's own shape decides the height, within ``lowest_mm`` and ``tallest_mm``."""
+    west, south, east, north = bbox
+    squash = math.cos(math.radians((south + north) / 2))  # a degree of longitude is this much of one of latitude
+    wide, tall = max(east - west, 1e-4) * squash * 1.06, max(north - south, 1e-4) * 1.06
+    height_mm = min(tallest_mm, max(lowest_mm, width_mm * tall / wide))
+    ratio = height_mm / width_mm
+    wide, tall = max(wide, tall / ratio), max(tall, wide * ratio)
+    x, y = (west + east) / 2, (south + north) / 2
+    return (x - wide / squash / 2, y - tall / 2, x + wide / squash / 2, y + tall / 2), height_mm
+
+
 def area_map(shapes: dict[str, dict], area_code: str, labels: dict[str, str], features: Sequence[dict],
              colours: dict[str, str], names: dict[str, str], legend_title: str, bbox: tuple,
-             width_mm: float = 178, height_mm: float = 118) -> bytes:
+             width_mm: float = 178, tallest_mm: float = 118, lowest_mm: float = 80) -> bytes:
     """The area's outline over its children's, the hexagons of ``features`` coloured by their ``class``
     (``colours``; classes absent from it are not drawn), a legend of the classes drawn (``names``), children
     labelled (``labels``: code → name), a scale bar and a north arrow; PNG bytes."""
-    west, south, east, north = bbox
-    pad_x, pad_y = (east - west) * 0.03 or 0.01, (north - south) * 0.03 or 0.01
-    west, east, south, north = west - pad_x, east + pad_x, south - pad_y, north + pad_y
+    (west, south, east, north), height_mm = _framed(bbox, width_mm, tallest_mm, lowest_mm)
     figure, axes = plt.subplots(figsize=(width_mm * MM, height_mm * MM))
-    figure.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01)
+    figure.subplots_adjust(left=0.005, right=0.995, top=0.995, bottom=0.005)
     drawn = [f for f in features if f["properties"].get("class") in colours]
     if drawn:
         axes.add_collection(PolyCollection(
@@ -101,7 +112,7 @@ def area_map(shapes: dict[str, dict], area_code: str, labels: dict[str, str], fe
         axes.plot(xs, ys, color=INK, linewidth=1.4, zorder=4)
     axes.set_xlim(west, east)
     axes.set_ylim(south, north)
-    axes.set_aspect(1 / math.cos(math.radians((south + north) / 2)), adjustable="datalim")
+    axes.set_aspect(1 / math.cos(math.radians((south + north) / 2)), adjustable="box")
     axes.set_xticks([])
     axes.set_yticks([])
     for side in axes.spines.values():
@@ -113,9 +124,7 @@ def area_map(shapes: dict[str, dict], area_code: str, labels: dict[str, str], fe
         handles.append(Patch(facecolor="none", edgecolor=MUTED, linewidth=0.6, label="下级区域边界"))
     axes.legend(handles=handles, title=legend_title, loc="upper left", fontsize=6.5, title_fontsize=7,
                 frameon=True, framealpha=0.9, edgecolor="#cbd2d9")
-    axes.apply_aspect()  # the limits the aspect settles on, where the bar is measured
-    (left, right), (bottom, top) = axes.get_xlim(), axes.get_ylim()
-    _scale_bar(axes, left, bottom, right, top)
+    _scale_bar(axes, west, south, east, north)
     return _png(figure)
 
 

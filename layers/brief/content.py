@@ -95,21 +95,19 @@ def gather(code: str, week: Week, scope: Scope, now: datetime | None = None) -> 
     if week.since > now:
         raise InputError(f"week {week.label} has not begun yet; brief a week up to {now:%G-W%V}")
     try:
-        area = detail.area_detail(code, Filters(since=week.since, until=week.until), scope, now=now,
-                                  overdue_limit=0)
+        path = view_path(Filters(area_code=code), scope)
     except InputError as error:
         raise NotFound(str(error)) from None
-    path = view_path(Filters(area_code=code), scope)
+    # The map's resolution first: an area too large for any is refused before the rest of the work.
+    res = _map_res(Filters(area_code=code, since=week.since, until=week.until), scope)
+    area = detail.area_detail(code, Filters(since=week.since, until=week.until), scope, now=now, overdue_limit=0)
     last_week = week.shifted(-1)
     previous = detail.area_detail(code, Filters(since=last_week.since, until=last_week.until), scope, now=now,
                                   overdue_limit=0)
     first = week.shifted(-(TREND_WEEKS - 1))
     backlog = detail.area_detail(code, Filters(since=first.since, until=min(week.until, now)), scope, now=now,
                                  overdue_limit=OVERDUE_ROWS)
-    bbox = area["bbox"]
-    view = Filters(bbox=bbox, area_code=code, since=week.since, until=week.until)
-    res = _map_res(view, scope)
-    view = replace(view, res=res)
+    view = Filters(bbox=area["bbox"], area_code=code, res=res, since=week.since, until=week.until)
     hotspots = build("hotspots", view, scope)
     emerging = build("emerging", view, scope)
     warnings = build("warnings", replace(view, since=None, until=min(week.until, now)), scope)

@@ -150,3 +150,45 @@ def test_the_command_writes_the_same_brief_and_says_what_is_wrong_in_one_line(ci
         refused = shiyu("brief", *[part for pair in given.items() for part in pair])
         assert (refused.returncode, refused.stderr.strip()) == (2, message)
         assert not (tmp_path / "other.pdf").exists()
+
+
+def _order(conn, area_code: str, path: str, level: str, note: str) -> int:
+    return conn.execute(
+        "INSERT INTO shiyu.supervision_order (area_code, path, level, addressee, note, issued_by, reply_due_at) "
+        "VALUES (%s, %s::ltree, %s, %s, %s, 'cora', now() + interval '2 days') RETURNING id",
+        (area_code, path, level, f"负责人{area_code}", note)).fetchone()[0]
+
+
+def test_open_orders_inside_the_area_are_listed_most_serious_first_and_none_from_outside(city, made, conn, tmp_path):
+    week, now, _ = made
+    try:
+        reminder = _order(conn, "C111", "C.C1.C11.C111", "reminder", "请尽快处置")
+        red = _order(conn, "C12", "C.C1.C12", "red_list", "挂牌督办：积案")
+        _order(conn, "C2", "C.C2", "order", "另一个区县的督办")
+        found = brief.gather("C1", week, Scope.everything(), now)
+        assert [o["id"] for o in found.orders] == [red, reminder] and found.orders_total == 2
+        assert [o["id"] for o in brief.gather("C11", week, Scope("C.C1"), now).orders] == [reminder]
+        text = _text(document.pdf(found), tmp_path)
+        assert "未办结的督办单 2 件" in text and "挂牌督办：积案" in text and "另一个区县" not in text
+    finally:
+        conn.execute("DELETE FROM shiyu.supervision_order")
+
+
+def test_the_overdue_list_is_the_panels_for_the_trends_weeks(city, made, tmp_path):
+    week, now, result = made
+    first = week.shifted(-12)
+    panel = detail.area_detail("C1", Filters(since=first.since, until=min(week.until, now)), Scope.everything(),
+                               now=now, overdue_limit=20)
+    text = _text(result.data, tmp_path)
+    assert f"至今超期未结 {panel['overdue_total']:,} 起" in text
+    assert all(o["id"] in text for o in panel["overdue"]) and panel["overdue"]
+
+
+def test_an_area_too_large_for_a_brief_is_refused_before_the_work_with_what_to_brief_instead(city, monkeypatch):
+    from geodata.errors import TooLarge
+    from layers.brief import content
+
+    _, _, now = city
+    monkeypatch.setattr(content, "MAP_CELLS", 1)
+    with pytest.raises(TooLarge, match="area C is too large for a brief's map even at H3 r7; brief one of its"):
+        brief.gather("C", brief.last_complete_week(now), Scope.everything(), now)

@@ -260,6 +260,7 @@ def html(brief: Brief) -> str:
     trend = figures.trend_chart([w.label[5:] for w, _ in brief.trend], [n for _, n in brief.trend])
     first, last = brief.trend[0][0], brief.trend[-1][0]
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{_e(area['name'])} 研判报告 {week.label}</title>
+<meta name="author" content="市域 Shiyu"><meta name="description" content="{_e(area['name'])}（{_e(area['code'])}）{week.title_zh()}研判报告">
 <style>{CSS}</style></head><body>
 <h1 data-area="{_e(area['name'])}">{_e(area['name'])} 社会治理研判报告</h1>
 <p class="week">{week.title_zh()} · {week.label}</p>

@@ -8,14 +8,9 @@ import io
 import math
 from collections.abc import Sequence
 
-import matplotlib
+from functools import lru_cache
 
-matplotlib.use("Agg")  # no display: the server and the CLI draw into files
-from matplotlib import pyplot as plt  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from shapely.geometry import shape  # noqa: E402
+from shapely.geometry import shape
 
 FONT = "Noto Sans CJK SC"
 DPI = 200
@@ -24,8 +19,19 @@ INK, MUTED, EDGE = "#1f2933", "#7b8794", "#3e4c59"
 THIS_WEEK, OTHER_WEEKS = "#b2182b", "#9fb3c8"
 _M_PER_DEGREE = 111_320.0
 
-plt.rcParams.update({"font.family": [FONT, "DejaVu Sans"], "font.size": 8, "axes.unicode_minus": False,
-                     "svg.fonttype": "path"})
+
+
+@lru_cache(maxsize=1)
+def _pyplot():
+    """matplotlib's pyplot, set up for print on first use: importing it at start-up would cost every process of the
+    server its time and memory (and its font cache) for a brief few of them make."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: the server and the CLI draw into files
+    from matplotlib import pyplot
+
+    pyplot.rcParams.update({"font.family": [FONT, "DejaVu Sans"], "font.size": 8, "axes.unicode_minus": False})
+    return pyplot
 
 
 def _rings(geometry: dict) -> list[list]:
@@ -37,10 +43,10 @@ def _rings(geometry: dict) -> list[list]:
     return []
 
 
-def _png(figure: Figure) -> bytes:
+def _png(figure) -> bytes:
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=DPI, facecolor="white")
-    plt.close(figure)
+    _pyplot().close(figure)
     return out.getvalue()
 
 
@@ -87,8 +93,11 @@ def area_map(shapes: dict[str, dict], area_code: str, labels: dict[str, str], fe
     """The area's outline over its children's, the hexagons of ``features`` coloured by their ``class``
     (``colours``; classes absent from it are not drawn), a legend of the classes drawn (``names``), children
     labelled (``labels``: code → name), a scale bar and a north arrow; PNG bytes."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+
     (west, south, east, north), height_mm = _framed(bbox, width_mm, tallest_mm, lowest_mm)
-    figure, axes = plt.subplots(figsize=(width_mm * MM, height_mm * MM))
+    figure, axes = _pyplot().subplots(figsize=(width_mm * MM, height_mm * MM))
     figure.subplots_adjust(left=0.005, right=0.995, top=0.995, bottom=0.005)
     drawn = [f for f in features if f["properties"].get("class") in colours]
     if drawn:
@@ -130,7 +139,7 @@ def area_map(shapes: dict[str, dict], area_code: str, labels: dict[str, str], fe
 
 def trend_chart(weeks: Sequence[str], counts: Sequence[int], width_mm: float = 178, height_mm: float = 52) -> bytes:
     """Bars of incidents per week, the last (the brief's week) in red, each with its count; PNG bytes."""
-    figure, axes = plt.subplots(figsize=(width_mm * MM, height_mm * MM))
+    figure, axes = _pyplot().subplots(figsize=(width_mm * MM, height_mm * MM))
     figure.subplots_adjust(left=0.06, right=0.995, top=0.9, bottom=0.2)
     colours = [OTHER_WEEKS] * (len(counts) - 1) + [THIS_WEEK]
     bars = axes.bar(range(len(counts)), counts, color=colours, width=0.7)

@@ -7,8 +7,13 @@ line out (``area_rank`` answers None), as it does for a city, which has no tier 
 
 from __future__ import annotations
 
+import logging
+
+from geodata.errors import InputError
 from geodata.scope import Scope
 from layers.brief.weeks import Week
+
+log = logging.getLogger(__name__)
 
 
 def area_rank(area: dict, week: Week, scope: Scope) -> dict | None:
@@ -19,7 +24,11 @@ def area_rank(area: dict, week: Week, scope: Scope) -> dict | None:
         from layers.assessment import league
     except ImportError:
         return None
-    rows = league(area["tier"], week.label, scope)
+    try:
+        rows = league(area["tier"], week.label, scope)
+    except InputError as error:  # a league the period cannot have: the brief goes out without the line
+        log.warning("brief: no rank of %s for %s: %s", area["code"], week.label, error)
+        return None
     mine = next((r for r in rows if r["code"] == area["code"]), None)
     if mine is None:
         return None

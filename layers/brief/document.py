@@ -80,24 +80,21 @@ def _moment(value: datetime | None) -> str:
     return "—" if value is None else f"{value.astimezone(BEIJING):%Y-%m-%d %H:%M}"
 
 
-def _change(now, before, kind: str) -> str:
-    """This week against the week before: a difference (counts, hours) or percentage points (shares)."""
+def _change(now, before, kind: str, fmt) -> str:
+    """This week against the week before, of the values as printed beside it (so "95%" and "95%" are 持平): a
+    difference, with the % change of counts, or percentage points of shares."""
     if now is None or before is None:
         return "—"
-    if kind == "share":  # of the whole per cents printed beside it, so the three cells agree
-        delta = round(now * 100) - round(before * 100)
-        return f"{delta:+d} 个百分点" if delta else "持平"
-    delta = now - before
-    if kind == "hours":
-        text = f"{delta:+,.1f} 小时"
-    elif kind == "density":
-        text = f"{delta:+.2g}"
-    else:
-        text = f"{delta:+,}"
-    if not delta:
+    if fmt(now) == fmt(before):
         return "持平"
-    percent = f"（{delta / before:+.0%}）" if before and kind == "count" else ""
-    return text + percent
+    if kind == "share":
+        return f"{round(now * 100) - round(before * 100):+d} 个百分点"
+    if kind == "hours":
+        return f"{round(now, 1) - round(before, 1):+,.1f} 小时"
+    if kind == "density":
+        return f"{now - before:+.2g}"
+    delta = now - before
+    return f"{delta:+,}" + (f"（{delta / before:+.0%}）" if before else "")
 
 
 KPI_ROWS = (("incidents", "事件数（起）", count, "count"), ("per_km2", "每平方公里事件数", density, "density"),
@@ -109,7 +106,7 @@ def _kpis(brief: Brief) -> str:
     this, last = brief.area["kpis"], brief.previous
     rows = "".join(f"<tr><td>{label}</td><td class='n'>{fmt(this[key]) if this[key] is not None else '—'}</td>"
                    f"<td class='n'>{fmt(last[key]) if last[key] is not None else '—'}</td>"
-                   f"<td class='n'>{_change(this[key], last[key], kind)}</td></tr>"
+                   f"<td class='n'>{_change(this[key], last[key], kind, fmt)}</td></tr>"
                    for key, label, fmt, kind in KPI_ROWS)
     return ("<table class='kpis'><thead><tr><th>指标</th><th class='n'>本周</th><th class='n'>上周</th>"
             f"<th class='n'>变化</th></tr></thead><tbody>{rows}</tbody></table>")

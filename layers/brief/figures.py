@@ -149,7 +149,7 @@ def trend_chart(weeks: Sequence[str], counts: Sequence[int], width_mm: float = 1
                   va="bottom", fontsize=6.5, color=INK)
     axes.set_xticks(range(len(weeks)), weeks, fontsize=6.5)
     axes.set_ylim(0, top * 1.18)
-    axes.set_ylabel("事件数（起）", fontsize=7)
+    axes.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
     axes.tick_params(axis="y", labelsize=6.5)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)

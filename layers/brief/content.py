@@ -48,6 +48,14 @@ AREA_GRIDS = """
   AND grid_code IN (SELECT a.code FROM shiyu.area a WHERE a.tier = 'grid' AND a.path <@ %(path)s::ltree)"""
 
 
+# The flagged grids' names and their street's (a path's labels are its areas' codes: the street is the third).
+GRID_NAMES = """
+SELECT g.code, g.name, s.name AS street
+FROM shiyu.area g LEFT JOIN shiyu.area s ON s.code = subpath(g.path, 2, 1)::text AND nlevel(g.path) > 3
+WHERE g.code = ANY(%(codes)s::text[])
+"""
+
+
 @dataclass
 class Brief:
     """Everything one brief prints."""
@@ -68,6 +76,7 @@ class Brief:
     orders_total: int
     rank: dict | None
     shapes: dict[str, dict]    # GeoJSON geometries of the area and its children, by code
+    grid_names: dict[str, str]  # the warned grids' names, with their street's, by code
 
 
 def _map_res(filters: Filters, scope: Scope) -> int:
@@ -120,7 +129,14 @@ def gather(code: str, week: Week, scope: Scope, now: datetime | None = None) -> 
                  backlog=backlog, res=res, hotspots=hotspots, emerging=emerging, warnings=warnings, trend=trend,
                  by_category=by_category, orders=listed, orders_total=total,
                  rank=ranking.area_rank(area, week, scope),
-                 shapes=detail_shapes(area))
+                 shapes=detail_shapes(area), grid_names=grid_names(warnings.features[:WARNING_ROWS]))
+
+
+def grid_names(features: list[dict]) -> dict[str, str]:
+    """"湖渡街道 第1网格" by code, of the grids these warnings name."""
+    codes = sorted({f["properties"]["grid_code"] for f in features if f["properties"].get("grid_code")})
+    rows = fetch_all(GRID_NAMES, {"codes": codes}) if codes else []
+    return {r["code"]: " ".join(part for part in (r["street"], r["name"]) if part) for r in rows}
 
 
 def detail_shapes(area: dict) -> dict[str, dict]:

@@ -183,7 +183,8 @@ def _warnings(brief: Brief) -> str:
             "（各网格与自身前8周同期相比，泊松上界 α=0.001）。</p>")
     if not features:
         return head + "<p class='none'>没有网格超出自身基线。</p>"
-    items = "".join(f"<li>{_e(f['properties']['reason_zh'])}</li>" for f in features[:WARNING_ROWS])
+    items = "".join(f"<li><b>{_e(brief.grid_names.get(f['properties']['grid_code'], ''))}</b> "
+                    f"{_e(f['properties']['reason_zh'])}</li>" for f in features[:WARNING_ROWS])
     more = f"<p class='meta'>另有 {len(features) - WARNING_ROWS} 条预警未列出。</p>" if len(features) > WARNING_ROWS else ""
     return head + f"<ul class='reasons'>{items}</ul>{more}"
 

@@ -192,3 +192,10 @@ def test_an_area_too_large_for_a_brief_is_refused_before_the_work_with_what_to_b
     monkeypatch.setattr(content, "MAP_CELLS", 1)
     with pytest.raises(TooLarge, match="area C is too large for a brief's map even at H3 r7; brief one of its"):
         brief.gather("C", brief.last_complete_week(now), Scope.everything(), now)
+
+
+def test_a_warned_grid_is_named_with_its_street(city):
+    from layers.brief.content import grid_names
+
+    named = grid_names([{"properties": {"grid_code": "C1111"}}, {"properties": {"grid_code": "C2222"}}])
+    assert named == {"C1111": "区域C11 区域C1111", "C2222": "区域C22 区域C2222"}

@@ -6,12 +6,19 @@ city platform would. Prints accepted rows/s, failed requests, the answer time's 
 delay's p50/p95 (post answered -> the row in the wall's latest-reports query, ``layers.panels.latest_incidents``,
 run as ``shiyu_app``), the queue left, and a recount check of every incident cube. Asserts nothing.
 
-    python -m bench.intake --posters 8 --seconds 60
+With ``--walls N`` (default 1) N real walls (Debian's Chromium, headless, ``/wall`` with its live probe) refresh
+beside the posters, as a command centre's would: the posts move the data's version, so each wall redraws its
+panels and map every ``SHIYU_LIVE_MIN_REDRAW_S`` seconds. It prints how many redraws each part made and their
+answer times. The walls' browsers share this machine's cores with the server (on a real wall they run elsewhere),
+so the numbers with walls are the harder case.
+
+    python -m bench.intake --posters 3 --seconds 60 --walls 1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -141,6 +148,60 @@ class Seen(threading.Thread):
             time.sleep(0.05)
 
 
+WALL_PARTS = (("wall-kpi-today", "panels"), ("wall-districts-layer", "map"), ("wall-changed", "probe"))  # by output
+
+
+class Walls(threading.Thread):
+    """N headless Chromium pages showing /wall; the answer time of every callback they send, by part."""
+
+    def __init__(self, n: int, base: str, until: float):
+        super().__init__(daemon=True)
+        self.n, self.base, self.until = n, base, until
+        self.times: dict[str, list[float]] = {part: [] for _, part in WALL_PARTS}
+        self.failed, self.ready = 0, threading.Event()
+        self.error: str | None = None
+
+    def _finished(self, request) -> None:
+        if not request.url.split("?")[0].endswith("/_dash-update-component"):
+            return
+        try:
+            output = json.loads(request.post_data or "{}").get("output", "")
+        except ValueError:
+            return
+        part = next((p for key, p in WALL_PARTS if key in output), None)
+        if part is None:
+            return
+        response = request.response()
+        if response is None or response.status >= 400:
+            self.failed += 1
+        elif response.status == 200:  # 204: the probe found the version unchanged
+            self.times[part].append(request.timing["responseEnd"] / 1000)
+
+    def run(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        from bench.dashboard import CHROMIUM, CHROMIUM_ARGS, USABLE
+
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                pages = []
+                for _ in range(self.n):
+                    page = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN").new_page()
+                    page.goto(self.base + "/wall")
+                    page.wait_for_function(USABLE["/wall"], timeout=120_000)
+                    page.on("requestfinished", self._finished)
+                    page.on("requestfailed", lambda request: setattr(self, "failed", self.failed + 1))
+                    pages.append(page)
+                self.ready.set()
+                while time.monotonic() < self.until:
+                    pages[0].wait_for_timeout(200)  # lets Playwright deliver the pages' events
+                browser.close()
+        except Exception as error:  # the bench reports what stopped its walls rather than dying with them
+            self.error = f"{type(error).__name__}: {error}"
+            self.ready.set()
+
+
 def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values[0] if values else float("nan"))
 
@@ -164,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--posters", type=int, default=8, help="concurrent posters (default 8)")
     parser.add_argument("--seconds", type=float, default=60, help="how long they post (default 60)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of shiyu serve (default 2)")
+    parser.add_argument("--walls", type=int, default=1, help="walls refreshing beside the posters (default 1; 0: none)")
     args = parser.parse_args(argv)
 
     from geodata import db, feeds
@@ -177,8 +239,19 @@ def main(argv: list[str] | None = None) -> None:
     token = feeds.add_feed("bench-intake", replace=True)
     server, base = _serve(url, args.workers)
     try:
+        walls = None
+        if args.walls:
+            walls = Walls(args.walls, base, float("inf"))
+            walls.start()
+            walls.ready.wait(180)
+            if walls.error:
+                raise SystemExit(f"the walls did not open: {walls.error}")
+            for part in walls.times.values():
+                part.clear()  # the first drawing is not a refresh
         start = time.monotonic()
         until = start + args.seconds
+        if walls:
+            walls.until = until
         seen = Seen(until + 10)
         posters = [Poster(n, base, token, points, until, seen) for n in range(args.posters)]
         seen.start()
@@ -188,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
             p.join()
         elapsed = time.monotonic() - start
         seen.join()
+        if walls:
+            walls.join(60)
         queue = feeds.queue_status()
     finally:
         server.terminate()
@@ -204,6 +279,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"end-to-end delay  p50 {_pct(seen.delays, 50):7.2f} s    p95 {_pct(seen.delays, 95):7.2f} s    "
           f"({len(seen.delays):,} new reports seen in the wall's ticker query, {len(seen.waiting):,} not seen)")
     print(f"queue after       {queue['queued_posts']:,} posts, {queue['queued_rows']:,} rows queued")
+    if walls:
+        for part, times in walls.times.items():
+            times.sort()
+            print(f"wall {part:<8}     {len(times):5d} redraws  p50 {_pct(times, 50) * 1000:7.1f} ms   "
+                  f"p95 {_pct(times, 95) * 1000:7.1f} ms   (from {args.walls} wall{'s' if args.walls > 1 else ''})")
+        print(f"wall failed       {walls.failed:8d}" + (f"   (stopped: {walls.error})" if walls.error else ""))
     print("cubes vs recount  " + ", ".join(f"{k} {v}" for k, v in _recount().items()) + "  (0: equal)")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import access, api, downloads, failures, headers, intake, limits, open311_write, serialize, tiles
+from dashboard import access, api, brief, downloads, failures, headers, intake, limits, open311_write, serialize, tiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,6 +38,7 @@ def create_app() -> dash.Dash:
     open311_write.install(app.server)
     tiles.install(app.server)
     downloads.install(app.server)
+    brief.install(app.server)
     # Dash registers the scripts it may serve during its first request, and only one request does the work: the
     # others go on at once. A browser asks a fresh worker for a dozen scripts together, and the threads that did not
     # do the work refused theirs ("dash is not a registered library"). One request here, before the server takes

@@ -2,7 +2,7 @@
 
 ``install`` adds a ``before_request``/``teardown_request`` pair after ``access.install``'s, so the user is known.
 A request of an expensive kind (``kind_of``: a Dash callback, the OGC API or Open311's reads, a vector tile, an
-export, a feed's post) runs inside ``geodata.db.request_kind`` (its kind's statement timeout) and counts against
+export or a weekly brief, a feed's post) runs inside ``geodata.db.request_kind`` (its kind's statement timeout) and counts against
 its user — by name, or by client address when anonymous (``SHIYU_AUTH=off``):
 
 - at most ``SHIYU_USER_CONCURRENCY`` of them running at once, and one export;
@@ -35,6 +35,7 @@ CALLBACK = "/_dash-update-component"
 INTAKE = "/api/v1/"  # a feed's posts (dashboard/intake.py): counted per feed at SHIYU_FEED_RATE_PER_MIN
 OPEN311 = "/open311/"  # and its Open311 posts (dashboard/open311_write.py), the same way
 EXPORT_OUTPUTS = ("export-file",)  # the export page's download callback (dashboard/pages/export.py)
+BRIEF = "/brief/"  # a weekly brief's PDF (dashboard/brief.py): counted as an export, one at a time
 TILE_COST = 0.25
 PROBE_COST = 0.05  # a page's data-version probe (dashboard/components/live.py): one row, every 2 s per open page
 BURST_MINUTES = 0.25  # a user may start this many minutes' worth of requests at once
@@ -50,6 +51,8 @@ def kind_of(request: flask.Request) -> str | None:
         if isinstance(output, str) and output.lstrip(".").startswith(EXPORT_OUTPUTS):
             return "export"
         return "probe" if output in PROBE_OUTPUTS else "callback"
+    if path.startswith(BRIEF):
+        return "export"
     if path.startswith("/tiles/"):
         return "tiles"
     if path.startswith("/ogc") or (path.startswith("/open311/") and request.method == "GET"):

@@ -34,6 +34,7 @@ CALLBACK = "a callback"          # a callback of a page other than the wall
 WALL_CALLBACK = "a wall callback"  # the wall's own callbacks, and the page router asked for /wall
 MACHINE = "an API"               # /ogc, /open311, /tiles
 DOWNLOAD = "an export's file"    # /export/file/<key>: the file an export made, fetched once by whoever made it
+BRIEF = "a brief"                # /brief/<code>.pdf: an area's weekly brief, made for whoever asks, in their scope
 INTAKE = "the intake API"        # /api/v1 and Open311's writes: a feed posting incidents, reading its posts' outcomes
 ELSEWHERE = "no such API path"   # /open311/v2/<anything else>: a GeoReport 404 (or 406 for .xml), never a page
 UNROUTED = "no route"            # no route matched (Flask answers 404 or 405)
@@ -50,6 +51,7 @@ REACH: dict[str, frozenset[str]] = {
     WALL_CALLBACK: CREDENTIALS,
     MACHINE: frozenset({SESSION, API}),
     DOWNLOAD: frozenset({SESSION, API}),
+    BRIEF: frozenset({SESSION, API}),  # a person's button, or a script's token; never a wall screen
     INTAKE: frozenset({FEED}),  # with logins off too: the feed's token says whose rows they are
     UNROUTED: CREDENTIALS,
     ELSEWHERE: CREDENTIALS | {FEED},  # a feed that asks for an .xml path is told why, not refused
@@ -57,7 +59,7 @@ REACH: dict[str, frozenset[str]] = {
 }
 
 # Purposes whose answers are data, not pages: refused with a status and JSON, never redirected to the login.
-DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD, INTAKE, ELSEWHERE})
+DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD, BRIEF, INTAKE, ELSEWHERE})
 
 WALL_PATH = "/wall"
 UPDATE = "/_dash-update-component"
@@ -73,7 +75,7 @@ ENDPOINTS: dict[str, str] = {
 }
 # Open311 reads (open311) are an API's; its writes (open311w: requests, servicerequestupdates, tokens) a feed's.
 BLUEPRINTS: dict[str, str] = {"ogc": MACHINE, "open311": MACHINE, "open311w": INTAKE, "tiles": MACHINE,
-                              "intake": INTAKE}
+                              "intake": INTAKE, "brief": BRIEF}
 
 # The page router Dash registers for use_pages: its output, and the input that carries the path asked for.
 ROUTER_OUTPUT = "_pages_content.children"

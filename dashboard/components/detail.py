@@ -4,11 +4,15 @@ grid (and so the person) accountable for it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.components import supervise
+from dashboard.brief import href
 from dashboard.i18n import t
+from layers.brief.weeks import last_complete_week, week_of
 
 MAX_CHILDREN = 12
 MAX_OVERDUE = 20
@@ -57,6 +61,19 @@ def _contact(found: dict, lang: str) -> list:
                      className="owner" + (" missing" if missing else ""))]
 
 
+def _brief_links(found: dict, lang: str) -> html.Div:
+    """The area's weekly brief: the last week complete by the end of the panel's window, and, when the window ends
+    mid-week, that week so far."""
+    done = last_complete_week(found["until"])
+    current = week_of(found["until"] - timedelta(microseconds=1))
+    links = [html.A(t("brief_week", lang, week=done.label), href=href(found["code"], done), className="brief-link",
+                    id={"type": "explore-brief", "week": done.label})]
+    if current != done:
+        links.append(html.A(t("brief_so_far", lang, week=current.label), href=href(found["code"], current),
+                            className="brief-link", id={"type": "explore-brief", "week": current.label}))
+    return html.Div([html.Span(t("brief", lang)), *links], className="brief-links")
+
+
 def area_panel(found: dict, lang: str) -> list:
     kpis = found["kpis"]
     children = found.get("children") or []
@@ -75,6 +92,7 @@ def area_panel(found: dict, lang: str) -> list:
         _crumbs(found["chain"], lang),
         html.H3([found["name"], html.Small(f" {t(found['tier'] + '_one', lang)} · {found['code']}")]),
         *_contact(found, lang),
+        _brief_links(found, lang),
         html.Div(className="kpis", children=[
             _tile(t("incidents", lang), f"{kpis['incidents']:,}"),
             _tile(t("per_km2", lang), _density(kpis["per_km2"])),

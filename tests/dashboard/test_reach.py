@@ -50,6 +50,7 @@ ROUTES = [
     ("/tiles/<layer>/<z>/<x>/<y>.pbf", "/tiles/incidents/8/213/105.pbf", "GET", MACHINES),
     ("/tiles/", "/tiles/", "GET", MACHINES), ("/tiles/<path:rest>", "/tiles/elsewhere", "GET", MACHINES),
     ("/export/file/<key>", "/export/file/" + "0" * 32, "GET", MACHINES),
+    ("/brief/<code>.pdf", "/brief/C1.pdf?week=2026-W40", "GET", MACHINES),
     ("/api/v1/incidents", "/api/v1/incidents", "POST", FEEDS), ("/api/v1/posts/<int:post_id>", "/api/v1/posts/1", "GET", FEEDS),
 ]
 # The wall page's own callbacks, by the first of their outputs.

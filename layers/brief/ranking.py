@@ -1,0 +1,35 @@
+"""The area's place in the league table (考核排名) of its tier for the brief's week.
+
+``layers.assessment.league(tier, period, scope)`` is the league table, written with it (``shiyu rank``); where it
+is there the brief prints the area's rank, score and change against the week before, and until then leaves the
+line out (``area_rank`` answers None), as it does for a city, which has no tier to be ranked in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from geodata.errors import InputError
+from geodata.scope import Scope
+from layers.brief.weeks import Week
+
+log = logging.getLogger(__name__)
+
+
+def area_rank(area: dict, week: Week, scope: Scope) -> dict | None:
+    """{rank, of, score, rank_change} of ``area`` (``code``, ``tier``) among its tier in ``week``, or None."""
+    if area["tier"] == "city":
+        return None
+    try:
+        from layers.assessment import league
+    except ImportError:
+        return None
+    try:
+        rows = league(area["tier"], week.label, scope)
+    except InputError as error:  # a league the period cannot have: the brief goes out without the line
+        log.warning("brief: no rank of %s for %s: %s", area["code"], week.label, error)
+        return None
+    mine = next((r for r in rows if r["code"] == area["code"]), None)
+    if mine is None:
+        return None
+    return {"rank": mine["rank"], "of": len(rows), "score": mine["score"], "rank_change": mine.get("rank_change")}

@@ -177,11 +177,14 @@ def test_a_tampered_view_gets_the_table_and_the_panel_an_answer_never_an_error_p
     if status == 200:
         rows = json.loads(text)["response"].get("explore-table", {}).get("getRowsResponse", {}).get("rowData", [])
         assert all(r["grid_code"].startswith("C1") for r in rows)
-    status, text = _post(served_c1, _body(
-        [("explore-detail", "children"), ("explore-focus", "data")],
-        [("explore-hexes", "clickData", {"properties": {"h3": ODD_VALUES[odd]}}), ("explore-view", "data", view)],
-        [("explore-focus", "data", ODD_VALUES[odd]), ("explore-lang", "data", "en")]))
-    _no_internals(status, text)
+    for clicked in ("explore-hexes.clickData", "explore-table.cellClicked"):
+        body = _body([("explore-detail", "children"), ("explore-focus", "data")],
+                     [("explore-view", "data", view),
+                      ("explore-hexes", "clickData", {"properties": {"h3": ODD_VALUES[odd]}}),
+                      ("explore-table", "cellClicked", {"data": {"id": ODD_VALUES[odd]}, "value": ODD_VALUES[odd]})],
+                     [("explore-focus", "data", ODD_VALUES[odd]), ("explore-lang", "data", "en")])
+        status, text = _post(served_c1, {**body, "changedPropIds": [clicked]})
+        _no_internals(status, text)
 
 
 def test_a_malformed_callback_body_is_a_400_with_one_line_without_logins_too(served_c1):

@@ -13,7 +13,7 @@ from pathlib import Path
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 from geodata.text import one_line
-from shiyu import accounts, feeds, livefeed
+from shiyu import accounts, feeds, livefeed, rank
 
 PROGRESS_MIN_ROWS = 5000
 
@@ -416,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts.add_parsers(sub)
     feeds.add_parsers(sub)
+    rank.add_parsers(sub)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):

@@ -157,7 +157,11 @@ def _areas(tier: str, within: Filters, scope: Scope) -> list[dict]:
 
 
 def _table(areas: list[dict], counts: dict[str, dict], weight: dict[str, float]) -> list[dict]:
+    """The areas scored and ranked; a period without a single report in any of them (before the data begins) is
+    not ranked at all: its scores would be ties of nothing, and every area would seem to have moved."""
     rows = [{"code": a["code"], "name": a["name"], **indicators_of(counts.get(a["path"]))} for a in areas]
+    if not any(r["reports"] for r in rows):
+        return [{**r, "score": None, "rank": None} for r in rows]
     return scored(rows, weight)
 
 

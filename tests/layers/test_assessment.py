@@ -171,7 +171,7 @@ def test_changing_the_weights_changes_the_order_to_the_weighted_indicators_own(c
 
 def test_rank_change_is_the_previous_rank_minus_this_one_and_changes_are_against_the_previous_period(city):
     _, _, now = city
-    period = current("month", now.date())
+    period = previous(current("week", now.date()))  # a whole week, and the one before it, inside the 30 days
     rows = assessment.league("grid", period, Scope.everything(), now=now)
     before = {r["code"]: r for r in assessment.league("grid", previous(period), Scope.everything(), now=now)}
     assert any(r["rank_change"] not in (0, None) for r in rows)
@@ -183,6 +183,8 @@ def test_rank_change_is_the_previous_rank_minus_this_one_and_changes_are_against
         if then["reports"]:
             assert row["change"]["reports"] == round(100 * (row["reports"] - then["reports"]) / then["reports"], 1)
         assert row["year_before"]["reports"] == 0 and row["change_year"]["reports"] is None  # no data a year back
+    long_before = assessment.league("grid", current("month", (now - timedelta(days=70)).date()), Scope.everything(), now=now)
+    assert all(r["reports"] == 0 and r["rank"] is None and r["score"] is None for r in long_before)  # before the data
 
 
 def test_supervision_orders_received_and_replied_on_time_are_counted_per_area(city, raw, orders):

@@ -51,6 +51,9 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 BY_NAME = {i.name: i for i in INDICATORS}
 SCORE_DIGITS = 2  # scores are compared, and tie, at this many decimals
+# An area with fewer reports in the period is listed with its values but not ranked (样本不足): two reports closed
+# would otherwise top the league, and an area with none would be ranked on nothing.
+MIN_REPORTS = 5
 
 AREAS = """
 SELECT code, name, path::text AS path FROM shiyu.area
@@ -125,11 +128,14 @@ def normalised(values: list[float | None], better: str) -> list[float | None]:
 def scored(rows: list[dict], weight: dict[str, float]) -> list[dict]:
     """``rows`` (dicts with ``code`` and the indicators) with ``score`` and ``rank``, best first.
 
-    score = Σ wᵢ·sᵢ / Σ wᵢ over the weighted indicators the area has a value of (sᵢ: ``normalised``); no such
-    indicator: score and rank None, listed last. Rank 1 is the highest score; equal scores (at ``SCORE_DIGITS``)
-    share a rank and the next rank skips (1, 1, 3), and within a tie rows go by code."""
+    Only areas with at least ``MIN_REPORTS`` reports are scored, and normalised among themselves (``normalised``);
+    score = Σ wᵢ·sᵢ / Σ wᵢ over the weighted indicators the area has a value of. An area not scored has score
+    and rank None and is listed last. Rank 1 is the highest score; equal scores (at ``SCORE_DIGITS``) share a
+    rank and the next rank skips (1, 1, 3), and within a tie rows go by code."""
     weighted = [i for i in INDICATORS if weight.get(i.name, 0) > 0]
-    norm = {i.name: normalised([r[i.name] for r in rows], i.better) for i in weighted}
+    eligible = [r["reports"] >= MIN_REPORTS for r in rows]
+    norm = {i.name: normalised([r[i.name] if ok else None for r, ok in zip(rows, eligible)], i.better)
+            for i in weighted}
     for k, row in enumerate(rows):
         parts = [(weight[i.name], norm[i.name][k]) for i in weighted if norm[i.name][k] is not None]
         total = sum(w for w, _ in parts)
@@ -157,11 +163,7 @@ def _areas(tier: str, within: Filters, scope: Scope) -> list[dict]:
 
 
 def _table(areas: list[dict], counts: dict[str, dict], weight: dict[str, float]) -> list[dict]:
-    """The areas scored and ranked; a period without a single report in any of them (before the data begins) is
-    not ranked at all: its scores would be ties of nothing, and every area would seem to have moved."""
     rows = [{"code": a["code"], "name": a["name"], **indicators_of(counts.get(a["path"]))} for a in areas]
-    if not any(r["reports"] for r in rows):
-        return [{**r, "score": None, "rank": None} for r in rows]
     return scored(rows, weight)
 
 

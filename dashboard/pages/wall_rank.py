@@ -1,7 +1,7 @@
 """The wall's league table (``/wall/rank``): a rotation page for the command centre's screens, readable from five
 metres: the areas of a tier (districts by default) for the current month (``?tier=street&period=2026-W49``),
-rank, ↑/↓ places since the period before, score and four indicators; redrawn every ``SHIYU_WALL_REFRESH_S``
-seconds (``?refresh=N``). A display token reaches it as it reaches ``/wall`` (dashboard/purposes.py)."""
+rank, ↑/↓ places since the period before, score and four indicators; redrawn every ``REFRESH_S`` seconds
+(``?refresh=N``): a month's league moves slowly, and each redraw counts three periods. A display token reaches it as it reaches ``/wall`` (dashboard/purposes.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from layers.periods import current, parse_period
 log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/wall/rank", title="市域 · 考核排名")
 
+REFRESH_S = 300
 WALL_ROWS = 14  # what fits 1080p at the wall's type size; more: the best and the worst 7
 
 
@@ -30,9 +31,9 @@ def layout(lang: str | None = None, tier: str | None = None, period: str | None 
            **_query) -> html.Div:
     lang = pick(lang, settings().lang)
     try:
-        every_s = max(2.0, float(refresh)) if refresh else settings().wall_refresh_s
+        every_s = max(2.0, float(refresh)) if refresh else REFRESH_S
     except ValueError:
-        every_s = settings().wall_refresh_s
+        every_s = REFRESH_S
     return html.Div(className="wall-rank", lang=lang, children=[
         dcc.Store(id="wall-rank-ask", data={"lang": lang, "tier": tier if tier in assessment.TIERS else "district",
                                             "period": period}),

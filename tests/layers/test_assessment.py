@@ -134,12 +134,14 @@ def test_the_score_is_the_weighted_mean_of_min_max_normalised_indicators_and_ran
     rows = assessment.league("grid", period, Scope.everything(), now=now)
     weight = assessment.weights()
     expected = recount(raw, "grid", period, now)
+    assert all(r["reports"] >= assessment.MIN_REPORTS for r in rows)  # every grid ranks in a whole month here
     for row in rows:
         parts = []
         for ind in assessment.INDICATORS:
             if weight[ind.name] <= 0 or expected[row["code"]][ind.name] is None:
                 continue
-            present = [e[ind.name] for e in expected.values() if e[ind.name] is not None]
+            present = [e[ind.name] for e in expected.values()
+                       if e[ind.name] is not None and e["reports"] >= assessment.MIN_REPORTS]
             low, high = min(present), max(present)
             v = expected[row["code"]][ind.name]
             s = 100.0 if high == low else 100 * ((v - low) if ind.better == "higher" else (high - v)) / (high - low)
@@ -151,11 +153,12 @@ def test_the_score_is_the_weighted_mean_of_min_max_normalised_indicators_and_ran
 
 
 def test_ties_share_a_rank_the_next_skips_and_ties_go_by_code():
-    rows = [{"code": c, **{i.name: v for i in assessment.INDICATORS}} for c, v in
-            (("B", 0.5), ("A", 0.5), ("D", 0.9), ("C", 0.1), ("E", None))]
+    rows = [{"code": c, **{i.name: v for i in assessment.INDICATORS}, "reports": n} for c, v, n in
+            (("B", 0.5, 10), ("A", 0.5, 10), ("D", 0.9, 10), ("C", 0.1, 10), ("E", None, 10), ("F", 1.0, 4))]
     ranked = assessment.scored(rows, {"closure_rate": 1.0})
-    assert [(r["code"], r["rank"]) for r in ranked] == [("D", 1), ("A", 2), ("B", 2), ("C", 4), ("E", None)]
-    assert [r["score"] for r in ranked] == [100.0, 50.0, 50.0, 0.0, None]
+    # F closed everything but had too few reports to rank (MIN_REPORTS); E had nothing to score
+    assert [(r["code"], r["rank"]) for r in ranked] == [("D", 1), ("A", 2), ("B", 2), ("C", 4), ("E", None), ("F", None)]
+    assert [r["score"] for r in ranked] == [100.0, 50.0, 50.0, 0.0, None, None]
 
 
 def test_changing_the_weights_changes_the_order_to_the_weighted_indicators_own(city, default_weights):

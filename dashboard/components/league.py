@@ -1,9 +1,15 @@
 """The league table (考核排名) as HTML, for the ``/rank`` page and the wall's ``/wall/rank``: rank, its change
-against the period before (↑3 / ↓2), the area, the score and each indicator with its CompStat changes."""
+against the period before (↑3 / ↓2), the area, the score and each indicator with its CompStat changes.
+
+Written as one HTML string in one ``dcc.Markdown``, not as a Dash component per cell: 190 streets with their
+CompStat lines are about 6,000 cells, which dash-renderer took minutes to mount on a loaded machine; the browser
+parses the same as HTML at once. Every value from the database (names, codes) is escaped."""
 
 from __future__ import annotations
 
-from dash import html
+from html import escape
+
+from dash import dcc
 
 from dashboard.i18n import t
 from layers.assessment import HIGHER, INDICATORS
@@ -26,58 +32,68 @@ def value_text(name: str, value) -> str:
     return f"{value:,.1f}"
 
 
-def arrow(change: int | None) -> html.Span:
+def arrow(change: int | None) -> str:
     """↑n (moved up n places), ↓n, – (the same place) or nothing (unranked then or now)."""
     if change is None:
-        return html.Span("", className="league-move")
+        return '<span class="league-move"></span>'
     if change == 0:
-        return html.Span("–", className="league-move same")
-    return html.Span(f"↑{change}" if change > 0 else f"↓{-change}", className="league-move " + ("up" if change > 0 else "down"))
+        return '<span class="league-move same">–</span>'
+    return (f'<span class="league-move up">↑{change}</span>' if change > 0
+            else f'<span class="league-move down">↓{-change}</span>')
 
 
-def _change(name: str, pct: float | None, label: str) -> html.Span:
+def _change(name: str, pct: float | None, label: str) -> str:
     """``label`` and the % change, coloured by whether it is better (blue) or worse (orange) for the indicator."""
     if pct is None:
-        return html.Span(f"{label} —", className="league-change")
-    good = (pct > 0) == (BY_NAME[name].better == HIGHER) if pct else None
-    return html.Span(f"{label} {pct:+.1f}%", className="league-change " + {True: "better", False: "worse", None: ""}[good])
+        return f'<span class="league-change">{label} —</span>'
+    good = "" if not pct else ("better" if (pct > 0) == (BY_NAME[name].better == HIGHER) else "worse")
+    return f'<span class="league-change {good}">{label} {pct:+.1f}%</span>'
 
 
-def header(lang: str, names: tuple[str, ...], compstat: bool = True) -> html.Thead:
-    first = [html.Th(t("rank_rank", lang)), html.Th(t("rank_move", lang)), html.Th(t("rank_area", lang)),
-             html.Th(t("rank_score", lang), className="num")]
-    return html.Thead(html.Tr(first + [html.Th(t(f"ind_{name}", lang), className="num") for name in names]))
+def _header(lang: str, names: tuple[str, ...]) -> str:
+    cells = [f"<th>{t('rank_rank', lang)}</th>", f"<th>{t('rank_move', lang)}</th>", f"<th>{t('rank_area', lang)}</th>",
+             f'<th class="num">{t("rank_score", lang)}</th>']
+    cells += [f'<th class="num">{escape(t(f"ind_{name}", lang))}</th>' for name in names]
+    return "<thead><tr>" + "".join(cells) + "</tr></thead>"
 
 
-def body_row(row: dict, lang: str, names: tuple[str, ...], compstat: bool = True) -> html.Tr:
-    cells = [html.Td(str(row["rank"]) if row["rank"] is not None else "—", className="league-rank"),
-             html.Td(arrow(row["rank_change"])),
-             html.Td([html.Span(row["name"], className="league-name"), html.Small(row["code"], className="league-code")]),
-             html.Td("—" if row["score"] is None else f"{row['score']:.2f}", className="league-score num")]
+def _row(row: dict, lang: str, names: tuple[str, ...], compstat: bool) -> str:
+    rank = "—" if row["rank"] is None else str(row["rank"])
+    score = "—" if row["score"] is None else f"{row['score']:.2f}"
+    cells = [f'<td class="league-rank">{rank}</td>', f"<td>{arrow(row['rank_change'])}</td>",
+             f'<td><span class="league-name">{escape(str(row["name"]))}</span>'
+             f'<small class="league-code">{escape(str(row["code"]))}</small></td>',
+             f'<td class="league-score num">{score}</td>']
     for name in names:
-        parts = [html.Span(value_text(name, row[name]), className="league-value")]
+        parts = f'<span class="league-value">{value_text(name, row[name])}</span>'
         if compstat:
-            parts += [_change(name, row["change"][name], t("rank_vs_previous", lang)),
-                      _change(name, row["change_year"][name], t("rank_vs_year", lang))]
-        cells.append(html.Td(parts, className="num"))
-    return html.Tr(cells, className=f"league-row rank-{row['rank']}" if row["rank"] else "league-row")
+            parts += (_change(name, row["change"][name], t("rank_vs_previous", lang))
+                      + _change(name, row["change_year"][name], t("rank_vs_year", lang)))
+        cells.append(f'<td class="num">{parts}</td>')
+    return f'<tr class="league-row">{"".join(cells)}</tr>'
 
 
-def shown_rows(rows: list[dict], most: int) -> tuple[list[dict], int]:
-    """The rows to draw: all up to ``most``, else the best and the worst ``most // 2`` each; and how many left out."""
-    if len(rows) <= most:
-        return rows, 0
+def shown_rows(rows: list[dict], most: int, unranked: bool = True) -> tuple[list[dict], list[dict], int]:
+    """(the rows drawn first, the rows drawn after a gap, how many left out between): every ranked row when up to
+    ``most``, else the best and the worst ``most // 2`` of them; then (``unranked``) the unranked ones."""
+    ranked = [r for r in rows if r["rank"] is not None]
+    rest = [r for r in rows if r["rank"] is None] if unranked else []
+    if len(ranked) <= most:
+        return ranked + rest, [], 0
     half = most // 2
-    return rows[:half] + rows[-half:], len(rows) - 2 * half
+    return ranked[:half], ranked[-half:] + rest, len(ranked) - 2 * half
 
 
 def table(rows: list[dict], lang: str, names: tuple[str, ...], compstat: bool = True, most: int = 300,
-          table_id: str | None = None) -> html.Table:
-    shown, left_out = shown_rows(rows, most)
-    body = [body_row(r, lang, names, compstat) for r in shown[:len(shown) - (most // 2 if left_out else 0)]]
+          table_id: str = "league", unranked: bool = True) -> dcc.Markdown:
+    """The table of ``rows`` (best first) with the indicators ``names``; ``unranked`` False leaves out the areas
+    not ranked (the wall: its rows are for the ranks)."""
+    best, worst, left_out = shown_rows(rows, most, unranked)
+    body = [_row(r, lang, names, compstat) for r in best]
     if left_out:
-        body.append(html.Tr(html.Td(t("rank_left_out", lang, n=f"{left_out:,}"), colSpan=4 + len(names),
-                                    className="league-gap")))
-        body += [body_row(r, lang, names, compstat) for r in shown[len(shown) - most // 2:]]
-    return html.Table([header(lang, names, compstat), html.Tbody(body)], className="league-table",
-                      **({"id": table_id} if table_id else {}))
+        body.append(f'<tr><td colspan="{4 + len(names)}" class="league-gap">'
+                    f'{escape(t("rank_left_out", lang, n=f"{left_out:,}"))}</td></tr>')
+        body += [_row(r, lang, names, compstat) for r in worst]
+    markup = (f'<table id="{table_id}" class="league-table">{_header(lang, names)}<tbody>{"".join(body)}'
+              "</tbody></table>")
+    return dcc.Markdown(markup, dangerously_allow_html=True, className="league-markup")

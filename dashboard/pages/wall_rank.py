@@ -59,5 +59,6 @@ def redraw(_ticks, ask):
         log.warning("wall rank: %s", error)
         return html.P(str(error), className="league-gap"), t("rank_title", lang), ""
     title = t("wall_rank_title", lang, tier=t(tier, lang), period=period.label)
-    return (league.table(rows, lang, league.WALL_INDICATORS, compstat=False, most=WALL_ROWS, table_id="wall-rank-league"),
+    return (league.table(rows, lang, league.WALL_INDICATORS, compstat=False, most=WALL_ROWS, table_id="wall-rank-league",
+                        unranked=False),
             title, now.strftime("%H:%M"))

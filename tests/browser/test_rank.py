@@ -80,12 +80,17 @@ def test_a_commander_ranks_streets_and_grids_and_downloads_the_workbook(site, wi
     assert wide.console_errors == []
 
 
-def test_an_officer_ranks_only_their_subtree_and_is_refused_another(site, wide):
+def test_an_officer_ranks_only_their_subtree_and_is_refused_another(site, wide, tmp_path):
     period = _month()
     _log_in(wide, site, "olga", f"/rank?tier=street&period={period.label}")
     mine = _ranked(wide)
     with_codes = wide.locator("#rank-league .league-code").all_inner_texts()
     assert len(mine) == 2 and sorted(with_codes) == ["C11", "C12"] and sorted(r for r, _ in mine) == ["1", "2"]
+    with wide.expect_download() as info:  # the workbook holds their subtree too
+        wide.locator("#rank-download").click()
+    info.value.save_as(tmp_path / "mine.xlsx")
+    grids = [row[2].value for row in openpyxl.load_workbook(tmp_path / "mine.xlsx")["网格"].iter_rows(min_row=2)]
+    assert len(grids) == 8 and all(code.startswith("C1") for code in grids)
     wide.goto(f"{site}/rank?tier=grid&period={period.label}&area=C2")
     wide.wait_for_function("(document.querySelector('#rank-message') || {innerText: ''}).innerText.includes('C2')")
     assert wide.locator("#rank-league").count() == 0

@@ -20,6 +20,9 @@ from geodata import audit
 from geodata.db import fetch_all
 from geodata.errors import InputError, TooLarge
 from geodata.scope import Scope
+from geodata.settings import settings
+from geodata.version import data_version
+from layers.cache import Cache
 from layers.assessment_counts import COUNT_NAMES, period_counts
 from layers.base import BEIJING, Filters, view_path
 from layers.limits import LEAGUE_AREAS
@@ -167,17 +170,40 @@ def _table(areas: list[dict], counts: dict[str, dict], weight: dict[str, float])
     return scored(rows, weight)
 
 
+# Leagues kept per process under everything they depend on: the tier, period, area and scope, the data's version
+# (a load moves it), the weights, and the as-of minute (what is overdue moves with the clock; an order issued or
+# replied to shows within the minute). The wall's screens and a district's officers then share one count.
+LEAGUES = Cache(lambda: int(settings().cache_mb * (1 << 20)) // 4)
+ROW_BYTES = 2_500  # about what a row with its CompStat dicts holds
+WAIT_S = 30.0
+
+
 def league(tier: str, period: str | Period, scope: Scope, area: str | None = None,
            now: datetime | None = None) -> list[dict]:
+    """``league_now`` as of the clock, kept in ``LEAGUES``; as of ``now`` when given (tests), computed afresh."""
+    if now is not None:
+        return league_now(tier, period, scope, area, now)
+    now = datetime.now(BEIJING)
+    label = period.label if isinstance(period, Period) else str(period)
+    key = ("league", tier, label, area, scope.path, data_version(), tuple(sorted(weights().items())),
+           now.replace(second=0, microsecond=0))
+
+    def compute() -> tuple[list[dict], int]:
+        rows = league_now(tier, period, scope, area, now)
+        return rows, ROW_BYTES * max(1, len(rows))
+
+    return [dict(row) for row in LEAGUES.get(key, compute, WAIT_S)]
+
+
+def league_now(tier: str, period: str | Period, scope: Scope, area: str | None, now: datetime) -> list[dict]:
     """The league of the ``tier``'s areas in scope (in the subtree of ``area`` if given) for ``period``
     (``YYYY-MM`` or ``YYYY-Www``), best first: per area ``code``, ``name``, ``rank``, ``score``, the indicators
     by name, ``previous_rank``, ``rank_change`` (previous rank minus this: positive moved up; None if unranked
     either time), ``previous`` and ``year_before`` (the indicators then) and ``change`` / ``change_year`` (the %
-    change of each indicator against them). ``now`` (the as-of time; tests) defaults to the clock."""
+    change of each indicator against them), as of ``now``."""
     if tier not in TIERS:
         raise InputError(f"tier '{tier}' is not one of {', '.join(TIERS)}")
     period = period if isinstance(period, Period) else parse_period(period)
-    now = now or datetime.now(BEIJING)
     if period.start > now:
         raise InputError(f"{period.label} has not begun; choose a period up to the current one")
     within = Filters(area_code=area)

@@ -251,3 +251,19 @@ def test_the_recount_covers_real_values_not_only_empty_ones(city):
     for name in ("closure_rate", "on_time_rate", "overdue_per_1000", "median_hours", "patrol_coverage"):
         values = {r[name] for r in rows if r[name] is not None}
         assert len(values) > 1, name
+
+
+def test_a_league_is_kept_until_the_data_the_weights_or_the_minute_move(city, default_weights):
+    _, _, now = city
+    label = previous(current("month", now.date())).label
+    assessment.LEAGUES.clear()
+    computed = assessment.LEAGUES.stats.computed
+    first = assessment.league("street", label, Scope.everything())
+    again = assessment.league("street", label, Scope.everything())
+    assert again == first and assessment.LEAGUES.stats.computed - computed in (1, 2)  # 2 only across a minute
+    assessment.set_weights({"closure_rate": 0.9}, "test")
+    before = assessment.LEAGUES.stats.computed
+    assessment.league("street", label, Scope.everything())
+    assert assessment.LEAGUES.stats.computed == before + 1
+    with db.scoped(C1):  # another scope is another entry, never the city's
+        assert {r["code"] for r in assessment.league("street", label, C1)} == {"C11", "C12"}

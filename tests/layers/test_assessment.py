@@ -267,3 +267,13 @@ def test_a_league_is_kept_until_the_data_the_weights_or_the_minute_move(city, de
     assert assessment.LEAGUES.stats.computed == before + 1
     with db.scoped(C1):  # another scope is another entry, never the city's
         assert {r["code"] for r in assessment.league("street", label, C1)} == {"C11", "C12"}
+
+
+def test_a_league_over_its_limit_is_refused_before_counting_with_a_way_to_narrow(city, monkeypatch):
+    from geodata.errors import TooLarge
+
+    _, _, now = city
+    monkeypatch.setattr(assessment, "LEAGUE_AREAS", 10)
+    with pytest.raises(TooLarge, match="more than its limit of 10 areas; choose a coarser tier or rank inside one district"):
+        assessment.league("grid", current("month", now.date()), Scope.everything(), now=now)
+    assert len(assessment.league("grid", current("month", now.date()), Scope.everything(), area="C1", now=now)) == 8

@@ -278,6 +278,8 @@ TEXT.update({
     "rank_summary": {"zh-CN": "{period}：{n} 个{tier}，环比 {previous}，同比 {year}；数据截至 {as_of}",
                      "en": "{period}: {n} {tier}, against {previous} and {year}; data as of {as_of}"},
     "rank_weights": {"zh-CN": "权重", "en": "Weights"},
+    "rank_unranked": {"zh-CN": "{n} 个区域本期上报不足 {least} 件，列于表末，不参与排名（样本不足）。",
+                      "en": "{n} areas had fewer than {least} reports in the period: listed last, not ranked."},
     "rank_none": {"zh-CN": "您的权限范围内没有该层级的区域，请选择更细的层级。",
                   "en": "No area of this tier lies in your scope; choose a finer tier."},
     "rank_failed": {"zh-CN": "无法排名：{reason}", "en": "Cannot rank: {reason}"},

@@ -103,9 +103,17 @@ def pick_kind(kind, chosen):
     return options, keep
 
 
-def _summary(rows: list[dict], period: Period, tier: str, lang: str) -> str:
-    return t("rank_summary", lang, period=period.label, n=len(rows), tier=t(tier, lang), previous=previous(period).label,
+def _summary(rows: list[dict], period: Period, tier: str, lang: str) -> list:
+    """The period and those compared, how many areas, and the weights the scores were made with."""
+    line = t("rank_summary", lang, period=period.label, n=len(rows), tier=t(tier, lang), previous=previous(period).label,
              year=year_before(period).label, as_of=datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M"))
+    weight = assessment.weights()
+    used = " · ".join(f"{t(f'ind_{name}', lang)} {w:g}" for name, w in weight.items() if w > 0)
+    unranked = sum(1 for r in rows if r["rank"] is None)
+    notes = [html.Span(line), html.Br(), html.Span(f"{t('rank_weights', lang)}：{used}", id="rank-weights")]
+    if unranked:
+        notes += [html.Br(), html.Span(t("rank_unranked", lang, n=unranked, least=assessment.MIN_REPORTS))]
+    return notes
 
 
 @callback(Output("rank-table", "children"), Output("rank-summary", "children"), Output("rank-message", "children"),

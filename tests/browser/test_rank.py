@@ -63,6 +63,8 @@ def test_a_commander_ranks_streets_and_grids_and_downloads_the_workbook(site, wi
     assert _ranked(wide) == [(str(r["rank"]), r["name"]) for r in expected]
     first = wide.locator("#rank-league tbody tr.league-row").first
     assert f"{expected[0]['score']:.2f}" in first.inner_text() and "环比" in first.inner_text()
+    weights = assessment.weights()
+    assert f"按期结案率 {weights['on_time_rate']:g}" in wide.locator("#rank-weights").inner_text()
     wide.locator("#rank-tier label", has_text="网格").click()
     wide.wait_for_function("document.querySelectorAll('#rank-league tbody tr.league-row').length === 16")
     assert "tier=grid" in wide.url and f"period={period.label}" in wide.url

@@ -224,3 +224,23 @@ def league_now(tier: str, period: str | Period, scope: Scope, area: str | None, 
         row["change"] = {i.name: pct_change(row[i.name], then[i.name]) for i in INDICATORS}
         row["change_year"] = {i.name: pct_change(row[i.name], last_year[i.name]) for i in INDICATORS}
     return tables["now"]
+
+
+AREA_OF = "SELECT tier, parent_code FROM shiyu.area WHERE code = %(code)s"
+
+
+def standing(code: str, period: str | Period, scope: Scope) -> dict | None:
+    """One area's row of the league of its tier among its siblings (the areas of its parent, as far as the scope
+    reaches; alone when the scope is the area itself), with ``of``: how many were ranked. For the weekly brief's
+    "rank"; None for the city, or an area of no rankable tier."""
+    view_path(Filters(area_code=code), scope)  # an area outside the scope is refused here
+    found = fetch_all(AREA_OF, {"code": code})
+    if not found or found[0]["tier"] not in TIERS:
+        return None
+    parent = found[0]["parent_code"]
+    try:
+        rows = league(found[0]["tier"], period, scope, area=parent)
+    except InputError:  # the parent lies outside the scope: the siblings the scope holds
+        rows = league(found[0]["tier"], period, scope)
+    mine = next((r for r in rows if r["code"] == code), None)
+    return None if mine is None else {**mine, "of": sum(1 for r in rows if r["rank"] is not None)}

@@ -277,3 +277,16 @@ def test_a_league_over_its_limit_is_refused_before_counting_with_a_way_to_narrow
     with pytest.raises(TooLarge, match="more than its limit of 10 areas; choose a coarser tier or rank inside one district"):
         assessment.league("grid", current("month", now.date()), Scope.everything(), now=now)
     assert len(assessment.league("grid", current("month", now.date()), Scope.everything(), area="C1", now=now)) == 8
+
+
+def test_an_areas_standing_is_its_row_among_its_siblings_as_far_as_the_scope_reaches(city):
+    _, _, now = city
+    label = previous(current("month", now.date())).label
+    streets = {r["code"]: r for r in assessment.league("street", label, Scope.everything(), area="C1")}
+    mine = assessment.standing("C12", label, Scope.everything())
+    assert mine["rank"] == streets["C12"]["rank"] and mine["of"] == 2 and mine["score"] == streets["C12"]["score"]
+    with db.scoped(C1):
+        assert assessment.standing("C1", label, C1)["of"] == 1  # an officer of C1 sees no other district
+        with pytest.raises(InputError, match="no area 'C2'"):
+            assessment.standing("C2", label, C1)
+    assert assessment.standing("C", label, Scope.everything()) is None

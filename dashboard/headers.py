@@ -12,7 +12,7 @@ import re
 
 import flask
 
-from dashboard.purposes import WALL_PATH
+from dashboard.purposes import WALL_PATHS
 from geodata.errors import InputError
 from geodata.settings import settings
 
@@ -39,7 +39,7 @@ def install(server: flask.Flask) -> None:
         headers = response.headers
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = REFERRER_POLICY
-        allowed = frame_ancestors() if flask.request.path == WALL_PATH else ""
+        allowed = frame_ancestors() if flask.request.path in WALL_PATHS else ""
         if allowed:
             headers.pop("X-Frame-Options", None)
             headers["Content-Security-Policy"] = f"frame-ancestors {allowed}"

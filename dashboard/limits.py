@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 CALLBACK = "/_dash-update-component"
 INTAKE = "/api/v1/"  # a feed's posts (dashboard/intake.py): counted per feed at SHIYU_FEED_RATE_PER_MIN
 OPEN311 = "/open311/"  # and its Open311 posts (dashboard/open311_write.py), the same way
-EXPORT_OUTPUTS = ("export-file",)  # the export page's download callback (dashboard/pages/export.py)
+# The export page's download callback (dashboard/pages/export.py) and the league's workbook (dashboard/pages/rank.py).
+EXPORT_OUTPUTS = ("export-file", "rank-file")
 BRIEF = "/brief/"  # a weekly brief's PDF (dashboard/brief.py): counted as an export, one at a time
 TILE_COST = 0.25
 PROBE_COST = 0.05  # a page's data-version probe (dashboard/components/live.py): one row, every 2 s per open page

@@ -7,7 +7,7 @@ Every route of the server has a purpose, named by its Flask endpoint (``ENDPOINT
 without one is reached by nobody, so a route added later is refused until it is given one here (and
 ``tests/dashboard/test_reach.py`` fails until it is). Callbacks are told apart
 by their id, the ``output`` key Dash itself dispatches on, against the app's own callback map: the callbacks
-registered by the wall page's module, and the page router asked for ``/wall`` (the pathname read at the
+registered by the wall pages' modules (``WALL_PATHS``), and the page router asked for one of them (the pathname read at the
 position Dash passes it, not by the name the client gives it), are the wall's; every other is a callback.
 ``access.py`` asks ``route_purpose`` and ``Callbacks.purpose`` on every request and refuses what ``REACH``
 does not allow (docs/security.md, "Where it is enforced").
@@ -62,6 +62,8 @@ REACH: dict[str, frozenset[str]] = {
 DATA = frozenset({DASH, CALLBACK, WALL_CALLBACK, MACHINE, DOWNLOAD, BRIEF, INTAKE, ELSEWHERE})
 
 WALL_PATH = "/wall"
+# The wall and its rotation pages (the league table, dashboard/pages/wall_rank.py): what a screen may show.
+WALL_PATHS = frozenset({WALL_PATH, "/wall/rank"})
 UPDATE = "/_dash-update-component"
 PAGE_ENDPOINTS = frozenset({"/", "/<path:path>"})
 ENDPOINTS: dict[str, str] = {
@@ -87,7 +89,7 @@ def route_purpose(endpoint: str | None, path: str) -> str:
     if endpoint is None:
         return UNROUTED
     if endpoint in PAGE_ENDPOINTS:
-        return WALL_PAGE if path == WALL_PATH else PAGE
+        return WALL_PAGE if path in WALL_PATHS else PAGE
     if endpoint in ENDPOINTS:
         return ENDPOINTS[endpoint]
     return BLUEPRINTS.get(endpoint.split(".", 1)[0], NOTHING) if "." in endpoint else NOTHING
@@ -159,7 +161,7 @@ class Callbacks:
 
     def _read(self) -> None:
         callbacks = self._app.callback_map
-        wall_modules = {page["module"] for page in dash.page_registry.values() if page.get("path") == WALL_PATH}
+        wall_modules = {page["module"] for page in dash.page_registry.values() if page.get("path") in WALL_PATHS}
         wall = frozenset(key for key, cb in callbacks.items()
                          if getattr(cb.get("callback"), "__module__", None) in wall_modules)
         for key, cb in callbacks.items():
@@ -198,6 +200,6 @@ class Callbacks:
         router = self.router()
         if router is not None and request.output == router[0]:
             asked = request.inputs[router[1]]
-            if isinstance(asked, dict) and asked.get("value") == WALL_PATH:
+            if isinstance(asked, dict) and asked.get("value") in WALL_PATHS:
                 return WALL_CALLBACK
         return CALLBACK

@@ -70,6 +70,12 @@ LIMITS: dict[str, Limit] = {
 }
 
 
+# The league table (layers/assessment.py) holds one row per area of a tier in scope, each counted over three
+# periods: the default demo city's 10,000 grids rank whole; more (a province's grids) are refused before any
+# counting, with the advice to rank inside a district.
+LEAGUE_AREAS = 20_000
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What a layer would hold for a request: the things it counts, its features and its GeoJSON bytes."""

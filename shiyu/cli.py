@@ -13,7 +13,7 @@ from pathlib import Path
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 from geodata.text import one_line
-from shiyu import accounts, alerts, brief, feeds, livefeed, supervise
+from shiyu import accounts, alerts, brief, feeds, livefeed, rank, supervise
 
 PROGRESS_MIN_ROWS = 5000
 
@@ -420,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     supervise.add_parsers(sub)
     alerts.add_parsers(sub)
     brief.add_parsers(sub)
+    rank.add_parsers(sub)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):

@@ -87,6 +87,7 @@ def layout(**query) -> html.Div:
             html.H1(t("title", lang)), html.Span(t("subtitle", lang), className="subtitle"), html.Span(className="spacer"),
             html.A(t("nav_wall", lang), href=f"/wall?lang={lang}", className="nav"),
             html.A(t("nav_orders", lang), href=f"/orders?lang={lang}", className="nav", id="explore-orders-link"),
+            html.A(t("rank_title", lang), href=f"/rank?lang={lang}", id="explore-rank-link", className="nav"),
             html.A(t("nav_export", lang), href=f"/export{state.query(lang=lang)}", id="explore-export-link", className="nav"),
             html.A(t("language", lang), href=f"/{state.query(lang=other)}", id="explore-lang-switch"),
             *account.links(lang),

@@ -29,6 +29,7 @@ ROUTES = [
      "/_dash-component-suites/dash/dcc/dash_core_components.js", "GET", EVERYONE),
     ("/static/<path:filename>", "/static/x.css", "GET", NOBODY),
     ("/", "/", "GET", PEOPLE), ("/<path:path>", "/export", "GET", PEOPLE), ("/<path:path>", "/wall", "GET", SCREENS),
+    ("/<path:path>", "/wall/rank", "GET", SCREENS), ("/<path:path>", "/rank", "GET", PEOPLE),
     ("/_dash-layout", "/_dash-layout", "GET", SCREENS), ("/_dash-dependencies", "/_dash-dependencies", "GET", SCREENS),
     ("/_reload-hash", "/_reload-hash", "GET", SCREENS),
     ("/_dash-update-component", "/_dash-update-component", "POST", MACHINES),  # a callback of explore; the rest below
@@ -55,7 +56,7 @@ ROUTES = [
 ]
 # The wall page's own callbacks, by the first of their outputs.
 WALL_CALLBACKS = {"wall-kpi-today.children", "wall-districts-layer.data", "wall-map.viewport", "wall-changed.data",
-                  "wall-kpi-yellow.children"}
+                  "wall-kpi-yellow.children", "wall-rank-table.children"}
 WALL_VALUES = {"wall-extent.data": [120.0, 30.0, 120.4, 30.4], "wall-lang.data": "en", "wall-interval.n_intervals": 1,
                "wall-rotate.data": False, "wall-districts.data": []}
 

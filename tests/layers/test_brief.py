@@ -69,6 +69,18 @@ def test_the_brief_opens_and_carries_the_area_and_the_panels_numbers_for_the_wee
     assert f"{change:+,}" in _row(text, "事件数（起）")[2]
 
 
+def test_the_brief_carries_the_areas_rank_from_the_league_table(made, tmp_path):
+    from layers.assessment import league
+
+    week, _, result = made
+    rows = league("district", week.label, Scope.everything())
+    mine = next(r for r in rows if r["code"] == "C1")
+    assert mine["rank"] is not None
+    ranked = sum(1 for r in rows if r["rank"] is not None)
+    text = " ".join(_text(result.data, tmp_path).split())
+    assert f"考核排名：在 {ranked} 个" in text and f"列第 {mine['rank']} 位" in text and f"得分 {mine['score']:.1f}" in text
+
+
 def test_the_weeks_bar_of_the_trend_and_its_categories_equal_a_recount_of_the_incidents(city, made, conn):
     week, now, _ = made
     found = brief.gather("C1", week, Scope.everything(), now)

@@ -29,6 +29,7 @@ from geodata.errors import BatchRefused, Forbidden, InputError
 from geodata.feeds import Feed
 from geodata.settings import settings
 from geodata.text import one_line
+from geodata.version import areas_version
 
 JSON, NDJSON, CSV = "application/json", "application/x-ndjson", "text/csv"
 MEDIA_TYPES = {JSON: JSON, NDJSON: NDJSON, "application/ndjson": NDJSON, "application/jsonl": NDJSON, CSV: CSV}
@@ -132,7 +133,7 @@ _extent_lock = threading.Lock()
 def city_extent() -> tuple[float, float, float, float] | None:
     """The loaded areas' extent with the loader's margin, read again only once a batch of areas has committed."""
     global _extent
-    version = feeds.areas_version()
+    version = areas_version()
     with _extent_lock:
         known, extent = _extent
         if known != version:

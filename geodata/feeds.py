@@ -25,7 +25,7 @@ import pandas as pd
 
 from geodata import db
 from geodata.bulk import copy_frame
-from geodata.db import fetch_all, fetch_value
+from geodata.db import fetch_all
 from geodata.errors import InputError, ShiyuError
 from geodata.settings import settings
 from geodata.users import scope_of_code, token_sha256
@@ -160,7 +160,6 @@ def prune_posts(keep_days: float | None = None) -> int:
 
 FEED_OF_TOKEN = "SELECT name, scope FROM shiyu.feed_of_token(%(sha)s)"
 AREA_EXTENT = "SELECT * FROM shiyu.area_extent(%(margin)s)"
-AREAS_VERSION = "SELECT areas FROM shiyu.data_version"
 # Posted points (WGS-84) that fall outside the feed's area: under row-level security the scope's own area is visible.
 OUTSIDE_SCOPE = """
 SELECT p.k FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS p(lon, lat, k)
@@ -191,11 +190,6 @@ def area_extent(margin: float) -> tuple[float, float, float, float] | None:
     """The extent of every area, ``margin`` degrees wider on each side; None without areas."""
     rows = fetch_all(AREA_EXTENT, {"margin": margin})
     return tuple(rows[0].values()) if rows else None
-
-
-def areas_version() -> int:
-    """A number that moves when, and only when, a batch of areas commits or load_batch is emptied (0024)."""
-    return int(fetch_value(AREAS_VERSION))
 
 
 def outside_scope(feed: Feed, lon, lat) -> list[int]:

@@ -22,11 +22,18 @@ from __future__ import annotations
 from geodata.db import fetch_value
 
 DATA_VERSION = "SELECT version FROM shiyu.data_version"
+AREAS_VERSION = "SELECT areas FROM shiyu.data_version"
 
 
 def data_version() -> int:
     """The data's version now, as this connection's role sees it (the app's role may read it)."""
     return int(fetch_value(DATA_VERSION))
+
+
+def areas_version() -> int:
+    """The areas' own version (0024): it moves when, and only when, a batch of areas commits or load_batch is
+    emptied, so what depends on the areas alone (the city's extent) is kept across the incidents' batches."""
+    return int(fetch_value(AREAS_VERSION))
 
 
 # The supervision orders' version (0030) added to the data's: both only grow, so the sum moves when either does.

@@ -54,6 +54,8 @@ incidents of the nine weeks.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from datetime import datetime, timezone
 
 import h3
@@ -65,6 +67,7 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
+from geodata.version import areas_version, data_version
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, incident_params
 from layers.hexes import DOMINANT_GRID
 from layers import windows
@@ -290,3 +293,27 @@ def build(filters: Filters, scope: Scope, unit: str = "grid") -> LayerResult:
         summary,
         {"property": "window", "colours": dict(COLOURS), "draw_order": ["7d", "24h"]},
     )
+
+
+# The wall redraws whenever the data's version moves, every few seconds while reports flow in; its warnings compare
+# windows of a day and a week with their baselines, so a minute's delay changes nothing a person reads, and
+# recomputing them on each redraw was two thirds of the wall's panels (350 of 520 ms at the demo city, bench.live).
+RECENT_EVERY_S = 60.0
+_recent: dict[tuple, tuple[float, tuple[int, int], LayerResult]] = {}
+_recent_lock = threading.Lock()
+
+
+def recent(filters: Filters, scope: Scope, every_s: float = RECENT_EVERY_S) -> LayerResult:
+    """``build(filters, scope)``, computed again when the data's version moved and the last computation for the
+    same filters and scope is ``every_s`` seconds old, or at once when the areas moved; a screen asks this one."""
+    key, now, version = (filters, scope.path), time.monotonic(), (data_version(), areas_version())
+    with _recent_lock:
+        kept = _recent.get(key)
+    if kept is not None and (kept[1] == version or (kept[1][1] == version[1] and now - kept[0] < every_s)):
+        return kept[2]
+    result = build(filters, scope)
+    with _recent_lock:
+        if len(_recent) >= 64:  # a handful of walls' views; a stranger's filters cannot grow it without bound
+            _recent.clear()
+        _recent[key] = (now, version, result)
+    return result

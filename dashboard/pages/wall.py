@@ -248,7 +248,7 @@ def refresh_panels(changed, vh, lang, extent, last_good, since):
         trend = panels.daily_trend(filters, scope, days=DAYS)
         breakdown = panels.category_breakdown(filters, scope, days=DAYS)
         latest = panels.latest_incidents(filters, scope, n=MAX_LATEST)
-        warnings = early_warning.build(filters, scope)
+        warnings = early_warning.recent(filters, scope)
     except InputError as error:
         log.warning("wall: refresh refused: %s", error)
         return (*[no_update] * 13, str(error), "wall-status stale", no_update)

@@ -213,3 +213,17 @@ def test_a_history_shorter_than_eight_weeks_averages_over_the_spans_it_has(empty
 def test_unknown_units_are_refused(empty_db):
     with pytest.raises(InputError, match="grid or cell"):
         _build(unit="district")
+
+
+def test_a_screen_recomputes_its_warnings_only_once_the_data_moved_and_a_minute_passed(city, tmp_path):
+    filters, scope = Filters(until=T), Scope.everything()
+    first = early_warning.recent(filters, scope)
+    assert _got(first) == _got(_build())
+    assert early_warning.recent(filters, scope) is first  # nothing moved
+    one_more = write_csv(tmp_path / "more.csv", [["X1", "fire_safety", f"{T - timedelta(hours=2):%Y-%m-%d %H:%M:%S}",
+                                                 f"{SPIKE[0]:.6f}", f"{SPIKE[1]:.6f}"]])
+    assert load_incidents(one_more, source="late").loaded == 1  # the data's version moves
+    assert early_warning.recent(filters, scope) is first  # within the minute, the same answer
+    again = early_warning.recent(filters, scope, every_s=0)
+    assert _got(again)[("G1", "24h")][0] == _got(first)[("G1", "24h")][0] + 1 == 10
+    assert early_warning.recent(Filters(until=T, categories=("dispute",)), scope) is not again  # other filters

@@ -55,6 +55,11 @@ def _ogc_failure(error: Exception) -> flask.Response:
     return _answer({"code": code, "description": found.message}, found.status, headers=found.headers)
 
 
+@ogc_api.get("/collections/<collection_id>/queryables")
+def queryables(collection_id: str) -> flask.Response:
+    return _answer(ogc.queryables(collection_id, _args(), _base()), kind=ogc.openapi.SCHEMA_MEDIA_TYPE)
+
+
 @ogc_api.get("", strict_slashes=False)
 def landing() -> flask.Response:
     return _answer(ogc.landing(_args(), _base()))

@@ -107,7 +107,7 @@ _COLLECTIONS = [
     Collection("blind-spots", "服务盲区 Facility blind spots",
                "The H3 cells (res 7-10, default 8) beyond the service radius of every facility of a type, with the "
                "types missing and the metres to the nearest of each.", "facilities", POLYGON,
-               {"kind": Field(STRING, "blind_spot", ("blind_spot",)), **_CELL, "grid_code": _GRID,
+               {"kind": Field(STRING, "blind_spot", ("blind_spot",)), "h3": _CELL["h3"], "grid_code": _GRID,
                 "uncovered": Field("array", "the facility types whose radius no facility reaches here", filterable=False),
                 "nearest_m": Field("object", "metres to the nearest facility of each missing type", filterable=False)},
                kind="blind_spot", extra_keys=("res",), default_res=DEFAULT_RES),

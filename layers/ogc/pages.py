@@ -74,9 +74,11 @@ def _compute(c: Collection, filters: Filters, scope: Scope) -> tuple[tuple[bytes
     mine = [f for f in result.features if c.kind is None or f["properties"].get("kind") == c.kind]
     ordered = sorted(mine, key=_order_key)
     first = 1 + (filters.part or 0) * PART
+    # Every feature carries every declared field, in one order (None where it has no value), so a client that types
+    # a layer from its first features (QGIS, GDAL) sees them all; nothing undeclared (tooltips, personal data) leaves.
+    names = [k for k in c.fields if k not in STYLE_ONLY | PERSONAL]
     features = tuple(orjson.dumps({"type": "Feature", "id": n, "geometry": f["geometry"],
-                                   "properties": {k: v for k, v in f["properties"].items()
-                                                  if k not in STYLE_ONLY | PERSONAL}})
+                                   "properties": {k: f["properties"].get(k) for k in names}})
                      for n, f in enumerate(ordered, start=first))
     return features, sys.getsizeof(features) + sum(map(sys.getsizeof, features))
 

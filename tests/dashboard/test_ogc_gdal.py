@@ -70,10 +70,12 @@ def _expected(collection_id: str) -> int:
 def test_gdal_opens_every_collection_with_its_defaults(site, collection_id):
     out = _ogrinfo(site, collection_id)
     c = ogc.COLLECTIONS[collection_id]
-    assert re.search(rf"^Geometry: {GEOMETRY[c.geometry]}$", out, re.M), out
     expected = _expected(collection_id)
-    assert expected > 0
     assert re.search(rf"^Feature Count: {expected}$", out, re.M), out
+    if expected == 0:  # the city itself lies above an officer's district: GDAL opens it, empty
+        assert collection_id == "areas-city"
+        return
+    assert re.search(rf"^Geometry: {GEOMETRY[c.geometry]}$", out, re.M), out
     fields = set(re.findall(r"^(\w+): \w+", out, re.M)) - {"Geometry", "Layer", "Extent"}
     assert {name for name, f in c.fields.items() if f.filterable} - {"description", "median_hours", "last_visit",
                                                                      "hours_since_visit", "owner", "grid_code",

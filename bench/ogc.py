@@ -68,12 +68,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=200_000, help="incidents of the demo city (default 200,000)")
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench", help="where the clusters are kept")
-    parser.add_argument("--collections", default="hotspots,hexes", help="comma-separated collection ids")
+    parser.add_argument("--collections", default="hotspots,hexes",
+                        help="comma-separated collection ids, or 'all' (every collection, as QGIS would add them)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="walk with the page cache only (skip every page computing its layer)")
     parser.add_argument("--limit", type=int, default=100, help="features per page (QGIS's default: 100)")
     parser.add_argument("--against", type=Path, help="another checkout to walk with first (e.g. main's)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     collections = [c.strip() for c in args.collections.split(",") if c.strip()]
+    if collections == ["all"]:
+        from layers.ogc import COLLECTIONS
+
+        collections = list(COLLECTIONS)
     if args.child:
         child(collections, args.limit)
         return
@@ -84,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.against:
         before = f"before ({args.against.name})"
         results[before] = _run(url, None, collections, args.limit, args.against.resolve())
-    results.update({mode: _run(url, cache_mb, collections, args.limit) for mode, cache_mb in MODES.items()})
+    modes = {m: v for m, v in MODES.items() if v is None or not args.cached_only}
+    results.update({mode: _run(url, cache_mb, collections, args.limit) for mode, cache_mb in modes.items()})
     fast = list(results.values())[-1]
     print(f"\n{args.limit} features a page, every page to the last; seconds (layer computations)")
     print(f"{'collection':<12} {'pages':>6} " + " ".join(f"{mode:>40}" for mode in results)

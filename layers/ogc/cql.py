@@ -17,6 +17,8 @@ True
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ import orjson
 import shapely
 from pygeofilter import ast, values
 from pygeofilter.parsers.cql2_json import parse as parse_json
-from pygeofilter.parsers.cql2_text import parse as parse_text
+from pygeofilter.parsers.cql2_text import parser as text_parser
 
 from geodata.errors import InputError
 from layers.base import BEIJING
@@ -64,6 +66,27 @@ def _json_boxes(node):
     return node
 
 
+# Two mends to pygeofilter 0.4's cql2-text grammar, where it is narrower than CQL2: NOT takes only a bare predicate,
+# so ``NOT (a = 1 AND b = 2)`` and QGIS's own ``(NOT ((a = 1)))`` do not parse; and a property needs two characters
+# or more, so the hot spots' ``z`` and ``p`` could be named only in double quotes.
+_GRAMMAR_MENDS = ((r'\|\s*"NOT"i\s*"\("\s*predicate\s*"\)"\s*->\s*not_', '| "NOT"i "(" condition ")" -> not_'),
+                  (r"attribute: /\[a-zA-Z\]\[a-zA-Z_:0-9.\]\+/", "attribute: /[a-zA-Z][a-zA-Z_:0-9.]*/"))
+
+
+@functools.lru_cache(maxsize=1)
+def _text_parser():
+    """pygeofilter's cql2-text parser, its grammar mended where the mends still apply (else as it comes)."""
+    from lark import Lark
+
+    folder = os.path.dirname(text_parser.__file__)
+    with open(os.path.join(folder, "grammar.lark"), encoding="utf-8") as grammar:
+        text = grammar.read()
+    for pattern, mended in _GRAMMAR_MENDS:
+        text = re.sub(pattern, lambda _: mended, text)
+    return Lark(text, parser="lalr", maybe_placeholders=False, transformer=text_parser.CQLTransformer(),
+                import_paths=[os.path.dirname(folder)])
+
+
 def _ring(west, south, east, north) -> list[list[float]]:
     return [[west, south], [east, south], [east, north], [west, north], [west, south]]
 
@@ -77,7 +100,7 @@ def parse(text: str, lang: str | None, fields: Mapping[str, Field]) -> Filter:
     if len(text) > MAX_FILTER:
         raise InputError(f"the filter is longer than {MAX_FILTER:,} characters")
     try:
-        node = parse_text(text) if lang == "cql2-text" else parse_json(_json_boxes(orjson.loads(text)))
+        node = _text_parser().parse(text) if lang == "cql2-text" else parse_json(_json_boxes(orjson.loads(text)))
     except (orjson.JSONDecodeError, TypeError) as exc:
         raise InputError(f"the cql2-json filter is not JSON: {str(exc)[:80]}") from None
     except Exception as exc:  # lark's and pygeofilter's own errors: the first line says where

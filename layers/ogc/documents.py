@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
@@ -31,7 +32,7 @@ from layers.ogc.catalogue import COLLECTIONS, POINT, TYPES, Collection
 from layers.ogc.openapi import MEDIA_TYPE as API_MEDIA_TYPE
 from layers.ogc.openapi import SCHEMA_MEDIA_TYPE, definition
 from layers.ogc.projection import CRS84, SYSTEMS, to_crs
-from layers.ogc.query import ItemsQuery, encode_after, parse_items, single_values, whole_number
+from layers.ogc.query import CONNECTION_KEYS, ItemsQuery, encode_after, parse_items, single_values, whole_number
 
 # QGIS sends a layer's filter to the server only when all of filter, features-filter, basic-cql2 and cql2-text are
 # declared (qgsoapifprovider.cpp); advanced-comparison-operators lets it send LIKE, BETWEEN and IN, and
@@ -52,7 +53,10 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
 )
-MAX_VERSION = 999_999_999  # what ``query.whole_number`` reads
+MAX_VERSION = 999_999_999
+# Pages answered with a ``filter``, by collection, in this process: what shows that a client (QGIS with a subset
+# string) filters on the server rather than downloading everything and filtering itself.
+FILTERED_PAGES: Counter[str] = Counter()  # what ``query.whole_number`` reads
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 TITLE = "市域 Shiyu — OGC API – Features"
@@ -63,7 +67,7 @@ def _link(href: str, rel: str, kind: str = JSON, title: str | None = None) -> di
 
 
 def landing(args, base: str) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return {"title": TITLE,
             "description": "The layers of the Shiyu dashboard — areas per tier, incidents, hot spots, patrol coverage, "
                            "facilities — in your scope, for QGIS and other GIS (docs/ogc.md).",
@@ -74,12 +78,12 @@ def landing(args, base: str) -> dict:
 
 
 def conformance(args) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return {"conformsTo": list(CONFORMANCE)}
 
 
 def api(args, base: str) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return definition(base)
 
 
@@ -96,7 +100,7 @@ def _collection(c: Collection, base: str, extent: tuple | None) -> dict:
 
 
 def collections(args, scope: Scope, base: str) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     extent = areas.extent(scope)
     return {"links": [_link(f"{base}/collections", "self")],
             "collections": [_collection(c, base, extent) for c in COLLECTIONS.values()]}
@@ -111,14 +115,14 @@ def find(collection_id: str) -> Collection:
 
 def collection(collection_id: str, args, scope: Scope, base: str) -> dict:
     c = find(collection_id)
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return _collection(c, base, areas.extent(scope))
 
 
 def queryables(collection_id: str, args, base: str) -> dict:
     """The collection's queryables as a JSON Schema (Part 3): its geometry and every field a filter may name."""
     c = find(collection_id)
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     shape = "point" if c.geometry == POINT else "polygon"
     properties = {cql.GEOMETRY: {"title": "geometry", "format": f"geometry-{shape}",
                                  "$ref": f"https://geojson.org/schema/{c.geometry}.json"}}
@@ -186,6 +190,8 @@ def items(collection_id: str, args, scope: Scope, base: str, now: datetime | Non
     c = find(collection_id)
     q = parse_items(args, c.extra_keys)
     condition, sortby = _asked(c, q)
+    if condition is not None:
+        FILTERED_PAGES[c.id] += 1
     given, extra = dict(q.given), {}
     if c.layer == "incidents":
         filters = _filters(c, q)
@@ -228,7 +234,7 @@ def item(collection_id: str, feature_id: str, args, scope: Scope, base: str, now
     """One feature by its id, and the URI of the system its coordinates are in."""
     c = find(collection_id)
     crs = parse_items({k: v for k, v in args.items() if k in ("f", "crs")}).crs
-    single_values(args, ("f", "crs"))
+    single_values(args, ("f", "crs", *CONNECTION_KEYS))
     if c.layer == "incidents":
         record = incidents.record(feature_id, scope, now)
         feature = _incident_feature(record) if record else None

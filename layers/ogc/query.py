@@ -30,6 +30,10 @@ FORMATS = ("json", "geojson")
 # Every items request may narrow by these; a collection adds its own (``res``, ``after``).
 ITEMS_KEYS = ("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "area", "category", "severity", "status",
               "filter", "filter-lang", "filter-crs", "sortby", "properties")
+# A filter written into a connection's URL (``…/ogc?filter=severity>=3``) is repeated by QGIS 3.22 on every request
+# it makes (landing page, conformance, collections, items), the only way that QGIS sends a filter to the server:
+# the other resources take these keys and leave them be; the items apply them.
+CONNECTION_KEYS = ("filter", "filter-lang", "filter-crs")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OPEN = ("", "..")
 

@@ -308,7 +308,8 @@ def count(filters: Filters, scope: Scope, cap: int, where: tuple[str, dict] | No
     counted."""
     west, south, east, north = filters.bbox
     params = {**incident_params(filters, scope), "west": west, "south": south, "east": east, "north": north,
-              "cap": cap, "closed": list(CLOSED_STATUSES), "now": datetime.now(timezone.utc), **(where[1] if where else {})}
+              "cap": cap, "closed": list(CLOSED_STATUSES), "now": datetime.now(timezone.utc),
+              **(where[1] if where else {})}
     if where is None and _floor(filters, params) >= cap:
         return cap - 1, True
     query = (COUNT_IN_VIEW if filters.bbox != WHOLE_WORLD else COUNT).replace(

@@ -35,6 +35,9 @@ from layers.base import BEIJING
 from layers.ogc.catalogue import BOOLEAN, DATE_TIME, INTEGER, NUMBER, STRING, Field
 
 LANGS = ("cql2-text", "cql2-json")
+# The draft's name for the text encoding, which GDAL 3.6 sends (and looks for among filter-lang's values before it
+# sends a filter at all): read as cql2-text, whose basic comparisons it writes the same way.
+DRAFT_TEXT = "cql-text"
 GEOMETRY = "geometry"  # the name a filter calls a feature's geometry by (the queryables say so)
 MAX_FILTER = 20_000  # characters: a polygon of a few hundred vertices, far past any hand-written filter
 MAX_NODES = 500
@@ -94,7 +97,7 @@ def _ring(west, south, east, north) -> list[list[float]]:
 def parse(text: str, lang: str | None, fields: Mapping[str, Field]) -> Filter:
     """The filter ``text`` in ``lang`` (default cql2-text), every property a filterable field and every literal of
     its type; an ``InputError`` naming what is wrong otherwise."""
-    lang = lang or "cql2-text"
+    lang = "cql2-text" if lang in (None, DRAFT_TEXT) else lang
     if lang not in LANGS:
         raise InputError(f"filter-lang '{lang[:40]}' is not offered; use one of {', '.join(LANGS)}")
     if len(text) > MAX_FILTER:

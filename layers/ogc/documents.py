@@ -93,7 +93,10 @@ def _collection(c: Collection, base: str, extent: tuple | None) -> dict:
            "links": [_link(f"{base}/collections/{c.id}", "self"),
                      _link(f"{base}/collections/{c.id}/items", "items", GEOJSON, "the features"),
                      _link(f"{base}/collections/{c.id}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-                           SCHEMA_MEDIA_TYPE, "what a filter may name")]}
+                           SCHEMA_MEDIA_TYPE, "what a filter may name"),
+                     # the draft's relation, which GDAL 3.6 follows, reading the document as plain JSON
+                     _link(f"{base}/collections/{c.id}/queryables?f=json", "queryables", JSON,
+                           "what a filter may name")]}
     if extent is not None:
         doc["extent"] = {"spatial": {"bbox": [[round(v, 6) for v in extent]], "crs": CRS84}}
     return doc
@@ -132,7 +135,9 @@ def queryables(collection_id: str, args, base: str) -> dict:
                                 **({"enum": list(field.enum)} if field.enum else {})}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"{base}/collections/{c.id}/queryables", "type": "object", "title": c.title,
-            "properties": properties, "additionalProperties": False}
+            "properties": properties, "additionalProperties": False,
+            # the draft's list of the same names, which GDAL 3.6 reads instead of ``properties``
+            "queryables": [{"id": name} for name in properties if name != cql.GEOMETRY]}
 
 
 def _asked(c: Collection, q: ItemsQuery) -> tuple[cql.Filter | None, tuple[tuple[str, bool], ...]]:
@@ -204,7 +209,10 @@ def items(collection_id: str, args, scope: Scope, base: str, now: datetime | Non
                                   where, sortby)
         more = len(found.rows) > q.limit
         page = [_incident_feature(r) for r in found.rows[:q.limit]]
-        matched = pages.matched_incidents(c, filters, scope, role, where, condition.key if condition else None)
+        # Counted for a first page (and one reached by offset), where QGIS and GDAL read it; a page that follows a
+        # cursor leaves it out (Part 1 allows that) instead of reading the data version again for it.
+        matched = (pages.matched_incidents(c, filters, scope, role, where, condition.key if condition else None)
+                   if q.after is None or sortby else None)
         after = encode_after(found.keys[q.limit - 1]) if more and not sortby else None
     else:
         asked = whole_number(given["version"], "version", 0, MAX_VERSION) if "version" in given else None

@@ -18,7 +18,7 @@ from geodata.h3cells import RESOLUTIONS
 from geodata.taxonomy import CATEGORIES, STATUSES
 from layers.base import SEVERITIES
 from layers.ogc.catalogue import COLLECTIONS, Collection
-from layers.ogc.cql import LANGS
+from layers.ogc.cql import DRAFT_TEXT, LANGS
 from layers.ogc.projection import CRS84, SYSTEMS
 from layers.ogc.query import DEFAULT_LIMIT, ITEMS_KEYS, MAX_LIMIT, MAX_OFFSET
 
@@ -68,7 +68,7 @@ _ITEMS_PARAMETERS = {
                               "`severity >= 3 AND status IN ('reported', 'handling')`.",
                "schema": {"type": "string"}, "example": "severity >= 3"},
     "filter-lang": {"description": "The language of `filter`.",
-                    "schema": {"type": "string", "enum": list(LANGS), "default": "cql2-text"}},
+                    "schema": {"type": "string", "enum": [*LANGS, DRAFT_TEXT], "default": "cql2-text"}},
     "filter-crs": {"description": "The system of the filter's coordinates: CRS84 only.",
                    "schema": {"type": "string", "format": "uri", "enum": [CRS84], "default": CRS84}},
     "sortby": {"description": "Comma-separated queryables to order by, each `-` for descending (`-count,h3`); a "

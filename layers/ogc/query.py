@@ -167,7 +167,8 @@ def parse_items(args: Mapping[str, Sequence[str]], extra_keys: Sequence[str] = (
     severities = words(values.get("severity", ""))
     return ItemsQuery(
         # Part 1 (/req/core/fc-limit-response-1): a limit above the maximum is served as the maximum, not refused.
-        limit=min(whole_number(values["limit"], "limit", 1, 999_999_999), MAX_LIMIT) if "limit" in values else DEFAULT_LIMIT,
+        limit=(min(whole_number(values["limit"], "limit", 1, 999_999_999), MAX_LIMIT) if "limit" in values
+               else DEFAULT_LIMIT),
         offset=whole_number(values["offset"], "offset", 0, MAX_OFFSET) if "offset" in values else 0,
         bbox=parse_bbox(values["bbox"], bbox_crs) if "bbox" in values else None,
         since=since, until=until,

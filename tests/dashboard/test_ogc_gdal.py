@@ -15,6 +15,7 @@ from etl.load import load_facilities
 from geodata import db, users
 from geodata.scope import Scope
 from layers import ogc
+from layers.ogc import documents
 from tests.helpers import write_csv
 from tests.serving import hotline_city, served_with
 
@@ -90,7 +91,8 @@ def test_facilities_are_points_with_their_type_name_and_radius(site):
 
 
 def test_a_cql2_filter_passed_by_gdal_is_answered_by_the_server(site):
-    url, token = site
     expected = _count("SELECT count(*) FROM shiyu.incident WHERE path <@ 'C.C1' AND severity >= 3")
+    before = documents.FILTERED_PAGES["incidents"]
     out = _ogrinfo(site, "incidents", "-where", "severity >= 3")
     assert re.search(rf"^Feature Count: {expected}$", out, re.M), out
+    assert documents.FILTERED_PAGES["incidents"] > before  # GDAL sent it as a CQL2 filter, not filtered itself

@@ -1,7 +1,8 @@
 """QGIS 3.22 itself (Debian's PyQGIS, in /usr/bin/python3) adds the OGC API's collections with its default settings
 from a served app: facilities are points with their type, name and radius, blind spots polygons of their own, and
 a CQL2 filter written into the layer's URL reaches the server (the server's counter of filtered pages moves) and
-keeps the database's count; a subset string keeps it too. Logins are off here; the Basic login QGIS sends is tests/qgis' other tests."""
+keeps the database's count; a subset string keeps it too. Logins are off here: the Basic login QGIS sends is
+tested by tests/qgis' other tests."""
 
 from __future__ import annotations
 

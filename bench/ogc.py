@@ -1,8 +1,12 @@
 """Paging the OGC API's collections as QGIS does by default — 100 a page, following ``next`` to the end — with
 the page cache and without it (every page computing the layer, as before issue 16), in the same run.
 
-    python -m bench.ogc [--size 200000] [--folder var/bench] [--collections hotspots,hexes] [--limit 100]
-                        [--against DIR]
+    python -m bench.ogc [--size 200000] [--folder var/bench] [--collections hotspots,hexes|all] [--limit 100]
+                        [--against DIR] [--cached-only]
+
+``--collections all --cached-only`` walks every collection as a planner adding them all in QGIS would (``--limit
+100``, QGIS's page) or GDAL (``--limit 10``, GDAL 3.6's default page), the floor of issue 19 being 30 s a
+collection and 60 s for the incidents at QGIS's page.
 
 The demo city with ``--size`` incidents is kept in a cluster of its own under ``--folder/layers-SIZE``
 (``bench.layers.prepare``: loaded once, then reused). In a child process per mode (``SHIYU_CACHE_MB=0``, then

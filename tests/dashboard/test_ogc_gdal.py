@@ -4,10 +4,14 @@ and the counts the database holds for that scope; a CQL2 filter GDAL passes thro
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+from urllib.error import HTTPError
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
 
 import pytest
 
@@ -96,3 +100,24 @@ def test_a_cql2_filter_passed_by_gdal_is_answered_by_the_server(site):
     out = _ogrinfo(site, "incidents", "-where", "severity >= 3")
     assert re.search(rf"^Feature Count: {expected}$", out, re.M), out
     assert documents.FILTERED_PAGES["incidents"] > before  # GDAL sent it as a CQL2 filter, not filtered itself
+
+
+def _http(site, path: str) -> tuple[int, dict]:
+    url, token = site
+    try:
+        with urlopen(Request(f"{url}{path}", headers={"Authorization": f"Bearer {token}"}), timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_over_http_an_unknown_property_is_a_400_naming_it_and_a_large_limit_is_capped(site):
+    status, refused = _http(site, "/ogc/collections/incidents/items?" + urlencode({"filter": "colour = 'red'"}))
+    assert status == 400 and refused["code"] == "InvalidParameterValue" and "'colour'" in refused["description"]
+    status, refused = _http(site, "/ogc/collections/hexes/items?" + urlencode({"filter": "severity >= 3"}))
+    assert status == 400 and "'severity'" in refused["description"]  # a property of incidents, not of hexes
+    status, page = _http(site, "/ogc/collections/incidents/items?limit=5000")
+    assert status == 200 and page["numberReturned"] == ogc.MAX_LIMIT
+    status, schema = _http(site, "/ogc/collections/facilities/queryables")
+    assert status == 200 and schema["properties"]["geometry"]["format"] == "geometry-point"
+    assert {"type", "name", "radius_m"} <= set(schema["properties"])

@@ -99,12 +99,14 @@ def main(argv: list[str] | None = None) -> None:
     results.update({mode: _run(url, cache_mb, collections, args.limit) for mode, cache_mb in modes.items()})
     fast = list(results.values())[-1]
     print(f"\n{args.limit} features a page, every page to the last; seconds (layer computations)")
-    print(f"{'collection':<12} {'pages':>6} " + " ".join(f"{mode:>40}" for mode in results)
-          + f" {'first / cached':>15}")
+    compared = len(results) > 1
+    print(f"{'collection':<16} {'pages':>6} " + " ".join(f"{mode:>40}" for mode in results)
+          + (f" {'first / cached':>15}" if compared else ""))
     for c in collections:
         cells = [f"{r[c]['seconds']:.2f} s ({r[c]['computed']})" for r in results.values()]
         ratio = list(results.values())[0][c]["seconds"] / max(fast[c]["seconds"], 1e-6)
-        print(f"{c:<12} {fast[c]['pages']:>6} " + " ".join(f"{cell:>40}" for cell in cells) + f" {ratio:>14.1f}x")
+        print(f"{c:<16} {fast[c]['pages']:>6} " + " ".join(f"{cell:>40}" for cell in cells)
+              + (f" {ratio:>14.1f}x" if compared else ""))
     print("the cache held " + ", ".join(f"{fast[c]['cached_mb']} MB after {c}" for c in collections))
 
 

@@ -1,4 +1,5 @@
-"""OGC API – Features (Part 1 core and GeoJSON, Part 2 CRS) over the layer registry; docs/ogc.md."""
+"""OGC API – Features (Part 1 core and GeoJSON, Part 2 CRS, Part 3 CQL2 filters) over the layer registry;
+docs/ogc.md."""
 
 from layers.ogc.catalogue import COLLECTIONS, Collection
 from layers.ogc.documents import (CONFORMANCE, api, collection, collections, conformance, item, items, landing,

@@ -1,7 +1,8 @@
 """The OGC API – Features documents: landing page, API definition, conformance, collections, one collection,
-items, one item.
+its queryables, items, one item.
 
-Part 1 core with GeoJSON, and Part 2 (coordinate reference systems by reference). Every collection but
+Part 1 core with GeoJSON, Part 2 (coordinate reference systems by reference) and Part 3 (a CQL2 ``filter``,
+``layers.ogc.cql``: in the database for the incidents, on the one computation for the rest). Every collection but
 ``incidents`` is built by ``layers.export.whole_layer`` — the map's own code path through the registry, as a
 file export builds it — once per query, scope, role and data version (``pages``), then paged in memory
 (``limit``/``offset``) as slices of that one computation, in a stable order of its own; a feature's ``id`` is
@@ -53,10 +54,10 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
 )
-MAX_VERSION = 999_999_999
+MAX_VERSION = 999_999_999  # what ``query.whole_number`` reads
 # Pages answered with a ``filter``, by collection, in this process: what shows that a client (QGIS with a subset
 # string) filters on the server rather than downloading everything and filtering itself.
-FILTERED_PAGES: Counter[str] = Counter()  # what ``query.whole_number`` reads
+FILTERED_PAGES: Counter[str] = Counter()
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 TITLE = "市域 Shiyu — OGC API – Features"
@@ -70,7 +71,7 @@ def landing(args, base: str) -> dict:
     single_values(args, ("f", *CONNECTION_KEYS))
     return {"title": TITLE,
             "description": "The layers of the Shiyu dashboard — areas per tier, incidents, hot spots, patrol coverage, "
-                           "facilities — in your scope, for QGIS and other GIS (docs/ogc.md).",
+                           "facilities and their blind spots — in your scope, for QGIS and other GIS (docs/ogc.md).",
             "links": [_link(f"{base}/", "self", title="this document"),
                       _link(f"{base}/api", "service-desc", API_MEDIA_TYPE, "the API definition (OpenAPI 3.0)"),
                       _link(f"{base}/conformance", "conformance", title="conformance classes"),

@@ -69,11 +69,24 @@ def _json_boxes(node):
     return node
 
 
-# Two mends to pygeofilter 0.4's cql2-text grammar, where it is narrower than CQL2: NOT takes only a bare predicate,
-# so ``NOT (a = 1 AND b = 2)`` and QGIS's own ``(NOT ((a = 1)))`` do not parse; and a property needs two characters
-# or more, so the hot spots' ``z`` and ``p`` could be named only in double quotes.
+# Three mends to pygeofilter 0.4's cql2-text grammar, where it is narrower than CQL2: NOT takes only a bare
+# predicate, so ``NOT (a = 1 AND b = 2)`` and QGIS's own ``(NOT ((a = 1)))`` do not parse; a property needs two
+# characters or more, so the hot spots' ``z`` and ``p`` could be named only in double quotes; and a quote written
+# twice inside a string (as CQL2, QGIS and GDAL write one) ends the string instead.
 _GRAMMAR_MENDS = ((r'\|\s*"NOT"i\s*"\("\s*predicate\s*"\)"\s*->\s*not_', '| "NOT"i "(" condition ")" -> not_'),
-                  (r"attribute: /\[a-zA-Z\]\[a-zA-Z_:0-9.\]\+/", "attribute: /[a-zA-Z][a-zA-Z_:0-9.]*/"))
+                  (r"attribute: /\[a-zA-Z\]\[a-zA-Z_:0-9.\]\+/", "attribute: /[a-zA-Z][a-zA-Z_:0-9.]*/"),
+                  (r"SINGLE_QUOTED: \"'\" /\.\*\?/ \"'\"", "SINGLE_QUOTED: /'(?:[^']|'')*'/"),
+                  (r'DOUBLE_QUOTED: "\\"" /\.\*\?/ "\\""', 'DOUBLE_QUOTED: /"(?:[^"]|"")*"/'))
+
+
+class _Transformer(text_parser.CQLTransformer):
+    """pygeofilter's, reading a quote written twice inside a string or a name as one."""
+
+    def SINGLE_QUOTED(self, token):  # noqa: N802 - lark calls a terminal's callback by the terminal's name
+        return token[1:-1].replace("''", "'")
+
+    def DOUBLE_QUOTED(self, token):  # noqa: N802
+        return token[1:-1].replace('""', '"')
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,7 +99,7 @@ def _text_parser():
         text = grammar.read()
     for pattern, mended in _GRAMMAR_MENDS:
         text = re.sub(pattern, lambda _: mended, text)
-    return Lark(text, parser="lalr", maybe_placeholders=False, transformer=text_parser.CQLTransformer(),
+    return Lark(text, parser="lalr", maybe_placeholders=False, transformer=_Transformer(),
                 import_paths=[os.path.dirname(folder)])
 
 

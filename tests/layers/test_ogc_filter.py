@@ -14,7 +14,7 @@ from geodata import db
 from geodata.errors import InputError
 from geodata.scope import Scope
 from layers import areas, limits, ogc
-from layers.ogc import pages
+from layers.ogc import cql, pages
 from layers.ogc.pages import PAGES
 
 BASE = "http://host/ogc"
@@ -192,3 +192,14 @@ def test_a_filter_in_a_connections_url_is_taken_by_every_resource_and_applied_to
     doc, _ = ogc.items("incidents", {**args, "limit": ["10"]}, EVERYTHING, BASE)
     assert doc["numberMatched"] == _recount("severity >= 3")
     assert "filter=severity" in next(link["href"] for link in doc["links"] if link["rel"] == "next")
+
+
+def test_a_filters_values_are_bound_never_text_of_the_query(city):
+    hostile = "x') OR true; DELETE FROM shiyu.incident; --"
+    doc, _ = ogc.items("incidents", {"filter": [f"category = '{hostile.replace(chr(39), chr(39) * 2)}'"]},
+                       EVERYTHING, BASE)
+    assert doc["numberMatched"] == 0 and doc["features"] == []
+    assert _recount("true") == 3000
+    sql, params = cql.to_sql(cql.parse(f"grid_code LIKE '{hostile.replace(chr(39), chr(39) * 2)}%'", None,
+                                       ogc.COLLECTIONS["incidents"].fields), {"grid_code": "i.grid_code"}, "i.geom")
+    assert hostile not in sql and params == {"cql_0": hostile + "%"}

@@ -1,8 +1,12 @@
 """Paging the OGC API's collections as QGIS does by default — 100 a page, following ``next`` to the end — with
 the page cache and without it (every page computing the layer, as before issue 16), in the same run.
 
-    python -m bench.ogc [--size 200000] [--folder var/bench] [--collections hotspots,hexes] [--limit 100]
-                        [--against DIR]
+    python -m bench.ogc [--size 200000] [--folder var/bench] [--collections hotspots,hexes|all] [--limit 100]
+                        [--against DIR] [--cached-only]
+
+``--collections all --cached-only`` walks every collection as a planner adding them all in QGIS would (``--limit
+100``, QGIS's page) or GDAL (``--limit 10``, GDAL 3.6's default page), the floor of issue 19 being 30 s a
+collection and 60 s for the incidents at QGIS's page.
 
 The demo city with ``--size`` incidents is kept in a cluster of its own under ``--folder/layers-SIZE``
 (``bench.layers.prepare``: loaded once, then reused). In a child process per mode (``SHIYU_CACHE_MB=0``, then
@@ -68,12 +72,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=200_000, help="incidents of the demo city (default 200,000)")
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench", help="where the clusters are kept")
-    parser.add_argument("--collections", default="hotspots,hexes", help="comma-separated collection ids")
+    parser.add_argument("--collections", default="hotspots,hexes",
+                        help="comma-separated collection ids, or 'all' (every collection, as QGIS would add them)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="walk with the page cache only (skip every page computing its layer)")
     parser.add_argument("--limit", type=int, default=100, help="features per page (QGIS's default: 100)")
     parser.add_argument("--against", type=Path, help="another checkout to walk with first (e.g. main's)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     collections = [c.strip() for c in args.collections.split(",") if c.strip()]
+    if collections == ["all"]:
+        from layers.ogc import COLLECTIONS
+
+        collections = list(COLLECTIONS)
     if args.child:
         child(collections, args.limit)
         return
@@ -84,15 +95,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.against:
         before = f"before ({args.against.name})"
         results[before] = _run(url, None, collections, args.limit, args.against.resolve())
-    results.update({mode: _run(url, cache_mb, collections, args.limit) for mode, cache_mb in MODES.items()})
+    modes = {m: v for m, v in MODES.items() if v is None or not args.cached_only}
+    results.update({mode: _run(url, cache_mb, collections, args.limit) for mode, cache_mb in modes.items()})
     fast = list(results.values())[-1]
     print(f"\n{args.limit} features a page, every page to the last; seconds (layer computations)")
-    print(f"{'collection':<12} {'pages':>6} " + " ".join(f"{mode:>40}" for mode in results)
-          + f" {'first / cached':>15}")
+    compared = len(results) > 1
+    print(f"{'collection':<16} {'pages':>6} " + " ".join(f"{mode:>40}" for mode in results)
+          + (f" {'first / cached':>15}" if compared else ""))
     for c in collections:
         cells = [f"{r[c]['seconds']:.2f} s ({r[c]['computed']})" for r in results.values()]
         ratio = list(results.values())[0][c]["seconds"] / max(fast[c]["seconds"], 1e-6)
-        print(f"{c:<12} {fast[c]['pages']:>6} " + " ".join(f"{cell:>40}" for cell in cells) + f" {ratio:>14.1f}x")
+        print(f"{c:<16} {fast[c]['pages']:>6} " + " ".join(f"{cell:>40}" for cell in cells)
+              + (f" {ratio:>14.1f}x" if compared else ""))
     print("the cache held " + ", ".join(f"{fast[c]['cached_mb']} MB after {c}" for c in collections))
 
 

@@ -55,6 +55,13 @@ def _ogc_failure(error: Exception) -> flask.Response:
     return _answer({"code": code, "description": found.message}, found.status, headers=found.headers)
 
 
+@ogc_api.get("/collections/<collection_id>/queryables")
+def queryables(collection_id: str) -> flask.Response:
+    # A JSON Schema; plain JSON when asked with f=json, as the draft's ``queryables`` link does (GDAL 3.6).
+    kind = ogc.documents.JSON if "f" in flask.request.args else ogc.openapi.SCHEMA_MEDIA_TYPE
+    return _answer(ogc.queryables(collection_id, _args(), _base()), kind=kind)
+
+
 @ogc_api.get("", strict_slashes=False)
 def landing() -> flask.Response:
     return _answer(ogc.landing(_args(), _base()))

@@ -26,7 +26,7 @@ WHERE a.tier = %(tier)s
   AND a.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)
   AND (%(scope)s::ltree IS NULL OR a.path <@ %(scope)s::ltree)
 ORDER BY a.code
-LIMIT %(limit)s
+LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
@@ -58,13 +58,15 @@ def _short(value: float) -> str:
 
 
 def _in_view(filters: Filters, scope: Scope) -> tuple[list[dict], bool]:
-    """The areas of the tier in view (at most ``MAX_FEATURES``) and whether more were left out."""
+    """The areas of the tier in view (at most ``MAX_FEATURES``) and whether more were left out; of a ``part``,
+    that run of them, never cut short."""
     west, south, east, north = filters.bbox
     rows = fetch_all(AREAS_IN_VIEW, {
         "tier": filters.tier, "west": west, "south": south, "east": east, "north": north,
         "scope": view_path(filters, scope), "tolerance": pixel_degrees(filters.zoom), "limit": MAX_FEATURES + 1,
+        "offset": (filters.part or 0) * MAX_FEATURES,
     })
-    return rows[:MAX_FEATURES], len(rows) > MAX_FEATURES
+    return rows[:MAX_FEATURES], len(rows) > MAX_FEATURES and filters.part is None
 
 
 def _features(rows: list[dict], kpis: dict[str, dict]) -> list[dict]:

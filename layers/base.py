@@ -61,6 +61,9 @@ class Filters:
     categories: tuple[str, ...] = ()
     severities: tuple[int, ...] = ()
     statuses: tuple[str, ...] = ()
+    # The areas layer only: the ``part``-th run of ``layers.limits.AREAS_DRAWN`` areas of the tier, by code, so a
+    # tier holding more than a map draws is still read whole, a part at a time (the OGC API's pages, layers/ogc).
+    part: int | None = None
 
     def __post_init__(self) -> None:
         for bound in ("since", "until"):  # a naive bound is Beijing time, for every layer alike

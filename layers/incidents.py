@@ -67,7 +67,7 @@ ROWS_IN_VIEW = _ROWS.replace("<in_view>", IN_VIEW)
 _COUNT = """
 SELECT count(*) AS n FROM (
     SELECT 1 FROM shiyu.incident i
-    WHERE """ + INCIDENT_FILTERS + """<in_view>
+    WHERE """ + INCIDENT_FILTERS + """<in_view><where>
     LIMIT %(cap)s
 ) capped
 """
@@ -209,10 +209,17 @@ SELECT i.source, i.external_id, i.reported_at, i.resolved_at, i.updated_at, i.ca
        left(i.description, %(description_chars)s) AS description,
        ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
 FROM shiyu.incident i
-WHERE """ + INCIDENT_FILTERS + """<in_view><narrow>
+WHERE """ + INCIDENT_FILTERS + """<in_view><narrow><where>
 ORDER BY <order>
 LIMIT %(limit)s OFFSET %(offset)s
 """
+# What a filter (``layers.ogc.cql``) and ``sortby`` may name, and the SQL each name stands for: an allow-list, so
+# nothing a request says becomes text of a query.
+FIELD_COLUMNS = {"category": "i.category", "severity": "i.severity", "status": "i.status",
+                 "reported_at": "i.reported_at", "resolved_at": "i.resolved_at", "updated_at": "i.updated_at",
+                 "due_at": "i.due_at", "overdue": "(i." + OVERDUE[1:].replace("due_at", "i.due_at") + ")",
+                 "grid_code": "i.grid_code", "description": "i.description"}
+GEOMETRY_COLUMN = "i.geom"
 
 
 def _record(r: dict) -> dict:
@@ -234,11 +241,14 @@ class RecordPage:
 
 
 def records(filters: Filters, scope: Scope, limit: int, offset: int = 0, order: str = "key",
-            after: tuple[str, str] | None = None, now: datetime | None = None) -> RecordPage:
+            after: tuple[str, str] | None = None, now: datetime | None = None,
+            where: tuple[str, dict] | None = None, sort: tuple[tuple[str, bool], ...] = ()) -> RecordPage:
     """Up to ``limit`` incidents matching the filters inside ``filters.bbox``, without personal data.
 
     ``order`` is a key of ``ORDERS``; ``after`` (a ``(source, external_id)`` key, ``"key"`` order only) starts
-    the page after that incident instead of skipping ``offset`` rows.
+    the page after that incident instead of skipping ``offset`` rows. ``where`` is more SQL to hold the rows to,
+    over ``FIELD_COLUMNS`` with its values bound (``layers.ogc.cql.to_sql``); ``sort``, (name of
+    ``FIELD_COLUMNS``, descending) pairs, orders the rows before the primary key.
     """
     if order not in ORDERS:
         raise InputError(f"unknown order {order!r}; orders: {', '.join(ORDERS)}")
@@ -248,9 +258,13 @@ def records(filters: Filters, scope: Scope, limit: int, offset: int = 0, order: 
         raise InputError("a page can start after an incident only in the primary key's order")
     now = datetime.now(timezone.utc) if now is None else now
     west, south, east, north = filters.bbox
+    if sort and after is not None:
+        raise InputError("a page can start after an incident only in the primary key's order")
+    ordered = ", ".join(f"{FIELD_COLUMNS[name]} {'DESC' if down else 'ASC'} NULLS LAST" for name, down in sort)
     query = (_RECORDS.replace("<in_view>", IN_VIEW if filters.bbox != WHOLE_WORLD else "")
-             .replace("<narrow>", AFTER if after else "").replace("<order>", ORDERS[order]))
-    rows = fetch_all(query, {
+             .replace("<narrow>", AFTER if after else "").replace("<where>", f"\n  AND {where[0]}" if where else "")
+             .replace("<order>", f"{ordered}, {ORDERS[order]}" if sort else ORDERS[order]))
+    rows = fetch_all(query, {**(where[1] if where else {}),
         **incident_params(filters, scope), "west": west, "south": south, "east": east, "north": north,
         "closed": list(CLOSED_STATUSES), "now": now, "description_chars": DESCRIPTION_CHARS + 1,
         "after_source": after[0] if after else None, "after_id": after[1] if after else None,
@@ -265,7 +279,8 @@ def record(incident_id: str, scope: Scope, now: datetime | None = None) -> dict 
     if not splits:
         return None
     now = datetime.now(timezone.utc) if now is None else now
-    query = _RECORDS.replace("<in_view>", "").replace("<narrow>", ONE_OF).replace("<order>", ORDERS["key"])
+    query = (_RECORDS.replace("<in_view>", "").replace("<narrow>", ONE_OF).replace("<where>", "")
+             .replace("<order>", ORDERS["key"]))
     rows = fetch_all(query, {
         **incident_params(Filters(), scope), "closed": list(CLOSED_STATUSES), "now": now,
         "description_chars": DESCRIPTION_CHARS + 1, "sources": [s for s, _ in splits], "ids": [i for _, i in splits],
@@ -285,15 +300,19 @@ def _floor(filters: Filters, params: dict) -> int:
                                        "floor_grids": FLOOR_GRIDS, "floor_rows": FLOOR_ROWS})[0]["n"])
 
 
-def count(filters: Filters, scope: Scope, cap: int) -> tuple[int, bool]:
+def count(filters: Filters, scope: Scope, cap: int, where: tuple[str, dict] | None = None) -> tuple[int, bool]:
     """How many incidents match (at most ``cap - 1``) and whether there are more than that.
 
-    The table passes ``COUNT_CAP`` (no deeper than it pages), the OGC API ``MATCHED_CAP``. When the day cube
-    shows ``cap`` of them already, the incidents are not counted."""
+    The table passes ``COUNT_CAP`` (no deeper than it pages), the OGC API ``MATCHED_CAP`` (and its filter's
+    ``where``, as ``records`` takes it). When the day cube shows ``cap`` of them already, the incidents are not
+    counted."""
     west, south, east, north = filters.bbox
     params = {**incident_params(filters, scope), "west": west, "south": south, "east": east, "north": north,
-              "cap": cap}
-    if _floor(filters, params) >= cap:
+              "cap": cap, "closed": list(CLOSED_STATUSES), "now": datetime.now(timezone.utc),
+              **(where[1] if where else {})}
+    if where is None and _floor(filters, params) >= cap:
         return cap - 1, True
-    counted = int(fetch_all(COUNT_IN_VIEW if filters.bbox != WHOLE_WORLD else COUNT, params)[0]["n"])
+    query = (COUNT_IN_VIEW if filters.bbox != WHOLE_WORLD else COUNT).replace(
+        "<where>", f"\n      AND {where[0]}" if where else "")
+    counted = int(fetch_all(query, params)[0]["n"])
     return min(counted, cap - 1), counted >= cap

@@ -142,6 +142,8 @@ def estimate(layer: str, filters: Filters, scope: Scope) -> Estimate:
                     return Estimate(layer, limit.most + 1, limit.most + 1, (limit.most + 1) * limit.feature_bytes, True)
     else:
         counted = int(row[limit.counts])
+        if limit.counts == AREAS and filters.part is not None:  # one run of at most AREAS_DRAWN of them
+            counted = max(0, min(limit.most, counted - filters.part * limit.most))
     return Estimate(layer, counted, counted, counted * limit.feature_bytes)
 
 

@@ -1,7 +1,8 @@
 """The OGC API – Features documents: landing page, API definition, conformance, collections, one collection,
-items, one item.
+its queryables, items, one item.
 
-Part 1 core with GeoJSON, and Part 2 (coordinate reference systems by reference). Every collection but
+Part 1 core with GeoJSON, Part 2 (coordinate reference systems by reference) and Part 3 (a CQL2 ``filter``,
+``layers.ogc.cql``: in the database for the incidents, on the one computation for the rest). Every collection but
 ``incidents`` is built by ``layers.export.whole_layer`` — the map's own code path through the registry, as a
 file export builds it — once per query, scope, role and data version (``pages``), then paged in memory
 (``limit``/``offset``) as slices of that one computation, in a stable order of its own; a feature's ``id`` is
@@ -18,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
@@ -26,19 +28,36 @@ from geodata.scope import Scope
 from layers import areas, incidents
 from layers.base import WHOLE_WORLD, Filters
 from layers.ogc import pages
-from layers.ogc.catalogue import COLLECTIONS, Collection
+from layers.ogc import cql
+from layers.ogc.catalogue import COLLECTIONS, POINT, TYPES, Collection
 from layers.ogc.openapi import MEDIA_TYPE as API_MEDIA_TYPE
-from layers.ogc.openapi import definition
+from layers.ogc.openapi import SCHEMA_MEDIA_TYPE, definition
 from layers.ogc.projection import CRS84, SYSTEMS, to_crs
-from layers.ogc.query import ItemsQuery, encode_after, parse_items, single_values, whole_number
+from layers.ogc.query import CONNECTION_KEYS, ItemsQuery, encode_after, parse_items, single_values, whole_number
 
+# QGIS sends a layer's filter to the server only when all of filter, features-filter, basic-cql2 and cql2-text are
+# declared (qgsoapifprovider.cpp); advanced-comparison-operators lets it send LIKE, BETWEEN and IN, and
+# basic-spatial-operators (QGIS's name; the final CQL2 calls it basic-spatial-functions) S_INTERSECTS with a box.
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
 )
 MAX_VERSION = 999_999_999  # what ``query.whole_number`` reads
+# Pages answered with a ``filter``, by collection, in this process: what shows that a client (QGIS with a subset
+# string) filters on the server rather than downloading everything and filtering itself.
+FILTERED_PAGES: Counter[str] = Counter()
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 TITLE = "市域 Shiyu — OGC API – Features"
@@ -49,10 +68,10 @@ def _link(href: str, rel: str, kind: str = JSON, title: str | None = None) -> di
 
 
 def landing(args, base: str) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return {"title": TITLE,
             "description": "The layers of the Shiyu dashboard — areas per tier, incidents, hot spots, patrol coverage, "
-                           "facilities — in your scope, for QGIS and other GIS (docs/ogc.md).",
+                           "facilities and their blind spots — in your scope, for QGIS and other GIS (docs/ogc.md).",
             "links": [_link(f"{base}/", "self", title="this document"),
                       _link(f"{base}/api", "service-desc", API_MEDIA_TYPE, "the API definition (OpenAPI 3.0)"),
                       _link(f"{base}/conformance", "conformance", title="conformance classes"),
@@ -60,12 +79,12 @@ def landing(args, base: str) -> dict:
 
 
 def conformance(args) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return {"conformsTo": list(CONFORMANCE)}
 
 
 def api(args, base: str) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return definition(base)
 
 
@@ -73,14 +92,19 @@ def _collection(c: Collection, base: str, extent: tuple | None) -> dict:
     doc = {"id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
            "crs": list(SYSTEMS), "storageCrs": CRS84,
            "links": [_link(f"{base}/collections/{c.id}", "self"),
-                     _link(f"{base}/collections/{c.id}/items", "items", GEOJSON, "the features")]}
+                     _link(f"{base}/collections/{c.id}/items", "items", GEOJSON, "the features"),
+                     _link(f"{base}/collections/{c.id}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                           SCHEMA_MEDIA_TYPE, "what a filter may name"),
+                     # the draft's relation, which GDAL 3.6 follows, reading the document as plain JSON
+                     _link(f"{base}/collections/{c.id}/queryables?f=json", "queryables", JSON,
+                           "what a filter may name")]}
     if extent is not None:
         doc["extent"] = {"spatial": {"bbox": [[round(v, 6) for v in extent]], "crs": CRS84}}
     return doc
 
 
 def collections(args, scope: Scope, base: str) -> dict:
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     extent = areas.extent(scope)
     return {"links": [_link(f"{base}/collections", "self")],
             "collections": [_collection(c, base, extent) for c in COLLECTIONS.values()]}
@@ -95,8 +119,44 @@ def find(collection_id: str) -> Collection:
 
 def collection(collection_id: str, args, scope: Scope, base: str) -> dict:
     c = find(collection_id)
-    single_values(args, ("f",))
+    single_values(args, ("f", *CONNECTION_KEYS))
     return _collection(c, base, areas.extent(scope))
+
+
+def queryables(collection_id: str, args, base: str) -> dict:
+    """The collection's queryables as a JSON Schema (Part 3): its geometry and every field a filter may name."""
+    c = find(collection_id)
+    single_values(args, ("f", *CONNECTION_KEYS))
+    shape = "point" if c.geometry == POINT else "polygon"
+    properties = {cql.GEOMETRY: {"title": "geometry", "format": f"geometry-{shape}",
+                                 "$ref": f"https://geojson.org/schema/{c.geometry}.json"}}
+    for name, field in c.fields.items():
+        if field.filterable:
+            properties[name] = {"title": field.title, **TYPES[field.type],
+                                **({"enum": list(field.enum)} if field.enum else {})}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{base}/collections/{c.id}/queryables", "type": "object", "title": c.title,
+            "properties": properties, "additionalProperties": False,
+            # the draft's list of the same names, which GDAL 3.6 reads instead of ``properties``
+            "queryables": [{"id": name} for name in properties if name != cql.GEOMETRY]}
+
+
+def _asked(c: Collection, q: ItemsQuery) -> tuple[cql.Filter | None, tuple[tuple[str, bool], ...]]:
+    """The request's filter and sort order, every name checked against the collection's fields."""
+    found = cql.parse(q.filter, q.filter_lang, c.fields) if q.filter is not None else None
+    for name in [n for n, _ in q.sortby] + list(q.properties or ()):
+        if name not in c.fields:
+            raise InputError(f"the collection '{c.id}' has no property '{name[:60]}'; it has {', '.join(c.fields)}")
+    if c.layer == "incidents" and q.sortby and q.offset + q.limit > incidents.MAX_OFFSET:
+        raise InputError(f"incidents in a sortby order page {incidents.MAX_OFFSET:,} deep at most; narrow the "
+                         "filter, or page without sortby (in the order of their ids, as deep as they go)")
+    return found, q.sortby
+
+
+def _kept(features: list[dict], names: tuple[str, ...] | None) -> list[dict]:
+    if names is None:
+        return features
+    return [{**f, "properties": {k: v for k, v in f["properties"].items() if k in names}} for f in features]
 
 
 def _filters(c: Collection, q: ItemsQuery) -> Filters:
@@ -135,19 +195,29 @@ def items(collection_id: str, args, scope: Scope, base: str, now: datetime | Non
     """
     c = find(collection_id)
     q = parse_items(args, c.extra_keys)
+    condition, sortby = _asked(c, q)
+    if condition is not None:
+        FILTERED_PAGES[c.id] += 1
     given, extra = dict(q.given), {}
     if c.layer == "incidents":
         filters = _filters(c, q)
+        where = cql.to_sql(condition, incidents.FIELD_COLUMNS, incidents.GEOMETRY_COLUMN) \
+            if condition else None
         # One more than the page: whether a next page exists, without counting; the key of the page's last row
-        # (its source may hold a colon, so not its id text) is where the next page starts.
-        found = incidents.records(filters, scope, q.limit + 1, q.offset, "key", q.after, now)
+        # (its source may hold a colon, so not its id text) is where the next page starts. In a sortby order,
+        # pages go by offset.
+        found = incidents.records(filters, scope, q.limit + 1, q.offset, "key", None if sortby else q.after, now,
+                                  where, sortby)
         more = len(found.rows) > q.limit
         page = [_incident_feature(r) for r in found.rows[:q.limit]]
-        matched = pages.matched_incidents(c, filters, scope, role)
-        after = encode_after(found.keys[q.limit - 1]) if more else None
+        # Counted for a first page (and one reached by offset), where QGIS and GDAL read it; a page that follows a
+        # cursor leaves it out (Part 1 allows that) instead of reading the data version again for it.
+        matched = (pages.matched_incidents(c, filters, scope, role, where, condition.key if condition else None)
+                   if q.after is None or sortby else None)
+        after = encode_after(found.keys[q.limit - 1]) if more and not sortby else None
     else:
         asked = whole_number(given["version"], "version", 0, MAX_VERSION) if "version" in given else None
-        page, matched, version = pages.page(c, _filters(c, q), scope, role, q.offset, q.limit)
+        page, matched, version = pages.page(c, _filters(c, q), scope, role, q.offset, q.limit, condition, sortby)
         more, after, extra = matched > q.offset + q.limit, None, _versioned(asked, version)
         given["version"] = str(version)
     links = [_link(_href(base, c, given), "self", GEOJSON, "this page"),
@@ -164,7 +234,7 @@ def items(collection_id: str, args, scope: Scope, base: str, now: datetime | Non
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     doc = {"type": "FeatureCollection", "timeStamp": stamp, "numberReturned": len(page),
            **({"numberMatched": matched} if matched is not None else {}),
-           "features": to_crs(page, q.crs), "links": links, **extra}
+           "features": to_crs(_kept(page, q.properties), q.crs), "links": links, **extra}
     return doc, q.crs
 
 
@@ -173,7 +243,7 @@ def item(collection_id: str, feature_id: str, args, scope: Scope, base: str, now
     """One feature by its id, and the URI of the system its coordinates are in."""
     c = find(collection_id)
     crs = parse_items({k: v for k, v in args.items() if k in ("f", "crs")}).crs
-    single_values(args, ("f", "crs"))
+    single_values(args, ("f", "crs", *CONNECTION_KEYS))
     if c.layer == "incidents":
         record = incidents.record(feature_id, scope, now)
         feature = _incident_feature(record) if record else None

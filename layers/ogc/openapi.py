@@ -18,11 +18,13 @@ from geodata.h3cells import RESOLUTIONS
 from geodata.taxonomy import CATEGORIES, STATUSES
 from layers.base import SEVERITIES
 from layers.ogc.catalogue import COLLECTIONS, Collection
+from layers.ogc.cql import DRAFT_TEXT, LANGS
 from layers.ogc.projection import CRS84, SYSTEMS
 from layers.ogc.query import DEFAULT_LIMIT, ITEMS_KEYS, MAX_LIMIT, MAX_OFFSET
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 JSON = "application/json"
+SCHEMA_MEDIA_TYPE = "application/schema+json"
 GEOJSON = "application/geo+json"
 _REF = "#/components/"
 
@@ -61,6 +63,19 @@ _ITEMS_PARAMETERS = {
     "version": {"description": "The data version the previous page came from, which the `next` and `prev` links "
                                "carry: when a load has moved it since, the page comes from the new data and says so "
                                "(`dataChanged`).", "schema": {"type": "integer", "minimum": 0}},
+    "filter": {"description": "A CQL2 filter (OGC API – Features Part 3, Basic CQL2 with S_INTERSECTS) over the "
+                              "collection's queryables (`/collections/{id}/queryables`), e.g. "
+                              "`severity >= 3 AND status IN ('reported', 'handling')`.",
+               "schema": {"type": "string"}, "example": "severity >= 3"},
+    "filter-lang": {"description": "The language of `filter`.",
+                    "schema": {"type": "string", "enum": [*LANGS, DRAFT_TEXT], "default": "cql2-text"}},
+    "filter-crs": {"description": "The system of the filter's coordinates: CRS84 only.",
+                   "schema": {"type": "string", "format": "uri", "enum": [CRS84], "default": CRS84}},
+    "sortby": {"description": "Comma-separated queryables to order by, each `-` for descending (`-count,h3`); a "
+                              "missing value sorts last.", "style": "form", "explode": False,
+               "schema": {"type": "array", "items": {"type": "string"}}},
+    "properties": {"description": "Comma-separated properties to return (all when not given).",
+                   "style": "form", "explode": False, "schema": {"type": "array", "items": {"type": "string"}}},
     "after": {"description": "Where the next page starts: a cursor the `next` link carries; follow the link as "
                              "given rather than writing one.", "schema": {"type": "string"}},
 }
@@ -133,6 +148,17 @@ def _get(summary: str, operation: str, tag: str, responses: dict, parameters: li
                     "parameters": parameters or [_parameter("f")], "responses": responses}}
 
 
+def _own(c: Collection, key: str) -> dict:
+    """A parameter whose values are the collection's own fields (``filter``'s example, ``sortby``, ``properties``)."""
+    parameter = _parameter(key)
+    names = list(c.fields)
+    if key == "filter":
+        first = next(name for name, f in c.fields.items() if f.filterable)
+        return {**parameter, "example": f"{first} IS NOT NULL"}
+    values = [*names, *(f"-{n}" for n in names)] if key == "sortby" else names
+    return {**parameter, "schema": {"type": "array", "items": {"type": "string", "enum": values}}}
+
+
 def _items_paths(c: Collection) -> dict:
     keys = (*ITEMS_KEYS, *c.extra_keys)
     feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"},
@@ -140,7 +166,12 @@ def _items_paths(c: Collection) -> dict:
     return {
         f"/collections/{c.id}/items": _get(
             f"{c.title}: features", f"getItems_{c.id}", c.id,
-            _answer(c.description, "featureCollectionGeoJSON", GEOJSON, _CRS_HEADER), [_parameter(k) for k in keys]),
+            _answer(c.description, "featureCollectionGeoJSON", GEOJSON, _CRS_HEADER),
+            [_own(c, k) if k in ("filter", "sortby", "properties") else _parameter(k) for k in keys]),
+        f"/collections/{c.id}/queryables": _get(
+            f"{c.title}: what a filter may name", f"getQueryables_{c.id}", c.id,
+            {"200": {"description": "The queryables as a JSON Schema.",
+                     "content": {SCHEMA_MEDIA_TYPE: {"schema": {"type": "object"}}}}, **_PROBLEMS}),
         f"/collections/{c.id}/items/{{featureId}}": _get(
             f"{c.title}: one feature", f"getItem_{c.id}", c.id,
             {**_answer("The feature.", "featureGeoJSON", GEOJSON, _CRS_HEADER), "404": _NOT_FOUND},

@@ -28,7 +28,12 @@ MAX_OFFSET = 1_000_000
 MAX_CURSOR = 2_000
 FORMATS = ("json", "geojson")
 # Every items request may narrow by these; a collection adds its own (``res``, ``after``).
-ITEMS_KEYS = ("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "area", "category", "severity", "status")
+ITEMS_KEYS = ("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "area", "category", "severity", "status",
+              "filter", "filter-lang", "filter-crs", "sortby", "properties")
+# A filter written into a connection's URL (``…/ogc?filter=severity>=3``) is repeated by QGIS 3.22 on every request
+# it makes (landing page, conformance, collections, items), the only way that QGIS sends a filter to the server:
+# the other resources take these keys and leave them be; the items apply them.
+CONNECTION_KEYS = ("filter", "filter-lang", "filter-crs")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OPEN = ("", "..")
 
@@ -49,6 +54,10 @@ class ItemsQuery:
     severities: tuple[int, ...] = ()
     statuses: tuple[str, ...] = ()
     after: tuple[str, str] | None = None
+    filter: str | None = None  # CQL2, checked against the collection's fields by ``layers.ogc.cql``
+    filter_lang: str | None = None
+    sortby: tuple[tuple[str, bool], ...] = ()  # (field, descending), checked against the fields by the caller
+    properties: tuple[str, ...] | None = None
     given: tuple[tuple[str, str], ...] = ()  # the query as asked, for the links of the answer
 
 
@@ -150,10 +159,16 @@ def parse_items(args: Mapping[str, Sequence[str]], extra_keys: Sequence[str] = (
     bbox_crs = parse_crs(values["bbox-crs"], "bbox-crs") if "bbox-crs" in values else CRS84
     if "bbox-crs" in values and "bbox" not in values:
         raise InputError("bbox-crs is given without a bbox")
+    if "filter-crs" in values and parse_crs(values["filter-crs"], "filter-crs") != CRS84:
+        raise InputError("filter-crs: a filter's coordinates are taken in CRS84 (longitude, latitude) only")
+    if "filter-lang" in values and "filter" not in values:
+        raise InputError("filter-lang is given without a filter")
     since, until = parse_datetime(values["datetime"]) if "datetime" in values else (None, None)
     severities = words(values.get("severity", ""))
     return ItemsQuery(
-        limit=whole_number(values["limit"], "limit", 1, MAX_LIMIT) if "limit" in values else DEFAULT_LIMIT,
+        # Part 1 (/req/core/fc-limit-response-1): a limit above the maximum is served as the maximum, not refused.
+        limit=(min(whole_number(values["limit"], "limit", 1, 999_999_999), MAX_LIMIT) if "limit" in values
+               else DEFAULT_LIMIT),
         offset=whole_number(values["offset"], "offset", 0, MAX_OFFSET) if "offset" in values else 0,
         bbox=parse_bbox(values["bbox"], bbox_crs) if "bbox" in values else None,
         since=since, until=until,
@@ -164,5 +179,8 @@ def parse_items(args: Mapping[str, Sequence[str]], extra_keys: Sequence[str] = (
         severities=tuple(whole_number(s, "severity", 1, 4) for s in severities),
         statuses=words(values.get("status", "")),
         after=decode_after(values["after"]) if "after" in values else None,
+        filter=values.get("filter"), filter_lang=values.get("filter-lang"),
+        sortby=tuple((w.lstrip("+-"), w.startswith("-")) for w in words(values.get("sortby", ""))),
+        properties=words(values["properties"]) if "properties" in values else None,
         given=tuple(values.items()),
     )

@@ -36,6 +36,7 @@ ROUTES = [
     ("/ogc", "/ogc", "GET", MACHINES), ("/ogc/api", "/ogc/api", "GET", MACHINES),
     ("/ogc/conformance", "/ogc/conformance", "GET", MACHINES), ("/ogc/collections", "/ogc/collections", "GET", MACHINES),
     ("/ogc/collections/<collection_id>", "/ogc/collections/incidents", "GET", MACHINES),
+    ("/ogc/collections/<collection_id>/queryables", "/ogc/collections/incidents/queryables", "GET", MACHINES),
     ("/ogc/collections/<collection_id>/items", "/ogc/collections/incidents/items?limit=5", "GET", MACHINES),
     ("/ogc/collections/<collection_id>/items/<path:feature_id>", "/ogc/collections/incidents/items/1", "GET", MACHINES),
     ("/open311/v2/services.json", "/open311/v2/services.json", "GET", MACHINES),

@@ -74,17 +74,20 @@ def test_one_feature_by_id_is_a_slice_of_the_same_computation(city):
     assert PAGES.stats.computed == 1 and PAGES.stats.hits == 1
 
 
-def test_the_incidents_are_counted_once_for_every_page(city, conn):
+def test_the_incidents_are_counted_once_and_the_count_given_where_clients_read_it(city, conn):
     PAGES.clear()
     total = conn.execute("SELECT count(*) FROM shiyu.incident").fetchone()[0]
     args, ids, pages = _args(limit=100), [], 0
     while args is not None:
         doc, _ = ogc.items("incidents", args, EVERYTHING, BASE)
-        assert doc["numberMatched"] == total
+        # on the first page, where QGIS and GDAL read it; a page that follows a cursor leaves it out
+        assert doc.get("numberMatched") == (total if pages == 0 else None)
         ids += [f["id"] for f in doc["features"]]
         args, pages = _next(doc), pages + 1
     assert len(ids) == len(set(ids)) == total and pages == -(-total // 100)
-    assert PAGES.stats.computed == 1 and PAGES.stats.hits == pages - 1
+    assert PAGES.stats.computed == 1 and PAGES.stats.hits == 0
+    again, _ = ogc.items("incidents", _args(limit=1), EVERYTHING, BASE)  # QGIS's featureCount(): limit=1
+    assert again["numberMatched"] == total and PAGES.stats.computed == 1 and PAGES.stats.hits == 1
 
 
 def test_no_answer_is_shared_between_scopes_or_roles(city):

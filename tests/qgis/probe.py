@@ -1,0 +1,103 @@
+"""What QGIS itself makes of the served app, run by Debian's ``/usr/bin/python3`` (PyQGIS 3.22), never by the venv.
+
+Reads one JSON object on stdin: ``ogc`` (the API's root), ``user`` and ``token`` (stored as a Basic authentication
+configuration through QGIS's own ``QgsAuthManager``, as a planner makes one in Settings > Options >
+Authentication), ``layers`` (``[{"id": …, "subset": expression or null}]``) and ``tiles`` (``[{"name", "url",
+"extent": [west, south, east, north] in lon/lat, "zoom"}]``). Prints one JSON object: for each layer whether it is
+valid, its geometry type, its fields, and how many features QGIS fetched (with the geometry types they carried);
+for each tile layer how many pixels of a 512x512 render are not blank; and QGIS's message log.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+from qgis.core import (Qgis, QgsApplication, QgsAuthMethodConfig, QgsCoordinateReferenceSystem, QgsCoordinateTransform,
+                       QgsDataSourceUri, QgsMapRendererParallelJob, QgsMapSettings, QgsProject, QgsRectangle,
+                       QgsVectorLayer, QgsVectorTileLayer, QgsWkbTypes)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+
+LOG = []
+
+
+def _collect(message, tag, level):
+    LOG.append(f"{tag}: {message}")
+
+
+def basic_config(user, token):
+    """A Basic configuration in a fresh authentication database; returns its id (what ``authcfg=`` names)."""
+    manager = QgsApplication.authManager()
+    manager.setMasterPassword("probe master password", True)
+    config = QgsAuthMethodConfig("Basic")
+    config.setName("shiyu")
+    config.setConfig("username", user)
+    config.setConfig("password", token)
+    if not manager.storeAuthenticationConfig(config):
+        raise SystemExit("QGIS did not store the authentication configuration")
+    return config.id()
+
+
+def open_collection(ogc, collection, authcfg, subset):
+    uri = QgsDataSourceUri()
+    uri.setParam("url", ogc)
+    uri.setParam("typename", collection)
+    uri.setAuthConfigId(authcfg)
+    layer = QgsVectorLayer(uri.uri(False), collection, "OAPIF")
+    result = {"valid": layer.isValid()}
+    if not layer.isValid():
+        return result
+    if subset:
+        result["subset_set"] = layer.setSubsetString(subset)
+    types, count = set(), 0
+    for feature in layer.getFeatures():
+        count += 1
+        if feature.hasGeometry():
+            types.add(QgsWkbTypes.displayString(feature.geometry().wkbType()))
+    result.update(geometry=QgsWkbTypes.displayString(layer.wkbType()), fields=layer.fields().names(), count=count,
+                  feature_geometries=sorted(types))
+    return result
+
+
+def render_tiles(spec, authcfg):
+    layer = QgsVectorTileLayer(f"type=xyz&url={spec['url']}&zmin=0&zmax={spec.get('zmax', 14)}&authcfg={authcfg}",
+                               spec["name"])
+    if not layer.isValid():
+        return {"valid": False}
+    west, south, east, north = spec["extent"]
+    to_mercator = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"),
+                                         QgsCoordinateReferenceSystem("EPSG:3857"), QgsProject.instance())
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    settings.setExtent(to_mercator.transformBoundingBox(QgsRectangle(west, south, east, north)))
+    settings.setOutputSize(QSize(512, 512))
+    settings.setBackgroundColor(QColor(0, 0, 0, 0))
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    drawn = sum(1 for y in range(0, image.height(), 2) for x in range(0, image.width(), 2)
+                if image.pixel(x, y) >> 24)  # the pixel's alpha: 0 where nothing was drawn
+    return {"valid": True, "pixels": drawn, "errors": [e.message for e in job.errors()]}
+
+
+def main():
+    spec = json.load(sys.stdin)
+    os.environ.setdefault("QGIS_AUTH_DB_DIR_PATH", tempfile.mkdtemp(prefix="qgis-auth-"))
+    app = QgsApplication([], False)
+    app.initQgis()
+    # In 3.22, a failed OAPIF layer's error().summary() crashes: QGIS's message log says why instead.
+    QgsApplication.messageLog().messageReceived.connect(_collect)
+    authcfg = basic_config(spec["user"], spec["token"])
+    layers = {entry.get("name", entry["id"]): open_collection(spec["ogc"], entry["id"], authcfg, entry.get("subset"))
+              for entry in spec.get("layers", [])}
+    tiles = {entry["name"]: render_tiles(entry, authcfg) for entry in spec.get("tiles", [])}
+    print(json.dumps({"qgis": Qgis.QGIS_VERSION_INT, "layers": layers, "tiles": tiles, "log": LOG[-200:]},
+                     ensure_ascii=False))
+    app.exitQgis()
+
+
+if __name__ == "__main__":
+    main()

@@ -3,9 +3,11 @@
 Reads one JSON object on stdin: ``ogc`` (the API's root), ``user`` and ``token`` (stored as a Basic authentication
 configuration through QGIS's own ``QgsAuthManager``, as a planner makes one in Settings > Options >
 Authentication), ``layers`` (``[{"id": …, "subset": expression or null}]``) and ``tiles`` (``[{"name", "url",
-"extent": [west, south, east, north] in lon/lat, "zoom"}]``). Prints one JSON object: for each layer whether it is
+"extent": [west, south, east, north] in lon/lat}]``) and ``styles`` (``[{"path", "layer", "key"}]``: GeoPackage
+layers opened with the styles they carry). Prints one JSON object: for each layer whether it is
 valid, its geometry type, its fields, and how many features QGIS fetched (with the geometry types they carried);
-for each tile layer how many pixels of a 512x512 render are not blank; and QGIS's message log.
+for each tile layer how many pixels of a 512x512 render are not blank; for each styled layer the colour each
+feature is drawn in; and QGIS's message log.
 """
 
 import json
@@ -14,7 +16,7 @@ import sys
 import tempfile
 
 from qgis.core import (Qgis, QgsApplication, QgsAuthMethodConfig, QgsCoordinateReferenceSystem, QgsCoordinateTransform,
-                       QgsDataSourceUri, QgsMapRendererParallelJob, QgsMapSettings, QgsProject, QgsRectangle,
+                       QgsDataSourceUri, QgsMapRendererParallelJob, QgsMapSettings, QgsProject, QgsRectangle, QgsRenderContext,
                        QgsVectorLayer, QgsVectorTileLayer, QgsWkbTypes)
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
@@ -83,6 +85,22 @@ def render_tiles(spec, authcfg):
     return {"valid": True, "pixels": drawn, "errors": [e.message for e in job.errors()]}
 
 
+def styled(path, name, key):
+    """A GeoPackage layer as QGIS opens it, with the style the file carries: the renderer's type and, for each
+    feature, its ``key`` property and the fill colour QGIS draws it in (None: not drawn)."""
+    layer = QgsVectorLayer(f"{path}|layername={name}", name, "ogr")
+    renderer = layer.renderer()
+    context = QgsRenderContext()
+    renderer.startRender(context, layer.fields())
+    drawn = []
+    for feature in layer.getFeatures():
+        context.expressionContext().setFeature(feature)
+        symbols = renderer.symbolsForFeature(feature, context)  # a rule renderer has no single symbolForFeature
+        drawn.append([feature[key], symbols[0].color().name() if symbols else None])
+    renderer.stopRender(context)
+    return {"valid": layer.isValid(), "renderer": renderer.type(), "drawn": drawn}
+
+
 def main():
     spec = json.load(sys.stdin)
     os.environ.setdefault("QGIS_AUTH_DB_DIR_PATH", tempfile.mkdtemp(prefix="qgis-auth-"))
@@ -90,11 +108,13 @@ def main():
     app.initQgis()
     # In 3.22, a failed OAPIF layer's error().summary() crashes: QGIS's message log says why instead.
     QgsApplication.messageLog().messageReceived.connect(_collect)
-    authcfg = basic_config(spec["user"], spec["token"])
+    authcfg = basic_config(spec["user"], spec["token"]) if spec.get("user") else None
     layers = {entry.get("name", entry["id"]): open_collection(spec["ogc"], entry["id"], authcfg, entry.get("subset"))
               for entry in spec.get("layers", [])}
     tiles = {entry["name"]: render_tiles(entry, authcfg) for entry in spec.get("tiles", [])}
-    print(json.dumps({"qgis": Qgis.QGIS_VERSION_INT, "layers": layers, "tiles": tiles, "log": LOG[-200:]},
+    styles = {entry["layer"]: styled(entry["path"], entry["layer"], entry["key"]) for entry in spec.get("styles", [])}
+    print(json.dumps({"qgis": Qgis.QGIS_VERSION_INT, "layers": layers, "tiles": tiles, "styles": styles,
+                      "log": LOG[-200:]},
                      ensure_ascii=False))
     app.exitQgis()
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -55,19 +56,22 @@ def site(database_url, tmp_path_factory):
     server_log.removeHandler(handler)
 
 
-def probe(site: str, folder: Path, user: str, layers: list[dict], tiles: list[dict] = ()) -> dict:
-    """Run QGIS on ``layers`` and ``tiles`` logged in as ``user`` by Basic; its answer as a dict."""
-    auth_dir = folder / f"auth-{user}-{len(list(folder.iterdir()))}"
-    auth_dir.mkdir()
+def run_probe(spec: dict, folder: Path) -> dict:
+    """Run ``probe.py`` on ``spec`` in Debian's Python, headless, with a fresh authentication database."""
+    auth_dir = Path(tempfile.mkdtemp(prefix="qgis-auth-", dir=folder))
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_AUTH_DB_DIR_PATH": str(auth_dir),
            "HOME": str(auth_dir), "XDG_RUNTIME_DIR": str(auth_dir)}
     env.pop("PYTHONPATH", None)
-    spec = {"ogc": f"{site}/ogc", "user": user, "token": users.create_token(user), "layers": layers,
-            "tiles": list(tiles)}
     done = subprocess.run([QGIS_PYTHON, str(PROBE)], input=json.dumps(spec), capture_output=True, text=True,
                           env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def probe(site: str, folder: Path, user: str, layers: list[dict], tiles: list[dict] = ()) -> dict:
+    """QGIS on ``layers`` and ``tiles`` of the served app, logged in as ``user`` by a Basic configuration."""
+    return run_probe({"ogc": f"{site}/ogc", "user": user, "token": users.create_token(user), "layers": layers,
+                      "tiles": list(tiles)}, folder)
 
 
 def _collections(site: str) -> list[str]:

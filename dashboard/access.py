@@ -179,33 +179,14 @@ def _bearer(token: str) -> User | None:
     return user
 
 
-class BasicRefused(Exception):
-    """HTTP Basic that did not log in: ``reason`` for the audit log and the answer, ``retry_after`` when throttled."""
-
-    def __init__(self, name: str | None, refused: users.LoginRefused):
-        super().__init__(refused.reason)
-        self.name, self.reason, self.retry_after = name, refused.reason, refused.retry_after
-
-
-BASIC_REASONS = {
-    "not_a_token": "HTTP Basic takes one of your API tokens as the password, not your login password "
-                   "(an administrator makes one: shiyu users token NAME)",
-    "unknown_token": "that API token is unknown or revoked",
-    "token_of_another_user": "that API token is not this user's",
-    "malformed": "the Authorization header is not HTTP Basic's base64 of name:token",
-}
-
-
 def _basic() -> User:
-    """HTTP Basic (``users.basic_user``): the user name and an API token; BasicRefused otherwise."""
+    """HTTP Basic (``users.basic_user``): the user name and an API token; LoginRefused otherwise."""
     auth = flask.request.authorization  # werkzeug decodes base64 and UTF-8; None when it cannot
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None \
             or len(auth.username) > users.MAX_NAME or not auth.username.isprintable():
-        raise BasicRefused(None, users.LoginRefused("malformed"))
-    try:
-        user, since = users.basic_user(auth.username, auth.password, remote_addr())
-    except users.LoginRefused as refused:
-        raise BasicRefused(auth.username, refused) from None
+        raise users.LoginRefused("malformed")
+    user, since = users.basic_user(auth.username, auth.password, remote_addr())
+    flask.g.shiyu_basic = True
     if since is None or since > TOKEN_AUDIT_EVERY:
         record("token_use", user.name, token_id=user.token_id, display=user.display, via="basic")
     return user
@@ -292,12 +273,14 @@ def _challenges() -> list[str]:
     return ['Basic realm="shiyu", charset="UTF-8"', bearer] if _route_purpose() == purposes.MACHINE else [bearer]
 
 
-def _refuse_basic(refused: BasicRefused):
+def _refuse_basic(refused: users.LoginRefused):
     """A failed Basic login: a 401 naming why, or a 429 with Retry-After when its address must wait."""
+    auth = flask.request.authorization
+    name = auth.username if refused.reason != "malformed" and auth is not None else None
     if refused.retry_after is None:
-        return _refuse(401, None, BASIC_REASONS.get(refused.reason, refused.reason), refused.name)
+        return _refuse(401, None, users.BASIC_REFUSALS.get(refused.reason, refused.reason), name)
     seconds = max(1, math.ceil(refused.retry_after.total_seconds()))
-    record_refusal("throttled", refused.name, "throttled", retry_after_s=seconds, via="basic")
+    record_refusal("throttled", name, "throttled", retry_after_s=seconds, via="basic")
     response = flask.jsonify({"error": "too many failed logins from this address",
                               "reason": f"try again in {seconds} s"})
     response.status_code = 429
@@ -339,7 +322,8 @@ def _purpose(callbacks: purposes.Callbacks) -> str:
 def _check(user: User, cookie: bool, callbacks: purposes.Callbacks):
     """None when ``user`` may have this request, else the refusal (or the redirect of a wall screen to /wall)."""
     request = flask.request
-    if request.method not in SAFE_METHODS and cookie and not same_origin():
+    # A browser sends a cookie, and Basic credentials once typed into its dialog, by itself: both must come from us.
+    if request.method not in SAFE_METHODS and (cookie or flask.g.get("shiyu_basic")) and not same_origin():
         return _refuse(403, user, "cross-origin request")
     purpose, credential = _purpose(callbacks), credential_of(user, cookie)
     if not purposes.may_reach(credential, purpose):
@@ -368,7 +352,7 @@ def _enter(callbacks: purposes.Callbacks):
             if request.path == WALL and "token" in request.args:
                 return _display_token_login()
             user, cookie = _authenticate()
-        except BasicRefused as refused:
+        except users.LoginRefused as refused:  # only HTTP Basic logs in here
             return _refuse_basic(refused)
         except DatabaseUnavailable as error:  # a 503 with Retry-After; where the database is stays in the log
             return failures.answer(error, "access: checking a session or token")

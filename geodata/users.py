@@ -287,6 +287,16 @@ def token_user(token: str, remote_addr: str | None) -> tuple[User, timedelta | N
     return User(r["user_name"], r["role"], _scope(r["scope"]), r["display"], r["token_id"]), r["since_last_use"]
 
 
+# Why HTTP Basic did not log in, for the person at QGIS or GDAL (the answer's reason) and the audit log.
+BASIC_REFUSALS = {
+    "not_a_token": "HTTP Basic takes one of your API tokens as the password, not your login password "
+                   "(an administrator makes one: shiyu users token NAME)",
+    "unknown_token": "that API token is unknown or revoked",
+    "token_of_another_user": "that API token is not this user's",
+    "malformed": "the Authorization header is not HTTP Basic's base64 of name:token",
+}
+
+
 def basic_user(name: str, password: str, remote_addr: str | None) -> tuple[User, timedelta | None]:
     """HTTP Basic as QGIS and GDAL send it: the user ``name`` and one of their API tokens as the password.
 

@@ -4,6 +4,9 @@ throttle as every other login (SHIYU_PROXIES=1: X-Forwarded-For names the client
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 import requests
 
@@ -120,3 +123,27 @@ def test_a_basic_login_is_audited_once_per_client_not_per_request(site, conn):
     rows = conn.execute("SELECT detail FROM shiyu.audit_log WHERE action = 'token_use' AND user_name = 'ada' "
                         "ORDER BY id").fetchall()
     assert len(rows) == before + 1 and rows[-1][0]["via"] == "basic"
+
+
+def test_gdal_reads_the_ogc_api_by_basic_with_its_defaults(site, conn):
+    """GDAL's OAPIF driver as a planner runs it: the name and token in GDAL_HTTP_USERPWD, never in the URL."""
+    env = {**os.environ, "GDAL_HTTP_AUTH": "BASIC", "GDAL_HTTP_USERPWD": f"olga:{users.create_token('olga')}"}
+    done = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{site}/ogc", "incidents"], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Feature Count: {_count(conn, 'C.C1')}" in done.stdout
+    refused = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{site}/ogc", "incidents"], capture_output=True,
+                             text=True, env={**env, "GDAL_HTTP_USERPWD": "olga:shiyu_wrong"}, timeout=600)
+    assert refused.returncode != 0 and "401" in refused.stderr
+
+
+def test_an_unsafe_request_by_basic_from_another_site_is_refused_as_a_cookies_is(site):
+    """A browser that was once given the token in its Basic dialog sends it by itself, to any site's form."""
+    body = {"output": "x.children", "outputs": {"id": "x", "property": "children"}, "inputs": [], "changedPropIds": []}
+    auth = ("cora", users.create_token("cora"))
+    answer = requests.post(f"{site}/_dash-update-component", json=body, auth=auth, timeout=30,
+                           headers={"Origin": "https://evil.example", "X-Forwarded-For": "198.51.100.60"})
+    assert answer.status_code == 403 and answer.json()["reason"] == "cross-origin request"
+    bearer = requests.post(f"{site}/_dash-update-component", json=body, timeout=30,
+                           headers={"Origin": "https://evil.example", "Authorization": f"Bearer {auth[1]}"})
+    assert bearer.status_code != 403  # a script's Bearer is no browser's doing

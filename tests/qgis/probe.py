@@ -80,6 +80,8 @@ def render_tiles(spec, authcfg):
     job.start()
     job.waitForFinished()
     image = job.renderedImage()
+    if spec.get("image"):
+        image.save(spec["image"])
     drawn = sum(1 for y in range(0, image.height(), 2) for x in range(0, image.width(), 2)
                 if image.pixel(x, y) >> 24)  # the pixel's alpha: 0 where nothing was drawn
     return {"valid": True, "pixels": drawn, "errors": [e.message for e in job.errors()]}

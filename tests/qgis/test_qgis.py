@@ -6,6 +6,7 @@ filter set in QGIS goes to the server; the vector tiles render non-blank."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import requests
 
 from etl.load import load_facilities
 from geodata import users
+from layers import tiles
 from tests.helpers import write_csv
 from tests.layers.tiers import CITY
 from tests.serving import people_served
@@ -168,10 +170,23 @@ def test_a_filter_set_in_qgis_counts_what_the_database_counts(site, conn):
 
 def test_the_vector_tiles_render_in_qgis(site):
     url, _, folder = site
-    tiles = [{"name": name, "url": f"{url}/tiles/{name}/{{z}}/{{x}}/{{y}}.pbf", "extent": list(CITY)}
-             for name in ("incidents", "grids")]
+    tiles = [{"name": name, "url": f"{url}/tiles/{name}/{{z}}/{{x}}/{{y}}.pbf", "extent": list(CITY),
+              "image": str(folder / f"{name}.png")} for name in ("incidents", "grids")]
     result = probe(url, folder, "cora", [], tiles)
     for name in ("incidents", "grids"):
         rendered = result["tiles"][name]
         assert rendered["valid"] and not rendered["errors"], (name, rendered, result["log"][-5:])
         assert rendered["pixels"] > 500, (name, rendered)
+
+
+def test_incident_tiles_past_their_cap_render_as_cells_in_qgis(site, monkeypatch):
+    """With the cap below the city's incidents, every tile of the city at its zoom holds cells, not points."""
+    url, _, folder = site
+    spec = [{"name": "incidents", "url": f"{url}/tiles/incidents/{{z}}/{{x}}/{{y}}.pbf", "extent": list(CITY),
+             "image": str(folder / "incident-cells.png")}]
+    points = probe(url, folder, "cora", [], [{**spec[0], "image": None}])["tiles"]["incidents"]["pixels"]
+    monkeypatch.setitem(tiles.LAYERS, "incidents", dataclasses.replace(tiles.LAYERS["incidents"], cap=20))
+    cells = probe(url, folder, "cora", [], spec)["tiles"]["incidents"]
+    assert cells["valid"] and not cells["errors"]
+    # Capped tiles of points would draw 20 dots a tile, far fewer than all 3,000; their cells fill more than all did.
+    assert cells["pixels"] > points, (cells, points)

@@ -59,7 +59,8 @@ def cmd_users(args: argparse.Namespace) -> int:
         token = users.create_token(args.name, display=args.display, label=args.label)
         print(token)
         hint = (f"open /wall?token={token} on the wall screen" if args.display
-                else "send it as 'Authorization: Bearer <token>'")
+                else f"send it as 'Authorization: Bearer <token>', or from QGIS and GDAL as the password of HTTP "
+                     f"Basic with the name {args.name}")
         print(f"token of {args.name} (shown once; only its hash is kept): {hint}", file=sys.stderr)
     return 0
 

@@ -18,7 +18,7 @@ from geodata.h3cells import RESOLUTIONS
 from geodata.taxonomy import CATEGORIES, STATUSES
 from layers.base import SEVERITIES, day_window, held_day
 
-LAYERS = ("areas", "hexes", "hotspots", "emerging", "coverage", "facilities", "warnings")
+LAYERS = ("areas", "hexes", "hotspots", "emerging", "coverage", "facilities", "warnings", "supervision")
 LANGS = ("zh-CN", "en")
 
 

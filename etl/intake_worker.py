@@ -7,6 +7,11 @@ upsert and cube deltas), records a ``load_batch`` (so the data version moves and
 the posts applied with their counts. Killed half way, the transaction rolls back and the posts stay queued, to
 be applied again whole. A post naming an id that an earlier queued post names waits for a later micro-batch, so
 a status change posted after its report is applied after it. A lost database is waited for, with backoff.
+
+The elected worker also runs the periodic duties it is given (``duties``: name, every so many seconds, a function
+of no arguments), between micro-batches, each at most once per its period: the supervision orders' escalation
+pass, the alerts' sending pass. ``shiyu`` passes them in (etl imports no layer); a duty that fails is logged and
+run again at its next turn, and never stops the intake.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -121,10 +128,41 @@ def apply_next(conn) -> int:
     return len(posts)
 
 
-def run(stop: threading.Event | None = None, url: str | None = None) -> None:
+Duty = tuple[str, float, Callable[[], object]]
+
+
+class _Duties:
+    """The periodic duties and when each last ran (a monotonic clock); ``run_due`` runs those whose turn came."""
+
+    def __init__(self, duties: Sequence[Duty]):
+        self.duties = list(duties)
+        self.last: dict[str, float] = {}
+
+    def run_due(self) -> None:
+        for name, every_s, fn in self.duties:
+            now = time.monotonic()
+            if now - self.last.get(name, float("-inf")) < every_s:
+                continue
+            self.last[name] = now
+            try:
+                outcome = fn()
+                log.debug("intake: duty %s: %s", name, outcome)
+            except Exception:  # logged, and run again at its next turn; the intake goes on
+                log.exception("intake: the periodic duty %s failed; it runs again in %g s", name, every_s)
+
+    def wait_s(self) -> float:
+        """How long until the next duty's turn (``IDLE_WAIT_S`` at most)."""
+        now = time.monotonic()
+        waits = [self.last.get(name, float("-inf")) + every_s - now for name, every_s, _ in self.duties]
+        return max(0.05, min([IDLE_WAIT_S, *waits]))
+
+
+def run(stop: threading.Event | None = None, url: str | None = None, duties: Sequence[Duty] = ()) -> None:
     """Apply the queue until ``stop`` is set: elected by the worker lock, woken by notices, reconnecting with
-    backoff when the database goes away (a micro-batch it was writing rolled back and is applied again)."""
+    backoff when the database goes away (a micro-batch it was writing rolled back and is applied again); and run
+    ``duties`` between micro-batches while elected."""
     stop = stop or threading.Event()
+    periodic = _Duties(duties)
     failures = 0
     while not stop.is_set():
         try:
@@ -137,8 +175,10 @@ def run(stop: threading.Event | None = None, url: str | None = None) -> None:
                 log.info("intake: this process applies the queue")
                 failures = 0
                 while not stop.is_set():
-                    if not apply_next(conn):
-                        notices.wait(IDLE_WAIT_S)
+                    applied = apply_next(conn)
+                    periodic.run_due()
+                    if not applied:
+                        notices.wait(periodic.wait_s())
         except DatabaseUnavailable as error:
             failures += 1
             log.warning("intake: %s; trying again in %g s", error, _backoff(failures))
@@ -153,9 +193,9 @@ def _backoff(failures: int) -> float:
     return BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
 
 
-def start_thread() -> tuple[threading.Thread, threading.Event]:
+def start_thread(duties: Sequence[Duty] = ()) -> tuple[threading.Thread, threading.Event]:
     """The worker on a daemon thread of this process (``shiyu serve``'s workers each start one; one is elected)."""
     stop = threading.Event()
-    thread = threading.Thread(target=run, args=(stop,), name="shiyu-intake", daemon=True)
+    thread = threading.Thread(target=run, args=(stop, None, duties), name="shiyu-intake", daemon=True)
     thread.start()
     return thread, stop

@@ -27,6 +27,7 @@ from geodata import db
 from geodata.bulk import copy_frame
 from geodata.db import fetch_all, fetch_value
 from geodata.errors import InputError, ShiyuError
+from geodata.settings import settings
 from geodata.users import scope_of_code, token_sha256
 
 FEED_TOKEN_PREFIX = "shiyufeed_"
@@ -81,6 +82,17 @@ SELECT (SELECT count(*) FROM shiyu.intake_post WHERE status = 'queued') AS queue
 """
 
 
+# Applied and refused posts past their keeping, a slice at a time (short locks beside a busy queue); a queued
+# post is never pruned. Their incidents stay: only the post's own record (counts, rejects) goes.
+PRUNE = """
+DELETE FROM shiyu.intake_post WHERE id IN (
+    SELECT id FROM shiyu.intake_post
+    WHERE status <> 'queued' AND coalesce(applied_at, received_at) < now() - make_interval(secs => %(keep_s)s)
+    LIMIT %(slice)s)
+"""
+PRUNE_SLICE = 5_000
+
+
 def check_feed_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise InputError(f"feed name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-' (it is the source name)")
@@ -123,6 +135,25 @@ def list_feeds() -> list[dict]:
 def queue_status() -> dict:
     """The queue: posts and rows waiting, the oldest one's wait (``lag_s``), what was applied in the last minute."""
     return fetch_all(STATUS)[0]
+
+
+def prune_posts(keep_days: float | None = None) -> int:
+    """Delete applied and refused posts older than ``keep_days`` (``SHIYU_INTAKE_KEEP_DAYS``); how many went."""
+    keep = settings().intake_keep_days if keep_days is None else keep_days
+    if keep < 0:
+        raise InputError(f"keep_days {keep!r} must be 0 or more")
+    pruned = 0
+    with db.connect() as conn:
+        while True:
+            with conn.transaction():
+                gone = conn.execute(PRUNE, {"keep_s": keep * 86_400, "slice": PRUNE_SLICE}).rowcount
+            pruned += gone
+            if gone < PRUNE_SLICE:
+                break
+        if pruned:
+            with conn.transaction():
+                _audit(conn, "feed_prune", {"posts": pruned, "keep_days": keep})
+    return pruned
 
 
 # ---- the web server's side (as shiyu_app) -------------------------------------------------------------------

@@ -50,6 +50,9 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
      "(queued) instead of 200 with its counts, in seconds."),
     ("SHIYU_INTAKE_MAX_REJECT_RATIO", "0.1", "A post with a larger share of rejected rows is refused whole (422), "
      "nothing written, as `shiyu load --max-reject-ratio`."),
+    ("SHIYU_INTAKE_KEEP_DAYS", "30", "How many days an applied or refused post is kept (its counts for `shiyu feeds "
+     "list` and GET /api/v1/posts/<id>); older ones are pruned daily by the intake worker and by `shiyu feeds prune`. "
+     "The incidents they carried stay."),
     ("SHIYU_FEED_RATE_PER_MIN", "1200", "How many posts one feed may start per minute in each server worker, in bursts "
      "of up to a quarter of it; more are answered 429 with Retry-After."),
     ("SHIYU_INTAKE_WORKER", "on", "Whether `shiyu serve` runs the intake worker (one elected among its processes); off "
@@ -90,6 +93,7 @@ class Settings:
     intake_max_kb: float
     intake_wait_s: float
     intake_max_reject_ratio: float
+    intake_keep_days: float
     feed_rate_per_min: float
     intake_worker: bool
     pool_timeout_s: float
@@ -132,6 +136,7 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         intake_max_kb=float(value["SHIYU_INTAKE_MAX_KB"]),
         intake_wait_s=float(value["SHIYU_INTAKE_WAIT_S"]),
         intake_max_reject_ratio=float(value["SHIYU_INTAKE_MAX_REJECT_RATIO"]),
+        intake_keep_days=float(value["SHIYU_INTAKE_KEEP_DAYS"]),
         feed_rate_per_min=float(value["SHIYU_FEED_RATE_PER_MIN"]),
         intake_worker=_switch("SHIYU_INTAKE_WORKER", value["SHIYU_INTAKE_WORKER"]),
         pool_timeout_s=float(value["SHIYU_POOL_TIMEOUT_S"]),

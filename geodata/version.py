@@ -27,3 +27,12 @@ DATA_VERSION = "SELECT version FROM shiyu.data_version"
 def data_version() -> int:
     """The data's version now, as this connection's role sees it (the app's role may read it)."""
     return int(fetch_value(DATA_VERSION))
+
+
+# The supervision orders' version (0030) added to the data's: both only grow, so the sum moves when either does.
+SUPERVISION_VERSION = "SELECT version + orders FROM shiyu.data_version"
+
+
+def supervision_version() -> int:
+    """The version of what the supervision layer reads: the data's, moved on by every supervision event too."""
+    return int(fetch_value(SUPERVISION_VERSION))

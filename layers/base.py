@@ -123,6 +123,12 @@ def pixel_degrees(zoom: float) -> float:
 # Overdue (超期): not yet verified or closed, and past the due time its category's SLA set, at %(now)s.
 # Bind ``closed`` to ``CLOSED_STATUSES``.
 OVERDUE = "(status <> ALL(%(closed)s::text[]) AND due_at < %(now)s)"
+# The SLA lights (docs/supervision.md), with the same parameters: red (红灯) is overdue; yellow (黄灯) is open, not
+# red, and at least YELLOW_SHARE of the time between its report and its due time gone.
+YELLOW_SHARE = 0.8
+RED_LIGHT = OVERDUE
+YELLOW_LIGHT = ("(status <> ALL(%(closed)s::text[]) AND due_at >= %(now)s"
+                f" AND %(now)s >= reported_at + {YELLOW_SHARE} * (due_at - reported_at))")
 # A due time follows its report (reported_at plus the category's SLA hours, etl/incidents.py), so an incident
 # reported in a window that starts at %(since)s falls due after it: a range the open-incident index (0009),
 # ordered by due_at, can start from, instead of every open incident since the first.

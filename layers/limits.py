@@ -27,14 +27,16 @@ from geodata.errors import Busy, TooLarge
 from geodata.scope import Scope
 from geodata.settings import settings
 from layers.base import Filters, view_path
+from layers import supervision_map
 from layers.incidents import count
 
-CELLS, AREAS, GRIDS = "cells", "areas", "grids"
+CELLS, AREAS, GRIDS, LIT = "cells", "areas", "grids", "lit incidents"
 # How to narrow a request over its limit, by what the layer counts.
 NARROW = {
     CELLS: "zoom in, choose a coarser H3 resolution, or pick an area",
     AREAS: "zoom in, pick an area, or choose a coarser tier",
     GRIDS: "zoom in or pick an area",
+    LIT: "zoom in, pick an area, or narrow the days, categories or severities",
 }
 
 
@@ -62,6 +64,9 @@ LIMITS: dict[str, Limit] = {
     "coverage": Limit(CELLS, STUDY_AREA_CELLS, 500),
     "facilities": Limit(CELLS, STUDY_AREA_CELLS, 300),
     "warnings": Limit(GRIDS, 20_000, 1_500),
+    # Open incidents in a yellow or red light or under an order (layers/supervision_map.py), counted in the view
+    # up to the limit: the demo city has about 500, a city of 10M incidents about 15,000 overdue.
+    "supervision": Limit(LIT, 20_000, 600),
 }
 
 
@@ -112,6 +117,9 @@ def _cell_m2(lonlat: list[float] | None, res: int) -> float:
 def estimate(layer: str, filters: Filters, scope: Scope) -> Estimate:
     """What ``layer`` would hold for ``filters`` and ``scope``, from one query on the areas (two for a large hex map)."""
     limit = LIMITS[layer]
+    if limit.counts == LIT:  # counted directly, up to one past the limit
+        lit = supervision_map.count(filters, scope, limit.most + 1)
+        return Estimate(layer, lit, lit, lit * limit.feature_bytes, lit > limit.most)
     west, south, east, north = filters.bbox
     row = fetch_all(VIEW_SIZE, {"tier": filters.tier, "west": west, "south": south, "east": east, "north": north,
                                 "scope": view_path(filters, scope)})[0]
@@ -135,7 +143,7 @@ def refusal(found: Estimate, filters: Filters) -> str:
     """The one line that says what is over which limit and how to narrow it."""
     limit = LIMITS[found.layer]
     what = f"H3 r{filters.res} cells" if limit.counts == CELLS else (
-        f"{filters.tier} areas" if limit.counts == AREAS else "grids")
+        f"{filters.tier} areas" if limit.counts == AREAS else limit.counts)
     if found.at_least:
         return (f"the {found.layer} layer would hold more than its limit of {limit.most:,} {what} here; "
                 f"{NARROW[limit.counts]}")

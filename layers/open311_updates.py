@@ -21,6 +21,7 @@ from geodata.scope import Scope
 from geodata.taxonomy import STATUSES
 from layers.base import Filters, incident_params
 from layers.ogc.query import parse_datetime, single_values, whole_number
+from layers.supervision import LEVELS
 
 DEFAULT_HOURS = 24
 DEFAULT_PAGE_SIZE = 100
@@ -28,13 +29,28 @@ MAX_PAGE_SIZE = 1000
 MAX_ROWS = 100_000
 UPDATE_KEYS = ("start_date", "end_date", "service_request_id", "page", "page_size", "lang", "jurisdiction_id")
 
+# The incidents' own changes, and the events of the supervision orders on them (docs/supervision.md): a case system
+# reading the feed learns that an order was issued, replied to, escalated or closed, as an update of its request.
 UPDATES = """
-SELECT i.source, i.external_id, i.status, i.updated_at, i.resolved_at
-FROM shiyu.incident i
-WHERE (%(scope)s::ltree IS NULL OR i.path <@ %(scope)s::ltree)
-  AND i.updated_at >= %(since)s AND i.updated_at < %(until)s
-  AND (%(source)s::text IS NULL OR (i.source, i.external_id) = (%(source)s, %(external_id)s))
-ORDER BY i.updated_at, i.source, i.external_id
+SELECT * FROM (
+  SELECT i.source, i.external_id, i.status, i.updated_at, i.resolved_at, NULL::bigint AS event_id,
+         NULL::text AS action, NULL::text AS level, NULL::text AS actor, NULL::jsonb AS detail
+  FROM shiyu.incident i
+  WHERE (%(scope)s::ltree IS NULL OR i.path <@ %(scope)s::ltree)
+    AND i.updated_at >= %(since)s AND i.updated_at < %(until)s
+    AND (%(source)s::text IS NULL OR (i.source, i.external_id) = (%(source)s, %(external_id)s))
+  UNION ALL
+  SELECT o.incident_source, o.incident_id, coalesce(i.status, 'reported'), e.at, i.resolved_at, e.id, e.action,
+         e.level, e.actor, e.detail || jsonb_build_object('order', o.id, 'addressee', o.addressee,
+                                                            'reply_due_at', o.reply_due_at)
+  FROM shiyu.supervision_event e
+  JOIN shiyu.supervision_order o ON o.id = e.order_id
+  LEFT JOIN shiyu.incident i ON (i.source, i.external_id) = (o.incident_source, o.incident_id)
+  WHERE o.incident_id IS NOT NULL AND (%(scope)s::ltree IS NULL OR e.path <@ %(scope)s::ltree)
+    AND e.at >= %(since)s AND e.at < %(until)s
+    AND (%(source)s::text IS NULL OR (o.incident_source, o.incident_id) = (%(source)s, %(external_id)s))
+) u
+ORDER BY updated_at, source, external_id, event_id NULLS FIRST
 LIMIT %(limit)s OFFSET %(offset)s
 """
 
@@ -64,9 +80,29 @@ def own_row(source: str, external_id: str) -> dict | None:
 def _update(r: dict, lang: str) -> dict:
     status = STATUSES[r["status"]]
     request_id = f"{r['source']}:{r['external_id']}"
+    if r["event_id"] is not None:  # an order's event: its own id, its words in the description
+        return {"update_id": f"{request_id}@order-event-{r['event_id']}", "service_request_id": request_id,
+                "status": status.open311, "updated_datetime": _iso(r["updated_at"]),
+                "description": order_words(r["action"], r["level"], r["actor"], r["detail"], lang), "media_url": None}
     return {"update_id": f"{request_id}@{r['updated_at'].isoformat()}", "service_request_id": request_id,
             "status": status.open311, "updated_datetime": _iso(r["updated_at"]),
             "description": status.name_zh if lang == "zh-CN" else status.name_en, "media_url": None}
+
+
+ACTIONS = {"issued": ("下达", "issued"), "replied": ("回复", "replied to"), "escalated": ("升级", "escalated"),
+           "accepted": ("采纳回复并办结", "closed, its reply accepted"), "closed": ("因事件办结而关闭", "closed, its incident closed"),
+           "withdrawn": ("撤回", "withdrawn")}
+
+
+def order_words(action: str, level: str, actor: str, detail: dict, lang: str) -> str:
+    """One line about an order's event, in ``lang``: what, which level, by whom, the order's number and deadline."""
+    due = str(detail.get("reply_due_at") or "")[:16].replace("T", " ")
+    zh, en = ACTIONS.get(action, (action, action))
+    if lang == "zh-CN":
+        text = f"督办单 {detail.get('order')}（{LEVELS[level].name_zh}）已{zh}，操作人 {actor}，责任人 {detail.get('addressee')}"
+        return text + (f"，回复期限 {due}" if due and action in ("issued", "escalated") else "")
+    text = f"Supervision order {detail.get('order')} ({LEVELS[level].name_en}) {en} by {actor}, addressed to {detail.get('addressee')}"
+    return text + (f"; reply due {due}" if due and action in ("issued", "escalated") else "")
 
 
 def updates(args: Mapping[str, Sequence[str]], scope: Scope, now: datetime | None = None) -> list[dict]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from geodata.errors import InputError
 from geodata.scope import Scope
-from layers import areas, coverage, early_warning, emerging, facilities, hexes, hotspots, limits
+from layers import areas, coverage, early_warning, emerging, facilities, hexes, hotspots, limits, supervision_map
 from layers.base import Filters, LayerResult
 
 LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
@@ -17,6 +17,7 @@ LAYERS: dict[str, Callable[[Filters, Scope], LayerResult]] = {
     "coverage": coverage.build,
     "facilities": facilities.build,
     "warnings": early_warning.build,
+    "supervision": supervision_map.build,
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from geodata.errors import BatchRefused, ShiyuError
 from geodata.settings import SETTINGS
 from geodata.text import one_line
-from shiyu import accounts, feeds, livefeed
+from shiyu import accounts, feeds, livefeed, supervise
 
 PROGRESS_MIN_ROWS = 5000
 
@@ -233,7 +233,7 @@ def _shared_secret() -> None:
 def _start_intake_worker(_worker) -> None:
     from etl import intake_worker
 
-    intake_worker.start_thread()
+    intake_worker.start_thread(duties=supervise.DUTIES)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write layers, filtered, to a file QGIS and GDAL open. Every export is recorded "
                                    "in the audit log; reporter names and phones are never exported.")
     p.add_argument("layer", nargs="+", metavar="LAYER",
-                   help="areas, hexes, hotspots, emerging, coverage, facilities or warnings; several (repeated or "
+                   help="areas, hexes, hotspots, emerging, coverage, facilities, warnings or supervision; several (repeated or "
                         "comma-separated) go into one file")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the file to write: .gpkg, .geojson, or .zip (Shapefile, CSV, several GeoJSON layers)")
@@ -423,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts.add_parsers(sub)
     feeds.add_parsers(sub)
+    supervise.add_parsers(sub)
 
     for name, func, help_ in (("serve", cmd_serve, "serve the dashboard"),
                               ("demo", cmd_demo, "start the database, generate and load the demo city, serve the dashboard")):

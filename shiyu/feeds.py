@@ -31,6 +31,10 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         for r in rows:
             print(f"{r['name']:<24} {r['scope_code']:<14} {'revoked' if r['revoked'] else 'active':<8} "
                   f"{_when(r['last_post']):<19} {r['rows_today']:>10,} {r['rejects_today']:>13,} {r['refused_today']:>7,}")
+    elif args.action == "prune":
+        pruned = feeds.prune_posts(args.days)
+        print(f"pruned {pruned:,} applied or refused posts older than "
+              f"{'SHIYU_INTAKE_KEEP_DAYS' if args.days is None else f'{args.days:g}'} days; their incidents stay")
     else:
         status = feeds.queue_status()
         if args.json:
@@ -48,13 +52,14 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 def cmd_intake(_args: argparse.Namespace) -> int:
     """The intake worker in the foreground until SIGTERM or Ctrl-C (the Procfile's ``worker:``)."""
     from etl import intake_worker
+    from shiyu.supervise import DUTIES
 
     logging.getLogger("etl.intake_worker").setLevel(logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("shiyu intake: applying queued posts (one worker is elected; Ctrl-C stops it)", flush=True)
     try:
-        intake_worker.run(stop)
+        intake_worker.run(stop, duties=DUTIES)
     except KeyboardInterrupt:
         pass
     return 0
@@ -75,6 +80,9 @@ def add_parsers(sub) -> None:
     q.add_argument("name", help="the feed's name")
     q = feeds_sub.add_parser("list", help="every feed with its last post, and today's rows, rejects and refused posts")
     q.add_argument("--json", action="store_true", help="print a JSON list")
+    q = feeds_sub.add_parser("prune", help="delete applied and refused posts past their keeping (their incidents stay)")
+    q.add_argument("--days", type=float, default=None, metavar="N",
+                   help="keep the last N days (default SHIYU_INTAKE_KEEP_DAYS, 30); the intake worker prunes daily")
     q = feeds_sub.add_parser("status", help="the queue: posts and rows waiting, and the lag")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_feeds)

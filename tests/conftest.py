@@ -29,7 +29,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 # Durability buys nothing in a throw-away test cluster.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
-DATA_TABLES = ("rejected_row", "incident", "incident_week", "incident_cell", "incident_week_cell", "incident_week_r7",
+DATA_TABLES = ("supervision_event", "supervision_order", "rejected_row", "incident", "incident_week", "incident_cell", "incident_week_cell", "incident_week_r7",
                "incident_day_r7", "incident_cell_r7", "incident_day", "incident_day_street", "incident_grid_week",
                "area_cell", "area_cell_count", "facility", "patrol_ping", "patrol_cell_day", "patrol_grid_week", "area",
                "load_batch", "intake_row", "intake_post", "feed_token", "feed", "audit_log", "audit_burst", "login_throttle", "login_session", "api_token",

@@ -46,6 +46,18 @@ window.shiyu = Object.assign({}, window.shiyu, {
     return {fillColor: colour, fillOpacity: fillOpacity, color: cell ? "#444444" : "#1f2d3d",
             weight: cell ? 0.3 : 0.6, opacity: cell ? 0.4 : 0.7};
   },
+  // The supervision layer: the SLA light as the fill, an open order's level as a ring (heavier as it rises).
+  supervisionStyle: function (feature, context) {
+    const h = context.hideout || {};
+    const p = feature.properties;
+    const fill = (h.lights || {})[p.light] || "#bbbbbb";
+    if (p.order_level) {
+      const weight = {reminder: 2.5, order: 3, red_list: 4}[p.order_level] || 3;
+      return {radius: 8, fillColor: fill, fillOpacity: 0.95, color: (h.rings || {})[p.order_level] || "#000000",
+              weight: weight, opacity: 1};
+    }
+    return {radius: 5, fillColor: fill, fillOpacity: 0.95, color: "#444444", weight: 1, opacity: 0.9};
+  },
   facilityPoint: function (feature, latlng, context) {
     const h = context.hideout || {};
     const colour = (h.classes || {})[feature.properties.type] || "#555555";

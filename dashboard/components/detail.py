@@ -7,6 +7,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from dashboard.components import supervise
 from dashboard.i18n import t
 
 MAX_CHILDREN = 12
@@ -63,9 +64,12 @@ def area_panel(found: dict, lang: str) -> list:
                            html.Td(f"{c['kpis']['overdue']:,}", className="bad" if c["kpis"]["overdue"] else ""),
                            html.Td(_share(c["kpis"].get("patrol_share")))])
                   for c in children[:MAX_CHILDREN]]
+    orders, acting = found.get("orders", {}), found.get("may_supervise", False)
     overdue_rows = [html.Tr([html.Td(f"{o['reported_at']:%m-%d %H:%M}"), html.Td(t(o["category"], lang)),
                              html.Td(f"{o['hours_overdue']:,.0f} h", className="bad"),
-                             html.Td(o.get("grid_name") or o.get("grid_code") or "—")])
+                             html.Td(o.get("grid_name") or o.get("grid_code") or "—"),
+                             *([html.Td([supervise.badge(orders.get(o["id"]), lang),
+                                         supervise.row_button(o["id"], lang)])] if acting else [])])
                     for o in found.get("overdue", [])[:MAX_OVERDUE]]
     return [
         _crumbs(found["chain"], lang),
@@ -84,8 +88,10 @@ def area_panel(found: dict, lang: str) -> list:
                                            html.Th(t("overdue", lang)), html.Th(t("patrolled", lang))])),
                        html.Tbody(child_rows)], className="mini")] if child_rows else []),
         html.H4(t("overdue_list", lang, n=f"{found.get('overdue_total', 0):,}")),
+        *(supervise.controls(found["code"], found.get("overdue_total", 0), lang) if acting else []),
         html.Table([html.Thead(html.Tr([html.Th(t("col_reported", lang)), html.Th(t("category", lang)),
-                                        html.Th(t("hours_over", lang)), html.Th(t("col_grid", lang))])),
+                                        html.Th(t("hours_over", lang)), html.Th(t("col_grid", lang)),
+                                        *([html.Th(t("supervise", lang))] if acting else [])])),
                     html.Tbody(overdue_rows)], className="mini") if overdue_rows
         else html.P(t("none_overdue", lang), className="hint"),
     ]

@@ -62,7 +62,8 @@ def version_now() -> int | None:
 def _version(value) -> int | None:
     """A version the browser sends back (a store), which a tampered request can set to anything: kept only when
     it is a whole number."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    # JSON numbers beyond 64 bits cannot be sent back: a larger one is no version.
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
 
 
 def asked_for(asked) -> tuple[int, int | None, float]:

@@ -16,7 +16,7 @@ EMPTY = {"type": "FeatureCollection", "features": []}
 
 LEGEND_TITLES = {"areas": "legend_areas", "hexes": "legend_incidents", "hotspots": "legend_hotspots",
                  "emerging": "legend_emerging", "coverage": "legend_coverage", "facilities": "legend_facilities",
-                 "warnings": "legend_warnings"}
+                 "warnings": "legend_warnings", "supervision": "legend_supervision"}
 KINDED = ("coverage", "facilities", "warnings")  # features of several kinds, styled by shiyu.kindStyle
 QUIET = {"hotspots": "ns", "emerging": "no pattern detected"}  # classes left off the map: most cells, saying nothing
 
@@ -67,11 +67,11 @@ def legend(result, lang: str, filters: Filters, layer: str) -> list:
     rows = [html.Div([html.Span(className="swatch", style={"background": e.colour}),
                       html.Span(t(e.label, lang) if e.label in TEXT else e.label)], className="legend-row")
             for e in result.legend]
-    unit = t(filters.tier, lang) if layer == "areas" else f"r{filters.res}"
+    unit = t(filters.tier, lang) if layer == "areas" else "" if layer == "supervision" else f"r{filters.res}"
     outline = [] if layer == "areas" else [
         html.H2(t("legend_boundaries", lang)),
         html.Div([html.Span(className="swatch outline"), html.Span(t(filters.tier, lang))], className="legend-row")]
-    return [html.H2(f"{t(LEGEND_TITLES[layer], lang)} · {unit}"), *rows, *outline]
+    return [html.H2(f"{t(LEGEND_TITLES[layer], lang)}" + (f" · {unit}" if unit else "")), *rows, *outline]
 
 
 def point_legend(result, lang: str) -> list:
@@ -95,6 +95,9 @@ def shown(layer: str, result) -> tuple:
         return (("facilities", summary["facilities"]), ("blind_spot", summary["blind_spots"]))
     if layer == "warnings":
         return (("flagged", len(result.features)),)
+    if layer == "supervision":
+        return (("red_in_view", summary["red"]), ("yellow_in_view", summary["yellow"]),
+                ("orders_in_view", summary["orders"]))
     counts = (("incidents", summary["incidents"]), ("cells", summary["cells"]))
     return counts + ((("significant", len(result.features)),) if layer in QUIET else ())
 
@@ -108,6 +111,11 @@ def tooltip(layer: str, p: dict, lang: str, res: int) -> str:
                 f" · {t('overdue', lang)}: {p['overdue']:,}<br><i>{t('click_drill', lang)}</i>")
     if layer == "warnings":
         return p["reason_zh" if lang == "zh-CN" else "reason_en"]
+    if layer == "supervision":
+        order = (f"<br>{t('order_no', lang)} {p['order_id']} · {t('level_' + p['order_level'], lang)} · "
+                 f"{p['addressee']}") if p.get("order_id") else ""
+        return (f"{t(p['category'], lang)} · {t(p['status'], lang)} · {t('light_' + p['light'], lang)}<br>"
+                f"{t('col_due', lang)}: {(p['due_at'] or '')[:16].replace('T', ' ')}{order}<br>{grid}")
     if layer == "coverage" and p["kind"] == "grid":
         share = "—" if p["share"] is None else f"{p['share']:.0%}"
         last = p["last_visit"][:16].replace("T", " ") if p["last_visit"] else t("never", lang)

@@ -19,7 +19,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from dashboard.components import account
 from dashboard.components import detail as panels
 from dashboard.components import filters as filter_panel
-from dashboard.components import inputs, live, mapview, table
+from dashboard.components import inputs, live, mapview, supervise, table
 from dashboard.access import current_scope, current_user
 from dashboard.i18n import pick, t
 from dashboard.state import LAYERS, ViewState, parse
@@ -28,7 +28,7 @@ from geodata.h3cells import RESOLUTIONS
 from geodata.scope import Scope
 from geodata.settings import settings
 from geodata.version import data_version
-from layers import areas, detail, tiles
+from layers import areas, detail, supervision_reads, tiles
 from layers.base import BEIJING, Filters
 from layers.registry import build
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/", title="市域 Shiyu")
 filter_panel.register()
 table.register()
+supervise.register()
 
 
 def _initial_view(state: ViewState, extent, scope: Scope) -> tuple[list[float], float]:
@@ -85,6 +86,7 @@ def layout(**query) -> html.Div:
         html.Header(className="topbar", children=[
             html.H1(t("title", lang)), html.Span(t("subtitle", lang), className="subtitle"), html.Span(className="spacer"),
             html.A(t("nav_wall", lang), href=f"/wall?lang={lang}", className="nav"),
+            html.A(t("nav_orders", lang), href=f"/orders?lang={lang}", className="nav", id="explore-orders-link"),
             html.A(t("nav_export", lang), href=f"/export{state.query(lang=lang)}", id="explore-export-link", className="nav"),
             html.A(t("language", lang), href=f"/{state.query(lang=other)}", id="explore-lang-switch"),
             *account.links(lang),
@@ -202,7 +204,8 @@ def update_map(moved, res, layer, area, start, end, categories, severities, stat
     areas_shown = (result.summary["areas"] if layer == "areas" else from_tiles.grids if from_tiles.grids is not None
                    else len(grids["features"]))
     numbers = mapview.stats((*mapview.shown(layer, result), (filters.tier, areas_shown)), lang)
-    variable = ("shiyu.areaStyle" if layer == "areas" else "shiyu.kindStyle" if layer in mapview.KINDED
+    variable = ("shiyu.areaStyle" if layer == "areas" else "shiyu.supervisionStyle" if layer == "supervision"
+                else "shiyu.kindStyle" if layer in mapview.KINDED
                 else "shiyu.classStyle" if classed else "shiyu.hexStyle")
     return (result.geojson(), result.style, grids, mapview.legend(result, lang, filters, layer), numbers, "",
             {"variable": variable}, mapview.EMPTY, {}, view, tile_data, version)
@@ -307,11 +310,11 @@ def _focus_key(filters: Filters) -> list:
 
 @callback(
     Output("explore-detail", "children"), Output("explore-focus", "data"),
-    Input("explore-view", "data"), Input("explore-hexes", "clickData"),
+    Input("explore-view", "data"), Input("explore-hexes", "clickData"), Input("explore-table", "cellClicked"),
     State("explore-focus", "data"), State("explore-lang", "data"),
     prevent_initial_call=True,
 )
-def show_detail(view, clicked, focus, lang):
+def show_detail(view, clicked, row, focus, lang):
     """The area chosen or the hexagon clicked, with the filters of the view."""
     lang = pick(lang if isinstance(lang, str) else None)
     if not view:
@@ -328,9 +331,14 @@ def show_detail(view, clicked, focus, lang):
         if not cell:
             return no_update, no_update
         focus = {"kind": "cell", "id": cell, "key": key, "area": area}
+    elif ctx.triggered_id == "explore-table":  # a row of the incidents' table: the incident and its order
+        incident = row.get("rowId") if isinstance(row, dict) else None
+        if not isinstance(incident, str) or not incident:
+            return no_update, no_update
+        focus = {"kind": "incident", "id": incident, "key": key, "area": area}
     elif focus and focus["key"] == key:
         return no_update, no_update
-    elif focus and focus["kind"] == "cell" and focus["area"] == area:
+    elif focus and focus["kind"] in ("cell", "incident") and focus["area"] == area:
         focus = {**focus, "key": key}
     elif area:
         focus = {"kind": "area", "id": area, "key": key, "area": area}
@@ -339,8 +347,13 @@ def show_detail(view, clicked, focus, lang):
     try:
         if focus["kind"] == "cell":
             return panels.cell_panel(detail.cell_detail(focus["id"], filters, current_scope()), lang), focus
-        return panels.area_panel(detail.area_detail(focus["id"], filters, current_scope(),
-                                                                 show_pii=current_user().show_pii), lang), focus
+        if focus["kind"] == "incident":
+            return supervise.incident_panel(supervision_reads.incident_card(focus["id"], current_scope()), lang), focus
+        found = detail.area_detail(focus["id"], filters, current_scope(), show_pii=current_user().show_pii)
+        if supervise.may_supervise():
+            found.update(may_supervise=True, orders=supervision_reads.by_incident(
+                [o["id"] for o in found["overdue"]], current_scope()))
+        return panels.area_panel(found, lang), focus
     except ShiyuError as error:
         log.warning("explore: detail failed: %s", error, exc_info=error.__cause__ is not None)
         message = str(error) if isinstance(error, InputError) else t("db_down", lang)

@@ -16,19 +16,19 @@ from datetime import datetime, timedelta, timezone
 import dash
 import dash_leaflet as dl
 import orjson
-import plotly.graph_objects as go
 import shapely.geometry
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.access import current_scope
-from dashboard.components import inputs, live
+from dashboard.components import inputs, live, wall_supervision
+from dashboard.components.wall_charts import category_figure, trend_figure
 from dashboard.i18n import pick, t
 from geodata.db import side_by_side
 from geodata.errors import InputError, ShiyuError
 from geodata.settings import settings
 from geodata.version import data_version
-from layers import areas, coverage, early_warning, facilities, hotspots, panels
+from layers import areas, coverage, early_warning, facilities, hotspots, panels, supervision_reads
 from layers.base import BEIJING, Filters
 from layers.stats import CLASS_COLOURS
 
@@ -47,9 +47,8 @@ MAX_LATEST = 12
 WALL_FACILITY_TYPES = ("police_station", "fire_station")
 MIN_REFRESH_S = 1.0
 EMPTY = {"type": "FeatureCollection", "features": []}
-# Okabe–Ito: sky blue for the trend, orange for the bars, yellow for the thinly patrolled grids.
-TREND_COLOUR, BAR_COLOUR, BELOW_COLOUR = "#56B4E9", "#E69F00", "#F0E442"
-TEXT_COLOUR, GRID_COLOUR = "#dbe4ee", "rgba(219, 228, 238, 0.12)"
+# Okabe–Ito yellow for the thinly patrolled grids (the charts' colours: components/wall_charts.py).
+BELOW_COLOUR = "#F0E442"
 
 
 def _initial_view(bbox) -> tuple[list[float], float]:
@@ -119,7 +118,7 @@ def layout(lang: str | None = None, refresh: str | None = None, rotate: str | No
             html.Div(className="wall-kpis", children=[
                 _tile("wall_today", "wall-kpi-today", lang), _tile("wall_open", "wall-kpi-open", lang),
                 _tile("wall_overdue", "wall-kpi-overdue", lang), _tile("wall_resolved", "wall-kpi-resolved", lang, days=DAYS),
-                _tile("wall_patrol", "wall-kpi-patrol", lang)]),
+                _tile("wall_patrol", "wall-kpi-patrol", lang), _tile("wall_yellow", "wall-kpi-yellow", lang)]),
             html.Div(className="wall-map-wrap", children=[
                 html.Div(id="wall-legend", className="wall-legend"),
                 dl.Map(id="wall-map", center=centre, zoom=zoom, zoomSnap=0.25, zoomControl=False, dragging=False,
@@ -140,6 +139,7 @@ def layout(lang: str | None = None, refresh: str | None = None, rotate: str | No
             ]),
         ]),
         html.Aside(className="wall-right", children=[
+            wall_supervision.panel(lang),
             html.Section(className="wall-panel wall-alerts", children=[
                 html.H2(t("wall_alerts", lang)), html.Ul(id="wall-alerts", className="wall-list")]),
             html.Section(className="wall-panel wall-latest", children=[
@@ -190,36 +190,6 @@ def _percent(share: float | None) -> str:
     if share is None:
         return "—"
     return f"{share * 100:.1f}%" if share < 0.1 else f"{share * 100:.0f}%"
-
-
-def _layout_base(vh: float) -> dict:
-    return dict(template="plotly_dark", paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-                font={"size": round(1.6 * vh), "color": TEXT_COLOUR}, showlegend=False,
-                margin={"l": round(4.5 * vh), "r": round(1.5 * vh), "t": round(1 * vh), "b": round(3.5 * vh)})
-
-
-def _trend_figure(trend: list, vh: float) -> go.Figure:
-    days = [d.isoformat() for d, _ in trend]
-    figure = go.Figure(go.Scatter(x=days, y=[n for _, n in trend], mode="lines", fill="tozeroy",
-                                  line={"color": TREND_COLOUR, "width": max(2, round(0.35 * vh))},
-                                  fillcolor="rgba(86, 180, 233, 0.25)"))
-    figure.update_layout(**_layout_base(vh))
-    figure.update_xaxes(showgrid=False, tickformat="%m-%d", nticks=5)
-    figure.update_yaxes(gridcolor=GRID_COLOUR, rangemode="tozero", nticks=4)
-    return figure
-
-
-def _category_figure(breakdown: list, lang: str, vh: float) -> go.Figure:
-    rows = breakdown[:7][::-1]  # the largest on top
-    figure = go.Figure(go.Bar(x=[n for _, n in rows], y=[t(c, lang) for c, _ in rows], orientation="h",
-                              marker={"color": BAR_COLOUR}, text=[f"{n:,}" for _, n in rows], textposition="inside",
-                              insidetextanchor="end", textfont={"size": round(1.8 * vh), "color": "#1a1200"}))
-    base = _layout_base(vh)
-    base["margin"]["l"] = round(1 * vh)
-    figure.update_layout(**base, bargap=0.25)
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(automargin=True, ticksuffix="  ")
-    return figure
 
 
 def _alert_items(warnings, lang: str) -> list:
@@ -288,10 +258,24 @@ def refresh_panels(changed, vh, lang, extent, last_good, since):
         return (*[no_update] * 13, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
     status, status_class = _status(as_of, lang)
     return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
-            _percent(kpis["patrol_share"]), _trend_figure(trend, vh), _category_figure(breakdown, lang, vh),
+            _percent(kpis["patrol_share"]), trend_figure(trend, vh), category_figure(breakdown, lang, vh),
             _alert_items(warnings, lang), _latest_items(latest, lang, {a["id"]: a["age_s"] for a in arrived}),
             live.arrival_points(arrived), version, as_of and as_of.isoformat(), since and since.isoformat(),
             status, status_class, f"{datetime.now(BEIJING):%H:%M:%S}")
+
+
+@callback(Output("wall-kpi-yellow", "children"), Output("wall-supervision", "children"),
+          Input("wall-changed", "data"), State("wall-lang", "data"))
+def refresh_supervision(changed, lang):
+    """The yellow lights and the supervision panel, with the other panels."""
+    if changed is None:
+        raise PreventUpdate
+    try:
+        counts = supervision_reads.wall_counts(current_scope())
+    except ShiyuError as error:
+        log.warning("wall: supervision refresh failed: %s", error, exc_info=error.__cause__ is not None)
+        return no_update, no_update
+    return f"{counts['yellow']:,}", wall_supervision.items(counts, pick(lang))
 
 
 @callback(Output("wall-changed", "data"), Input("wall-interval", "n_intervals"), Input("wall-probe", "n_intervals"),

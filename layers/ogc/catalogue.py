@@ -19,6 +19,7 @@ class Collection:
     extra_keys: tuple[str, ...] = ()
     default_res: int | None = None
     reads_clock: bool = False  # its features change with the time of day, not only with the data (layers/ogc/pages.py)
+    reads_orders: bool = False  # it carries supervision orders: keyed by their version too (geodata/version.py)
 
 
 # r8 cells (about 0.7 km²) are what the map shows a city at; ``res`` asks for 7 to 10.
@@ -46,6 +47,11 @@ _COLLECTIONS = [
     Collection("facilities", "设施 Facilities",
                "Facilities with their service radius, and the cells beyond the radius of every facility of a type "
                "(blind spots).", "facilities", extra_keys=("res",), default_res=DEFAULT_RES),
+    Collection("supervision", "督办 Supervision",
+               "Every open incident in a yellow (80 % of its SLA gone) or red (overdue) light or under an open "
+               "supervision order, with the order: level (reminder 提醒, order 督办, red_list 挂牌督办), addressee, "
+               "reply deadline, reply, escalations. docs/supervision.md.", "supervision", reads_clock=True,
+               reads_orders=True),
 ]
 # Every collection built from a layer is paged from one computation (layers/ogc/pages.py); its links carry the data
 # version the page came from, so the page after a load can say that the data changed.

@@ -9,7 +9,8 @@ so it is done once per **key** and every page — the first, the 873rd, one feat
   ``f``, which only cut or reproject a page);
 - the scope and the role of the reader, so no entry is ever served to another scope or role;
 - the data's version (``geodata.version``), read before the layer, so the page after a load comes from the new
-  data;
+  data (for the supervision collection, the data's and the orders' together, so the page after an order is
+  written shows it);
 - for the collections that read the clock (areas' overdue and default window, coverage's hours since a visit),
   the minute: their answers are at most ``CLOCK_S`` seconds old.
 
@@ -28,7 +29,7 @@ import orjson
 
 from geodata.scope import Scope
 from geodata.settings import settings
-from geodata.version import data_version
+from geodata.version import data_version, supervision_version
 from layers import incidents
 from layers.base import Filters
 from layers.cache import Cache
@@ -78,7 +79,7 @@ def _compute(c: Collection, filters: Filters, scope: Scope) -> tuple[tuple[bytes
 def layer_features(c: Collection, filters: Filters, scope: Scope, role: str | None) -> tuple[tuple[bytes, ...], int]:
     """Every feature of a registry collection for ``filters`` as GeoJSON bytes, computed once per key; and the
     data version they are of."""
-    version = data_version()
+    version = supervision_version() if c.reads_orders else data_version()
     key = _key("features", c, filters, scope, role, version)
     return PAGES.get(key, lambda: _compute(c, filters, scope), wait_s()), version
 

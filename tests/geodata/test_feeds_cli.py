@@ -43,3 +43,31 @@ def test_feeds_are_added_listed_counted_and_revoked(empty_db, conn):
     assert replaced.returncode == 0 and _token(replaced.stdout) != token
     actions = [r[0] for r in conn.execute("SELECT action FROM shiyu.audit_log ORDER BY id").fetchall()]
     assert actions == ["feed_add", "feed_revoke", "feed_add"]
+
+
+def test_prune_deletes_only_applied_and_refused_posts_past_their_keeping(empty_db, conn):
+    import pandas as pd
+
+    from geodata.feeds import Feed, queue_post
+
+    assert shiyu("feeds", "add", "grid-app").returncode == 0
+    feed = Feed("grid-app", None)
+    ids = {name: queue_post(feed, 1, [], None if name.startswith("refused") else pd.DataFrame(columns=[]))
+           for name in ("applied old", "applied new", "queued old", "refused old", "refused new")}
+    conn.execute("UPDATE shiyu.intake_post SET status = 'applied', applied_at = now() WHERE id = ANY(%s)",
+                 ([ids["applied old"], ids["applied new"]],))
+    conn.execute("UPDATE shiyu.intake_post SET received_at = now() - interval '31 days', "
+                 "applied_at = applied_at - interval '31 days' WHERE id = ANY(%s)",
+                 ([ids["applied old"], ids["queued old"], ids["refused old"]],))
+    conn.commit()
+
+    pruned = shiyu("feeds", "prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "pruned 2 applied or refused posts" in pruned.stdout
+    left = {r[0] for r in conn.execute("SELECT id FROM shiyu.intake_post").fetchall()}
+    assert left == {ids["applied new"], ids["queued old"], ids["refused new"]}
+    assert shiyu("feeds", "prune", "--days", "0").stdout.startswith("pruned 2 ")  # the new applied and refused ones
+    assert {r[0] for r in conn.execute("SELECT id FROM shiyu.intake_post").fetchall()} == {ids["queued old"]}
+    assert shiyu("feeds", "prune", "--days", "-1").returncode == 2
+    assert [r[0] for r in conn.execute("SELECT detail->>'posts' FROM shiyu.audit_log WHERE action = 'feed_prune' "
+                                       "ORDER BY id").fetchall()] == ["2", "2"]

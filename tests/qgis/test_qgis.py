@@ -1,8 +1,9 @@
 """QGIS 3.22 itself (Debian's PyQGIS, ``tests/qgis/probe.py`` in a subprocess) against the served app with logins on,
 logged in the way a planner does it from QGIS's dialogs: a Basic authentication configuration (user name, API
 token as the password) made through ``QgsAuthManager``. Every OGC collection is added with QGIS's default
-settings and must open with one geometry type, every field its features carry, and the database's count; a
-filter set in QGIS goes to the server; the vector tiles render non-blank."""
+settings and must open with one geometry type, every field its features carry, and the database's count; an
+officer's QGIS holds her district only; a subset string counts what the database counts (sent to the server by
+the QGIS versions that can: 3.22 has no CQL2); the vector tiles render non-blank, as cells past their cap."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def serve(url: str, auth: bool = False):
                 for path in ("/", "/wall") * 6:  # both workers open their pools and draw each page
                     requests.get(base + path, timeout=60)
                 return process, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a first answer slow on a busy machine
             pass
         if process.poll() is not None:
             raise SystemExit("the dashboard did not start")

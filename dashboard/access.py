@@ -14,6 +14,7 @@ one. With ``SHIYU_AUTH=off`` every request is an anonymous commander of ``SHIYU_
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from contextlib import ExitStack
 from datetime import timedelta
@@ -178,6 +179,19 @@ def _bearer(token: str) -> User | None:
     return user
 
 
+def _basic() -> User:
+    """HTTP Basic (``users.basic_user``): the user name and an API token; LoginRefused otherwise."""
+    auth = flask.request.authorization  # werkzeug decodes base64 and UTF-8; None when it cannot
+    if auth is None or auth.type != "basic" or not auth.username or auth.password is None \
+            or len(auth.username) > users.MAX_NAME or not auth.username.isprintable():
+        raise users.LoginRefused("malformed")
+    user, since = users.basic_user(auth.username, auth.password, remote_addr())
+    flask.g.shiyu_basic = True
+    if since is None or since > TOKEN_AUDIT_EVERY:
+        record("token_use", user.name, token_id=user.token_id, display=user.display, via="basic")
+    return user
+
+
 def _feed_bearer(token: str) -> User | None:
     """A feed's token as a user of the feed's scope that is the feed (``purposes.FEED``); None when unknown or revoked."""
     feed = feeds.feed_of_token(token)
@@ -202,6 +216,8 @@ def _authenticate() -> tuple[User | None, bool]:
     if header[:7].lower() == "bearer ":
         token = header[7:].strip()
         return (_feed_bearer(token) if token.startswith(feeds.FEED_TOKEN_PREFIX) else _bearer(token)), False
+    if header[:6].lower() == "basic ":
+        return _basic(), False
     key = _api_key()
     if key:
         return _feed_bearer(key) if key.startswith(feeds.FEED_TOKEN_PREFIX) else None, False
@@ -233,21 +249,43 @@ def _next_of_request() -> str:
     return path + ("?" + request.query_string.decode("latin-1") if request.query_string else "")
 
 
-def _refuse(status: int, user: User | None, reason: str):
+def _refuse(status: int, user: User | None, reason: str, name: str | None = None):
     data = _is_data()
     if status == 401 and not data and flask.request.method == "GET":
         full = _next_of_request()
         return flask.redirect("/login?" + urlencode({"next": full}) if full != "/" else "/login")
-    record_refusal("refused", user.name if user else None, reason, status=status, method=flask.request.method)
+    record_refusal("refused", user.name if user else name, reason, status=status, method=flask.request.method)
     if data or flask.request.method != "GET":
         response = flask.jsonify({"error": "log in first" if status == 401 else "not allowed", "reason": reason})
         response.status_code = status
         if status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="shiyu"'
+            response.headers.setlist("WWW-Authenticate", _challenges())
         return response
     from dashboard.login import refused_page
 
     return refused_page(status)
+
+
+def _challenges() -> list[str]:
+    """What a 401 asks for: Basic too where QGIS and GDAL come (the OGC API, the tiles, Open311's reads), whose
+    dialogs send their credentials when challenged for it; elsewhere only Bearer, so no browser pops a dialog."""
+    bearer = 'Bearer realm="shiyu"'
+    return ['Basic realm="shiyu", charset="UTF-8"', bearer] if _route_purpose() == purposes.MACHINE else [bearer]
+
+
+def _refuse_basic(refused: users.LoginRefused):
+    """A failed Basic login: a 401 naming why, or a 429 with Retry-After when its address must wait."""
+    auth = flask.request.authorization
+    name = auth.username if refused.reason != "malformed" and auth is not None else None
+    if refused.retry_after is None:
+        return _refuse(401, None, users.BASIC_REFUSALS.get(refused.reason, refused.reason), name)
+    seconds = max(1, math.ceil(refused.retry_after.total_seconds()))
+    record_refusal("throttled", name, "throttled", retry_after_s=seconds, via="basic")
+    response = flask.jsonify({"error": "too many failed logins from this address",
+                              "reason": f"try again in {seconds} s"})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def _bad_request(message: str):
@@ -284,7 +322,8 @@ def _purpose(callbacks: purposes.Callbacks) -> str:
 def _check(user: User, cookie: bool, callbacks: purposes.Callbacks):
     """None when ``user`` may have this request, else the refusal (or the redirect of a wall screen to /wall)."""
     request = flask.request
-    if request.method not in SAFE_METHODS and cookie and not same_origin():
+    # A browser sends a cookie, and Basic credentials once typed into its dialog, by itself: both must come from us.
+    if request.method not in SAFE_METHODS and (cookie or flask.g.get("shiyu_basic")) and not same_origin():
         return _refuse(403, user, "cross-origin request")
     purpose, credential = _purpose(callbacks), credential_of(user, cookie)
     if not purposes.may_reach(credential, purpose):
@@ -313,6 +352,8 @@ def _enter(callbacks: purposes.Callbacks):
             if request.path == WALL and "token" in request.args:
                 return _display_token_login()
             user, cookie = _authenticate()
+        except users.LoginRefused as refused:  # only HTTP Basic logs in here
+            return _refuse_basic(refused)
         except DatabaseUnavailable as error:  # a 503 with Retry-After; where the database is stays in the log
             return failures.answer(error, "access: checking a session or token")
         if user is None:

@@ -39,6 +39,10 @@ EXPORT_OUTPUTS = ("export-file", "rank-file")
 BRIEF = "/brief/"  # a weekly brief's PDF (dashboard/brief.py): counted as an export, one at a time
 TILE_COST = 0.25
 PROBE_COST = 0.05  # a page's data-version probe (dashboard/components/live.py): one row, every 2 s per open page
+# A page of an OGC collection after the first (``offset`` or ``after``, what a ``next`` link carries): QGIS walks a
+# collection 100 features a page, 2,000 pages for the demo city's incidents, and each is a keyset read or a slice
+# of the layer its first page computed (layers/ogc/pages.py); at a whole request's cost a walk stalled after 60.
+PAGE_COST = 0.05
 BURST_MINUTES = 0.25  # a user may start this many minutes' worth of requests at once
 
 
@@ -81,10 +85,11 @@ class Limiter:
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
 
-    def enter(self, who: str, kind: str) -> tuple[str, int] | None:
-        """Count a request of ``kind`` for ``who``; (the reason, seconds to wait) when it must be refused instead."""
+    def enter(self, who: str, kind: str, cost: float | None = None) -> tuple[str, int] | None:
+        """Count a request of ``kind`` for ``who`` (at ``cost`` requests, else its kind's); (the reason, seconds to
+        wait) when it must be refused instead."""
         s = settings()
-        cost = {"tiles": TILE_COST, "probe": PROBE_COST}.get(kind, 1.0)
+        cost = cost if cost is not None else {"tiles": TILE_COST, "probe": PROBE_COST}.get(kind, 1.0)
         rate = _rate(kind)
         with self._lock:
             account = self._accounts.setdefault(who, _Account(rate=rate))
@@ -139,6 +144,14 @@ def _refill(account: _Account) -> float:
 LIMITER = Limiter()
 
 
+def cost_of(request: flask.Request, kind: str) -> float | None:
+    """A request's cost when it is not its kind's: a page of an OGC collection after the first costs ``PAGE_COST``."""
+    if kind == "ogc" and request.path.endswith("/items") and (request.args.get("after") or
+                                                                request.args.get("offset", "0") not in ("", "0")):
+        return PAGE_COST
+    return None
+
+
 def _who() -> str:
     user = flask.g.get("shiyu_user")
     name = getattr(user, "name", None)
@@ -161,7 +174,7 @@ def install(server: flask.Flask) -> None:
         if kind is None:
             return None
         who = _who()
-        refused = LIMITER.enter(who, kind)
+        refused = LIMITER.enter(who, kind, cost_of(flask.request, kind))
         if refused is not None:
             log.info("limits: %s refused a %s request: %s", who, kind, refused[0])
             return too_many(*refused)

@@ -53,11 +53,23 @@ def tile(layer: str, z: str, x: str, y: str) -> flask.Response:
     return response
 
 
+@tiles_api.get("/<layer>.json")
+def tilejson(layer: str) -> flask.Response:
+    """A tile layer's TileJSON document: its tiles' URL (with the filters asked for), zooms, bounds and fields."""
+    doc = tiles.tilejson(layer, flask.request.url_root.rstrip("/"), flask.request.args.to_dict(flat=False),
+                         current_scope())
+    response = flask.Response(orjson.dumps(doc), mimetype="application/json")
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Vary"] = "Cookie, Authorization"
+    return response
+
+
 @tiles_api.get("/", defaults={"rest": ""}, strict_slashes=False)
 @tiles_api.get("/<path:rest>")
 def elsewhere(rest: str) -> flask.Response:
     """Any other path under /tiles: a 404 that says what is served, not the dashboard's page for unknown paths."""
-    return _message(404, f"no tile at /tiles/{rest[:80]}: tiles are /tiles/{{layer}}/{{z}}/{{x}}/{{y}}.pbf with layer "
+    return _message(404, f"no tile at /tiles/{rest[:80]}: tiles are /tiles/{{layer}}/{{z}}/{{x}}/{{y}}.pbf, described by "
+                         f"/tiles/{{layer}}.json, with layer "
                          f"{' or '.join(tiles.LAYERS)}")
 
 

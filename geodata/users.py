@@ -35,7 +35,8 @@ EXPORT_ROLES = frozenset({"admin", "commander", "officer", "planner"})
 WHOLE = ("city", "*")  # --scope values meaning the whole database
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "shiyu_"
-_NAME = re.compile(r"^[^\s/\\:]{1,64}$")
+MAX_NAME = 64
+_NAME = re.compile(r"^[^\s/\\:]{1,%d}$" % MAX_NAME)
 
 
 class LoginRefused(ShiyuError):
@@ -284,3 +285,35 @@ def token_user(token: str, remote_addr: str | None) -> tuple[User, timedelta | N
         return None
     r = rows[0]
     return User(r["user_name"], r["role"], _scope(r["scope"]), r["display"], r["token_id"]), r["since_last_use"]
+
+
+# Why HTTP Basic did not log in, for the person at QGIS or GDAL (the answer's reason) and the audit log.
+BASIC_REFUSALS = {
+    "not_a_token": "HTTP Basic takes one of your API tokens as the password, not your login password "
+                   "(an administrator makes one: shiyu users token NAME)",
+    "unknown_token": "that API token is unknown or revoked",
+    "token_of_another_user": "that API token is not this user's",
+    "malformed": "the Authorization header is not HTTP Basic's base64 of name:token",
+}
+
+
+def basic_user(name: str, password: str, remote_addr: str | None) -> tuple[User, timedelta | None]:
+    """HTTP Basic as QGIS and GDAL send it: the user ``name`` and one of their API tokens as the password.
+
+    The user and the time since the token's last use from this address (``token_user``), or LoginRefused. A
+    token is looked up by its SHA-256 (nothing is hashed slowly, so nothing waits first); a try that fails (a
+    password instead of a token, an unknown or revoked token, another user's) is counted by the login throttle
+    exactly as a failed password is (``login_policy``), and past the free tries from that address the next
+    failure is refused as ``throttled`` with ``retry_after``. A right token is never kept waiting by failures
+    from its address: they may be someone else's behind the same office gateway, and 256 random bits are not
+    guessed one try at a time."""
+    found = token_user(password, remote_addr) if password.startswith(TOKEN_PREFIX) else None
+    if found is not None and found[0].name == name:
+        return found
+    reason = ("not_a_token" if not password.startswith(TOKEN_PREFIX) else
+              "unknown_token" if found is None else "token_of_another_user")
+    valid = bool(_NAME.match(name or ""))
+    state = fetch_all(LOGIN_ATTEMPT, {"name": name if valid else None, "addr": client_key(remote_addr)})[0]
+    if state["state"] == "throttled":
+        raise LoginRefused("throttled", retry_after=state["retry_after"])
+    raise LoginRefused(reason)

@@ -215,6 +215,15 @@ def _hot_unpatrolled(filters: Filters, scope: Scope, first_day: date, end_day: d
     } for i in unpatrolled]
 
 
+def same_fields(features: list[dict]) -> list[dict]:
+    """Every feature with every field of the layer, None where its kind has none (a grid's ``h3``, a cell's
+    ``share``): QGIS and GDAL type a layer from its first features, the grids, and dropped the cells' fields."""
+    fields = dict.fromkeys(key for feature in features for key in feature["properties"])
+    for feature in features:
+        feature["properties"] = {**dict.fromkeys(fields), **feature["properties"]}
+    return features
+
+
 def _summary(rows: list[dict], grids: list[dict], threshold: float) -> dict:
     """Numbers over every grid in view, before any are left out of the features."""
     measured = [(g["share"], r["area_m2"]) for r, g in zip(rows, grids) if g["share"] is not None]
@@ -271,7 +280,7 @@ def build(filters: Filters, scope: Scope, threshold: float = DEFAULT_THRESHOLD,
     if summary["grids_without_cells"]:
         legend.append(LegendEntry("no r10 cells", NO_CELLS_COLOUR))
     return LayerResult(
-        features + (hot or [])[:MAX_HOT_CELLS],
+        same_fields(features + (hot or [])[:MAX_HOT_CELLS]),
         legend,
         summary,
         {"property": "share", "breaks": list(SHARE_BREAKS), "colours": list(SHARE_COLOURS), "kind_property": "kind",

@@ -40,6 +40,7 @@ from geodata.audit import record
 from geodata.crs import normalise_crs, wgs84_to_gcj02
 from geodata.errors import InputError, TooLarge
 from geodata.scope import Scope
+from geodata.taxonomy import TIERS
 from geodata.settings import settings
 from layers import hexes, limits
 from layers.base import BEIJING, WHOLE_WORLD, Filters, LayerResult, held_day
@@ -108,6 +109,19 @@ def parse_layers(values: Iterable[str]) -> tuple[str, ...]:
     if not names:
         raise InputError(f"name at least one layer: {', '.join(LAYERS)}")
     return tuple(dict.fromkeys(names))
+
+
+def finest_whole_tier(filters: Filters, scope: Scope) -> tuple[str, str | None]:
+    """The finest tier whose areas in the request one file holds whole (``limits``' areas ceiling), and, when that
+    is not the grid tier, why not: what ``shiyu export areas`` writes when no ``--tier`` is given."""
+    finer = None
+    for tier in reversed(TIERS):
+        found = limits.estimate("areas", dataclasses.replace(filters, tier=tier), scope)
+        if found.counted <= limits.LIMITS["areas"].most or tier == TIERS[0]:
+            return tier, finer
+        finer = finer or f"the {tier} tier holds {found.counted:,} areas here, more than one file's " \
+                         f"{limits.LIMITS['areas'].most:,}"
+    return TIERS[0], finer
 
 
 def parse_day(text: str | None, what: str) -> date | None:

@@ -103,7 +103,7 @@ def _cells_in_box(box: tuple[float, float, float, float], res: int) -> list[int]
     return [h3.str_to_int(c) for c in h3.h3shape_to_cells(polygon, res)]
 
 
-def _counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
+def cell_counts(filters: Filters, scope: Scope) -> list[tuple[int, int]]:
     """(cell, count) of the cells whose centre lies in the view widened by two edges, each counted whole."""
     pad = 2 * _EDGE_DEG[filters.res]
     west, south, east, north = filters.bbox
@@ -169,7 +169,7 @@ def build(filters: Filters, scope: Scope) -> LayerResult:
         points = _points(filters, scope)
         if points is not None:
             return points
-    cells = _counts(filters, scope)
+    cells = cell_counts(filters, scope)
     dominant = fetch_all(DOMINANT_GRID, {"res": filters.res, "cells": cells_param([c for c, _ in cells]),
                                          "scope": view_path(filters, scope)})
     grid_of = {r["cell"]: r["code"] for r in dominant}

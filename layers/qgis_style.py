@@ -45,6 +45,28 @@ def _graduated(prop: str, edges: list[float], colours: list[str]) -> str:
             '</renderer-v2>\n')
 
 
+def _field(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ruled(style: dict, edges: list[float], colours: list[str]) -> str:
+    """A rule-based renderer for a layer of two kinds of feature (coverage: grids by their share, and hot cells
+    nobody patrolled, whose share is empty): a graduated renderer on the share would leave the hot cells undrawn."""
+    kind, prop = _field(style["kind_property"]), _field(style["property"])
+    rules = [(f"{kind} = 'hot_unpatrolled'", "hot but unpatrolled", style["hot_unpatrolled"])]
+    if style.get("missing"):
+        rules.append((f"{kind} <> 'hot_unpatrolled' AND {prop} IS NULL", "no r10 cells", style["missing"]))
+    last = len(edges) - 2  # the last class is open above: no value is left undrawn by a bound of the data seen
+    rules += [(f"{prop} >= {low:g}" + ("" if i == last else f" AND {prop} < {high:g}"),
+               f"≥ {low:g}" if i == last else f"{low:g} – {high:g}", colour)
+              for i, ((low, high), colour) in enumerate(zip(zip(edges, edges[1:]), colours))]
+    body = "".join(f'<rule key="r{i}" filter={quoteattr(expression)} label={quoteattr(label)} symbol="{i}"/>'
+                   for i, (expression, label, _) in enumerate(rules))
+    symbols = "".join(_fill(str(i), colour) for i, (_, _, colour) in enumerate(rules))
+    return (f'<renderer-v2 type="RuleRenderer" symbollevels="0" enableorderby="0" forceraster="0">'
+            f'<rules key="root">{body}</rules><symbols>{symbols}</symbols></renderer-v2>\n')
+
+
 def layer_qml(result: LayerResult, polygons_only: bool) -> str | None:
     """The QML of a layer drawn by one property, or None when there is no simple one.
 
@@ -66,4 +88,6 @@ def layer_qml(result: LayerResult, polygons_only: bool) -> str | None:
     top = max([float(v) for v in values if isinstance(v, (int, float))] + [float(breaks[-1])])
     # Either the breaks are upper bounds, one per colour, or inner thresholds between colours.
     edges = [0.0, *map(float, breaks)] if len(breaks) == len(colours) else [0.0, *map(float, breaks), top]
+    if style.get("kind_property") and style.get("hot_unpatrolled"):
+        return QML_HEAD + _ruled(style, edges, list(colours)[: len(edges) - 1]) + QML_TAIL
     return QML_HEAD + _graduated(prop, edges, list(colours)[: len(edges) - 1]) + QML_TAIL

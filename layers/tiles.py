@@ -21,6 +21,7 @@ from geodata.db import STATEMENT_TIMEOUTS_MS, fetch_all, fetch_value
 from geodata.errors import InputError, NotFound
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
+from layers import tile_cells
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, incident_params, view_path
 from layers.hexes import MAX_POINTS, POINTS_ZOOM
 from layers.incidents import count
@@ -54,6 +55,14 @@ INCIDENT_TILE = _BOUNDS + """, features AS (
   LIMIT %(cap)s
 )
 SELECT ST_AsMVT(features, 'incidents', %(extent)s, 'geom') FROM features
+"""
+
+# Whether the tile holds more incidents than its cap: counted no further than one past it.
+INCIDENTS_OVER_CAP = _BOUNDS + """
+SELECT count(*) > %(cap)s FROM (
+  SELECT 1 FROM shiyu.incident i, bounds WHERE i.geom && bounds.box AND """ + INCIDENT_FILTERS + """
+  LIMIT %(cap)s + 1
+) capped
 """
 
 # The largest grids first: a capped tile (a city seen whole) keeps the outlines that still show.
@@ -99,6 +108,9 @@ class TileLayer:
     keys: tuple[str, ...]
     cap: int
     keeps: str  # which features a tile at its cap keeps, in words for docs and answers
+    fields: dict[str, str]  # the properties each feature carries, as TileJSON names their types
+    description: str
+    aggregates: bool = False  # past its cap a tile holds counts per H3 cell (layers/tile_cells.py), not a subset
 
     def filters(self, args: Mapping[str, Sequence[str]]) -> Filters:
         """The map's filters from a query string (``request.args.to_dict(flat=False)``), every value checked."""
@@ -125,8 +137,15 @@ class TileLayer:
 VERSION_KEY = "v"
 INCIDENT_KEYS = ("datetime", "area", "category", "severity", "status", VERSION_KEY)
 LAYERS: dict[str, TileLayer] = {
-    "incidents": TileLayer("incidents", INCIDENT_TILE, INCIDENT_KEYS, cap=10_000, keeps="the most recent"),
-    "grids": TileLayer("grids", GRID_TILE, ("area", VERSION_KEY), cap=5_000, keeps="the largest"),
+    "incidents": TileLayer(
+        "incidents", INCIDENT_TILE, INCIDENT_KEYS, cap=10_000, keeps="none: it holds counts per H3 cell instead",
+        fields={"id": "String", "category": "String", "severity": "Number", "status": "String",
+                "reported_at": "String", "grid_code": "String"},
+        description="Every incident in scope as a point; a tile of more than 10,000 holds their counts per H3 cell "
+                    "(layer incident_cells) instead", aggregates=True),
+    "grids": TileLayer("grids", GRID_TILE, ("area", VERSION_KEY), cap=5_000, keeps="the largest",
+                       fields={"code": "String", "name": "String", "owner": "String"},
+                       description="The outlines of the grids in scope; a tile of more than 5,000 keeps the largest"),
 }
 
 
@@ -141,8 +160,42 @@ def tile(name: str, z: str, x: str, y: str, args: Mapping[str, Sequence[str]], s
     """One Mapbox Vector Tile (empty bytes when nothing is in it) of layer ``name`` for the query ``args``."""
     layer = find(name)
     address = parse_tile(z, x, y)
-    sql, params = layer.query(address, layer.filters(args), scope)
+    filters = layer.filters(args)
+    sql, params = layer.query(address, filters, scope)
+    if layer.aggregates and fetch_value(INCIDENTS_OVER_CAP, params, timeout_ms=TIMEOUT_MS):
+        return tile_cells.cell_tile(address.z, address.x, address.y, filters, scope, EXTENT, BUFFER, TIMEOUT_MS)
     return bytes(fetch_value(sql, params, timeout_ms=TIMEOUT_MS) or b"")
+
+
+# The extent of what the scope (or the chosen area) holds: the bounds a TileJSON document gives its clients.
+SCOPE_EXTENT = """
+SELECT ST_XMin(e) AS west, ST_YMin(e) AS south, ST_XMax(e) AS east, ST_YMax(e) AS north
+FROM (SELECT ST_Extent(geom) AS e FROM shiyu.area WHERE %(scope)s::ltree IS NULL OR path <@ %(scope)s::ltree) x
+"""
+TILEJSON_VERSION = "3.0.0"
+
+
+def tilejson(name: str, root: str, args: Mapping[str, Sequence[str]], scope: Scope) -> dict:
+    """The TileJSON 3.0 document of layer ``name`` for the query ``args`` (checked as a tile's are): where its
+    tiles are (``root`` is the site's address), their zooms, the bounds of the scope, and each source layer's
+    fields, so a client (QGIS, MapLibre) knows what it will get before asking for a tile."""
+    layer = find(name)
+    filters = layer.filters(args)
+    row = fetch_all(SCOPE_EXTENT, {"scope": view_path(filters, scope)})[0]
+    bounds = [-180.0, -85.0511, 180.0, 85.0511] if row["west"] is None else \
+        [round(float(row[k]), 6) for k in ("west", "south", "east", "north")]
+    query = urlencode([(k, v) for k, values in args.items() if k in layer.keys for v in values], safe=",:/")
+    vector_layers = [{"id": layer.name, "description": layer.description, "minzoom": 0, "maxzoom": MAX_ZOOM,
+                      "fields": layer.fields}]
+    if layer.aggregates:
+        vector_layers.append({"id": tile_cells.LAYER, "minzoom": 0, "maxzoom": MAX_ZOOM, "fields": tile_cells.FIELDS,
+                              "description": f"Where a tile would hold more than {layer.cap:,} {layer.name}: "
+                                             "their counts per H3 cell (res 7 to 10 by zoom), each cell whole"})
+    return {"tilejson": TILEJSON_VERSION, "name": layer.name, "description": layer.description, "scheme": "xyz",
+            "tiles": [f"{root}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.pbf" + (f"?{query}" if query else "")],
+            "minzoom": 0, "maxzoom": MAX_ZOOM, "bounds": bounds,
+            "center": [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6), 10],
+            "vector_layers": vector_layers}
 
 
 # ---- when the map draws from tiles rather than GeoJSON ----

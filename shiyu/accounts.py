@@ -59,7 +59,8 @@ def cmd_users(args: argparse.Namespace) -> int:
         token = users.create_token(args.name, display=args.display, label=args.label)
         print(token)
         hint = (f"open /wall?token={token} on the wall screen" if args.display
-                else "send it as 'Authorization: Bearer <token>'")
+                else f"send it as 'Authorization: Bearer <token>', or from QGIS and GDAL as the password of HTTP "
+                     f"Basic with the name {args.name}")
         print(f"token of {args.name} (shown once; only its hash is kept): {hint}", file=sys.stderr)
     return 0
 
@@ -95,7 +96,8 @@ def add_parsers(sub) -> None:
     users_sub.add_parser("list", help="every user with role, scope, state, last login and live tokens")
     q = users_sub.add_parser("disable", help="refuse the user's logins, sessions and tokens")
     q.add_argument("name", help="the login name")
-    q = users_sub.add_parser("token", help="print a new API token for NAME (sent as 'Authorization: Bearer …')")
+    q = users_sub.add_parser("token", help="print a new API token for NAME (sent as 'Authorization: Bearer …', or as "
+                                                     "the password of HTTP Basic with NAME, as QGIS and GDAL send it)")
     q.add_argument("name", help="the login name the token acts as (same scope, audited as them)")
     q.add_argument("--display", action="store_true",
                    help="a wall-screen token: opens /wall?token=… only, with personal data masked")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -177,7 +178,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from geodata.errors import InputError
     from geodata.scope import Scope
     from layers.base import Filters, day_window
-    from layers.export import export, parse_day, parse_layers
+    from layers.export import export, finest_whole_tier, parse_day, parse_layers
 
     # The pool logs each failed connection attempt; a database that cannot be reached is reported once, below.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
@@ -198,8 +199,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError(f"severities are 1 to 4, not {', '.join(args.severity)}") from None
     since, until = day_window(parse_day(args.since, "--since"), parse_day(args.until, "--until"))
-    filters = Filters(res=args.res, tier=args.tier, area_code=args.area, since=since, until=until,
+    filters = Filters(res=args.res, tier=args.tier or "grid", area_code=args.area, since=since, until=until,
                       categories=_split(args.category), severities=severities, statuses=_split(args.status))
+    if args.tier is None and "areas" in layers:
+        tier, why = finest_whole_tier(filters, Scope.everything())
+        filters = dataclasses.replace(filters, tier=tier)
+        if why:
+            print(f"areas: {why}, so the {tier} tier (--tier to choose one, --area to narrow)")
     file = export(layers, filters, Scope.everything(), fmt, args.crs, args.csv_geometry,
                   user_name=getpass.getuser(), remote_addr=None, via="cli")
     partial = out.with_name(out.name + ".partial")
@@ -402,8 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crs", default="wgs84",
                    help="coordinates: wgs84 (default), cgcs2000 (EPSG:4490), EPSG:n such as EPSG:4549, or gcj02 for "
                         "Amap-based systems (labelled EPSG:4326, noted in the metadata)")
-    p.add_argument("--tier", default="grid", choices=["city", "district", "street", "community", "grid"],
-                   help="areas: the tier to export (default grid)")
+    p.add_argument("--tier", choices=["city", "district", "street", "community", "grid"],
+                   help="areas: the tier to export (default: the finest one file holds whole, grid when --area "
+                        "narrows it enough)")
     p.add_argument("--res", type=int, default=8, choices=[7, 8, 9, 10], help="H3 resolution of hexagon layers (default 8)")
     p.add_argument("--area", metavar="CODE", help="only this area (a district, street, … code) and what lies in it")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="incidents reported from this Beijing day on")
@@ -439,7 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("SHIYU_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `shiyu export areas --tier district hotspots`: argparse takes only the first run of a list of positionals,
+    # so layers named after an option come back here; anything else left over is the usage error it always was.
+    if extra and getattr(args, "func", None) is cmd_export and not any(word.startswith("-") for word in extra):
+        args.layer += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except ShiyuError as error:

@@ -20,6 +20,16 @@
     };
   }
 
+  // A tile past its cap holds counts per H3 cell (layers/tile_cells.py): hexagons shaded by count, YlOrRd as the
+  // hexagon layer is, in classes a power of ten apart so a dense core reads denser than the countryside.
+  const CELL_COLOURS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"];
+  function cell(properties) {
+    const n = Math.max(1, properties.count || 0);
+    const i = Math.min(CELL_COLOURS.length - 1, Math.floor(Math.log10(n) * 1.5));
+    return {fill: true, fillColor: CELL_COLOURS[i], fillOpacity: 0.7, stroke: true, color: "#ffffff", weight: 0.5,
+            opacity: 0.6};
+  }
+
   function escape(text) {
     return String(text).replace(/[&<>"']/g, function (c) {
       return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
@@ -28,6 +38,7 @@
 
   // The tooltip of a GeoJSON point (components/mapview.py point_tooltip), in the words the server sent.
   function pointTooltip(p, labels) {
+    if (p.h3 !== undefined) { return escape(p.count) + " " + escape(labels.incidents || "incidents"); }
     const categories = labels.categories || {}, statuses = labels.statuses || {};
     return escape(categories[p.category] || p.category) + " · " + escape(statuses[p.status] || p.status) + "<br>" +
       escape(String(p.reported_at || "").slice(0, 16).replace("T", " ")) + "<br>" +
@@ -64,7 +75,8 @@
 
   const OPTIONS = {
     incidents: function (config) {
-      return {pane: "overlayPane", interactive: true, vectorTileLayerStyles: {incidents: dot(config.colours || {})}};
+      return {pane: "overlayPane", interactive: true, vectorTileLayerStyles: {incidents: dot(config.colours || {}),
+                                                                     incident_cells: cell}};
     },
     grids: function () {
       // The outlines of the GeoJSON grids (map.js gridStyle), in the same pane above the hexagons. In SVG: a

@@ -138,7 +138,7 @@ def point_labels(lang: str) -> dict:
     """The words of ``point_tooltip`` for the browser, which writes the same tooltip for incidents drawn from
     vector tiles (assets/tiles.js ``pointTooltip``)."""
     return {"categories": {code: t(code, lang) for code in CATEGORIES}, "statuses": {s: t(s, lang) for s in STATUSES},
-            "grid": t("col_grid", lang)}
+            "grid": t("col_grid", lang), "incidents": t("incidents", lang)}
 
 
 def point_tooltip(p: dict, lang: str) -> str:

@@ -107,6 +107,23 @@ def test_a_user_past_the_rate_limit_is_answered_429_and_told_how_long_to_wait(ci
     assert "more than 1 requests a minute" in doc["reason"]
 
 
+def test_a_collection_walked_page_by_page_costs_its_first_page_not_one_request_a_page(city):
+    """QGIS follows ``next`` 100 features a page; at 60 requests a minute (a burst of 15) a walk of 40 pages passes,
+    while 20 first pages in a row, each a request the layer may compute anew, do not."""
+    from dashboard import limits as user_limits
+
+    with served_with({"SHIYU_USER_RATE_PER_MIN": "60"}, [(user_limits, "LIMITER", user_limits.Limiter())]) as base:
+        status, _, page = _get(f"{base}/ogc/collections/incidents/items?limit=1")
+        walked = 1
+        while status == 200 and walked < 40:
+            link = next(link["href"] for link in page["links"] if link["rel"] == "next")
+            status, _, page = _get(link)
+            walked += 1
+        assert (status, walked) == (200, 40)
+        firsts = [_get(f"{base}/ogc/collections/hexes/items?limit={n}")[0] for n in range(1, 21)]
+    assert firsts.count(429) > 0 and firsts[0] == 200
+
+
 def _post(url: str, body: dict) -> tuple[int, dict, dict]:
     request = Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
     try:

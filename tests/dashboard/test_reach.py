@@ -50,6 +50,7 @@ ROUTES = [
     ("/open311/v2/tokens/<token>.json", "/open311/v2/tokens/1.o311-x.json", "GET", FEEDS),
     ("/open311/v2/<path:rest>", "/open311/v2/requests.xml", "GET", EVERYONE - {NONE}),  # a 406 (404), never a page
     ("/tiles/<layer>/<z>/<x>/<y>.pbf", "/tiles/incidents/8/213/105.pbf", "GET", MACHINES),
+    ("/tiles/<layer>.json", "/tiles/incidents.json", "GET", MACHINES),
     ("/tiles/", "/tiles/", "GET", MACHINES), ("/tiles/<path:rest>", "/tiles/elsewhere", "GET", MACHINES),
     ("/export/file/<key>", "/export/file/" + "0" * 32, "GET", MACHINES),
     ("/brief/<code>.pdf", "/brief/C1.pdf?week=2026-W40", "GET", MACHINES),
@@ -170,7 +171,7 @@ def test_a_screen_that_swaps_the_routers_inputs_gets_no_other_page(reach):
 
 @pytest.mark.parametrize("path", ["/ogc/collections/incidents/items?limit=1000", "/ogc/collections",
                                   "/open311/v2/requests.json", "/open311/v2/requests/hotline:H1.json",
-                                  "/tiles/incidents/8/213/105.pbf"])
+                                  "/tiles/incidents/8/213/105.pbf", "/tiles/grids.json"])
 def test_a_display_token_or_its_session_reaches_no_api(reach, path):
     for credential in (DISPLAY, DISPLAY_BEARER):
         response = _ask(reach, credential, "GET", path)

@@ -128,3 +128,16 @@ def test_gdal_reads_a_served_tile_with_the_incidents_of_its_box(site, commander,
                             lonlat_box(z, x, y)).fetchone()[0]
     assert int(re.search(r"^Feature Count: (\d+)$", out.stdout, re.M).group(1)) == expected
     assert "Layer name: incidents" in out.stdout and "category: String" in out.stdout
+
+
+def test_tilejson_describes_each_tile_layer_within_the_officers_scope(site, officer, conn):
+    response = requests.get(f"{site}/tiles/incidents.json?category=dispute", headers=officer, timeout=30)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    doc = response.json()
+    assert doc["tiles"] == [f"{site}/tiles/incidents/{{z}}/{{x}}/{{y}}.pbf?category=dispute"]
+    extent = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
+                          "FROM shiyu.area WHERE path <@ 'C.C1') x").fetchone()
+    assert doc["bounds"] == pytest.approx(list(extent), abs=1e-6)
+    assert [layer["id"] for layer in doc["vector_layers"]] == ["incidents", "incident_cells"]
+    assert requests.get(f"{site}/tiles/grids.json", timeout=30).status_code == 401
+    assert requests.get(f"{site}/tiles/roads.json", headers=officer, timeout=30).status_code == 404

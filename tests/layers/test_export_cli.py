@@ -75,3 +75,28 @@ def test_an_unreachable_database_is_exit_1_in_one_line(tmp_path):
                    env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert result.returncode == 1
     assert result.stderr.startswith("shiyu: cannot reach the database at 127.0.0.1:1/none") and result.stderr.count("\n") == 1
+
+
+def test_layers_may_follow_the_options_and_a_stray_option_is_still_a_usage_error(city, tmp_path):
+    out = tmp_path / "both.gpkg"
+    result = shiyu("export", "areas", "--tier", "district", "hotspots", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    layers = ogrinfo(str(out))
+    assert set(layers) >= {"areas", "hotspots"} and layers["areas"].count == 2  # the city's two districts
+    stray = shiyu("export", "areas", "--tier", "district", "--colour", "red", "hotspots", "-o", str(out))
+    assert stray.returncode == 2 and "unrecognized arguments: --colour red hotspots" in stray.stderr
+
+
+def test_areas_without_a_tier_are_the_finest_tier_one_file_holds_whole(city, conn, tmp_path, monkeypatch):
+    grids = conn.execute("SELECT count(*) FROM shiyu.area WHERE tier = 'grid'").fetchone()[0]
+    out = tmp_path / "areas.gpkg"
+    result = shiyu("export", "areas", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert ogrinfo(str(out))["areas"].count == grids  # the test city's grids fit in one file
+
+    from layers import export, limits
+    monkeypatch.setitem(limits.LIMITS, "areas", limits.Limit(limits.AREAS, grids - 1, 2_000))
+    tier, why = export.finest_whole_tier(Filters(), Scope.everything())
+    communities = conn.execute("SELECT count(*) FROM shiyu.area WHERE tier = 'community'").fetchone()[0]
+    assert communities < grids and tier == "community"
+    assert why == f"the grid tier holds {grids:,} areas here, more than one file's {grids - 1:,}"

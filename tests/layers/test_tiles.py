@@ -8,13 +8,15 @@ import math
 from datetime import date, timedelta
 from urllib.parse import parse_qs
 
+import h3
 import mapbox_vector_tile
 import pytest
+import shapely
 
 from geodata import db
 from geodata.errors import InputError, NotFound
 from geodata.scope import Scope
-from layers import tiles
+from layers import tile_cells, tiles
 from layers.base import BEIJING, Filters, beijing_midnight, day_window
 
 C1 = Scope("C.C1")
@@ -89,15 +91,46 @@ def test_the_map_filters_narrow_an_incident_tile_as_they_narrow_the_map(city, co
     assert {f["properties"]["id"] for f in features} == expected
 
 
-def test_a_full_tile_keeps_the_newest_incidents_up_to_its_cap(city, conn, monkeypatch):
+def test_a_tile_past_its_cap_holds_every_cells_whole_count_instead_of_a_subset(city, conn, monkeypatch):
     monkeypatch.setitem(tiles.LAYERS, "incidents", dataclasses.replace(tiles.LAYERS["incidents"], cap=50))
-    z, x, y = TILES[0]
-    features = decode(tiles.tile("incidents", str(z), str(x), str(y), {}, EVERYTHING), "incidents")
-    newest = conn.execute("SELECT source || ':' || external_id FROM shiyu.incident WHERE geom && "
-                          "ST_MakeEnvelope(%s, %s, %s, %s, 4326) ORDER BY reported_at DESC, source, external_id LIMIT 50",
-                          lonlat_box(z, x, y)).fetchall()
-    assert len(features) == 50
-    assert {f["properties"]["id"] for f in features} == {r[0] for r in newest}
+    z, x, y = tile_of(120.1, 30.1, 11)  # a tile of about 20 km holding part of the city, at r8
+    body = tiles.tile("incidents", str(z), str(x), str(y), {"category": ["dispute,fire_safety"]}, EVERYTHING)
+    assert "incidents" not in mapbox_vector_tile.decode(body)
+    cells = decode(body, tile_cells.LAYER)
+    assert tile_cells.res_of_zoom(z) == 8 and {f["geometry"]["type"] for f in cells} == {"Polygon"}
+    got = {f["properties"]["h3"]: f["properties"]["count"] for f in cells}
+    # Each cell meeting the tile, counted whole (its incidents beyond the tile's edge too), recounted here.
+    rows = conn.execute("SELECT h3_r8, count(*) FROM shiyu.incident WHERE category = ANY(%s) GROUP BY 1",
+                        (["dispute", "fire_safety"],)).fetchall()
+    meeting = {h3.int_to_str(cell): n for cell, n in rows
+               if shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(cell))])
+               .intersects(shapely.box(*lonlat_box(z, x, y)))}  # the tile and its buffer
+    assert len(got) > 10 and got == meeting
+    assert sum(got.values()) > 50  # more than a capped tile of points could have shown
+
+
+def test_a_tile_within_its_cap_still_holds_its_points(city, conn):
+    z, x, y = TILES[2]
+    body = tiles.tile("incidents", str(z), str(x), str(y), {}, EVERYTHING)
+    assert set(mapbox_vector_tile.decode(body)) == {"incidents"}
+
+
+def test_tilejson_gives_the_tiles_url_with_the_filters_the_scopes_bounds_and_every_layers_fields(city, conn):
+    doc = tiles.tilejson("incidents", "http://example.test", {"category": ["dispute"]}, C1)
+    assert doc["tilejson"] == "3.0.0" and doc["minzoom"] == 0 and doc["maxzoom"] == tiles.MAX_ZOOM
+    assert doc["tiles"] == ["http://example.test/tiles/incidents/{z}/{x}/{y}.pbf?category=dispute"]
+    extent = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
+                          "FROM shiyu.area WHERE path <@ 'C.C1') x").fetchone()
+    assert doc["bounds"] == pytest.approx(list(extent), abs=1e-6)
+    layers = {layer["id"]: layer["fields"] for layer in doc["vector_layers"]}
+    assert set(layers["incidents"]) == INCIDENT_PROPERTIES and set(layers[tile_cells.LAYER]) == {"h3", "count"}
+    z, x, y = TILES[1]
+    properties = decode(tiles.tile("incidents", str(z), str(x), str(y), {}, EVERYTHING), "incidents")[0]["properties"]
+    assert set(properties) == set(layers["incidents"])
+    grids = tiles.tilejson("grids", "http://example.test", {}, EVERYTHING)
+    assert [layer["id"] for layer in grids["vector_layers"]] == ["grids"]
+    assert set(decode(tiles.tile("grids", str(z), str(x), str(y), {}, EVERYTHING), "grids")[0]["properties"]) \
+        == set(grids["vector_layers"][0]["fields"])
 
 
 def test_a_grid_tile_outlines_the_grids_it_meets_with_their_code_name_and_owner(city, conn):

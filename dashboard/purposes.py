@@ -200,6 +200,6 @@ class Callbacks:
         router = self.router()
         if router is not None and request.output == router[0]:
             asked = request.inputs[router[1]]
-            if isinstance(asked, dict) and asked.get("value") in WALL_PATHS:
+            if isinstance(asked, dict) and isinstance(asked.get("value"), str) and asked["value"] in WALL_PATHS:
                 return WALL_CALLBACK
         return CALLBACK

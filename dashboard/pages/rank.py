@@ -99,7 +99,7 @@ def layout(lang: str | None = None, tier: str | None = None, period: str | None 
 def pick_kind(kind, chosen):
     kind = kind if kind in ("month", "week") else "month"
     options = period_options(kind, datetime.now(BEIJING).date())
-    keep = chosen if chosen in {o["value"] for o in options} else options[0]["value"]
+    keep = chosen if isinstance(chosen, str) and chosen in {o["value"] for o in options} else options[0]["value"]
     return options, keep
 
 

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from geodata import users
-from tests.serving import hotline_city, served_with
+from tests.serving import PASSWORD, people_served
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "a long pass phrase"
-
 
 @pytest.fixture(scope="module")
 def guarded(database_url, tmp_path_factory):
-    """The five-tier city with named reporters (张三丰 in C1), an officer of C1 and a commander, served with logins on."""
-    hotline_city(database_url, tmp_path_factory.mktemp("browser-login"))
-    users.add_user("olga", "officer", "C1", password=PASSWORD)
-    users.add_user("cora", "commander", "city", password=PASSWORD)
-    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "browser-test-secret"}) as url:
+    """The five-tier city with named reporters (张三丰 in C1) and a user of each role (an officer of C1, a
+    commander, ...), served with logins on."""
+    with people_served(database_url, tmp_path_factory.mktemp("browser-login")) as url:
         yield url
 
 

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from geodata import users
 from layers import supervision
 from tests.conftest import ARTIFACTS
-from tests.serving import PASSWORD, hotline_city, served_with
+from tests.serving import PASSWORD, people_served
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def guarded(database_url, tmp_path_factory):
-    hotline_city(database_url, tmp_path_factory.mktemp("browser-supervision"))
-    users.add_user("olga", "officer", "C1", password=PASSWORD)
-    users.add_user("cora", "commander", "city", password=PASSWORD)
-    with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "browser-supervision-secret"}) as url:
+    with people_served(database_url, tmp_path_factory.mktemp("browser-supervision")) as url:
         yield url
 
 

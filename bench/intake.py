@@ -71,7 +71,7 @@ class Poster(threading.Thread):
         self.rate = rate  # rows a second this poster offers (0: as fast as it is answered)
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        self.rng = random.Random(n)
+        self.rng = random.Random(f"{n}-{time.time_ns()}")  # new ids each run: a rerun posts new reports
         self.open: dict[str, dict] = {}  # posted reports not yet closed
         self.times: list[float] = []
         self.accepted = self.failed = self.statuses = self.queued = 0

@@ -87,3 +87,9 @@ def current(kind: str, today: date) -> Period:
         return _month(today.year, today.month)
     year, week, _ = today.isocalendar()
     return _week(year, week)
+
+
+def last_complete(kind: str, today: date) -> Period:
+    """The month or week before the one holding ``today``: what a league is shown for unless another is asked
+    (the running one ranks areas on a few days' reports)."""
+    return previous(current(kind, today))

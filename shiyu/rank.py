@@ -25,9 +25,9 @@ def _period(args: argparse.Namespace) -> str:
     from datetime import datetime
 
     from layers.base import BEIJING
-    from layers.periods import current
+    from layers.periods import last_complete
 
-    return args.week or args.month or current("month", datetime.now(BEIJING).date()).label
+    return args.week or args.month or last_complete("month", datetime.now(BEIJING).date()).label
 
 
 def _weights(args: argparse.Namespace) -> int:
@@ -103,7 +103,7 @@ def add_parsers(sub) -> None:
     p.add_argument("action", nargs="?", choices=["table", "weights"], default="table",
                    help="table (default): the league; weights: show the weights, or change them with --set")
     p.add_argument("--tier", choices=TIERS, default="street", help="the tier to rank (default street)")
-    p.add_argument("--month", metavar="YYYY-MM", help="the month, Beijing time (default: the current month)")
+    p.add_argument("--month", metavar="YYYY-MM", help="the month, Beijing time (default: the last complete month)")
     p.add_argument("--week", metavar="YYYY-Www", help="an ISO week instead, e.g. 2026-W49 (wins over --month)")
     p.add_argument("--area", metavar="CODE", help="rank only the areas inside this one (e.g. the streets of a district)")
     out = p.add_mutually_exclusive_group()

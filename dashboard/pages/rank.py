@@ -25,7 +25,7 @@ from geodata.settings import settings
 from layers import assessment
 from layers.assessment_xlsx import league_workbook
 from layers.base import BEIJING
-from layers.periods import Period, current, parse_period, previous, year_before
+from layers.periods import Period, current, last_complete, parse_period, previous, year_before
 
 log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/rank", title="市域 · 考核排名")
@@ -47,9 +47,9 @@ def _initial(tier: str | None, period: str | None) -> tuple[str, Period]:
     today = datetime.now(BEIJING).date()
     tier = tier if tier in assessment.TIERS else "street"
     try:
-        chosen = parse_period(period) if period else current("month", today)
+        chosen = parse_period(period) if period else last_complete("month", today)
     except InputError:
-        chosen = current("month", today)
+        chosen = last_complete("month", today)
     return tier, chosen
 
 
@@ -99,7 +99,7 @@ def layout(lang: str | None = None, tier: str | None = None, period: str | None 
 def pick_kind(kind, chosen):
     kind = kind if kind in ("month", "week") else "month"
     options = period_options(kind, datetime.now(BEIJING).date())
-    keep = chosen if isinstance(chosen, str) and chosen in {o["value"] for o in options} else options[0]["value"]
+    keep = chosen if isinstance(chosen, str) and chosen in {o["value"] for o in options} else options[1]["value"]
     return options, keep
 
 

@@ -1,5 +1,5 @@
 """The wall's league table (``/wall/rank``): a rotation page for the command centre's screens, readable from five
-metres: the areas of a tier (districts by default) for the current month (``?tier=street&period=2026-W49``),
+metres: the areas of a tier (districts by default) for the last complete month (``?tier=street&period=2026-W49``),
 rank, ↑/↓ places since the period before, score and four indicators; redrawn every ``REFRESH_S`` seconds
 (``?refresh=N``): a month's league moves slowly, and each redraw counts three periods. A display token reaches it as it reaches ``/wall`` (dashboard/purposes.py)."""
 
@@ -18,7 +18,7 @@ from geodata.errors import ShiyuError
 from geodata.settings import settings
 from layers import assessment
 from layers.base import BEIJING
-from layers.periods import current, parse_period
+from layers.periods import last_complete, parse_period
 
 log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/wall/rank", title="市域 · 考核排名")
@@ -53,7 +53,7 @@ def redraw(_ticks, ask):
     lang, tier = pick(ask.get("lang")), ask.get("tier") if ask.get("tier") in assessment.TIERS else "district"
     now = datetime.now(BEIJING)
     try:
-        period = parse_period(ask["period"]) if ask.get("period") else current("month", now.date())
+        period = parse_period(ask["period"]) if ask.get("period") else last_complete("month", now.date())
         rows = assessment.league(tier, period, current_scope())
     except ShiyuError as error:
         log.warning("wall rank: %s", error)

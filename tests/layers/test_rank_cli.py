@@ -86,3 +86,14 @@ def test_weights_are_shown_changed_and_audited(city):
 def test_mistakes_are_one_line_and_exit_2(city, args, says):
     done = shiyu("rank", *args)
     assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+
+def test_the_last_complete_period_is_the_one_before_todays():
+    from datetime import date
+
+    from layers.periods import last_complete
+
+    assert last_complete("month", date(2026, 12, 7)).label == "2026-11"
+    assert last_complete("month", date(2026, 1, 1)).label == "2025-12"
+    assert last_complete("week", date(2026, 12, 7)).label == "2026-W49"

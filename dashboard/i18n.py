@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geodata.taxonomy import CATEGORIES, FACILITY_TYPES, STATUSES
+from geodata.taxonomy import CATEGORIES, FACILITY_TYPES, SEVERITY_NAMES, STATUSES
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -110,7 +110,8 @@ TEXT.update({
     "category": {"zh-CN": "事件类型", "en": "Category"},
     "all_categories": {"zh-CN": "全部类型", "en": "All categories"},
     "severity": {"zh-CN": "严重程度", "en": "Severity"},
-    "severity_names": {"zh-CN": "一般|较大|重大|特别重大", "en": "minor|moderate|serious|critical"},
+    "severity_names": {"zh-CN": "|".join(zh for zh, _ in SEVERITY_NAMES.values()),
+                       "en": "|".join(en for _, en in SEVERITY_NAMES.values())},
     "status": {"zh-CN": "处置状态", "en": "Status"},
     "all_statuses": {"zh-CN": "全部状态", "en": "All statuses"},
     "nav_wall": {"zh-CN": "指挥大屏", "en": "Wall"},

@@ -165,6 +165,11 @@ STATUSES: dict[str, Status] = {
 
 #: Open311 reports these as ``open``; the rest are ``closed``.
 OPEN_STATUSES: tuple[str, ...] = tuple(c for c, s in STATUSES.items() if s.open311 == "open")
+# Severity 1..4 by name (zh-CN, en), as China's emergency scale names them: a bare "4级" would read as Ⅳ级, the
+# least severe level of that scale, where 4 is the most severe here.
+SEVERITY_NAMES: dict[int, tuple[str, str]] = {1: ("一般", "minor"), 2: ("较大", "moderate"), 3: ("重大", "serious"),
+                                              4: ("特别重大", "critical")}
+
 CLOSED_STATUSES: tuple[str, ...] = tuple(c for c, s in STATUSES.items() if s.open311 == "closed")
 
 # Okabe–Ito (eight hues, black included) plus Tol's olive for the ninth.

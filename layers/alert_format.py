@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from geodata.taxonomy import CATEGORIES
+from geodata.taxonomy import CATEGORIES, SEVERITY_NAMES
 from layers.base import BEIJING
+from layers.supervision import LEVELS
 
 # The most bytes of markdown each robot takes, with room left for the wrapper.
 MAX_TEXT_BYTES = {"dingtalk": 19_000, "wecom": 4_000, "json": 60_000}
-# Severity 1..4 by name, as dashboard/i18n.py's severity_names: a bare "4级" would read as 四级 (Ⅳ级), the least
-# severe level of China's emergency scale, where Ⅰ is the gravest.
-SEVERITIES_ZH = {1: "一般", 2: "较大", 3: "重大", 4: "特别重大"}
-LEVELS_ZH = {"reminder": "提醒", "order": "督办", "red_list": "挂牌督办"}
+# Severity and order levels by their Chinese names (geodata.taxonomy, layers.supervision).
+SEVERITIES_ZH = {severity: zh for severity, (zh, _) in SEVERITY_NAMES.items()}
+LEVELS_ZH = {code: level.name_zh for code, level in LEVELS.items()}
 JSON_VERSION = 1
 
 

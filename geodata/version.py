@@ -19,10 +19,11 @@ Examples
 
 from __future__ import annotations
 
-from geodata.db import fetch_value
+from geodata.db import fetch_all, fetch_value
 
 DATA_VERSION = "SELECT version FROM shiyu.data_version"
 AREAS_VERSION = "SELECT areas FROM shiyu.data_version"
+BOTH_VERSIONS = "SELECT version, areas FROM shiyu.data_version"
 
 
 def data_version() -> int:
@@ -34,6 +35,12 @@ def areas_version() -> int:
     """The areas' own version (0024): it moves when, and only when, a batch of areas commits or load_batch is
     emptied, so what depends on the areas alone (the city's extent) is kept across the incidents' batches."""
     return int(fetch_value(AREAS_VERSION))
+
+
+def data_and_areas_versions() -> tuple[int, int]:
+    """``(data_version(), areas_version())`` in one read of the counter row."""
+    row = fetch_all(BOTH_VERSIONS)[0]
+    return int(row["version"]), int(row["areas"])
 
 
 # The supervision orders' version (0030) added to the data's: both only grow, so the sum moves when either does.

@@ -67,7 +67,7 @@ from geodata.errors import InputError
 from geodata.h3cells import cell_to_hex, cell_to_ring_lonlat
 from geodata.scope import Scope
 from geodata.taxonomy import CATEGORIES
-from geodata.version import areas_version, data_version
+from geodata.version import data_and_areas_versions
 from layers.base import BEIJING, INCIDENT_FILTERS, Filters, LayerResult, LegendEntry, area_shapes, incident_params
 from layers.hexes import DOMINANT_GRID
 from layers import windows
@@ -306,7 +306,7 @@ _recent_lock = threading.Lock()
 def recent(filters: Filters, scope: Scope, every_s: float = RECENT_EVERY_S) -> LayerResult:
     """``build(filters, scope)``, computed again when the data's version moved and the last computation for the
     same filters and scope is ``every_s`` seconds old, or at once when the areas moved; a screen asks this one."""
-    key, now, version = (filters, scope.path), time.monotonic(), (data_version(), areas_version())
+    key, now, version = (filters, scope.path), time.monotonic(), data_and_areas_versions()
     with _recent_lock:
         kept = _recent.get(key)
     if kept is not None and (kept[1] == version or (kept[1][1] == version[1] and now - kept[0] < every_s)):

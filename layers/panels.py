@@ -154,18 +154,22 @@ LIMIT %(limit)s
 
 LAST_LOAD = "SELECT max(finished_at) AS finished FROM shiyu.load_batch WHERE status = 'loaded'"
 
-# The reports of the batches that went through in the last %(seconds)s (and after %(after)s, if given), newest first, with how long ago their batch
-# finished (just before its commit): what the wall marks as just arrived. A status change of an older report moves
-# its batch_id too, so only reports of the last ARRIVAL_HOURS count, which also keeps the read on the reported_at
-# index (incident.batch_id has none). Batches are told apart by when they finished, not by id: ids are drawn when a
-# batch starts, so a long batch committing after a short one has the smaller id.
+# The reports of the batches that went through in the last %(seconds)s (and after %(after)s, if given), newest first,
+# with how long ago their batch finished (just before its commit): what the wall marks as just arrived. A status
+# change of an older report moves its batch_id too, so only reports of the last ARRIVAL_HOURS count. Batches are told
+# apart by when they finished, not by id: ids are drawn when a batch starts, so a long batch committing after a short
+# one has the smaller id. The batches are read first (a few rows of load_batch; on a quiet wall none, and then the
+# incidents are not read at all), then their rows through the updated_at index: a batch writes its rows after it
+# started, so ``updated_at >= first started`` bounds the read to the rows of the last seconds. (incident.batch_id has
+# no index; read through reported_at, the day's reports were scanned: 4 s a redraw at 10M while posts flowed.)
+ARRIVED_BATCHES = """
+SELECT id, started_at, extract(epoch FROM now() - finished_at) AS age_s FROM shiyu.load_batch
+WHERE status = 'loaded' AND finished_at > greatest(now() - make_interval(secs => %(seconds)s), %(after)s::timestamptz)
+"""
 ARRIVALS = """
-SELECT source, external_id, category, ST_X(geom) AS lon, ST_Y(geom) AS lat,
-       (SELECT extract(epoch FROM now() - b.finished_at) FROM shiyu.load_batch b WHERE b.id = i.batch_id) AS age_s
+SELECT source, external_id, category, ST_X(geom) AS lon, ST_Y(geom) AS lat, batch_id
 FROM shiyu.incident i
-WHERE i.batch_id IN (SELECT id FROM shiyu.load_batch
-                     WHERE status = 'loaded'
-                       AND finished_at > greatest(now() - make_interval(secs => %(seconds)s), %(after)s::timestamptz))
+WHERE i.updated_at >= %(first)s AND i.batch_id = ANY(%(batches)s::bigint[])
   AND reported_at >= %(recent)s AND """ + INCIDENT_FILTERS + """
 ORDER BY reported_at DESC, source, external_id
 LIMIT %(limit)s
@@ -294,7 +298,12 @@ def arrivals(filters: Filters, scope: Scope, seconds: float, after: datetime | N
     ``{"id", "category", "lon", "lat", "age_s"}`` (WGS-84; ``age_s`` since their batch went through): what the wall
     marks as just arrived."""
     now = _now(now)
-    rows = fetch_all(ARRIVALS, {**_window(filters, scope, None, None), "seconds": float(seconds), "after": after,
+    batches = fetch_all(ARRIVED_BATCHES, {"seconds": float(seconds), "after": after})
+    if not batches:
+        return []
+    age = {b["id"]: b["age_s"] for b in batches}
+    rows = fetch_all(ARRIVALS, {**_window(filters, scope, None, None), "batches": list(age),
+                                "first": min(b["started_at"] for b in batches),
                                 "recent": now - timedelta(hours=ARRIVAL_HOURS), "limit": max(0, min(limit, MAX_ARRIVALS))})
     return [{"id": f"{r['source']}:{r['external_id']}", "category": r["category"], "lon": round(r["lon"], 6),
-             "lat": round(r["lat"], 6), "age_s": max(0.0, round(float(r["age_s"]), 1))} for r in rows]
+             "lat": round(r["lat"], 6), "age_s": max(0.0, round(float(age[r["batch_id"]]), 1))} for r in rows]

@@ -26,7 +26,8 @@ import orjson
 
 from etl import writes
 from etl.load import FINISH_BATCH, START_BATCH, LoadSummary
-from etl.staging import INCIDENT_CHANGED, INCIDENTS
+from etl.cubes import STORED_INCIDENT, for_few
+from etl.staging import FEW_POINTS, INCIDENT_CHANGED, INCIDENTS
 from geodata import feeds
 from geodata.batchconn import batch_connection
 from geodata.errors import DatabaseUnavailable
@@ -67,7 +68,7 @@ SELECT sp.post_id, count(*) FILTER (WHERE i.external_id IS NULL) AS loaded,
        count(*) AS staged
 FROM (SELECT s.*, g.code AS grid_code, g.path FROM stage_points s LEFT JOIN stage_grid g USING (row_no)) n
 JOIN stage_post sp USING (row_no)
-LEFT JOIN shiyu.incident i ON i.source = %(source)s AND i.external_id = n.external_id
+""" + STORED_INCIDENT + """
 GROUP BY sp.post_id
 """
 MARK_APPLIED = """
@@ -116,7 +117,8 @@ def apply_next(conn) -> int:
         counts = {post: (0, 0, 0) for post in posts}
         if staged:
             writes.stage_grids(conn, INCIDENTS, summary, staged)
-            counts.update({r[0]: r[1:] for r in conn.execute(CLASSIFY, params).fetchall()})
+            classify = for_few(CLASSIFY, staged <= FEW_POINTS)
+            counts.update({r[0]: r[1:] for r in conn.execute(classify, params).fetchall()})
             writes.write_staged(conn, INCIDENTS, summary, params, staged)
         conn.execute(MARK_APPLIED, {"batch_id": batch_id, "posts": posts, "loaded": [counts[p][0] for p in posts],
                                     "updated": [counts[p][1] for p in posts], "staged": [counts[p][2] for p in posts]})

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from etl import staging
+from etl import cubes, staging
 from geodata import db
 
 if TYPE_CHECKING:
@@ -89,9 +89,10 @@ def write_staged(conn, kind: staging.PointKind, summary: LoadSummary, params: di
     """The set-based write of staged points (after ``stage_grids``), shared by ``shiyu load`` and the intake worker:
     the statements before the upsert (the cubes' delta), the upsert, the cubes, the statements after it. Sets the
     summary's ``loaded``, ``updated`` and ``unchanged``; ``params`` binds ``source`` and ``batch_id``."""
+    few = staged_rows <= staging.FEW_POINTS
     with summary.timed("aggregate"):
         for statement in kind.before_upsert:
-            conn.execute(statement, params)
+            conn.execute(cubes.for_few(statement, few), params)
     summary.loaded, summary.updated = upsert(conn, kind, summary, params, staged_rows)
     apply_cubes(conn, kind, summary)
     with summary.timed("aggregate"):

@@ -258,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="rows a second the posters offer together, as city platforms post at their own pace "
                              "(default 250, above the issue's floor of 200; 0: each posts again as soon as answered)")
     parser.add_argument("--walls", type=int, default=1, help="walls refreshing beside the posters (default 1; 0: none)")
+    parser.add_argument("--no-recount", dest="recount", action="store_false",
+                        help="skip the recount of every cube after (minutes at 10M: a run started meanwhile would "
+                             "share the cores with it)")
     args = parser.parse_args(argv)
 
     from geodata import db, feeds
@@ -320,7 +323,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"wall {part:<8}     {len(times):5d} redraws  p50 {_pct(times, 50) * 1000:7.1f} ms   "
                   f"p95 {_pct(times, 95) * 1000:7.1f} ms   (from {args.walls} wall{'s' if args.walls > 1 else ''})")
         print(f"wall failed       {walls.failed:8d}" + (f"   (stopped: {walls.error})" if walls.error else ""))
-    print("cubes vs recount  " + ", ".join(f"{k} {v}" for k, v in _recount().items()) + "  (0: equal)")
+    if args.recount:
+        print("cubes vs recount  ...", end="\r", flush=True)  # whole-table counts: minutes at 10M
+        print("cubes vs recount  " + ", ".join(f"{k} {v}" for k, v in _recount().items()) + "  (0: equal)")
 
 
 if __name__ == "__main__":

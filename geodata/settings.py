@@ -74,6 +74,10 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
                                 "read of the data version), in seconds; they redraw only when it moved."),
     ("SHIYU_LIVE_MIN_REDRAW_S", "5", "The least time between two redraws the probe asks for, in seconds: under a steady "
                                      "feed a page redraws at most this often instead of at every probe."),
+    ("SHIYU_LIVE_HEAVY_REDRAW_S", "30", "The least time between two redraws of the wall's costly parts (map, charts, "
+                                        "early warnings, supervision) while data keeps arriving, in seconds; its live "
+                                        "parts (headline numbers, latest reports, the pulse of new ones) follow "
+                                        "SHIYU_LIVE_MIN_REDRAW_S."),
     ("SHIYU_STALE_AFTER_MIN", "60", "The wall warns that its data is stale when the newest load is older than this, in minutes."),
 )
 
@@ -114,6 +118,7 @@ class Settings:
     wall_refresh_s: float
     live_probe_s: float
     live_min_redraw_s: float
+    live_heavy_redraw_s: float
     stale_after_min: float
 
 
@@ -161,6 +166,7 @@ def _read(environ: dict[str, str] | os._Environ) -> Settings:
         wall_refresh_s=float(value["SHIYU_WALL_REFRESH_S"]),
         live_probe_s=float(value["SHIYU_LIVE_PROBE_S"]),
         live_min_redraw_s=float(value["SHIYU_LIVE_MIN_REDRAW_S"]),
+        live_heavy_redraw_s=float(value["SHIYU_LIVE_HEAVY_REDRAW_S"]),
         stale_after_min=float(value["SHIYU_STALE_AFTER_MIN"]),
     )
 

@@ -99,6 +99,9 @@ def layout(lang: str | None = None, refresh: str | None = None, rotate: str | No
         dcc.Store(id="wall-last-good", data=None),
         dcc.Store(id="wall-since", data=None),  # "data as of" when the wall first drew: what arrives after is marked
         dcc.Store(id="wall-map-hash", data=None),
+        # What moves the costly parts: wall-changed, at most every SHIYU_LIVE_HEAVY_REDRAW_S while data keeps coming.
+        dcc.Store(id="wall-heavy", data=None),
+        dcc.Store(id="wall-heavy-s", data=settings().live_heavy_redraw_s),
         dcc.Interval(id="wall-interval", interval=_refresh_ms(refresh)),
         *live.probe("wall"),
         html.Header(className="wall-top", children=[
@@ -222,21 +225,19 @@ def _latest_items(latest: list[dict], lang: str, new: dict[str, float]) -> list:
 @callback(
     Output("wall-kpi-today", "children"), Output("wall-kpi-open", "children"), Output("wall-kpi-overdue", "children"),
     Output("wall-kpi-resolved", "children"), Output("wall-kpi-patrol", "children"),
-    Output("wall-trend", "figure"), Output("wall-categories", "figure"), Output("wall-alerts", "children"),
     Output("wall-ticker", "children"), Output("wall-new", "data"), Output("wall-shown", "data"),
     Output("wall-last-good", "data"), Output("wall-since", "data"),
     Output("wall-status", "children"), Output("wall-status", "className"), Output("wall-updated", "children"),
-    Input("wall-changed", "data"), Input("wall-vh", "data"),
+    Input("wall-changed", "data"),
     State("wall-lang", "data"), State("wall-extent", "data"), State("wall-last-good", "data"), State("wall-since", "data"),
 )
-def refresh_panels(changed, vh, lang, extent, last_good, since):
-    """Every panel but the map: on the periodic refresh (overdue counts move with the clock) and when the probe
-    saw the data's version move."""
-    if vh is None or changed is None:  # the browser has not reported its size, or the first tick not come, yet
+def refresh_panels(changed, lang, extent, last_good, since):
+    """The live parts (headline numbers, latest reports, what just arrived, the status line): on the periodic
+    refresh (overdue counts move with the clock) and when the probe saw the data's version move."""
+    if changed is None:  # the first tick has not come yet
         raise PreventUpdate
     lang = pick(lang)
     try:
-        vh = max(1.0, inputs.number(vh, "the screen's height", 0, 10_000))  # plotly takes no font below 1 px
         filters, scope = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
         version = data_version()  # before the data it labels (geodata/version.py)
         as_of = panels.data_as_of()
@@ -245,27 +246,60 @@ def refresh_panels(changed, vh, lang, extent, last_good, since):
         since = _last_good(since) or as_of
         arrived = panels.arrivals(filters, scope, live.NEW_FOR_S, after=since) if since else []
         kpis = panels.headline(filters, scope, days=DAYS)
-        trend = panels.daily_trend(filters, scope, days=DAYS)
-        breakdown = panels.category_breakdown(filters, scope, days=DAYS)
         latest = panels.latest_incidents(filters, scope, n=MAX_LATEST)
-        warnings = early_warning.recent(filters, scope)
     except InputError as error:
         log.warning("wall: refresh refused: %s", error)
-        return (*[no_update] * 13, str(error), "wall-status stale", no_update)
+        return (*[no_update] * 10, str(error), "wall-status stale", no_update)
     except ShiyuError as error:
         log.warning("wall: refresh failed: %s", error, exc_info=error.__cause__ is not None)
         shown = _clock(_last_good(last_good))
-        return (*[no_update] * 13, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
+        return (*[no_update] * 10, t("wall_stale_down", lang, time=shown), "wall-status stale down", no_update)
     status, status_class = _status(as_of, lang)
     return (f"{kpis['today']:,}", f"{kpis['open']:,}", f"{kpis['overdue']:,}", _percent(kpis["resolved_share"]),
-            _percent(kpis["patrol_share"]), trend_figure(trend, vh), category_figure(breakdown, lang, vh),
-            _alert_items(warnings, lang), _latest_items(latest, lang, {a["id"]: a["age_s"] for a in arrived}),
+            _percent(kpis["patrol_share"]),
+            _latest_items(latest, lang, {a["id"]: a["age_s"] for a in arrived}),
             live.arrival_points(arrived), version, as_of and as_of.isoformat(), since and since.isoformat(),
             status, status_class, f"{datetime.now(BEIJING):%H:%M:%S}")
 
 
+# The costly parts follow wall-changed, but while data keeps arriving at most every SHIYU_LIVE_HEAVY_REDRAW_S: a
+# steady feed moves the version every few seconds, and redrawing the map and charts each time took more of the two
+# cores than the posts did (bench.intake at 10M). Decided in the browser, so a held-back redraw costs no request.
+# The periodic refresh always passes (its tick is new); a move held back is drawn by the next pass.
+clientside_callback(
+    """function (changed, last, every) {
+        if (!changed) { return window.dash_clientside.no_update; }
+        const now = Date.now() / 1000;
+        if (last && changed.tick === last.tick && now - last.at < every) { return window.dash_clientside.no_update; }
+        return {tick: changed.tick, version: changed.version, at: now};
+    }""",
+    Output("wall-heavy", "data"), Input("wall-changed", "data"), State("wall-heavy", "data"),
+    State("wall-heavy-s", "data"))
+
+
+@callback(
+    Output("wall-trend", "figure"), Output("wall-categories", "figure"), Output("wall-alerts", "children"),
+    Input("wall-heavy", "data"), Input("wall-vh", "data"), State("wall-lang", "data"), State("wall-extent", "data"),
+)
+def refresh_charts(heavy, vh, lang, extent):
+    """The trend, the categories and the early warnings (the status line reports a failure: refresh_panels)."""
+    if vh is None or heavy is None:  # the browser has not reported its size, or the first tick not come, yet
+        raise PreventUpdate
+    lang = pick(lang)
+    try:
+        vh = max(1.0, inputs.number(vh, "the screen's height", 0, 10_000))  # plotly takes no font below 1 px
+        filters, scope = Filters(bbox=_extent(extent), zoom=MAP_ZOOM, res=HOT_RES), current_scope()
+        trend = panels.daily_trend(filters, scope, days=DAYS)
+        breakdown = panels.category_breakdown(filters, scope, days=DAYS)
+        warnings = early_warning.recent(filters, scope)
+    except ShiyuError as error:
+        log.warning("wall: charts not refreshed: %s", error, exc_info=error.__cause__ is not None)
+        return no_update, no_update, no_update
+    return trend_figure(trend, vh), category_figure(breakdown, lang, vh), _alert_items(warnings, lang)
+
+
 @callback(Output("wall-kpi-yellow", "children"), Output("wall-supervision", "children"),
-          Input("wall-changed", "data"), State("wall-lang", "data"))
+          Input("wall-heavy", "data"), State("wall-lang", "data"))
 def refresh_supervision(changed, lang):
     """The yellow lights and the supervision panel, with the other panels."""
     if changed is None:
@@ -308,7 +342,7 @@ def _legend(districts, hot, stations, lang: str) -> list:
     Output("wall-hot", "hideout"), Output("wall-below", "data"), Output("wall-facilities", "data"),
     Output("wall-facilities", "hideout"), Output("wall-legend", "children"),
     Output("wall-districts", "data"), Output("wall-map-hash", "data"),
-    Input("wall-changed", "data"),
+    Input("wall-heavy", "data"),
     State("wall-lang", "data"), State("wall-extent", "data"), State("wall-map-hash", "data"),
 )
 def refresh_map(changed, lang, extent, last_hash):

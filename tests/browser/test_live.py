@@ -22,7 +22,8 @@ pytestmark = pytest.mark.browser
 # docs/dashboard.md, "Live": a report is on the wall within the probe's 2 s plus one redraw.
 PROMISED_S = 5
 QUIET_PROBES = 3  # probes watched with nothing loaded, in which no heavy request may go out
-PANELS, MAP, PROBE = "wall-kpi-today.children", "wall-districts-layer.data", "wall-changed.data"
+PANELS, MAP, CHARTS, PROBE = ("wall-kpi-today.children", "wall-districts-layer.data", "wall-trend.figure",
+                              "wall-changed.data")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,20 @@ def post_incidents(site: str, token: str, rows: list[dict]) -> None:
     answer = requests.post(f"{site}/api/v1/incidents", json=rows, headers={"Authorization": f"Bearer {token}"},
                            timeout=60)
     assert answer.status_code == 200 and answer.json()["loaded"] == len(rows), answer.text
+
+
+@pytest.fixture
+def heavy_every(monkeypatch):
+    """Sets SHIYU_LIVE_HEAVY_REDRAW_S for the walls opened next (the page reads it as it is laid out)."""
+    from geodata.settings import reload
+
+    def setting(seconds: float) -> None:
+        monkeypatch.setenv("SHIYU_LIVE_HEAVY_REDRAW_S", str(seconds))
+        reload()
+
+    yield setting
+    monkeypatch.delenv("SHIYU_LIVE_HEAVY_REDRAW_S", raising=False)
+    reload()
 
 
 @pytest.fixture
@@ -77,10 +92,12 @@ def _await_probes(page, n: int, probe: str = PROBE) -> None:
             pass
 
 
-def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_nothing_heavy(tier_city, feed, wall):
+def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_nothing_heavy(tier_city, feed, wall,
+                                                                                            heavy_every):
     from layers import panels
     from layers.base import Filters
 
+    heavy_every(0)  # the map and charts follow every move too (under a steady feed: the next test)
     page = wall
     page.goto(tier_city + "/wall?refresh=3600")
     page.wait_for_function("document.querySelector('#wall-kpi-open') && "
@@ -91,9 +108,9 @@ def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_not
     assert page.locator(".wall-report.new").count() == 0 and page.locator("path.wall-new-dot").count() == 0
 
     # Idle: probes go out, nothing heavy does.
-    panels_idle, map_idle = _count(page, PANELS), _count(page, MAP)
+    panels_idle, map_idle, charts_idle = _count(page, PANELS), _count(page, MAP), _count(page, CHARTS)
     _await_probes(page, QUIET_PROBES)
-    assert (_count(page, PANELS), _count(page, MAP)) == (panels_idle, map_idle)
+    assert (_count(page, PANELS), _count(page, MAP), _count(page, CHARTS)) == (panels_idle, map_idle, charts_idle)
 
     now = datetime.now(BEIJING).replace(microsecond=0)
     post_incidents(tier_city, feed, [{"id": "LIVE-1", "category": "消防",
@@ -115,9 +132,10 @@ def test_a_new_report_reaches_the_wall_within_seconds_and_an_idle_wall_sends_not
     page.wait_for_function("document.querySelectorAll('#wall-map path.wall-new-dot').length === 1",
                            timeout=PROMISED_S * 1000)
 
-    # One version move, one redraw of the panels and of the map; then quiet again.
+    # One version move, one redraw of the panels, the map and the charts; then quiet again.
     _await_probes(page, 2)
-    assert (_count(page, PANELS) - panels_idle, _count(page, MAP) - map_idle) == (1, 1)
+    assert (_count(page, PANELS) - panels_idle, _count(page, MAP) - map_idle, _count(page, CHARTS) - charts_idle) \
+        == (1, 1, 1)
     # "Data as of" is the batch just applied.
     assert page.locator("#wall-status").inner_text() == f"数据截至 {panels.data_as_of():%H:%M}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -152,4 +170,26 @@ def test_the_explore_map_redraws_when_a_report_arrives_and_not_before(tier_city,
                            timeout=PROMISED_S * 1000)
     assert _shown_incidents(page) == before + 1
     assert _count(page, "explore-hexes.data") == drawn + 1
+    assert page.console_errors == []
+
+
+def test_under_a_steady_feed_the_live_parts_follow_each_move_and_the_map_waits_its_turn(tier_city, feed, wall):
+    """SHIYU_LIVE_HEAVY_REDRAW_S (30 s by default): the ticker and headline numbers redraw on each move the probe
+    sees, the map and charts at most that often; the pulse of a new report does not wait for the map."""
+    page = wall
+    page.goto(tier_city + "/wall?refresh=3600")
+    page.wait_for_function("document.querySelector('#wall-kpi-open') && "
+                           "document.querySelector('#wall-kpi-open').innerText !== '—'", timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    drawn = {part: _count(page, part) for part in (PANELS, MAP, CHARTS)}
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    for n in (3, 4):
+        post_incidents(tier_city, feed, [{"id": f"LIVE-{n}", "category": "治安", "lon": 120.15, "lat": 30.25,
+                                          "reported_at": f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M:%S}",
+                                          "status": "reported"}])
+        page.wait_for_function(f"document.querySelectorAll('#wall-map path.wall-new-dot').length === {n - 2}",
+                               timeout=2 * PROMISED_S * 1000)
+    assert _count(page, PANELS) - drawn[PANELS] == 2
+    assert (_count(page, MAP), _count(page, CHARTS)) == (drawn[MAP], drawn[CHARTS])
+    assert page.locator(".wall-report.new").count() == 2
     assert page.console_errors == []

@@ -57,8 +57,8 @@ ROUTES = [
     ("/api/v1/incidents", "/api/v1/incidents", "POST", FEEDS), ("/api/v1/posts/<int:post_id>", "/api/v1/posts/1", "GET", FEEDS),
 ]
 # The wall page's own callbacks, by the first of their outputs.
-WALL_CALLBACKS = {"wall-kpi-today.children", "wall-districts-layer.data", "wall-map.viewport", "wall-changed.data",
-                  "wall-kpi-yellow.children", "wall-rank-table.children"}
+WALL_CALLBACKS = {"wall-kpi-today.children", "wall-trend.figure", "wall-districts-layer.data", "wall-map.viewport",
+                  "wall-changed.data", "wall-kpi-yellow.children", "wall-rank-table.children"}
 WALL_VALUES = {"wall-extent.data": [120.0, 30.0, 120.4, 30.4], "wall-lang.data": "en", "wall-interval.n_intervals": 1,
                "wall-rotate.data": False, "wall-districts.data": []}
 

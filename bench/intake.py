@@ -209,9 +209,13 @@ class Walls(threading.Thread):
             with sync_playwright() as p:
                 # The walls' browsers run at the lowest priority: on a real wall they run on other machines, and
                 # here their drawing would otherwise take the server's cores (the requests they send are the same).
+                # Playwright starts the browser in a session of its own, which the kernel schedules as a group of
+                # its own (sched_autogroup), weighed against the database's and the server's groups by the group's
+                # nice, not its processes': so the group's nice is set too, else `nice` alone changes nothing.
                 with tempfile.TemporaryDirectory() as folder:
                     nice = Path(folder) / "chromium"
-                    nice.write_text(f'#!/bin/sh\nexec nice -n 19 {CHROMIUM} "$@"\n')
+                    nice.write_text("#!/bin/sh\n[ \"$(ps -o sid= -p $$)\" -eq $$ ] && echo 19 > /proc/self/autogroup "
+                                    f'2>/dev/null\nexec nice -n 19 {CHROMIUM} "$@"\n')
                     nice.chmod(0o755)
                     browser = p.chromium.launch(executable_path=str(nice), args=CHROMIUM_ARGS, headless=True)
                 pages = []
@@ -324,7 +328,6 @@ def main(argv: list[str] | None = None) -> None:
                   f"p95 {_pct(times, 95) * 1000:7.1f} ms   (from {args.walls} wall{'s' if args.walls > 1 else ''})")
         print(f"wall failed       {walls.failed:8d}" + (f"   (stopped: {walls.error})" if walls.error else ""))
     if args.recount:
-        print("cubes vs recount  ...", end="\r", flush=True)  # whole-table counts: minutes at 10M
         print("cubes vs recount  " + ", ".join(f"{k} {v}" for k, v in _recount().items()) + "  (0: equal)")
 
 

@@ -1,5 +1,5 @@
-"""QGIS 3.22 itself adding every OGC collection of the demo city with its default paging (100 a page, following
-``next`` to the end), logged in by a Basic authentication configuration, as a planner does.
+"""QGIS 3.22 itself adding every OGC collection of the demo city with its default paging (what the API definition's
+``limit`` leads it to, following ``next`` to the end), logged in by a Basic authentication configuration, as a planner does.
 
     python -m bench.qgis [--size 200000] [--folder var/bench] [--collections incidents,hotspots]
 
@@ -22,10 +22,13 @@ import tempfile
 from pathlib import Path
 
 from bench.common import ROOT
+from layers.ogc import DEFAULT_LIMIT, MAX_LIMIT
 
 PROBE = ROOT / "tests" / "qgis" / "probe.py"
 QGIS_PYTHON = "/usr/bin/python3"
-QGIS_PAGE = 100  # QGIS 3.22's OAPIF page size unless its connection sets another
+# QGIS's OAPIF page size unless its connection sets another: min(max(1000, default), maximum) of the API
+# definition's components/parameters/limit (layers/ogc/openapi.py), else 100.
+QGIS_PAGE = min(max(1000, DEFAULT_LIMIT), MAX_LIMIT)
 FLOOR_S = {"incidents": 60.0}
 DEFAULT_FLOOR_S = 30.0
 

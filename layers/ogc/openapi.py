@@ -137,6 +137,14 @@ def _parameter(key: str) -> dict:
     return {"name": key, "in": "query", "required": False, **_ITEMS_PARAMETERS[key]}
 
 
+def _shared(key: str) -> dict:
+    """A parameter every items path takes alike, declared once under ``components/parameters`` and referred to, as
+    OGC's own OpenAPI building blocks do. QGIS reads ``limit``'s default and maximum there (and only there) and then
+    pages by min(max(1000, default), maximum): with ``limit`` inline it paged by 100, 2,757 requests for the demo
+    city's incidents (110 s in QGIS 3.22), by 1,000 it takes 71 s."""
+    return {"$ref": _REF + "parameters/" + key}
+
+
 def _answer(description: str, schema: str, kind: str = JSON, headers: dict | None = None) -> dict:
     return {"200": {"description": description, **({"headers": headers} if headers else {}),
                     "content": {kind: {"schema": {"$ref": _REF + "schemas/" + schema}}}},
@@ -145,7 +153,7 @@ def _answer(description: str, schema: str, kind: str = JSON, headers: dict | Non
 
 def _get(summary: str, operation: str, tag: str, responses: dict, parameters: list | None = None) -> dict:
     return {"get": {"summary": summary, "operationId": operation, "tags": [tag],
-                    "parameters": parameters or [_parameter("f")], "responses": responses}}
+                    "parameters": parameters or [_shared("f")], "responses": responses}}
 
 
 def _own(c: Collection, key: str) -> dict:
@@ -167,7 +175,7 @@ def _items_paths(c: Collection) -> dict:
         f"/collections/{c.id}/items": _get(
             f"{c.title}: features", f"getItems_{c.id}", c.id,
             _answer(c.description, "featureCollectionGeoJSON", GEOJSON, _CRS_HEADER),
-            [_own(c, k) if k in ("filter", "sortby", "properties") else _parameter(k) for k in keys]),
+            [_own(c, k) if k in ("filter", "sortby", "properties") else _shared(k) for k in keys]),
         f"/collections/{c.id}/queryables": _get(
             f"{c.title}: what a filter may name", f"getQueryables_{c.id}", c.id,
             {"200": {"description": "The queryables as a JSON Schema.",
@@ -175,7 +183,7 @@ def _items_paths(c: Collection) -> dict:
         f"/collections/{c.id}/items/{{featureId}}": _get(
             f"{c.title}: one feature", f"getItem_{c.id}", c.id,
             {**_answer("The feature.", "featureGeoJSON", GEOJSON, _CRS_HEADER), "404": _NOT_FOUND},
-            [feature_id, _parameter("f"), _parameter("crs")]),
+            [feature_id, _shared("f"), _shared("crs")]),
     }
 
 
@@ -193,7 +201,7 @@ def definition(base: str) -> dict:
                              _answer("Every collection, with the extent of your scope.", "collections")),
         "/collections/{collectionId}": _get("One collection", "describeCollection", "Capabilities",
                                             {**_answer("The collection.", "collection"), "404": _NOT_FOUND},
-                                            [collection_id, _parameter("f")]),
+                                            [collection_id, _shared("f")]),
     }
     for c in COLLECTIONS.values():
         paths.update(_items_paths(c))
@@ -208,6 +216,7 @@ def definition(base: str) -> dict:
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,
         "components": {
+            "parameters": {key: _parameter(key) for key in _ITEMS_PARAMETERS},
             "schemas": _SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "An API token from `shiyu users token NAME`."},

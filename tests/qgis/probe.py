@@ -2,7 +2,8 @@
 
 Reads one JSON object on stdin: ``ogc`` (the API's root), ``user`` and ``token`` (stored as a Basic authentication
 configuration through QGIS's own ``QgsAuthManager``, as a planner makes one in Settings > Options >
-Authentication), ``layers`` (``[{"id": …, "subset": expression or null}]``) and ``tiles`` (``[{"name", "url",
+Authentication; without them, no login), ``layers`` (``[{"id": …, "name": the key it is reported under (its id
+by default), "subset": expression or null, "query": what the connection's URL adds after ``?``, or null}]``) and ``tiles`` (``[{"name", "url",
 "extent": [west, south, east, north] in lon/lat}]``) and ``styles`` (``[{"path", "layer", "key"}]``: GeoPackage
 layers opened with the styles they carry). Prints one JSON object: for each layer whether it is
 valid, its geometry type, its fields, how many features QGIS fetched (with the geometry types they carried) and
@@ -43,12 +44,15 @@ def basic_config(user, token):
     return config.id()
 
 
-def open_collection(ogc, collection, authcfg, subset):
+def open_collection(ogc, collection, authcfg, subset, query=None):
+    """``query`` (e.g. ``filter=…``) is written into the connection's URL, ``…/ogc?QUERY``, as a planner types it
+    into the connection dialog: QGIS 3.22 repeats it on every request it makes."""
     started = time.perf_counter()
     uri = QgsDataSourceUri()
-    uri.setParam("url", ogc)
+    uri.setParam("url", f"{ogc}?{query}" if query else ogc)
     uri.setParam("typename", collection)
-    uri.setAuthConfigId(authcfg)
+    if authcfg:
+        uri.setAuthConfigId(authcfg)
     layer = QgsVectorLayer(uri.uri(False), collection, "OAPIF")
     result = {"valid": layer.isValid()}
     if not layer.isValid():
@@ -114,7 +118,8 @@ def main():
     # In 3.22, a failed OAPIF layer's error().summary() crashes: QGIS's message log says why instead.
     QgsApplication.messageLog().messageReceived.connect(_collect)
     authcfg = basic_config(spec["user"], spec["token"]) if spec.get("user") else None
-    layers = {entry.get("name", entry["id"]): open_collection(spec["ogc"], entry["id"], authcfg, entry.get("subset"))
+    layers = {entry.get("name", entry["id"]): open_collection(spec["ogc"], entry["id"], authcfg, entry.get("subset"),
+                                                              entry.get("query"))
               for entry in spec.get("layers", [])}
     tiles = {entry["name"]: render_tiles(entry, authcfg) for entry in spec.get("tiles", [])}
     styles = {entry["layer"]: styled(entry["path"], entry["layer"], entry["key"]) for entry in spec.get("styles", [])}

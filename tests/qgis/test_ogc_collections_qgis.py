@@ -6,10 +6,8 @@ tested by tests/qgis' other tests."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -18,10 +16,9 @@ from etl.load import load_facilities
 from geodata import db
 from layers.ogc import documents
 from tests.helpers import write_csv
+from tests.qgis.test_qgis import QGIS_PYTHON, run_probe
 from tests.serving import hotline_city, served_with
 
-QGIS_PYTHON = "/usr/bin/python3"
-PROBE = Path(__file__).with_name("ogc_probe.py")
 FACILITIES = [("F1", "police_station", "一号派出所", 120.05, 30.1, "800"),
               ("F2", "safety_kiosk", "西岗亭", 120.15, 30.3, "300"),
               ("F3", "police_station", "东派出所", 120.3, 30.2, "")]
@@ -43,16 +40,13 @@ def served(database_url, tmp_path_factory):
     load_facilities(write_csv(folder / "f.csv", FACILITIES, header=("id", "type", "name", "lon", "lat",
                                                                      "service_radius_m")))
     with served_with() as url:
-        yield url, tmp_path_factory.mktemp("qgis-auth")
+        yield url, tmp_path_factory.mktemp("qgis-ogc-probe")
 
 
-def _qgis(served, collections: str, subset: str = "", query: str = "") -> dict:
-    url, auth = served
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_AUTH_DB_DIR_PATH": str(auth)}
-    done = subprocess.run([QGIS_PYTHON, str(PROBE), url, collections, subset, query], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def _qgis(served, layers: list[dict]) -> dict:
+    """What QGIS made of ``layers`` (``probe.py``'s layer entries), logins off."""
+    url, folder = served
+    return run_probe({"ogc": f"{url}/ogc", "layers": layers}, folder)["layers"]
 
 
 def _count(sql: str) -> int:
@@ -61,7 +55,7 @@ def _count(sql: str) -> int:
 
 
 def test_qgis_adds_facilities_as_points_with_their_fields_and_blind_spots_apart(served):
-    found = _qgis(served, "facilities,blind-spots")
+    found = _qgis(served, [{"id": "facilities"}, {"id": "blind-spots"}])
     facilities, blind = found["facilities"], found["blind-spots"]
     assert facilities["valid"] and facilities["geometry"] == "Point", facilities
     assert {"type", "name", "radius_m"} <= set(facilities["fields"])
@@ -76,7 +70,7 @@ SEVERE_DISPUTES = "SELECT count(*) FROM shiyu.incident WHERE severity >= 3 AND c
 def test_a_cql2_filter_in_the_layers_url_is_sent_by_qgis_and_answered_by_the_server(served):
     before = documents.FILTERED_PAGES["incidents"]
     query = urlencode({"filter": "severity >= 3 AND category = 'dispute'"})
-    found = _qgis(served, "incidents", "", query)["incidents"]
+    found = _qgis(served, [{"id": "incidents", "query": query}])["incidents"]
     assert found["valid"] and found["geometry"] == "Point", found
     assert found["count"] == _count(SEVERE_DISPUTES) > 0
     assert documents.FILTERED_PAGES["incidents"] > before  # QGIS sent the filter: the server answered it
@@ -85,6 +79,7 @@ def test_a_cql2_filter_in_the_layers_url_is_sent_by_qgis_and_answered_by_the_ser
 def test_a_subset_string_in_qgis_keeps_the_databases_count(served):
     # QGIS 3.22 filters a subset string itself (it has no CQL2 compiler yet); later QGIS send it as a filter,
     # which /conformance declares. Either way the layer holds what the database holds.
-    found = _qgis(served, "incidents", '"severity" >= 3 AND "category" = \'dispute\'')["incidents"]
-    assert found["count"] == _count("SELECT count(*) FROM shiyu.incident")
-    assert found["filtered"] == _count(SEVERE_DISPUTES)
+    found = _qgis(served, [{"id": "incidents", "name": "all"},
+                           {"id": "incidents", "name": "filtered", "subset": '"severity" >= 3 AND "category" = \'dispute\''}])
+    assert found["all"]["count"] == _count("SELECT count(*) FROM shiyu.incident")
+    assert found["filtered"]["subset_set"] and found["filtered"]["count"] == _count(SEVERE_DISPUTES)

@@ -301,7 +301,7 @@ def refresh_charts(heavy, vh, lang, extent):
 @callback(Output("wall-kpi-yellow", "children"), Output("wall-supervision", "children"),
           Input("wall-heavy", "data"), State("wall-lang", "data"))
 def refresh_supervision(changed, lang):
-    """The yellow lights and the supervision panel, with the other panels."""
+    """The yellow lights and the supervision panel, with the map and charts (``wall-heavy``)."""
     if changed is None:
         raise PreventUpdate
     try:

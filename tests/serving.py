@@ -53,6 +53,20 @@ def served_with(env: dict[str, str] | None = None, attributes=()):
         db.close_pool()
 
 
+# id, type, name, lon, lat, radius: two in district C1 (west), one in C2, one without a radius.
+HOTLINE_FACILITIES = [("F1", "police_station", "一号派出所", 120.05, 30.1, "800"),
+                      ("F2", "safety_kiosk", "西岗亭", 120.15, 30.3, "300"),
+                      ("F3", "police_station", "东派出所", 120.3, 30.2, "")]
+
+
+def hotline_facilities(folder: Path) -> None:
+    """``HOTLINE_FACILITIES`` loaded into the hotline city (``hotline_city`` first)."""
+    from etl.load import load_facilities
+
+    load_facilities(write_csv(folder / "facilities.csv", HOTLINE_FACILITIES,
+                              header=("id", "type", "name", "lon", "lat", "service_radius_m")))
+
+
 def hotline_city(database_url: str, folder: Path) -> datetime:
     """An empty database given the five-tier city and two named reporters (张三丰 in C1, 李四 in C2); returns now."""
     from etl.load import load_incidents

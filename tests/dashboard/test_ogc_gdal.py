@@ -15,20 +15,14 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from etl.load import load_facilities
 from geodata import db, users
 from geodata.scope import Scope
 from layers import ogc
 from layers.ogc import documents
-from tests.helpers import write_csv
-from tests.serving import hotline_city, served_with
+from tests.serving import hotline_city, hotline_facilities, served_with
 
 pytestmark = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is installed by ./run test")
 
-# id, type, name, lon, lat, radius: two in district C1 (west), one in C2.
-FACILITIES = [("F1", "police_station", "一号派出所", 120.05, 30.1, "800"),
-              ("F2", "safety_kiosk", "西岗亭", 120.15, 30.3, "300"),
-              ("F3", "police_station", "东派出所", 120.3, 30.2, "")]
 GEOMETRY = {"Point": "Point", "Polygon": "Polygon"}
 
 
@@ -36,8 +30,7 @@ GEOMETRY = {"Point": "Point", "Polygon": "Polygon"}
 def site(database_url, tmp_path_factory):
     folder = tmp_path_factory.mktemp("gdal")
     hotline_city(database_url, folder)
-    load_facilities(write_csv(folder / "f.csv", FACILITIES, header=("id", "type", "name", "lon", "lat",
-                                                                     "service_radius_m")))
+    hotline_facilities(folder)
     users.add_user("olga", "officer", "C1", password="a long pass phrase")
     token = users.create_token("olga", label="gdal")
     with served_with({"SHIYU_AUTH": "on", "SHIYU_SECRET_KEY": "test-secret-key-of-this-module"}) as url:

@@ -12,16 +12,11 @@ from urllib.parse import urlencode
 
 import pytest
 
-from etl.load import load_facilities
 from geodata import db
 from layers.ogc import documents
-from tests.helpers import write_csv
 from tests.qgis.test_qgis import QGIS_PYTHON, run_probe
-from tests.serving import hotline_city, served_with
+from tests.serving import hotline_city, hotline_facilities, served_with
 
-FACILITIES = [("F1", "police_station", "一号派出所", 120.05, 30.1, "800"),
-              ("F2", "safety_kiosk", "西岗亭", 120.15, 30.3, "300"),
-              ("F3", "police_station", "东派出所", 120.3, 30.2, "")]
 
 
 def _has_pyqgis() -> bool:
@@ -37,8 +32,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(QGIS_PYTHON) or not _has_pyqg
 def served(database_url, tmp_path_factory):
     folder = tmp_path_factory.mktemp("qgis-ogc")
     hotline_city(database_url, folder)
-    load_facilities(write_csv(folder / "f.csv", FACILITIES, header=("id", "type", "name", "lon", "lat",
-                                                                     "service_radius_m")))
+    hotline_facilities(folder)
     with served_with() as url:
         yield url, tmp_path_factory.mktemp("qgis-ogc-probe")
 

@@ -300,9 +300,9 @@ def refresh_charts(heavy, vh, lang, extent):
 
 @callback(Output("wall-kpi-yellow", "children"), Output("wall-supervision", "children"),
           Input("wall-heavy", "data"), State("wall-lang", "data"))
-def refresh_supervision(changed, lang):
+def refresh_supervision(heavy, lang):
     """The yellow lights and the supervision panel, with the map and charts (``wall-heavy``)."""
-    if changed is None:
+    if heavy is None:
         raise PreventUpdate
     try:
         counts = supervision_reads.wall_counts(current_scope())
@@ -345,8 +345,8 @@ def _legend(districts, hot, stations, lang: str) -> list:
     Input("wall-heavy", "data"),
     State("wall-lang", "data"), State("wall-extent", "data"), State("wall-map-hash", "data"),
 )
-def refresh_map(changed, lang, extent, last_hash):
-    if changed is None:  # before the first tick
+def refresh_map(heavy, lang, extent, last_hash):
+    if heavy is None:  # before the first tick
         raise PreventUpdate
     lang = pick(lang)
     try:

@@ -64,6 +64,21 @@ WHERE CASE WHEN i.external_id IS NULL THEN v.column1 = 1
 """
 ANALYZE_DELTA = "ANALYZE stage_delta"
 
+# The intake's micro-batch keeps its delta for the fold (0031) instead of adding it to the cubes itself.
+_SIGNED = "sign, " + ", ".join(CUBE_COLUMNS)
+PEND_DELTA = f"INSERT INTO shiyu.cube_delta (batch_id, {_SIGNED}) SELECT %(batch_id)s, {_SIGNED} FROM stage_delta"
+# The pending rows of ``batches`` as one delta, equal rows of opposite signs cancelled first: a version that one
+# micro-batch added and a later one of the same fold replaced is in no cube yet, so taking it out (its hours from
+# the day cube's arrays) must not reach the cubes. Every row left with sign -1 is then one the cubes hold.
+FOLD_DELTA = f"""
+INSERT INTO stage_delta ({_SIGNED})
+SELECT sign(t.n)::smallint, {", ".join("t." + c for c in CUBE_COLUMNS)}
+FROM (SELECT {", ".join(CUBE_COLUMNS)}, sum(sign)::int AS n FROM shiyu.cube_delta WHERE batch_id = ANY(%(batches)s)
+      GROUP BY {", ".join(CUBE_COLUMNS)} HAVING sum(sign) <> 0) t
+CROSS JOIN generate_series(1, abs(t.n))
+"""
+FOLDED = "DELETE FROM shiyu.cube_delta WHERE batch_id = ANY(%(batches)s)"
+
 @dataclass(frozen=True)
 class Cube:
     """One cube: ``stage`` sums the delta into ``delta`` (a temp table) by the cube's key, ``apply`` adds it.

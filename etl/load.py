@@ -54,11 +54,14 @@ INSERT INTO shiyu.load_batch (kind, source, file_name, file_sha256, status, opti
 VALUES (%(kind)s, %(source)s, %(file_name)s, %(sha256)s, 'loaded', %(options)s) RETURNING id
 """
 
-FINISH_BATCH = """
+# A batch's counts; FINISH_BATCH sets them and its finished_at, its last write (the data's version moves: 0022).
+COUNT_BATCH = """
 UPDATE shiyu.load_batch SET read_count = %(read)s, loaded_count = %(loaded)s, updated_count = %(updated)s,
-       unchanged_count = %(unchanged)s, rejected_count = %(rejected)s, finished_at = clock_timestamp()
+       unchanged_count = %(unchanged)s, rejected_count = %(rejected)s{finish}
 WHERE id = %(batch_id)s
 """
+FINISH_BATCH = COUNT_BATCH.format(finish=", finished_at = clock_timestamp()")
+COUNT_BATCH = COUNT_BATCH.format(finish="")
 
 STAGE_REJECTS = "CREATE TEMP TABLE stage_reject (row_number integer, reason text, raw jsonb) ON COMMIT DROP"
 SAVE_REJECTS = """

@@ -85,17 +85,36 @@ def stage_grids(conn, kind: staging.PointKind, summary: LoadSummary, staged_rows
     return conn.execute(staging.OUTSIDE_GRIDS).fetchone()[0]
 
 
-def write_staged(conn, kind: staging.PointKind, summary: LoadSummary, params: dict, staged_rows: int) -> None:
+def write_staged(conn, kind: staging.PointKind, summary: LoadSummary, params: dict, staged_rows: int, *,
+                 fold_later: bool = False) -> None:
     """The set-based write of staged points (after ``stage_grids``), shared by ``shiyu load`` and the intake worker:
     the statements before the upsert (the cubes' delta), the upsert, the cubes, the statements after it. Sets the
-    summary's ``loaded``, ``updated`` and ``unchanged``; ``params`` binds ``source`` and ``batch_id``."""
+    summary's ``loaded``, ``updated`` and ``unchanged``; ``params`` binds ``source`` and ``batch_id``.
+
+    ``fold_later`` (the intake's micro-batches): the cubes' delta is kept in ``shiyu.cube_delta`` for ``fold``."""
     few = staged_rows <= staging.FEW_POINTS
     with summary.timed("aggregate"):
         for statement in kind.before_upsert:
             conn.execute(cubes.for_few(statement, few), params)
     summary.loaded, summary.updated = upsert(conn, kind, summary, params, staged_rows)
-    apply_cubes(conn, kind, summary)
+    if fold_later and kind.cubes:
+        with summary.timed("aggregate"):
+            conn.execute(cubes.PEND_DELTA, params)
+    else:
+        apply_cubes(conn, kind, summary)
     with summary.timed("aggregate"):
         for statement in kind.after_upsert:
             conn.execute(statement, params)
     summary.unchanged = staged_rows - summary.loaded - summary.updated
+
+
+def fold(conn, kind: staging.PointKind, summary: LoadSummary, batches: list[int]) -> None:
+    """Add the deltas that ``write_staged(fold_later=True)`` kept for ``batches`` to the cubes, by the same
+    statements, and delete them."""
+    with summary.timed("aggregate"):
+        conn.execute(cubes.STAGE_DELTA)
+        rows = conn.execute(cubes.FOLD_DELTA, {"batches": batches}).rowcount
+        conn.execute(cubes.ANALYZE_DELTA)
+    if rows:
+        apply_cubes(conn, kind, summary)
+    conn.execute(cubes.FOLDED, {"batches": batches})

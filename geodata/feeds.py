@@ -72,8 +72,12 @@ LEFT JOIN LATERAL (
       AND p.received_at >= date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai') t ON true
 ORDER BY f.name
 """
+# A micro-batch of the intake applied but not yet folded into the cubes (etl/intake_worker.py; 0031): committed with
+# its counts and without finished_at, which the loaders set in the batch's own transaction.
+UNFOLDED_BATCH = "status = 'loaded' AND finished_at IS NULL AND kind = 'incidents' AND options ? 'posts'"
 STATUS = """
 SELECT (SELECT count(*) FROM shiyu.intake_post WHERE status = 'queued') AS queued_posts,
+       (SELECT count(*) FROM shiyu.load_batch WHERE """ + UNFOLDED_BATCH + """) AS unfolded_batches,
        (SELECT count(*) FROM shiyu.intake_row) AS queued_rows,
        (SELECT extract(epoch FROM now() - min(received_at))::float8 FROM shiyu.intake_post WHERE status = 'queued')
            AS lag_s,

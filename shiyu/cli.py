@@ -230,11 +230,20 @@ def _shared_secret() -> None:
               file=sys.stderr, flush=True)
 
 
-def _start_intake_worker(_worker) -> None:
+def _start_intake_worker(worker) -> None:
     from etl import intake_worker
     from shiyu.duties import duties
 
-    intake_worker.start_thread(duties())
+    worker.shiyu_intake = intake_worker.start_thread(duties())
+
+
+def _stop_intake_worker(_server, worker) -> None:
+    """At a gunicorn worker's exit: its intake thread stopped and waited for, so the micro-batches it applied
+    are folded into the cubes before the process ends (a kill leaves them to the next worker, unlost)."""
+    if running := getattr(worker, "shiyu_intake", None):
+        thread, stop = running
+        stop.set()
+        thread.join(timeout=25)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -252,6 +261,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 self.cfg.set(key, value)
             if settings().intake_worker:  # a thread in each worker process; the one holding the worker lock applies
                 self.cfg.set("post_worker_init", _start_intake_worker)
+                self.cfg.set("worker_exit", _stop_intake_worker)
 
         def load(self):
             from dashboard.app import create_server

@@ -46,6 +46,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         since = status["since_last_applied_s"]
         print(f"applied in the last minute: {status['applied_last_minute']:,} posts; last applied "
               f"{'never' if since is None else f'{since:.1f} s ago'}")
+        print(f"applied, not yet in the cubes: {status['unfolded_batches']:,} micro-batches "
+              "(the worker folds them just after they commit)")
     return 0
 
 

@@ -68,11 +68,12 @@ def test_a_json_post_is_validated_applied_and_answered_with_its_counts(served, t
     status, category, _, grid, pii, attrs = _incident(conn, "platform", "P1")
     assert (status, category, pii, attrs) == ("reported", "fire_safety", {"reporter_phone": "13800000001"}, {"channel": "app"})
     assert grid is not None
+    assert conn.execute("SELECT count(*) FROM shiyu.intake_row").fetchone()[0] == 0
+    _assert_cubes_are_the_recount(conn)  # once the micro-batch is folded into the cubes, which finishes its batch
     batch = conn.execute("SELECT batch_id FROM shiyu.intake_post WHERE id = %s", (body["post_id"],)).fetchone()[0]
     assert conn.execute("SELECT source, loaded_count, finished_at IS NOT NULL FROM shiyu.load_batch WHERE id = %s",
                         (batch,)).fetchone() == ("platform", 3, True)
-    assert conn.execute("SELECT count(*) FROM shiyu.intake_row").fetchone()[0] == 0
-    _assert_cubes_are_the_recount(conn)
+    assert conn.execute("SELECT count(*) FROM shiyu.cube_delta").fetchone()[0] == 0
 
     again = _post(served, tokens["platform"], rows).json()
     assert (again["loaded"], again["updated"], again["unchanged"]) == (0, 0, 3)

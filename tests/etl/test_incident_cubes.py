@@ -1,7 +1,9 @@
 """Every incident cube (weekly, all-time, day, street, r7) equals a recount from the incidents after re-loads that move rows in it."""
 
 import csv
+import time
 
+from etl.intake_worker import UNFOLDED
 from etl.load import load_incidents
 from tests.etl.test_incident_day import DAY_VS_RAW
 from tests.etl.test_incident_week import CELLS_VS_RAW, CUBE_VS_RAW
@@ -66,7 +68,17 @@ def _write(path, rows):
     return path
 
 
+def _wait_for_folds(conn, seconds: float = 20.0) -> None:
+    """The intake's micro-batches reach the cubes by the fold that follows their commit (etl/intake_worker.py):
+    wait until none is left unfolded (a file's load is in the cubes at its commit; nothing to wait for)."""
+    deadline = time.monotonic() + seconds
+    while conn.execute(UNFOLDED, {"n": 1}).fetchone() is not None:
+        assert time.monotonic() < deadline, f"micro-batches still unfolded after {seconds:g} s"
+        time.sleep(0.05)
+
+
 def _assert_cubes_are_the_recount(conn):
+    _wait_for_folds(conn)
     assert conn.execute(CUBE_VS_RAW).fetchone()[0] == 0
     assert conn.execute(CELLS_VS_RAW).fetchone()[0] == 0
     assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0

@@ -239,6 +239,18 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values[0] if values else float("nan"))
 
 
+def _fold_lag(first_post: int) -> tuple[float, float]:
+    """p50 and p95 seconds from a post's commit (answered) to its micro-batch's fold into the cubes, of the posts
+    from ``first_post`` on."""
+    from geodata import db
+
+    with db.connect() as conn:
+        return conn.execute("""
+            SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s), percentile_cont(0.95) WITHIN GROUP (ORDER BY s)
+            FROM (SELECT extract(epoch FROM b.finished_at - p.applied_at) AS s FROM shiyu.intake_post p
+                  JOIN shiyu.load_batch b ON b.id = p.batch_id WHERE p.id >= %s) t""", (first_post,)).fetchone()
+
+
 def _recount() -> dict[str, int]:
     """Rows by which each cube differs from its recount from the incidents (0 everywhere: in step)."""
     from geodata import db
@@ -276,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     if not points:
         raise SystemExit("no incidents in a grid to post beside: run `shiyu demo --no-serve` first")
     token = feeds.add_feed("bench-intake", replace=True)
+    with db.connect(url) as conn:  # this run's posts are those after it
+        first_post = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM shiyu.intake_post").fetchone()[0]
     server, base = _serve(url, args.workers)
     try:
         walls = None
@@ -303,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
         if walls:
             walls.join(60)
         queue = feeds.queue_status()
+        folded = _fold_lag(first_post)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -320,7 +335,10 @@ def main(argv: list[str] | None = None) -> None:
           f"({len(seen.delays):,} reports looked up, one a post; {seen.lost:,} not seen within 60 s)")
     print(f"answered 202      {sum(p.queued for p in posters):8,d}   (queued: not applied within SHIYU_INTAKE_WAIT_S "
           f"= {os.environ.get('SHIYU_INTAKE_WAIT_S', 'its default')}; the rest 200 with their counts)")
-    print(f"queue after       {queue['queued_posts']:,} posts, {queue['queued_rows']:,} rows queued")
+    print(f"queue after       {queue['queued_posts']:,} posts, {queue['queued_rows']:,} rows queued; "
+          f"{queue['unfolded_batches']:,} micro-batches applied but not yet folded into the cubes")
+    print(f"into the cubes    p50 {folded[0] or 0:7.2f} s    p95 {folded[1] or 0:7.2f} s    (a post's commit -> its "
+          "micro-batch folded into the cubes, the data's version moved)")
     if walls:
         for part, times in walls.times.items():
             times.sort()

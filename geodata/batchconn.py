@@ -11,6 +11,9 @@ from geodata import db
 from geodata.errors import ConnectionLost
 
 
+CHECK_CLIENT = "SET client_connection_check_interval = '1s'"
+
+
 def _lost(exc: psycopg.OperationalError) -> ConnectionLost:
     what = ("the database shut down" if isinstance(exc, psycopg.errors.AdminShutdown)
             else "the connection to the database was lost")
@@ -23,6 +26,11 @@ def batch_connection(url: str | None = None) -> Iterator[psycopg.Connection]:
     :class:`~geodata.errors.ConnectionLost`, whose transaction the server has rolled back."""
     conn = db.connect(url)
     try:
+        # A client that dies mid-statement (a killed `shiyu load`) is noticed within a second, its statement
+        # cancelled and its locks let go, instead of the backend working on for the rest of the statement (an
+        # index build, a million-row upsert: 10-18 s were seen) with the tables it writes locked.
+        conn.execute(CHECK_CLIENT)
+        conn.commit()
         with conn:
             yield conn
     except psycopg.errors.QueryCanceled:  # an OperationalError too, but the database is there

@@ -120,3 +120,32 @@ def test_loader_killed_mid_copy_leaves_earlier_batch_and_nothing_of_its_own(city
     assert conn.execute(INCIDENT_INDEXES).fetchall() == indexes  # the bulk path rebuilt every index it dropped
     assert conn.execute(DAY_VS_RAW).fetchone()[0] == 0
     assert conn.execute("SELECT sum(n) FROM shiyu.incident_day WHERE category = ''").fetchone()[0] == BIG_ROWS + 20
+
+
+def test_a_killed_loader_waiting_on_a_lock_lets_go_of_its_batch_at_once(city, conn, database_url, tmp_path):
+    """A loader killed while its backend waits (here on a lock this test holds; in life a long index build or
+    upsert) does not leave its backend working on: the server notices the dead client within a second
+    (geodata/batchconn.py, client_connection_check_interval), rolls the batch back and lets go of its locks.
+    Without it, the backend would wait as long as this test holds its lock."""
+    import psycopg
+
+    path = write_incidents(tmp_path / "waiting.csv", 50, "W", seed=3)
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE shiyu.incident IN ACCESS EXCLUSIVE MODE")  # held until this block ends
+        loader = subprocess.Popen([sys.executable, "-m", "shiyu", "load", "incidents", str(path)], cwd=ROOT,
+                                  env={**os.environ, "PGAPPNAME": APP_NAME}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            (pid,) = wait_for(lambda: conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+                (APP_NAME,)).fetchone(), 60, "the loader's backend to wait on the lock")
+            loader.send_signal(signal.SIGKILL)
+            assert loader.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            if loader.poll() is None:
+                loader.kill()
+                loader.wait(timeout=10)
+        wait_for(lambda: conn.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)",
+                                      (pid,)).fetchone()[0], 15, f"backend {pid} of the killed loader to go away")
+    assert count_by_source(conn, "waiting") == 0
+    assert conn.execute("SELECT count(*) FROM shiyu.load_batch WHERE source = 'waiting'").fetchone()[0] == 0

@@ -46,9 +46,16 @@ STORED_INCIDENT_FEW = ("LEFT JOIN LATERAL (SELECT * FROM shiyu.incident i WHERE 
                        "AND i.external_id = n.external_id OFFSET 0) i ON true")
 
 
+# A staged incident ``n`` stored as it is, {changed} being the upsert's test of a change (staging.INCIDENT_CHANGED):
+# an anti-join for a large batch, a probe of the key each for a few rows (OFFSET 0 keeps the EXISTS a probe).
+_FEW_MARK = " /* few: OFFSET 0 */"
+STORED_AS_IS = ("EXISTS (SELECT 1 FROM shiyu.incident i WHERE i.source = %(source)s AND i.external_id = n.external_id "
+                "AND NOT ({changed})" + _FEW_MARK + ")")
+
+
 def for_few(statement: str, few: bool) -> str:
-    """``statement`` with its join to the stored incidents made row by row when the batch is ``few``."""
-    return statement.replace(STORED_INCIDENT, STORED_INCIDENT_FEW) if few else statement
+    """``statement`` with its joins to the stored incidents made row by row when the batch is ``few``."""
+    return statement.replace(STORED_INCIDENT, STORED_INCIDENT_FEW).replace(_FEW_MARK, " OFFSET 0") if few else statement
 
 
 # {upsert_changes} is the upsert's own test of a changed row (etl/staging.py), old row ``i``, new row ``n``.

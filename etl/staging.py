@@ -76,9 +76,10 @@ FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
 WITH up AS (
     INSERT INTO shiyu.incident AS i (source, external_id, category, severity, status, reported_at, resolved_at, due_at,
                                      description, geom, h3_r7, h3_r8, h3_r9, h3_r10, grid_code, path, attrs, pii, batch_id)
-    SELECT %(source)s, s.external_id, s.category, s.severity, s.status, s.reported_at, s.resolved_at, s.due_at,
-           s.description, s.geom, s.h3_r7, s.h3_r8, s.h3_r9, s.h3_r10, g.code, g.path, s.attrs, s.pii, %(batch_id)s
-    FROM stage_points s LEFT JOIN stage_grid g USING (row_no)
+    SELECT %(source)s, n.external_id, n.category, n.severity, n.status, n.reported_at, n.resolved_at, n.due_at,
+           n.description, n.geom, n.h3_r7, n.h3_r8, n.h3_r9, n.h3_r10, n.grid_code, n.path, n.attrs, n.pii, %(batch_id)s
+    FROM (SELECT s.*, g.code AS grid_code, g.path FROM stage_points s LEFT JOIN stage_grid g USING (row_no)) n
+    WHERE NOT """ + cubes.STORED_AS_IS.format(changed=INCIDENT_CHANGED) + """
     ON CONFLICT (source, external_id) DO UPDATE SET
         category = EXCLUDED.category, severity = EXCLUDED.severity, status = EXCLUDED.status,
         reported_at = EXCLUDED.reported_at, resolved_at = EXCLUDED.resolved_at, due_at = EXCLUDED.due_at,
@@ -215,7 +216,6 @@ FEW_POINTS = 500  # up to this many staged points, ASSIGN_GRIDS_FEW
 OUTSIDE_GRIDS = "SELECT count(*) FROM stage_points s LEFT JOIN stage_grid g USING (row_no) WHERE g.code IS NULL"
 
 TABLE_EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM {table})"
-TABLE_ROWS = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %(table)s::regclass"
 SECONDARY_INDEXES = """
 SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
 WHERE x.indrelid = %(table)s::regclass AND NOT x.indisprimary

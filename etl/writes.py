@@ -1,9 +1,11 @@
 """Writing a staged batch: the upsert into its table and the batch's deltas into the cubes.
 
-A batch large against the table it writes (``BULK_MIN_ROWS`` and more than
-half the table) sets the table's secondary indexes aside and rebuilds them
-after, instead of updating them row by row; into an empty table its primary
-key too, and the write is then a plain insert.
+A large batch into an empty table (``BULK_MIN_ROWS`` and more) sets the
+table's secondary indexes and its primary key aside and builds them after,
+instead of updating them row by row; the write is then a plain insert. Into a
+table that holds rows the indexes stay live, so readers go on reading the old
+rows until the batch commits (dropping an index locks the table against them),
+and only the rows that are new or changed are written.
 """
 
 from __future__ import annotations
@@ -18,24 +20,25 @@ from geodata import db
 if TYPE_CHECKING:
     from etl.load import LoadSummary
 
-BULK_MIN_ROWS = 50_000  # a batch this large, and larger than half the table, rebuilds indexes instead of updating them
+BULK_MIN_ROWS = 50_000  # a batch this large into an empty table builds its indexes after instead of updating them
 
 
 @contextmanager
 def indexes_set_aside(conn, table: str, rows: int, summary: LoadSummary, step: str) -> Iterator[bool]:
-    """For ``rows`` large against ``table``: its secondary indexes dropped, rebuilt after (timed as ``step``).
+    """For ``rows`` many into an empty ``table``: its secondary indexes and primary key dropped, built after (timed
+    as ``step``); the context says so (the body then cannot rely on the key, e.g. for ON CONFLICT).
 
-    Into an empty table the primary key goes too, and the context says so
-    (the body then cannot rely on it, e.g. for ON CONFLICT). Measured on 1M
-    incidents: 10 s with the key and a foreign key, 3.7 s without them and
-    the key built after; on the day cube's 1.5M rows 10 s against 4.7 s. That
-    holds an exclusive lock on the table until the batch commits.
+    Measured on 1M incidents: 10 s with the key and a foreign key, 3.7 s
+    without them and the key built after; on the day cube's 1.5M rows 10 s
+    against 4.7 s. Dropping an index holds an exclusive lock on the table until
+    the batch commits, which readers would wait on: a table that holds rows
+    keeps its indexes live (a 1M-row reload of a loaded table locked the wall
+    and the OGC API out for 65 s when it set them aside).
     """
     names = {"table": table}
-    empty = conn.execute(db.compose(staging.TABLE_EMPTY, table=table)).fetchone()[0]
-    bulk = rows >= BULK_MIN_ROWS and (empty or rows > conn.execute(staging.TABLE_ROWS, names).fetchone()[0] / 2)
+    bulk = rows >= BULK_MIN_ROWS and conn.execute(db.compose(staging.TABLE_EMPTY, table=table)).fetchone()[0]
     indexes = conn.execute(staging.SECONDARY_INDEXES, names).fetchall() if bulk else []
-    keys = conn.execute(staging.PRIMARY_KEY, names).fetchall() if bulk and empty else []
+    keys = conn.execute(staging.PRIMARY_KEY, names).fetchall() if bulk else []
     for name, _ in indexes:
         conn.execute(db.compose("DROP INDEX {name}", name=f"shiyu.{name}"))
     for name, _ in keys:
@@ -54,15 +57,14 @@ def indexes_set_aside(conn, table: str, rows: int, summary: LoadSummary, step: s
 def upsert(conn, kind: staging.PointKind, summary: LoadSummary, params: dict, staged_rows: int) -> tuple[int, int]:
     """Insert new rows and update changed ones; returns (loaded, updated).
 
-    A batch that is large against the table rebuilds the secondary indexes
-    instead of updating them row by row, and into an empty table the primary
-    key too.
+    A large batch into an empty table builds the indexes and the key after
+    instead of updating them row by row.
     """
     with indexes_set_aside(conn, f"shiyu.{kind.table}", staged_rows, summary, "index") as keyless:
         with summary.timed("upsert"):
             if keyless:
                 return conn.execute(kind.insert, params).rowcount, 0
-            return conn.execute(kind.upsert, params).fetchone()
+            return conn.execute(cubes.for_few(kind.upsert, staged_rows <= staging.FEW_POINTS), params).fetchone()
 
 
 def apply_cubes(conn, kind: staging.PointKind, summary: LoadSummary) -> None:

@@ -58,7 +58,7 @@ def _indexes(conn, table):
                                (table,)).fetchall())
 
 
-def test_bulk_batches_rebuild_every_index_and_the_key(square, conn, tmp_path, monkeypatch):
+def test_bulk_batches_into_an_empty_table_build_every_index_and_the_key_after(square, conn, tmp_path, monkeypatch):
     before = _indexes(conn, "incident")
     monkeypatch.setattr(writes, "BULK_MIN_ROWS", 10)
     rows = [[f"B{i}", "治安", "2026-05-01 08:00:00", f"{120.11 + i * 0.0005:.4f}", "30.25"] for i in range(40)]
@@ -68,10 +68,50 @@ def test_bulk_batches_rebuild_every_index_and_the_key(square, conn, tmp_path, mo
     assert _indexes(conn, "incident") == before
     rows[0][1] = "消防"
     write_csv(path, header=["id", "category", "reported_at", "lon", "lat"], rows=rows + [["B99", "治安", "2026-05-01 08:00:00", "120.15", "30.25"]])
-    second = load_incidents(path)  # 41 rows against 40: bulk again, with the key kept for the upsert
+    oids = "SELECT array_agg(indexrelid ORDER BY indexrelid) FROM pg_index WHERE indrelid = 'shiyu.incident'::regclass"
+    kept = conn.execute(oids).fetchone()[0]
+    second = load_incidents(path)  # into a table that holds rows: the indexes stay live, as readers need them
     assert (second.loaded, second.updated, second.unchanged) == (1, 1, 39)
+    assert conn.execute(oids).fetchone()[0] == kept  # the same indexes, not dropped and built again
     assert _indexes(conn, "incident") == before
     count, distinct = conn.execute("SELECT count(*), count(DISTINCT (source, external_id)) FROM shiyu.incident").fetchone()
     assert count == distinct == 41
     with pytest.raises(Exception, match="duplicate key"):
         conn.execute("INSERT INTO shiyu.incident SELECT * FROM shiyu.incident LIMIT 1")
+
+
+def test_readers_never_wait_on_a_large_reload(square, conn, database_url, tmp_path, monkeypatch):
+    """While a reload large against the table is written, up to the moment before it commits, another session
+    reads the incidents and every cube without waiting on a lock (lock_timeout 0.1 s: any lock wait fails it) and
+    sees the old rows; unchanged rows are not written at all (their row versions stay)."""
+    import psycopg
+
+    from etl import cubes
+
+    monkeypatch.setattr(writes, "BULK_MIN_ROWS", 10)
+    header = ["id", "category", "reported_at", "lon", "lat", "status"]
+    rows = [[f"R{i}", "治安", "2026-05-01 08:00:00", f"{120.11 + i * 0.0005:.4f}", "30.25", "上报"] for i in range(40)]
+    path = write_csv(tmp_path / "reload.csv", header=header, rows=rows)
+    assert load_incidents(path).loaded == 40
+    versions = dict(conn.execute("SELECT external_id, xmin::text FROM shiyu.incident").fetchall())
+    for row in rows[:4]:
+        row[5] = "结案"
+    write_csv(path, header=header, rows=rows + [[f"N{i}", "消防", "2026-05-02 09:00:00", "120.13", "30.25", "上报"]
+                                                 for i in range(40)])  # 80 rows against 40
+    tables = ("shiyu.incident", *(cube.table for cube in cubes.CUBES))
+    seen = {}
+    apply_cubes = writes.apply_cubes
+
+    def then_read(*args, **kwargs):  # the reload's writes are done, its transaction not yet committed
+        apply_cubes(*args, **kwargs)
+        with psycopg.connect(database_url) as reader:
+            reader.execute("SET lock_timeout = '100ms'")
+            for table in tables:
+                seen[table] = reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    monkeypatch.setattr(writes, "apply_cubes", then_read)
+    summary = load_incidents(path)
+    assert (summary.loaded, summary.updated, summary.unchanged) == (40, 4, 36)
+    assert seen["shiyu.incident"] == 40 and len(seen) == len(tables)  # the old rows, read without waiting
+    after = dict(conn.execute("SELECT external_id, xmin::text FROM shiyu.incident WHERE external_id LIKE 'R%'").fetchall())
+    assert [k for k in versions if after[k] != versions[k]] == [f"R{i}" for i in range(4)]  # only the changed

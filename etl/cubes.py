@@ -213,7 +213,10 @@ DELETE FROM shiyu.incident_day c USING stage_day_sum d WHERE d.n < 0 AND c.n = 0
 # The street roll-up of the day cube (0014): the same delta grouped by the street (the first three labels of the
 # path), its hours kept ascending so a median needs only the bucket that holds it (shiyu.hours_upto, layers/kpis.py).
 # The rows it touches are written anew: counts added, hours taken out value by value and added, then sorted.
-_STREET_MATCH = "(c.category, c.day, c.path) = (d.category, d.day, d.path)"
+# The path matched as text too: ltree has no hash operator class, so a large delta was hashed by (category, day)
+# alone and each of its rows compared with every street of its day (177M comparisons, 45 s of a 1M-row reload's
+# 145 s). As text it joins the hash; as ltree a few rows still probe the whole key.
+_STREET_MATCH = "(c.category, c.day, c.path) = (d.category, d.day, d.path) AND c.path::text = d.path::text"
 # The added hours counted under each bound in the grouping itself: for a cube filled from empty, shiyu.hours_upto
 # over each row's array afterwards took 18.8 s for 1.5M rows (the bench's grids have no streets above them).
 _UPTO_ADDED = ", ".join(f"count(*) FILTER (WHERE sign > 0 AND hours <= '{'Infinity' if b == float('inf') else b}'::float8)"

@@ -61,6 +61,19 @@ def run_in_checkout(file: str, prog: str, argv: list[str], env: dict[str, str], 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def child_or_run(args, child, run, prefix: str) -> int:
+    """A bench's entry: ``--child KIND CSV`` runs one step in this process (``child(kind, path)``); otherwise
+    ``run(args, work)`` with a fresh folder ``work``, removed after."""
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return 0
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def report_child(seconds: float, **extra) -> None:
     """Print this child's wall time and peak memory as JSON (the parent reads the last line)."""
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -22,12 +22,10 @@ under 2 GB peak. Prints the ratios; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.common import Timer, median, private_database, report_child, run_child
+from bench.common import child_or_run, Timer, median, private_database, report_child, run_child
 from bench.synth import write_grids, write_incidents
 
 MODULE = "bench.etl"
@@ -115,16 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grids", type=int, default=10_000, help="grids to assign them to (default 10,000)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each contender; medians are reported")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        child(args.child[0], Path(args.child[1]))
-        return 0
-
-    work = Path(tempfile.mkdtemp(prefix="shiyu-bench-etl-"))
-    try:
-        return _run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return child_or_run(parser.parse_args(argv), child, _run, "shiyu-bench-etl-")
 
 
 def _run(args: argparse.Namespace, work: Path) -> int:

@@ -13,16 +13,14 @@ Issue 20: readers keep answering within 1 s while the reload runs. Asserts nothi
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from bench.common import Timer, private_database, report_child, run_child
+from bench.common import child_or_run, Timer, private_database, report_child, run_child
 from bench.etl import run_child_grids
 from bench.synth import write_grids, write_incidents
 
@@ -82,15 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grids", type=int, default=10_000, help="grids (default 10,000)")
     parser.add_argument("--changed", type=float, default=0.1, help="share of statuses the reload changes (default 0.1)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        child(args.child[0], Path(args.child[1]))
-        return 0
-    work = Path(tempfile.mkdtemp(prefix="shiyu-bench-reload-"))
-    try:
-        return _run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return child_or_run(parser.parse_args(argv), child, _run, "shiyu-bench-reload-")
 
 
 def _run(args: argparse.Namespace, work: Path) -> int:

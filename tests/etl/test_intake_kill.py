@@ -20,7 +20,7 @@ from etl.readers import Table
 from geodata import feeds
 from geodata.feeds import Feed
 from tests.etl.test_incident_cubes import _assert_cubes_are_the_recount
-from tests.etl.test_kill import wait_for
+from tests.etl.test_kill import kill_when, wait_for
 from tests.helpers import ROOT
 
 APP_NAME = "shiyu-intake-kill-test"
@@ -75,19 +75,13 @@ def test_a_worker_killed_mid_batch_applies_every_acknowledged_row_once(queued, c
     assert posts == NEW_POSTS + UPDATE_POSTS
     stderr = (tmp_path / "worker.stderr").open("w")
     worker = _worker(stderr)
-    try:
-        def mid_batch():
-            assert worker.poll() is None, (tmp_path / "worker.stderr").read_text()
-            applied = conn.execute("SELECT count(*) FROM shiyu.intake_post WHERE status = 'applied'").fetchone()[0]
-            return applied > 0 and conn.execute(WORKER_IN_BATCH, (APP_NAME,)).fetchone()
 
-        (pid,) = wait_for(mid_batch, 60, "the worker to be inside a micro-batch after one has committed")
-        worker.send_signal(signal.SIGKILL)
-        assert worker.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(timeout=10)
+    def mid_batch():
+        assert worker.poll() is None, (tmp_path / "worker.stderr").read_text()
+        applied = conn.execute("SELECT count(*) FROM shiyu.intake_post WHERE status = 'applied'").fetchone()[0]
+        return applied > 0 and conn.execute(WORKER_IN_BATCH, (APP_NAME,)).fetchone()
+
+    kill_when(worker, mid_batch, 60, "the worker to be inside a micro-batch after one has committed")
     left = conn.execute("SELECT count(*) FROM shiyu.intake_post WHERE status = 'queued'").fetchone()[0]
     assert 0 < left < posts  # killed part way: some applied, the one it was in still queued
 

@@ -55,6 +55,20 @@ def wait_for(check, timeout, what, interval=0.005):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
+def kill_when(process, ready, timeout, what):
+    """Wait (bounded) until ``ready()`` returns something, then kill -9 ``process``; returns what ``ready`` returned.
+    The process does not outlive the call, whatever fails."""
+    try:
+        found = wait_for(ready, timeout, what)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=10) == -signal.SIGKILL
+        return found
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def count_by_source(conn, source):
     return conn.execute("SELECT count(*) FROM shiyu.incident WHERE source = %s", (source,)).fetchone()[0]
 
@@ -75,22 +89,15 @@ def test_loader_killed_mid_copy_leaves_earlier_batch_and_nothing_of_its_own(city
     big = write_incidents(tmp_path / "big.csv", BIG_ROWS, "B", seed=2)
     indexes = conn.execute(INCIDENT_INDEXES).fetchall()
 
-    stderr = (tmp_path / "killed.stderr").open("w")
-    loader = subprocess.Popen([sys.executable, "-m", "shiyu", "load", "incidents", str(big)], cwd=ROOT,
-                              env={**os.environ, "PGAPPNAME": APP_NAME}, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
+    with (tmp_path / "killed.stderr").open("w") as stderr:
+        loader = subprocess.Popen([sys.executable, "-m", "shiyu", "load", "incidents", str(big)], cwd=ROOT,
+                                  env={**os.environ, "PGAPPNAME": APP_NAME}, stdout=subprocess.DEVNULL, stderr=stderr)
+
         def in_copy():
             assert loader.poll() is None, f"the loader ended before its COPY: {(tmp_path / 'killed.stderr').read_text()}"
             return conn.execute(LOADER_IN_COPY, (APP_NAME,)).fetchone()
 
-        pid, state, query = wait_for(in_copy, 30, "the loader's backend to be in COPY")
-        loader.send_signal(signal.SIGKILL)
-        assert loader.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if loader.poll() is None:
-            loader.kill()
-            loader.wait(timeout=10)
-        stderr.close()
+        pid, state, query = kill_when(loader, in_copy, 30, "the loader's backend to be in COPY")
     assert query.startswith('COPY "stage_raw"') and state == "active"
 
     wait_for(lambda: conn.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,)).fetchone()[0],
@@ -135,16 +142,9 @@ def test_a_killed_loader_waiting_on_a_lock_lets_go_of_its_batch_at_once(city, co
         loader = subprocess.Popen([sys.executable, "-m", "shiyu", "load", "incidents", str(path)], cwd=ROOT,
                                   env={**os.environ, "PGAPPNAME": APP_NAME}, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
-        try:
-            (pid,) = wait_for(lambda: conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
-                (APP_NAME,)).fetchone(), 60, "the loader's backend to wait on the lock")
-            loader.send_signal(signal.SIGKILL)
-            assert loader.wait(timeout=10) == -signal.SIGKILL
-        finally:
-            if loader.poll() is None:
-                loader.kill()
-                loader.wait(timeout=10)
+        (pid,) = kill_when(loader, lambda: conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+            (APP_NAME,)).fetchone(), 60, "the loader's backend to wait on the lock")
         wait_for(lambda: conn.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)",
                                       (pid,)).fetchone()[0], 15, f"backend {pid} of the killed loader to go away")
     assert count_by_source(conn, "waiting") == 0

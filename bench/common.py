@@ -61,6 +61,18 @@ def run_in_checkout(file: str, prog: str, argv: list[str], env: dict[str, str], 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def city_parser(description: str):
+    """The argument parser of a bench on a synthetic city (bench.synth): ``--rows`` incidents, ``--grids`` grids,
+    and the hidden ``--child KIND CSV`` that ``child_or_run`` reads."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="incidents in the CSV (default 1,000,000)")
+    parser.add_argument("--grids", type=int, default=10_000, help="grids to assign them to (default 10,000)")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
+    return parser
+
+
 def child_or_run(args, child, run, prefix: str) -> int:
     """A bench's entry: ``--child KIND CSV`` runs one step in this process (``child(kind, path)``); otherwise
     ``run(args, work)`` with a fresh folder ``work``, removed after."""

@@ -25,7 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.common import child_or_run, Timer, median, private_database, report_child, run_child
+from bench.common import child_or_run, city_parser, Timer, median, private_database, report_child, run_child
 from bench.synth import write_grids, write_incidents
 
 MODULE = "bench.etl"
@@ -108,11 +108,8 @@ def child(kind: str, csv_path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="incidents in the CSV (default 1,000,000)")
-    parser.add_argument("--grids", type=int, default=10_000, help="grids to assign them to (default 10,000)")
+    parser = city_parser(__doc__)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each contender; medians are reported")
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
     return child_or_run(parser.parse_args(argv), child, _run, "shiyu-bench-etl-")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import child_or_run, Timer, private_database, report_child, run_child
+from bench.common import child_or_run, city_parser, Timer, private_database, report_child, run_child
 from bench.etl import run_child_grids
 from bench.synth import write_grids, write_incidents
 
@@ -75,11 +75,8 @@ def _summary(readers: Readers) -> tuple[float, float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="incidents (default 1,000,000)")
-    parser.add_argument("--grids", type=int, default=10_000, help="grids (default 10,000)")
+    parser = city_parser(__doc__)
     parser.add_argument("--changed", type=float, default=0.1, help="share of statuses the reload changes (default 0.1)")
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
     return child_or_run(parser.parse_args(argv), child, _run, "shiyu-bench-reload-")
 
 

@@ -34,7 +34,8 @@ from geodata.version import areas_version
 JSON, NDJSON, CSV = "application/json", "application/x-ndjson", "text/csv"
 MEDIA_TYPES = {JSON: JSON, NDJSON: NDJSON, "application/ndjson": NDJSON, "application/jsonl": NDJSON, CSV: CSV}
 CRS_NAMES = ("wgs84", "gcj02", "bd09", "cgcs2000")
-POLL_S = (0.01, 0.02, 0.03, 0.05)  # the waits between looks at a post's outcome, the last repeated
+POLL_S = (0.01, 0.02, 0.03, 0.05)  # the waits between looks at a post's outcome without notices, the last repeated
+NOTICED_POLL_S = 0.5  # the longest wait between looks while notices are heard (one lost costs this much)
 
 
 class Refused(BatchRefused):
@@ -179,16 +180,24 @@ def answer_of_post(post: dict) -> dict:
 
 
 def wait_for(post_id: int, feed: str, seconds: float) -> dict | None:
-    """The post once applied, or None after ``seconds``."""
+    """The post once applied, or None after ``seconds``: looked at again at each micro-batch's commit (the worker's
+    notice, ``feeds.applied_notices``), at least every ``NOTICED_POLL_S``; polled by ``POLL_S`` while this process
+    hears no notices."""
+    notices = feeds.applied_notices
+    notices.watch()
     deadline = time.monotonic() + seconds
     for step in range(1 << 30):
+        seen = notices.generation  # before the look: a commit after it wakes the wait below
         post = feeds.post_outcome(post_id, feed)
         if post is not None and post["status"] == "applied":
             return post
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        time.sleep(min(left, POLL_S[min(step, len(POLL_S) - 1)]))
+        if notices.listening:
+            notices.wait(seen, min(left, NOTICED_POLL_S))
+        else:
+            time.sleep(min(left, POLL_S[min(step, len(POLL_S) - 1)]))
     return None
 
 

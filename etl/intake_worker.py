@@ -133,6 +133,7 @@ def apply_next(conn) -> int:
         conn.execute(MARK_APPLIED, {"batch_id": batch_id, "posts": posts, "loaded": [counts[p][0] for p in posts],
                                     "updated": [counts[p][1] for p in posts], "staged": [counts[p][2] for p in posts]})
         conn.execute(DELETE_ROWS, {"posts": posts})
+        conn.execute(feeds.NOTIFY_APPLIED)  # delivered at the commit: the web threads waiting for these posts look
         conn.execute(COUNT_BATCH, {"batch_id": batch_id, "read": summary.read, "loaded": summary.loaded,
                                     "updated": summary.updated, "unchanged": summary.unchanged, "rejected": rejected})
     log.info("intake: applied posts %s-%s of %s: %d rows, %d new, %d updated (seconds: %s)", posts[0], posts[-1],

@@ -18,6 +18,7 @@ import re
 import secrets
 import select
 import threading
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -249,6 +250,61 @@ class PostNotices:
             select.select([self._conn.fileno()], [], [], timeout)
             self._conn.execute(PING)
         self._pending.clear()
+
+
+# The worker's notice at each micro-batch's commit (etl/intake_worker.py), which wakes the web threads waiting for
+# their posts' outcome instead of their polling the queue.
+APPLIED_CHANNEL = "shiyu_applied"
+NOTIFY_APPLIED = f"NOTIFY {APPLIED_CHANNEL}"
+
+
+class AppliedNotices:
+    """The micro-batches' commits as this process hears them: one thread and connection (started at the first
+    ``watch``) listening on ``APPLIED_CHANNEL``, each notice moving ``generation`` and waking every waiter. While it
+    has no connection (``listening`` false), waiters poll; it reconnects by itself."""
+
+    PING_S = 30.0  # how often an idle listener checks its connection
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._start = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.generation = 0
+        self.listening = False
+
+    def watch(self) -> None:
+        with self._start:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._listen, name="shiyu-applied", daemon=True)
+                self._thread.start()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Return once ``generation`` is no longer ``seen`` (a micro-batch committed since), or after ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.generation != seen, timeout)
+
+    def _bump(self) -> None:
+        with self._changed:
+            self.generation += 1
+            self._changed.notify_all()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                with db.connect(autocommit=True) as conn:
+                    conn.add_notify_handler(lambda _notice: self._bump())
+                    conn.execute(f"LISTEN {APPLIED_CHANNEL}")
+                    self.listening = True
+                    while True:  # readable when a notice arrives; a trivial query hands it to the handler
+                        select.select([conn.fileno()], [], [], self.PING_S)
+                        conn.execute(PING)
+            except Exception:  # the database went away: waiters poll meanwhile (and are woken to notice)
+                self.listening = False
+                self._bump()
+                time.sleep(1.0)
+
+
+applied_notices = AppliedNotices()
 
 
 def hold_worker_lock(conn) -> PostNotices | None:

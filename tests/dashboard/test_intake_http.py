@@ -58,6 +58,20 @@ def _row(now, i, minutes=5, **more):
             "lat": IN_C1[1], **more}
 
 
+def test_the_answer_waits_on_the_micro_batch_notices_not_on_polling(served, tokens, city, conn):
+    """The served app hears each micro-batch's commit (NOTIFY shiyu_applied) and looks at its waiting posts then:
+    two posts move its count of heard commits by at least two, and it is listening."""
+    from tests.etl.test_kill import wait_for
+
+    notices = feeds.applied_notices
+    notices.watch()  # as the first waiting answer starts it
+    wait_for(lambda: notices.listening, 20, "the app to listen for the micro-batches' commits")
+    before = notices.generation
+    for i in (41, 42):
+        assert _post(served, tokens["platform"], [_row(city, i)]).status_code == 200
+    assert notices.listening and notices.generation >= before + 2
+
+
 def test_a_json_post_is_validated_applied_and_answered_with_its_counts(served, tokens, city, conn):
     rows = [_row(city, 1, reporter_phone="13800000001", channel="app"), _row(city, 2), _row(city, 3, severity=2)]
     answer = _post(served, tokens["platform"], rows)

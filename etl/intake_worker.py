@@ -25,7 +25,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import orjson
 
@@ -176,27 +177,45 @@ class _Folder:
         self.thread.join(timeout=60)
 
     def _run(self) -> None:
-        failures = 0
+        retries = _Retries(self.stop, "a fold", lost="the fold: ")
         while not self.stop.is_set():
-            try:
-                with batch_connection(self.url) as conn:
-                    conn.autocommit = True
-                    while True:
-                        self.wake.wait(IDLE_WAIT_S)
-                        self.wake.clear()
-                        while fold_next(conn):
-                            pass
-                        failures = 0
-                        if self.stop.is_set():  # stopped: what was pending is folded, nothing left behind
-                            return
-            except DatabaseUnavailable as error:
-                failures += 1
-                log.warning("intake: the fold: %s; trying again in %g s", error, _backoff(failures))
-                self.stop.wait(_backoff(failures))
-            except Exception:  # a bug, or a statement the database refused: logged, and the fold tried again
-                failures += 1
-                log.exception("intake: a fold failed; trying again in %g s", _backoff(failures))
-                self.stop.wait(_backoff(failures))
+            with retries.attempt(), batch_connection(self.url) as conn:
+                conn.autocommit = True
+                while True:
+                    self.wake.wait(IDLE_WAIT_S)
+                    self.wake.clear()
+                    while fold_next(conn):
+                        pass
+                    retries.succeeded()
+                    if self.stop.is_set():  # stopped: what was pending is folded, nothing left behind
+                        return
+
+
+class _Retries:
+    """The retries of one of the worker's loops: after each failure in a row it waits longer (``BACKOFF_S``, cut
+    short by ``stop``). A lost database is logged as a warning; anything else (a bug, a statement the database
+    refused) with its traceback, and ``what`` is tried again."""
+
+    def __init__(self, stop: threading.Event, what: str, lost: str = ""):
+        self.stop, self.what, self.lost, self.failures = stop, what, lost, 0
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+    @contextmanager
+    def attempt(self) -> Iterator[None]:
+        try:
+            yield
+        except DatabaseUnavailable as error:
+            self._failed(log.warning, "intake: %s%s; trying again in %g s", self.lost, error)
+        except Exception:
+            self._failed(log.exception, "intake: %s failed; trying again in %g s", self.what)
+
+    def _failed(self, say: Callable[..., None], message: str, *args) -> None:
+        self.failures += 1
+        wait_s = BACKOFF_S[min(self.failures, len(BACKOFF_S)) - 1]
+        say(message, *args, wait_s)
+        self.stop.wait(wait_s)
 
 
 Duty = tuple[str, float, Callable[[], object]]
@@ -234,37 +253,24 @@ def run(stop: threading.Event | None = None, url: str | None = None, duties: Seq
     cubes beside it and run ``duties`` between micro-batches while elected."""
     stop = stop or threading.Event()
     periodic = _Duties(duties)
-    failures = 0
+    retries = _Retries(stop, "a micro-batch")
     while not stop.is_set():
-        try:
-            with batch_connection(url) as conn:
-                conn.autocommit = True
-                notices = feeds.hold_worker_lock(conn)
-                if notices is None:
-                    stop.wait(LOCK_RETRY_S)
-                    continue
-                log.info("intake: this process applies the queue")
-                failures = 0
-                with _Folder(url) as folder:
-                    while not stop.is_set():
-                        applied = apply_next(conn)
-                        if applied:
-                            folder.wake.set()
-                        periodic.run_due()
-                        if not applied:
-                            notices.wait(periodic.wait_s())
-        except DatabaseUnavailable as error:
-            failures += 1
-            log.warning("intake: %s; trying again in %g s", error, _backoff(failures))
-            stop.wait(_backoff(failures))
-        except Exception:  # a bug, or a statement the database refused: logged, and the micro-batch tried again
-            failures += 1
-            log.exception("intake: a micro-batch failed; trying again in %g s", _backoff(failures))
-            stop.wait(_backoff(failures))
-
-
-def _backoff(failures: int) -> float:
-    return BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+        with retries.attempt(), batch_connection(url) as conn:
+            conn.autocommit = True
+            notices = feeds.hold_worker_lock(conn)
+            if notices is None:
+                stop.wait(LOCK_RETRY_S)
+                continue
+            log.info("intake: this process applies the queue")
+            retries.succeeded()
+            with _Folder(url) as folder:
+                while not stop.is_set():
+                    applied = apply_next(conn)
+                    if applied:
+                        folder.wake.set()
+                    periodic.run_due()
+                    if not applied:
+                        notices.wait(periodic.wait_s())
 
 
 def start_thread(duties: Sequence[Duty] = ()) -> tuple[threading.Thread, threading.Event]:

@@ -54,14 +54,15 @@ INSERT INTO shiyu.load_batch (kind, source, file_name, file_sha256, status, opti
 VALUES (%(kind)s, %(source)s, %(file_name)s, %(sha256)s, 'loaded', %(options)s) RETURNING id
 """
 
-# A batch's counts; FINISH_BATCH sets them and its finished_at, its last write (the data's version moves: 0022).
-COUNT_BATCH = """
+# A batch's counts (COUNT_BATCH); FINISH_BATCH sets its finished_at too, as its last write (the data's version
+# moves: 0022). The intake's micro-batches are counted at their commit and finished by their fold.
+_BATCH_COUNTS = """
 UPDATE shiyu.load_batch SET read_count = %(read)s, loaded_count = %(loaded)s, updated_count = %(updated)s,
        unchanged_count = %(unchanged)s, rejected_count = %(rejected)s{finish}
 WHERE id = %(batch_id)s
 """
-FINISH_BATCH = COUNT_BATCH.format(finish=", finished_at = clock_timestamp()")
-COUNT_BATCH = COUNT_BATCH.format(finish="")
+COUNT_BATCH = _BATCH_COUNTS.format(finish="")
+FINISH_BATCH = _BATCH_COUNTS.format(finish=", finished_at = clock_timestamp()")
 
 STAGE_REJECTS = "CREATE TEMP TABLE stage_reject (row_number integer, reason text, raw jsonb) ON COMMIT DROP"
 SAVE_REJECTS = """

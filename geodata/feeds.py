@@ -246,10 +246,15 @@ class PostNotices:
     def wait(self, timeout: float) -> None:
         """Return when a post has been committed since the last wait, or after ``timeout`` seconds."""
         if not self._pending.is_set():
-            # The socket turns readable when a notice arrives; a trivial query then hands it to the handler.
-            select.select([self._conn.fileno()], [], [], timeout)
-            self._conn.execute(PING)
+            hand_notices(self._conn, timeout)
         self._pending.clear()
+
+
+def hand_notices(conn, timeout: float) -> None:
+    """Wait until a notice reaches ``conn`` (its socket turns readable) or ``timeout`` passes; a trivial query then
+    hands what arrived to the connection's notify handlers."""
+    select.select([conn.fileno()], [], [], timeout)
+    conn.execute(PING)
 
 
 # The worker's notice at each micro-batch's commit (etl/intake_worker.py), which wakes the web threads waiting for
@@ -295,9 +300,8 @@ class AppliedNotices:
                     conn.add_notify_handler(lambda _notice: self._bump())
                     conn.execute(f"LISTEN {APPLIED_CHANNEL}")
                     self.listening = True
-                    while True:  # readable when a notice arrives; a trivial query hands it to the handler
-                        select.select([conn.fileno()], [], [], self.PING_S)
-                        conn.execute(PING)
+                    while True:
+                        hand_notices(conn, self.PING_S)
             except Exception:  # the database went away: waiters poll meanwhile (and are woken to notice)
                 self.listening = False
                 self._bump()

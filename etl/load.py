@@ -210,7 +210,7 @@ def _load_points(kind: staging.PointKind, validate: Callable, path: Path, *, sou
     options = {**options, "encoding": chunks.encoding, "layer": layer, "sheet": sheet, "max_reject_ratio": max_reject_ratio}
     summary = LoadSummary(None, 0, 0, 0, 0, 0, None)
     rejected = None
-    with batch_connection() as conn:
+    with batch_connection(say_waits=True) as conn:
         extent = city_extent(conn)
         try:
             with conn.transaction():
@@ -354,7 +354,7 @@ def load_areas(path: Path, *, tier: str | None, source: str | None = None, field
     summary = LoadSummary(None, batch.read, 0, 0, 0, len(batch.rejects), _reject_file(path, batch.rejects, reject_file),
                           mapping=batch.mapping, notes=list(batch.notes))
     options = {"tier": tier, "crs": crs, "fields": fields or {}, "encoding": table.encoding, "layer": table.layer}
-    with batch_connection() as conn:
+    with batch_connection(say_waits=True) as conn:
         try:
             with conn.transaction():
                 _end_if_empty(summary, "features")

@@ -149,3 +149,33 @@ def test_a_killed_loader_waiting_on_a_lock_lets_go_of_its_batch_at_once(city, co
                                       (pid,)).fetchone()[0], 15, f"backend {pid} of the killed loader to go away")
     assert count_by_source(conn, "waiting") == 0
     assert conn.execute("SELECT count(*) FROM shiyu.load_batch WHERE source = 'waiting'").fetchone()[0] == 0
+
+
+def test_a_loader_that_must_wait_says_for_what_and_goes_on(city, conn, database_url, tmp_path):
+    """A load that waits on another transaction's lock says, within seconds, which table it waits on and which
+    process holds it (its application, since when, what it runs), then that the wait is over, and loads."""
+    import psycopg
+
+    path = write_incidents(tmp_path / "waits.csv", 50, "Q", seed=4)
+    stderr_path = tmp_path / "waits.stderr"
+    with psycopg.connect(database_url, application_name="a long report") as holder, stderr_path.open("w") as stderr:
+        holder.execute("LOCK TABLE shiyu.incident IN SHARE MODE")  # as a long reader's export might; held until commit
+        holder_pid = holder.info.backend_pid
+        loader = subprocess.Popen([sys.executable, "-m", "shiyu", "load", "incidents", str(path)], cwd=ROOT,
+                                  env={**os.environ, "PGAPPNAME": APP_NAME}, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            said = wait_for(lambda: "waiting for a lock" in stderr_path.read_text() and stderr_path.read_text(), 60,
+                            "the loader to say it waits", interval=0.1)
+            assert loader.poll() is None
+            assert count_by_source(conn, "waits") == 0
+            holder.commit()
+            assert loader.wait(timeout=60) == 0, stderr_path.read_text()
+        finally:
+            if loader.poll() is None:
+                loader.kill()
+                loader.wait(timeout=10)
+    assert f"waiting for a lock on shiyu.incident held by process {holder_pid} (a long report" in said
+    assert "LOCK TABLE shiyu.incident IN SHARE MODE" not in said  # an idle holder: its state, not its last statement
+    assert "idle in transaction" in said
+    assert f"the wait for process {holder_pid} is over after" in stderr_path.read_text()
+    assert count_by_source(conn, "waits") == 50

@@ -274,7 +274,8 @@ def run(stop: threading.Event | None = None, url: str | None = None, duties: Seq
 
 
 def start_thread(duties: Sequence[Duty] = ()) -> tuple[threading.Thread, threading.Event]:
-    """The worker on a daemon thread of this process (``shiyu serve``'s workers each start one; one is elected)."""
+    """The worker on a daemon thread of this process (tests, and a served app in the tests' own process; ``shiyu
+    serve`` runs it as a process of its own, ``shiyu intake --quiet``)."""
     stop = threading.Event()
     thread = threading.Thread(target=run, args=(stop, None, duties), name="shiyu-intake", daemon=True)
     thread.start()

@@ -55,8 +55,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
      "The incidents they carried stay."),
     ("SHIYU_FEED_RATE_PER_MIN", "1200", "How many posts one feed may start per minute in each server worker, in bursts "
      "of up to a quarter of it; more are answered 429 with Retry-After."),
-    ("SHIYU_INTAKE_WORKER", "on", "Whether `shiyu serve` runs the intake worker (one elected among its processes); off "
-     "when a separate `shiyu intake` process (the Procfile's worker:) applies the queue."),
+    ("SHIYU_INTAKE_WORKER", "on", "Whether `shiyu serve` runs the intake worker (a process of its own that the "
+     "server keeps); off when a separate `shiyu intake` process (the Procfile's worker:) applies the queue."),
     ("SHIYU_ALERT_EVERY_S", "60", "How often the elected worker runs a pass of alert push (new early warnings, red "
      "lights and escalations to each area's webhooks, and the retries due), in seconds (docs/alerts.md)."),
     ("SHIYU_ALERT_TIMEOUT_S", "5", "The longest one webhook post may take to connect, and to answer, in seconds."),

@@ -51,15 +51,17 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_intake(_args: argparse.Namespace) -> int:
-    """The intake worker in the foreground until SIGTERM or Ctrl-C (the Procfile's ``worker:``)."""
+def cmd_intake(args: argparse.Namespace) -> int:
+    """The intake worker in the foreground until SIGTERM or Ctrl-C (the Procfile's ``worker:``, and the process
+    ``shiyu serve`` keeps beside its web workers, ``--quiet``)."""
     from etl import intake_worker
     from shiyu.duties import duties
 
-    logging.getLogger("etl.intake_worker").setLevel(logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("shiyu intake: applying queued posts (one worker is elected; Ctrl-C stops it)", flush=True)
+    if not args.quiet:
+        logging.getLogger("etl.intake_worker").setLevel(logging.INFO)
+        print("shiyu intake: applying queued posts (one worker is elected; Ctrl-C stops it)", flush=True)
     try:
         intake_worker.run(stop, duties=duties())
     except KeyboardInterrupt:
@@ -90,4 +92,5 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_feeds)
 
     p = sub.add_parser("intake", help="apply queued posts (the intake worker; `shiyu serve` runs one itself)")
+    p.add_argument("--quiet", action="store_true", help="warnings only, no line for each micro-batch")
     p.set_defaults(func=cmd_intake)

@@ -60,8 +60,8 @@ class WaitWatcher:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
-        self._look([], {})  # a wait told and not yet seen over ended before the batch did
-
+        if not self.thread.is_alive():  # a wait told and not yet seen over ended before the batch did
+            self._look([], {})
 
     def _run(self) -> None:
         try:

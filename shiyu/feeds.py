@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import threading
 
 from shiyu.accounts import _when
+from shiyu.stopping import stop_on
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
@@ -58,7 +58,7 @@ def cmd_intake(args: argparse.Namespace) -> int:
     from shiyu.duties import duties
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop_on(stop)
     if not args.quiet:
         logging.getLogger("etl.intake_worker").setLevel(logging.INFO)
         print("shiyu intake: applying queued posts (one worker is elected; Ctrl-C stops it)", flush=True)

@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from etl import democity
     from etl.democity import poster
     from etl.democity.live import LiveCity
+    from shiyu.stopping import stop_on
 
     parser = argparse.ArgumentParser(prog="python -m shiyu.livefeed", description="the demo's live feed")
     parser.add_argument("--url", required=True, help="the served dashboard, e.g. http://127.0.0.1:8050")
@@ -115,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"live feed off: {TOKEN_ENV} is unset", file=sys.stderr, flush=True)
         return 2
     halt = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: halt.set())
+    stop_on(halt, (signal.SIGTERM, signal.SIGINT))
     try:
         manifest = json.loads((args.demo_dir / "manifest.json").read_text(encoding="utf-8"))
         city = democity.build_city(manifest["seed"], manifest.get("grids_asked", 10_000))

@@ -173,9 +173,11 @@ _DAY_ROWS = """(
     FROM stage_delta WHERE grid_code IS NOT NULL AND path IS NOT NULL) d"""
 _RESOLVED = "coalesce(sum(sign) FILTER (WHERE status IN ('verified', 'closed')), 0)::int"
 _HOURS_REMOVED = "coalesce(array_agg(hours) FILTER (WHERE sign < 0 AND hours IS NOT NULL), '{}')"
-# A row's hours (c.resolve_hours) less one occurrence of each of the delta's removed hours (d.hours_removed).
-_HOURS_KEPT = """SELECT kept.h FROM (SELECT h, row_number() OVER (PARTITION BY h) AS k FROM unnest(c.resolve_hours) h) kept
-                 WHERE kept.k > (SELECT count(*) FROM unnest(d.hours_removed) r WHERE r = kept.h)"""
+# A row's hours (c.resolve_hours) less one occurrence of each of the delta's removed hours (d.hours_removed): the
+# multiset difference that EXCEPT ALL is, by hash. Numbering each value's occurrences by a window and counting the
+# removed ones by a subquery per value took 0.4 ms for a street-day's ~370 hours: 0.3-0.4 s of a 1,000-row batch at
+# 10M (bench.batch), in the street roll-up alone.
+_HOURS_KEPT = "(SELECT unnest(c.resolve_hours) AS h EXCEPT ALL SELECT unnest(d.hours_removed))"
 
 # The day cube: the delta grouped as incident_day_of groups the incidents (a row per category and one, '', for
 # all of them), with the hours added and removed kept apart. Incidents in no grid are not in it.

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 import psycopg
+from psycopg.rows import dict_row
 
 from geodata import db
 from geodata.errors import ConnectionLost, ShiyuError
@@ -51,7 +52,8 @@ class WaitWatcher:
     def __init__(self, url: str | None, pid: int):
         self.url, self.pid, self.stop = url, pid, threading.Event()
         self.thread = threading.Thread(target=self._run, name="shiyu-wait-watch", daemon=True)
-        self.said: dict[int, float] = {}  # the transactions waited for that were told, by pid: since when
+        self.first_seen: dict[int, float] = {}  # the transactions waited for, by pid: since when
+        self.said: set[int] = set()  # those of them that were told
 
     def __enter__(self) -> WaitWatcher:
         self.thread.start()
@@ -61,32 +63,29 @@ class WaitWatcher:
         self.stop.set()
         self.thread.join(timeout=5)
         if not self.thread.is_alive():  # a wait told and not yet seen over ended before the batch did
-            self._look([], {})
+            self._look([])
 
     def _run(self) -> None:
         try:
-            with db.connect(self.url, autocommit=True) as conn:
+            with db.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
                 conn.execute("SET application_name = 'shiyu wait watch'")
-                first_seen: dict[int, float] = {}
                 while not self.stop.wait(WAIT_LOOK_S):
-                    rows = conn.execute(BLOCKERS, {"pid": self.pid}).fetchall()
-                    self._look([dict(zip(("pid", "application", "usename", "xact_start", "state", "query",
-                                          "waiting_on"), row)) for row in rows], first_seen)
+                    self._look(conn.execute(BLOCKERS, {"pid": self.pid}).fetchall())
         except (psycopg.Error, ShiyuError) as error:
             log.debug("the wait watcher stopped: %s", error)
 
-    def _look(self, blockers: list[dict], first_seen: dict[int, float]) -> None:
+    def _look(self, blockers: list[dict]) -> None:
         now = time.monotonic()
         holding = {b["pid"] for b in blockers}
-        for pid in [p for p in {*first_seen, *self.said} if p not in holding]:
-            first_seen.pop(pid, None)
+        for pid in [p for p in self.first_seen if p not in holding]:
+            since = self.first_seen.pop(pid)
             if pid in self.said:
-                log.warning("the wait for process %d is over after %.0f s; the load goes on", pid,
-                            now - self.said.pop(pid))
+                self.said.discard(pid)
+                log.warning("the wait for process %d is over after %.0f s; the load goes on", pid, now - since)
         for blocker in blockers:
-            since = first_seen.setdefault(blocker["pid"], now)
+            since = self.first_seen.setdefault(blocker["pid"], now)
             if blocker["pid"] not in self.said and now - since >= WAIT_SAY_S:
-                self.said[blocker["pid"]] = since
+                self.said.add(blocker["pid"])
                 log.warning("the load is waiting for a lock on %s held by %s; it goes on when that transaction "
                             "ends", blocker["waiting_on"] or "what it writes", _blocker_text(blocker))
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, Timer
+from bench.common import ROOT, Timer, percentile, to_postgis
 
 SOURCE = "grid_app"
 HEADER = ("id", "category", "reported_at", "lon", "lat", "severity", "status", "resolved_at")
@@ -34,11 +34,6 @@ SELECT external_id, category, reported_at AT TIME ZONE 'Asia/Shanghai', ST_X(geo
        resolved_at AT TIME ZONE 'Asia/Shanghai'
 FROM shiyu.incident TABLESAMPLE SYSTEM (5) WHERE source = %(source)s AND status <> 'closed' LIMIT %(n)s
 """
-
-
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _next(status: str) -> str:
@@ -82,16 +77,8 @@ def _write(path: Path, rows: list[tuple]) -> Path:
 
 
 def _to_postgis(url: str, path: Path) -> float:
-    import geopandas as gpd
-    import pandas as pd
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with Timer() as timer:
-        frame = pd.read_csv(path, dtype={"id": str})
-        points = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326)
-        points.to_postgis("bench_batch_gpd", engine, schema="public", index=False, if_exists="append")
-    engine.dispose()
+        to_postgis(url, path, "bench_batch_gpd", if_exists="append")
     return timer.seconds
 
 
@@ -140,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.rows - args.rows // 2:,} new reports) into {SOURCE}")
     print(f"{'':<28}{'p50':>8}{'p95':>8}{'max':>8}")
     for name, values in (("load_incidents (s)", ours), ("to_postgis, same rows (s)", gpd_s)):
-        print(f"{name:<28}{_quantile(values, .5):8.3f}{_quantile(values, .95):8.3f}{max(values):8.3f}")
-    print(f"ratio at p50 / p95: {_quantile(ours, .5) / _quantile(gpd_s, .5):.1f}x / "
-          f"{_quantile(ours, .95) / _quantile(gpd_s, .95):.1f}x")
+        print(f"{name:<28}{percentile(values, 50):8.3f}{percentile(values, 95):8.3f}{max(values):8.3f}")
+    print(f"ratio at p50 / p95: {percentile(ours, 50) / percentile(gpd_s, 50):.1f}x / "
+          f"{percentile(ours, 95) / percentile(gpd_s, 95):.1f}x")
     median_batch = sorted(range(len(ours)), key=ours.__getitem__)[len(ours) // 2]
     print(f"steps of the median batch (s): {steps[median_batch]}")
 

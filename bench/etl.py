@@ -25,7 +25,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.common import child_or_run, city_parser, Timer, median, private_database, report_child, run_child
+from bench.common import (child_or_run, city_parser, Timer, median, private_database, report_child, run_child,
+                          to_postgis)
 from bench.synth import write_grids, write_incidents
 
 MODULE = "bench.etl"
@@ -86,16 +87,9 @@ def child(kind: str, csv_path: Path) -> None:
             summary = load_incidents(csv_path, source="bench")
         report_child(timer.seconds, loaded=summary.loaded, rejected=summary.rejected, steps=summary.seconds)
     elif kind == "to_postgis":
-        import geopandas as gpd
-        import pandas as pd
-        from sqlalchemy import create_engine
-
-        url = db.database_url().replace("postgresql://", "postgresql+psycopg://", 1)
         with Timer() as timer:
-            frame = pd.read_csv(csv_path)
-            points = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326)
-            points.to_postgis("bench_gpd", create_engine(url), schema="public", index=False)
-        report_child(timer.seconds, loaded=len(points))
+            loaded = to_postgis(db.database_url(), csv_path, "bench_gpd")
+        report_child(timer.seconds, loaded=loaded)
     elif kind == "copy":
         with db.connect() as conn:
             conn.execute("CREATE TABLE public.bench_raw (id text, category text, reported_at timestamptz, lon float8, lat float8)")

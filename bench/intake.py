@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import ROOT
+from bench.common import ROOT, percentile
 from layers.base import BEIJING
 
 CATEGORIES = ("治安", "消防", "矛盾纠纷", "交通安全", "城市管理", "食药安全", "公共卫生")
@@ -235,10 +234,6 @@ class Walls(threading.Thread):
             self.ready.set()
 
 
-def _pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values[0] if values else float("nan"))
-
-
 def _fold_lag(first_post: int) -> tuple[float, float]:
     """p50 and p95 seconds from a post's commit (answered) to its micro-batch's fold into the cubes, of the posts
     from ``first_post`` on."""
@@ -329,9 +324,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"accepted rows/s   {accepted / elapsed:8.1f}   ({accepted:,} rows, "
           f"{sum(p.statuses for p in posters):,} of them status changes)")
     print(f"failed requests   {failed:8d}")
-    print(f"answer time       p50 {_pct(times, 50) * 1000:7.1f} ms   p95 {_pct(times, 95) * 1000:7.1f} ms   "
-          f"p99 {_pct(times, 99) * 1000:7.1f} ms")
-    print(f"end-to-end delay  p50 {_pct(seen.delays, 50):7.2f} s    p95 {_pct(seen.delays, 95):7.2f} s    "
+    print(f"answer time       p50 {percentile(times, 50) * 1000:7.1f} ms   p95 {percentile(times, 95) * 1000:7.1f} ms   "
+          f"p99 {percentile(times, 99) * 1000:7.1f} ms")
+    print(f"end-to-end delay  p50 {percentile(seen.delays, 50):7.2f} s    p95 {percentile(seen.delays, 95):7.2f} s    "
           f"({len(seen.delays):,} reports looked up, one a post; {seen.lost:,} not seen within 60 s)")
     print(f"answered 202      {sum(p.queued for p in posters):8,d}   (queued: not applied within SHIYU_INTAKE_WAIT_S "
           f"= {os.environ.get('SHIYU_INTAKE_WAIT_S', 'its default')}; the rest 200 with their counts)")
@@ -342,8 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     if walls:
         for part, times in walls.times.items():
             times.sort()
-            print(f"wall {part:<8}     {len(times):5d} redraws  p50 {_pct(times, 50) * 1000:7.1f} ms   "
-                  f"p95 {_pct(times, 95) * 1000:7.1f} ms   (from {args.walls} wall{'s' if args.walls > 1 else ''})")
+            print(f"wall {part:<8}     {len(times):5d} redraws  p50 {percentile(times, 50) * 1000:7.1f} ms   "
+                  f"p95 {percentile(times, 95) * 1000:7.1f} ms   (from {args.walls} wall{'s' if args.walls > 1 else ''})")
         print(f"wall failed       {walls.failed:8d}" + (f"   (stopped: {walls.error})" if walls.error else ""))
     if args.recount:
         print("cubes vs recount  " + ", ".join(f"{k} {v}" for k, v in _recount().items()) + "  (0: equal)")
